@@ -1,0 +1,309 @@
+"""The command line: argument parsing, one function per subcommand, exit codes. Nothing else.
+
+Each subcommand calls the same library functions the tests call directly. User errors arrive as
+:class:`~loadkit.errors.LoadkitError` and are printed as one line; the exit codes are in
+:class:`~loadkit.errors.ExitCode`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+
+from . import __version__
+from .errors import ExitCode, LoadkitError, UsageError
+from .scenario import Scenario, json_schema, load_scenario, scenario_base_dir
+from .traffic import Plan, build_plan
+from .units import format_clock, format_duration, format_ms, format_percent
+
+STATUS_EVERY_S = 5.0
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a number above 0, got {text!r}")
+    return value
+
+
+def _workers(text: str) -> int:
+    if text == "auto":
+        return os.cpu_count() or 1
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number or 'auto', got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("expected at least 1 worker")
+    return value
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors as one line with exit code 2 (its own convention too)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(ExitCode.USAGE, f"loadkit: error: {message} (see `{self.prog} --help`)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser."""
+    parser = _Parser(prog="loadkit", description="Will your website survive its viral moment? "
+                                                   "Replay it in advance and get a verdict with evidence.")
+    parser.add_argument("--version", action="version", version=f"loadkit {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    p = sub.add_parser("run", help="run a scenario and write its reports")
+    p.add_argument("scenario", help="scenario file, or the name of a bundled scenario (tv-spot, smoke, ...)")
+    p.add_argument("--target", help="base URL to test (default: the scenario's target, else the demo storefront)")
+    p.add_argument("--out", type=Path, help="run directory (default: reports/<scenario>-<UTC time>)")
+    p.add_argument("--workers", type=_workers, default=1, help="load-generating processes (default 1)")
+    p.add_argument("--rate-scale", type=_positive_float, default=1.0, help="run this fraction of the planned rate")
+    p.add_argument("--duration-scale", type=_positive_float, default=1.0,
+                   help="stretch or shrink every duration of the plan")
+    p.add_argument("--strict", action="store_true", help="exit 1 for at-risk too")
+    p.add_argument("--quiet", action="store_true", help="print only the verdict")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("report", help="re-render every report of a run directory from its data")
+    p.add_argument("run_dir", type=Path)
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("plan", help="show a scenario's traffic plan (sends nothing)")
+    p.add_argument("scenario")
+    p.add_argument("--rate-scale", type=_positive_float, default=1.0)
+    p.add_argument("--duration-scale", type=_positive_float, default=1.0)
+    p.add_argument("--json", action="store_true", help="print the plan as JSON")
+    p.set_defaults(func=cmd_plan)
+
+    p = sub.add_parser("validate", help="check a scenario file")
+    p.add_argument("scenario")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("schema", help="print the JSON Schema of scenario files")
+    p.set_defaults(func=cmd_schema)
+
+    p = sub.add_parser("demo-site", help="serve the embedded demo storefront in the foreground")
+    from .demo.args import add_arguments
+
+    add_arguments(p)
+    p.set_defaults(func=cmd_demo_site)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point: parse, dispatch, map errors to exit codes."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return ExitCode.USAGE
+    try:
+        return int(args.func(args))
+    except LoadkitError as err:
+        print(f"loadkit: error: {err}", file=sys.stderr)
+        return int(err.exit_code)
+    except KeyboardInterrupt:
+        print("loadkit: interrupted", file=sys.stderr)
+        return int(ExitCode.INCONCLUSIVE)
+
+
+# --- run -----------------------------------------------------------------------------------------
+
+
+def _load(spec: str, rate_scale: float, duration_scale: float) -> tuple[Scenario, Plan]:
+    scenario = load_scenario(spec)
+    return scenario, build_plan(scenario, rate_scale=rate_scale, duration_scale=duration_scale)
+
+
+def default_run_dir(scenario: Scenario, now: datetime | None = None) -> Path:
+    """``reports/<scenario>-<UTC yyyymmdd-HHMMSS>``."""
+    stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%d-%H%M%S")
+    return Path("reports") / f"{scenario.name}-{stamp}"
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """``loadkit run``: run, analyse, judge, render; exit with the verdict's code."""
+    from .report import render_run_dir
+    from .run import run_scenario
+
+    if args.workers != 1:
+        raise UsageError(f"--workers {args.workers}: this version runs the load in one process.",
+                         "omit --workers (multi-process runs are not available yet)")
+    scenario, plan = _load(args.scenario, args.rate_scale, args.duration_scale)
+    run_dir = args.out or default_run_dir(scenario)
+    say = (lambda _m: None) if args.quiet else (lambda m: print(f"loadkit: {m}", file=sys.stderr, flush=True))
+    progress = None if args.quiet else _progress_printer(sys.stderr.isatty())
+    say(f"running {scenario.name}: {plan.total_arrivals:.0f} visitors over {format_duration(plan.duration)}, "
+        f"peak {plan.planned_peak:.3g}/s" + (f", headroom probe {plan.probe_level:.3g}/s" if plan.probe_level else ""))
+    try:
+        outcome = run_scenario(scenario, plan, run_dir, scenario_base_dir(args.scenario), target=args.target,
+                               on_progress=progress.update if progress else None, on_status=say)
+    finally:
+        if progress:
+            progress.close()
+    rendered = render_run_dir(run_dir)
+    verdict = rendered.verdict
+    print(f"{verdict.verdict.upper()}: {verdict.headline}")
+    if not args.quiet:
+        for reason in verdict.reasons:
+            print(f"  - {reason}")
+        print(f"report: {run_dir / 'report.html'}")
+    if outcome.interrupted or verdict.verdict == "inconclusive":
+        return ExitCode.INCONCLUSIVE
+    if verdict.verdict == "fails" or (verdict.verdict == "at-risk" and args.strict):
+        return ExitCode.FAILS
+    return ExitCode.SURVIVES
+
+
+class _PlainProgress:
+    """One status line every few seconds (CI logs): never progress-bar spam."""
+
+    def __init__(self) -> None:
+        self.last = 0.0
+
+    def update(self, p: object) -> None:
+        now = time.monotonic()
+        if now - self.last < STATUS_EVERY_S:
+            return
+        self.last = now
+        print(_status_line(p), file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        pass
+
+
+class _LiveProgress:
+    """A live view on a terminal (rich), redrawn by the run's progress callback."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.live import Live
+
+        self.live = Live(console=Console(stderr=True), auto_refresh=False, transient=True)
+        self.live.start()
+
+    def update(self, p: object) -> None:
+        from rich.progress_bar import ProgressBar
+        from rich.table import Table
+
+        table = Table.grid(padding=(0, 2))
+        table.add_row(ProgressBar(total=p.total_s, completed=min(p.elapsed_s, p.total_s), width=40),  # type: ignore[attr-defined]
+                      _status_line(p))
+        self.live.update(table, refresh=True)
+
+    def close(self) -> None:
+        self.live.stop()
+
+
+def _progress_printer(tty: bool) -> _PlainProgress | _LiveProgress:
+    return _LiveProgress() if tty else _PlainProgress()
+
+
+def _status_line(p: object) -> str:
+    pr = p  # a loadkit.run.Progress; typed loosely so the CLI does not import the run stage eagerly
+    return (f"[{format_clock(pr.elapsed_s)}/{format_clock(pr.total_s)}] {pr.phase:<10} "  # type: ignore[attr-defined]
+            f"planned {pr.planned_per_s:.3g}/s delivered {pr.delivered_per_s:.3g}/s | "  # type: ignore[attr-defined]
+            f"{pr.rps:.0f} req/s | p95 {format_ms(pr.p95_ms)} | errors {format_percent(pr.error_rate)} | "  # type: ignore[attr-defined]
+            f"in flight {pr.in_flight}")  # type: ignore[attr-defined]
+
+
+# --- other subcommands ---------------------------------------------------------------------------
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """``loadkit report RUN_DIR``: rebuild every report from the data files alone."""
+    from .report import render_run_dir
+
+    rendered = render_run_dir(args.run_dir)
+    print(f"{rendered.verdict.verdict.upper()}: {rendered.verdict.headline}")
+    for path in rendered.files:
+        print(f"wrote {path}")
+    return ExitCode.SURVIVES
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    """``loadkit plan``: print the traffic plan; sends nothing."""
+    from .traffic import plan_to_dict
+
+    scenario, plan = _load(args.scenario, args.rate_scale, args.duration_scale)
+    if args.json:
+        print(json.dumps(plan_to_dict(plan), indent=2))
+        return ExitCode.SURVIVES
+    for line in describe_plan(scenario, plan):
+        print(line)
+    return ExitCode.SURVIVES
+
+
+def describe_plan(scenario: Scenario, plan: Plan) -> list[str]:
+    """The plan in words and a phase table."""
+    unit = "users" if plan.model == "users" else "visitors/s"
+    lines = [f"scenario {scenario.name}: {plan.profile} profile, "
+             f"{'open model (arrivals)' if plan.model == 'arrivals' else 'closed model (looping users)'}",
+             f"duration {format_duration(plan.duration)}; planned peak {plan.planned_peak:.3g} {unit}"]
+    if plan.model == "arrivals":
+        lines.append(f"visitors planned: {plan.total_arrivals:.0f}")
+        if plan.expected_visitors is not None:
+            lines.append(f"audience: {plan.expected_visitors:.0f} visitors expected from the moment "
+                         "(the burst above baseline)")
+        steps = [s for j in scenario.journeys for s in j.steps]
+        mean_visit = sum(j.weight * (j.think_seconds + 0.1 * sum(1 for s in j.steps if s.method != "THINK"))
+                         for j in scenario.journeys) / sum(j.weight for j in scenario.journeys)
+        lines.append(f"concurrent visitors at peak (Little's law, visits of ~{mean_visit:.1f} s plus the site's "
+                     f"response times): ~{plan.planned_peak * mean_visit:.0f}")
+        del steps
+    if plan.probe_level:
+        lines.append(f"headroom probe: {plan.probe_level:.3g} {unit} "
+                     f"({plan.probe_level / plan.planned_peak:.2g}x the planned peak)" if plan.planned_peak else "")
+    lines.append("")
+    lines.append(f"{'phase':<12}{'from':>7}{'to':>7}  {'level':>10}  {'visitors':>9}")
+    for phase in plan.phases:
+        lines.append(f"{phase.name:<12}{format_clock(phase.start):>7}{format_clock(phase.end):>7}  "
+                     f"{phase.level:>10.3g}  {plan.integral(phase.start, phase.end):>9.0f}")
+    return lines
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """``loadkit validate``: load the scenario and its data; print a one-line summary."""
+    from .scenario import load_data_values
+
+    scenario, plan = _load(args.scenario, 1.0, 1.0)
+    load_data_values(scenario, scenario_base_dir(args.scenario))
+    print(f"ok: {scenario.name}: {len(scenario.journeys)} journeys, {len(scenario.endpoints)} endpoints, "
+          f"{len(scenario.slos)} SLOs, {format_duration(plan.duration)}, peak {plan.planned_peak:.3g}/s")
+    return ExitCode.SURVIVES
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    """``loadkit schema``: the scenario format's JSON Schema."""
+    print(json.dumps(json_schema(), indent=2))
+    return ExitCode.SURVIVES
+
+
+def cmd_demo_site(args: argparse.Namespace) -> int:
+    """``loadkit demo-site``: serve the demo storefront until Ctrl-C."""
+    from .demo.args import config_from_args
+
+    try:
+        config = config_from_args(args)
+    except ValueError as exc:
+        raise UsageError(str(exc) + ".", "see `loadkit demo-site --help`") from None
+    from .demo.server import serve
+
+    announce: Callable[[str], None] = lambda url: print(  # noqa: E731
+        f"loadkit demo storefront listening on {url} (capacity: {config.slots} slots; Ctrl-C stops it)", flush=True)
+    try:
+        serve(config, args.host, args.port, announce)
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {args.host}:{args.port} ({exc.strerror}).",
+                         "pick another --port, or stop what uses it") from None
+    return ExitCode.SURVIVES
+

@@ -1,0 +1,155 @@
+"""Charts as inline SVG, drawn at render time: they need no script, no network, and print well.
+
+Every label is escaped here, because series names (endpoints) come from scenarios and targets.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from html import escape
+
+from ..units import format_clock
+
+PALETTE = ("#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#4b5563", "#db2777",
+           "#65a30d", "#7c3aed")
+PHASE_FILL = ("#f1f5f9", "#ffffff")
+MAX_POINTS = 900  # longer series are downsampled for display (the data files keep every second)
+
+
+@dataclass(frozen=True)
+class Series:
+    """One line: a name, values per second (None = no data), a colour, dashed or not."""
+
+    name: str
+    values: Sequence[float | None]
+    color: str
+    dashed: bool = False
+
+
+def _nice_max(value: float) -> float:
+    if value <= 0 or math.isnan(value):
+        return 1.0
+    exp = 10 ** math.floor(math.log10(value))
+    for step in (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10):
+        if value <= step * exp:
+            return step * exp
+    return 10 * exp
+
+
+def _fmt(value: float, unit: str) -> str:
+    if unit == "%":
+        return f"{value * 100:.3g}%"
+    if unit == "ms" and value >= 1000:
+        return f"{value / 1000:.3g} s"
+    return f"{value:.4g}{' ' + unit if unit else ''}"
+
+
+def _downsample(values: Sequence[float | None], stride: int) -> list[float | None]:
+    """Keep the largest value of every ``stride`` seconds, so spikes survive downsampling."""
+    if stride <= 1:
+        return list(values)
+    out: list[float | None] = []
+    for i in range(0, len(values), stride):
+        chunk = [v for v in values[i:i + stride] if v is not None]
+        out.append(max(chunk) if chunk else None)
+    return out
+
+
+def line_chart(title: str, series: Sequence[Series], phases: Sequence[dict[str, object]], unit: str = "",
+               width: int = 920, height: int = 230, y_max: float | None = None) -> str:
+    """An SVG line chart over the run's seconds with phase bands; returns markup."""
+    length = max((len(s.values) for s in series), default=0)
+    stride = max(1, math.ceil(length / MAX_POINTS))
+    data = [(s, _downsample(s.values, stride)) for s in series]
+    points = max((len(d) for _, d in data), default=0)
+    left, right, top, bottom = 64, 12, 26, 40
+    plot_w, plot_h = width - left - right, height - top - bottom
+    observed = [v for _, d in data for v in d if v is not None and not math.isnan(v)]
+    top_value = _nice_max(y_max if y_max is not None else (max(observed) if observed else 1.0))
+    span_s = max(1, length)
+
+    def x(sec: float) -> float:
+        return left + plot_w * sec / span_s
+
+    def y(value: float) -> float:
+        return top + plot_h * (1 - min(value, top_value) / top_value)
+
+    parts = [f'<svg class="chart" viewBox="0 0 {width} {height}" width="100%" role="img" '
+             f'aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">',
+             f'<title>{escape(title)}</title>']
+    for i, phase in enumerate(phases):
+        start, end = float(phase["start"]), float(phase["end"])  # type: ignore[arg-type]
+        if start >= span_s:
+            continue
+        x0, x1 = x(start), x(min(end, span_s))
+        parts.append(f'<rect x="{x0:.1f}" y="{top}" width="{max(0.0, x1 - x0):.1f}" height="{plot_h}" '
+                     f'fill="{PHASE_FILL[i % 2]}"/>')
+        if x1 - x0 > 34:
+            parts.append(f'<text x="{x0 + 3:.1f}" y="{top + 11}" class="phase">{escape(str(phase["phase"]))}</text>')
+    for i in range(5):
+        value = top_value * i / 4
+        yy = y(value)
+        parts.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{yy:.1f}" y2="{yy:.1f}" stroke="#e2e8f0"/>')
+        parts.append(f'<text x="{left - 6}" y="{yy + 4:.1f}" text-anchor="end" class="tick">'
+                     f'{escape(_fmt(value, unit))}</text>')
+    ticks = 8
+    for i in range(ticks + 1):
+        sec = span_s * i / ticks
+        parts.append(f'<text x="{x(sec):.1f}" y="{top + plot_h + 16}" text-anchor="middle" class="tick">'
+                     f'{format_clock(sec)}</text>')
+    for s, values in data:
+        path: list[str] = []
+        pen_up = True
+        for i, v in enumerate(values):
+            if v is None or math.isnan(v):
+                pen_up = True
+                continue
+            path.append(f'{"M" if pen_up else "L"}{x(i * stride + stride / 2):.1f},{y(v):.1f}')
+            pen_up = False
+        if path:
+            dash = ' stroke-dasharray="6 4"' if s.dashed else ""
+            parts.append(f'<path d="{" ".join(path)}" fill="none" stroke="{s.color}" stroke-width="1.8"{dash}>'
+                         f'<title>{escape(s.name)}</title></path>')
+    lx = left
+    for s, _ in data:
+        label = escape(s.name if len(s.name) <= 40 else s.name[:39] + "…")
+        parts.append(f'<rect x="{lx}" y="{height - 14}" width="10" height="10" fill="{s.color}"/>'
+                     f'<text x="{lx + 14}" y="{height - 5}" class="legend">{label}</text>')
+        lx += 24 + 7 * min(len(s.name), 40)
+    parts.append(f'<text x="{left}" y="16" class="ctitle">{escape(title)}</text></svg>')
+    return "".join(parts)
+
+
+def histogram_chart(title: str, distribution: Sequence[tuple[float, int]], width: int = 920,
+                    height: int = 200) -> str:
+    """Latency distribution as bars over log-spaced bins; returns SVG markup."""
+    if not distribution:
+        return f'<p class="muted">{escape(title)}: no data.</p>'
+    lo = max(0.01, min(ms for ms, _ in distribution))
+    hi = max(ms for ms, _ in distribution)
+    bins = 40
+    ratio = (hi / lo) ** (1 / bins) if hi > lo else 1.01
+    counts = [0] * bins
+    for ms, c in distribution:
+        k = min(bins - 1, int(math.log(max(ms, lo) / lo) / math.log(ratio))) if ratio > 1 else 0
+        counts[k] += c
+    left, top, bottom = 64, 26, 34
+    plot_w, plot_h = width - left - 12, height - top - bottom
+    peak = max(counts) or 1
+    bar_w = plot_w / bins
+    parts = [f'<svg class="chart" viewBox="0 0 {width} {height}" width="100%" role="img" '
+             f'aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg"><title>{escape(title)}</title>']
+    for k, c in enumerate(counts):
+        h = plot_h * c / peak
+        edge = lo * ratio ** k
+        parts.append(f'<rect x="{left + k * bar_w:.1f}" y="{top + plot_h - h:.1f}" width="{bar_w - 1:.1f}" '
+                     f'height="{h:.1f}" fill="#2563eb"><title>{edge:.4g}-{edge * ratio:.4g} ms: {c}</title></rect>')
+    for k in range(0, bins + 1, 8):
+        edge = lo * ratio ** k
+        parts.append(f'<text x="{left + k * bar_w:.1f}" y="{top + plot_h + 16}" text-anchor="middle" class="tick">'
+                     f'{escape(_fmt(edge, "ms"))}</text>')
+    parts.append(f'<text x="{left - 6}" y="{top + 8}" text-anchor="end" class="tick">{peak}</text>')
+    parts.append(f'<text x="{left}" y="16" class="ctitle">{escape(title)}</text></svg>')
+    return "".join(parts)

@@ -1,0 +1,40 @@
+"""``summary.md``: a short Markdown verdict for pull requests and CI job summaries."""
+
+from __future__ import annotations
+
+from ..units import format_duration, format_ms, format_percent
+from .model import ReportModel
+from .text import md_text, slo_value
+
+ICONS = {"survives": "✅", "at-risk": "⚠️", "fails": "❌", "inconclusive": "❔"}
+
+
+def render_markdown(model: ReportModel) -> str:
+    """The Markdown summary (a few KB at most)."""
+    t, tot, cap = model.traffic, model.totals, model.capacity
+    lines = [f"## {ICONS.get(model.verdict, '')} loadkit: {md_text(model.run.get('scenario'))} — "
+             f"**{model.verdict}**", "", md_text(model.headline), ""]
+    lines += [f"- {md_text(r)}" for r in model.reasons]
+    lines += ["", "| figure | value |", "| --- | --- |",
+              f"| planned peak | {t['peak_planned_per_s']:.3g}/s |",
+              f"| delivered peak | {t['peak_delivered_per_s']:.3g}/s |",
+              f"| visitors | {t['delivered_arrivals']} of {t['planned_arrivals']} planned |",
+              f"| requests | {tot['requests']} ({format_percent(tot['error_rate'])} failed) |",
+              f"| p95 / p99 | {format_ms(tot['p95_ms'])} / {format_ms(tot['p99_ms'])} |"]
+    if cap.get("found"):
+        lines.append(f"| capacity | ~{cap['arrivals_per_s']:.3g}/s ({md_text(cap['limited_by'])}; "
+                     f"headroom {cap['headroom']:.2f}x) |")
+    elif cap.get("arrivals_per_s"):
+        lines.append(f"| capacity | >= {cap['arrivals_per_s']:.3g}/s |")
+    rec = model.recovery
+    if rec.get("measured"):
+        lines.append("| recovery | " + (f"{format_duration(rec['seconds'])} |" if rec.get("recovered")
+                                         else "did not recover |"))
+    if model.slos:
+        lines += ["", "| SLO | scope | observed | limit | |", "| --- | --- | --- | --- | --- |"]
+        for row in model.slos:
+            lines.append(f"| {md_text(row.name)} | {md_text(row.phase)} | {slo_value(row, row.observed)} | "
+                         f"{slo_value(row, row.threshold)} | {'pass' if row.passed else '**FAIL**'} |")
+    lines += ["", f"<sub>loadkit {md_text(model.run.get('loadkit_version'))}, "
+                  f"{md_text(model.run.get('started_at'))}, target {md_text(model.run.get('target'))}</sub>", ""]
+    return "\n".join(lines)

@@ -1,0 +1,160 @@
+"""The report's view model: everything every output shows, computed once from analysis and verdict.
+
+``summary.json`` is this model's stable, scripted face (schema_version 1); the HTML, JUnit and Markdown
+renderers read the same model, so the outputs never disagree.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from ..analysis import Analysis
+from ..verdict import Verdict
+
+SCHEMA_VERSION = 1
+MAX_ERROR_SAMPLES = 20
+
+
+def _num(value: Any, digits: int = 3) -> float | None:
+    """A JSON-safe rounded float (NaN and None become None)."""
+    if value is None:
+        return None
+    value = float(value)
+    if math.isnan(value) or math.isinf(value):
+        return None
+    return round(value, digits)
+
+
+@dataclass(frozen=True)
+class SloRow:
+    """One SLO over one scope, as every report shows it."""
+
+    name: str
+    endpoint: str | None
+    metric: str
+    threshold: float  # ms, or a fraction for error_rate
+    observed: float | None
+    passed: bool
+    phase: str
+    first_break_s: float | None
+
+
+@dataclass(frozen=True)
+class EndpointRow:
+    """Per-endpoint figures over the whole run."""
+
+    name: str
+    method: str
+    requests: int
+    failures: int
+    error_rate: float | None
+    p50_ms: float | None
+    p90_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+    max_ms: float | None
+    ok_p95_ms: float | None
+
+
+@dataclass(frozen=True)
+class ReportModel:
+    """Everything the reports show."""
+
+    verdict: str
+    headline: str
+    reasons: tuple[str, ...]
+    run: dict[str, Any]
+    traffic: dict[str, Any]
+    totals: dict[str, Any]
+    endpoints: tuple[EndpointRow, ...]
+    slos: tuple[SloRow, ...]
+    capacity: dict[str, Any]
+    recovery: dict[str, Any]
+    phases: tuple[dict[str, Any], ...]
+    error_kinds: tuple[dict[str, Any], ...]
+    error_samples: tuple[dict[str, Any], ...]
+    slos_defaulted: bool
+    scenario: dict[str, Any]
+    series: dict[str, list[Any]] = field(default_factory=dict)  # per-second curves for charts
+    endpoint_series: dict[str, list[Any]] = field(default_factory=dict)
+    latency_distribution: tuple[tuple[float, int], ...] = ()
+
+    def summary(self) -> dict[str, Any]:
+        """The ``summary.json`` document (schema_version 1)."""
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "verdict": self.verdict,
+            "headline": self.headline,
+            "reasons": list(self.reasons),
+            "run": self.run,
+            "traffic": self.traffic,
+            "totals": self.totals,
+            "endpoints": [{"name": e.name, "method": e.method, "requests": e.requests, "failures": e.failures,
+                           "error_rate": e.error_rate, "p50_ms": e.p50_ms, "p90_ms": e.p90_ms, "p95_ms": e.p95_ms,
+                           "p99_ms": e.p99_ms, "max_ms": e.max_ms, "ok_p95_ms": e.ok_p95_ms}
+                          for e in self.endpoints],
+            "slos": [{"name": s.name, "endpoint": s.endpoint, "metric": s.metric, "threshold": s.threshold,
+                      "observed": s.observed, "passed": s.passed, "phase": s.phase,
+                      "first_break_s": s.first_break_s} for s in self.slos],
+            "slos_defaulted": self.slos_defaulted,
+            "capacity": self.capacity,
+            "recovery": self.recovery,
+            "phases": list(self.phases),
+            "errors": list(self.error_kinds),
+        }
+
+
+def build_model(analysis: Analysis, verdict: Verdict) -> ReportModel:
+    """Assemble the view model from the analysis and the verdict."""
+    meta = analysis.meta
+    run = {
+        "scenario": meta.get("scenario"), "target": meta.get("target"), "started_at": meta.get("started_at"),
+        "duration_s": _num(meta.get("duration_s"), 1), "planned_duration_s": _num(analysis.plan.duration, 1),
+        "complete": bool(meta.get("complete")), "interrupted": bool(meta.get("interrupted")),
+        "workers": meta.get("workers", 1), "model": analysis.plan.model, "demo": bool(meta.get("demo")),
+        "loadkit_version": meta.get("loadkit_version"), "locust_version": meta.get("locust_version"),
+        "python_version": meta.get("python_version"), "machine": meta.get("machine"),
+        "generator": meta.get("generator", {}), "preflight": meta.get("preflight"), "notes": meta.get("notes", []),
+    }
+    t = analysis.traffic
+    traffic = {k: (_num(v, 2) if isinstance(v, float) else v) for k, v in t.items()}
+    totals = {k: (_num(v, 3) if isinstance(v, float) else v) for k, v in analysis.totals.items()}
+    endpoints = tuple(EndpointRow(
+        name=str(r["endpoint"]), method=str(r["method"]), requests=int(r["requests"]), failures=int(r["failures"]),
+        error_rate=_num(r["error_rate"], 5), p50_ms=_num(r["p50"]), p90_ms=_num(r["p90"]), p95_ms=_num(r["p95"]),
+        p99_ms=_num(r["p99"]), max_ms=_num(r["max"]), ok_p95_ms=_num(r["ok_p95"]))
+        for r in analysis.endpoints.to_dict("records"))
+    slos = tuple(SloRow(name=r.slo.name, endpoint=r.slo.endpoint, metric=r.slo.metric, threshold=_num(r.limit, 5) or 0.0,
+                        observed=_num(r.observed, 5), passed=r.passed, phase=r.scope,
+                        first_break_s=_num(r.first_break_s, 1)) for r in analysis.slo_results)
+    cap = {k: (_num(v, 3) if isinstance(v, float) else v) for k, v in analysis.capacity.items()}
+    rec = {k: (_num(v, 3) if isinstance(v, float) else v) for k, v in analysis.recovery.items()}
+    phases = tuple({k: (_num(v, 3) if isinstance(v, float) else v) for k, v in row.items()}
+                   for row in analysis.phases.to_dict("records"))
+    error_kinds = tuple({"endpoint": r["endpoint"], "kind": r["kind"], "count": int(r["count"]),
+                         "first_s": int(r["first_s"])} for r in analysis.error_kinds.to_dict("records"))
+    samples = tuple(analysis.error_samples[:MAX_ERROR_SAMPLES])
+    s = analysis.seconds
+    series = {
+        "t": s["t"].tolist(), "planned": [_num(v, 2) for v in s["planned"]],
+        "started": s["started"].tolist(), "rps": s["requests"].tolist(),
+        "p50": [_num(v, 1) for v in s["p50"]], "p95": [_num(v, 1) for v in s["p95"]],
+        "p99": [_num(v, 1) for v in s["p99"]], "error_rate": [_num(v, 4) for v in s["error_rate"]],
+        "failures": s["failures"].tolist(),
+    }
+    endpoint_series: dict[str, list[Any]] = {}
+    es = analysis.endpoint_seconds
+    for name, group in es.groupby("endpoint"):
+        p95 = pd.Series(group["p95"].to_numpy(), index=group["t"].to_numpy()).reindex(s["t"])
+        endpoint_series[str(name)] = [_num(v, 1) for v in p95]
+    dist = tuple((float(ms), int(c)) for ms, c in zip(analysis.latency_distribution["ms"],
+                                                      analysis.latency_distribution["count"]))
+    return ReportModel(verdict=verdict.verdict, headline=verdict.headline, reasons=verdict.reasons, run=run,
+                       traffic=traffic, totals=totals, endpoints=endpoints, slos=slos, capacity=cap, recovery=rec,
+                       phases=phases, error_kinds=error_kinds, error_samples=samples,
+                       slos_defaulted=analysis.slos_defaulted, scenario=analysis.scenario, series=series,
+                       endpoint_series=endpoint_series, latency_distribution=dist)

@@ -1,0 +1,109 @@
+"""The run stage, the only package that imports locust and gevent.
+
+:func:`run_scenario` prepares the run directory, starts the demo storefront when there is no target,
+checks the target answers (preflight), runs the load, and records the run's metadata. Analysis and
+reports are separate stages that read the run directory.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import socket
+import time
+from collections.abc import Callable
+from contextlib import ExitStack
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .. import __version__
+from .. import data as rundata
+from ..demo import DemoSite
+from ..errors import UsageError
+from ..scenario import Scenario, expand_env, redact_url, redacted_document
+from ..traffic import Plan, plan_to_dict
+from .outcome import Progress, RunOutcome
+from .preflight import preflight
+
+__all__ = ["Progress", "RunOutcome", "run_scenario"]
+
+
+def _is_loopback(url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except OSError:
+        return False
+    return all(info[4][0].startswith("127.") or info[4][0] == "::1" for info in infos)
+
+
+def run_scenario(scenario: Scenario, plan: Plan, run_dir: Path, base_dir: Path, target: str | None = None,
+                 on_progress: Callable[[Progress], None] | None = None,
+                 on_status: Callable[[str], None] | None = None) -> RunOutcome:
+    """Run ``scenario`` following ``plan``; everything measured lands in ``run_dir``.
+
+    ``target`` overrides the scenario's; with neither, the embedded demo storefront is started on
+    127.0.0.1 for the run and stopped afterwards.
+    """
+    say = on_status or (lambda _msg: None)
+    target = (target or scenario.target or "").rstrip("/") or None
+    if os.environ.get("LOADKIT_LOOPBACK_ONLY") == "1" and target and not _is_loopback(target):
+        raise UsageError(f"target {redact_url(target)} is not on this machine and LOADKIT_LOOPBACK_ONLY=1.",
+                         "point --target at 127.0.0.1, or unset LOADKIT_LOOPBACK_ONLY")
+    rundata.prepare_run_dir(run_dir)
+    with ExitStack() as stack:
+        demo_url = None
+        if target is None:
+            say("starting the demo storefront on 127.0.0.1")
+            demo = stack.enter_context(DemoSite())
+            target = demo_url = demo.url
+        headers = {k: expand_env(v, dict(os.environ)) for k, v in scenario.headers.items()}
+        check = preflight(target, headers, timeout=min(10.0, scenario.request_timeout))
+        say(f"preflight: {check.url} answered {check.status} in {check.ms:.0f} ms")
+        rundata.write_text_atomic(run_dir / rundata.SCENARIO, _yaml(redacted_document(scenario)))
+        rundata.write_json_atomic(run_dir / rundata.PLAN, plan_to_dict(plan))
+        meta = {
+            "scenario": scenario.name, "target": redact_url(target), "demo": demo_url is not None,
+            "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "t0": time.time(), "planned_duration_s": plan.duration, "duration_s": 0.0,
+            "complete": False, "interrupted": False, "workers": 1, "model": plan.model,
+            "loadkit_version": __version__, "locust_version": _locust_version(),
+            "python_version": platform.python_version(), "machine": f"{platform.system()} {platform.machine()}, "
+            f"{os.cpu_count()} cores", "hostname": socket.gethostname(),
+            "preflight": {"url": check.url, "status": check.status, "ms": round(check.ms, 1)},
+        }
+        rundata.write_json_atomic(run_dir / rundata.RUN_META, meta)
+        # Imported only now: locust monkey-patches the process on import, and httpx (preflight, above)
+        # must load its networking first.
+        from .engine import execute
+
+        outcome = execute(scenario, plan, target, run_dir, base_dir, on_progress=on_progress)
+        meta.update({
+            "t0": outcome.started_at, "duration_s": round(outcome.duration_s, 3),
+            "complete": not outcome.interrupted, "interrupted": outcome.interrupted,
+            "generator": {"cpu_percent_max": round(outcome.cpu_percent_max, 1), "cut_short": outcome.cut_short,
+                          "started_arrivals": outcome.started_arrivals,
+                          "dropped_arrivals": outcome.dropped_arrivals, "late_arrivals": outcome.late_arrivals},
+            "notes": outcome.notes,
+        })
+        rundata.write_json_atomic(run_dir / rundata.RUN_META, meta)
+    return outcome
+
+
+def _locust_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("locust")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _yaml(document: dict[str, object]) -> str:
+    import yaml
+
+    return yaml.safe_dump(document, sort_keys=False, allow_unicode=True)

@@ -1,0 +1,40 @@
+"""Plain results of the run stage (no locust here, so callers can import them freely)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Progress:
+    """A live snapshot for the progress view."""
+
+    elapsed_s: float
+    total_s: float
+    phase: str
+    planned_per_s: float
+    delivered_per_s: float
+    rps: float
+    p95_ms: float | None
+    error_rate: float | None
+    in_flight: int
+    requests: int
+    failures: int
+
+
+@dataclass
+class RunOutcome:
+    """What the run stage reports besides the data files."""
+
+    started_at: float
+    duration_s: float
+    interrupted: bool
+    cut_short: int  # visitors still in flight when the drain timeout ended them
+    workers: int
+    requests: int
+    failures: int
+    started_arrivals: int
+    dropped_arrivals: int
+    late_arrivals: int
+    cpu_percent_max: float
+    notes: list[str] = field(default_factory=list)

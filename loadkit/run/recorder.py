@@ -1,0 +1,169 @@
+"""Per-second, per-endpoint measurements, fed by Locust's ``events.request``.
+
+Everything is keyed by the run's own clock: seconds since the run's start, which the engine sets once.
+:meth:`Recorder.flush` hands out what was measured since the previous flush and starts afresh; rows
+for the same second and endpoint from several flushes (or several workers) are summed when read back,
+which is exact because histograms merge by adding counts.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..histogram import Histogram
+
+MAX_SAMPLES_PER_KIND = 5  # error samples kept per (endpoint, kind): the report shows a few, not thousands
+MAX_SAMPLE_KINDS = 200  # distinct (endpoint, kind) pairs that keep samples; the rest are only counted
+BODY_SNIPPET = 300
+
+
+class RequestFailure(Exception):
+    """A request that loadkit counts as failed, with a stable ``kind`` (``http_503``, ``timeout``, ...)."""
+
+    def __init__(self, kind: str, detail: str = "", status: int = 0) -> None:
+        super().__init__(f"{kind}: {detail}" if detail else kind)
+        self.kind = kind
+        self.detail = detail
+        self.status = status
+
+
+@dataclass
+class _Cell:
+    requests: int = 0
+    bytes: int = 0
+    failures: Counter[str] = field(default_factory=Counter)
+    hist: Histogram = field(default_factory=Histogram)
+    ok_hist: Histogram = field(default_factory=Histogram)
+
+
+@dataclass
+class _ArrivalCell:
+    started: int = 0
+    late: int = 0
+    dropped: int = 0
+    lateness: Histogram = field(default_factory=Histogram)
+
+
+class Recorder:
+    """Collects request results and arrival timings; thread-free, called from gevent greenlets."""
+
+    def __init__(self, late_threshold_s: float = 0.1) -> None:
+        self.t0 = time.time()
+        self.late_threshold_s = late_threshold_s
+        self._cells: dict[tuple[int, str, str], _Cell] = {}
+        self._arrivals: dict[int, _ArrivalCell] = {}
+        self._samples: list[dict[str, Any]] = []
+        self._sample_counts: Counter[tuple[str, str]] = Counter()
+        self.live: dict[int, list[Any]] = {}  # second -> [requests, failures, Histogram, started]
+        self.total_requests = 0
+        self.total_failures = 0
+        self.total_started = 0
+        self.total_dropped = 0
+        self.total_late = 0
+
+    def start_clock(self, t0: float) -> None:
+        """Set the run's start (epoch seconds); every key is seconds since then."""
+        self.t0 = t0
+
+    # --- events ----------------------------------------------------------------------------------
+
+    def on_request(self, request_type: str, name: str, response_time: float, response_length: int,
+                   exception: BaseException | None = None, start_time: float | None = None,
+                   url: str | None = None, **_: Any) -> None:
+        """Locust ``events.request`` listener."""
+        sec = int((start_time if start_time is not None else time.time()) - self.t0)
+        if sec < 0:
+            sec = 0
+        key = (sec, name, request_type)
+        cell = self._cells.get(key)
+        if cell is None:
+            cell = self._cells[key] = _Cell()
+        us = int(response_time * 1000)
+        cell.requests += 1
+        cell.bytes += response_length or 0
+        cell.hist.record(us)
+        live = self.live.get(sec)
+        if live is None:
+            live = self.live[sec] = [0, 0, Histogram(), 0]
+            for old in [s for s in self.live if s < sec - 15]:
+                del self.live[old]
+        live[0] += 1
+        live[2].record(us)
+        self.total_requests += 1
+        if exception is None:
+            cell.ok_hist.record(us)
+            return
+        kind = exception.kind if isinstance(exception, RequestFailure) else type(exception).__name__
+        cell.failures[kind] += 1
+        live[1] += 1
+        self.total_failures += 1
+        sample_key = (name, kind)
+        if self._sample_counts[sample_key] < MAX_SAMPLES_PER_KIND and (
+                sample_key in self._sample_counts or len(self._sample_counts) < MAX_SAMPLE_KINDS):
+            self._sample_counts[sample_key] += 1
+            detail = exception.detail if isinstance(exception, RequestFailure) else str(exception)
+            status = exception.status if isinstance(exception, RequestFailure) else 0
+            self._samples.append({"t": sec, "endpoint": name, "method": request_type, "kind": kind,
+                                  "status": status, "url": url or "", "detail": detail[:BODY_SNIPPET],
+                                  "ms": round(response_time, 3)})
+
+    def on_arrival(self, planned_s: float, actual_s: float) -> None:
+        """A visitor started (``actual_s``) for an arrival planned at ``planned_s`` (run clock)."""
+        cell = self._arrival_cell(int(planned_s))
+        cell.started += 1
+        late = max(0.0, actual_s - planned_s)
+        cell.lateness.record(int(late * 1_000_000))
+        if late > self.late_threshold_s:
+            cell.late += 1
+            self.total_late += 1
+        self.total_started += 1
+        live = self.live.get(int(actual_s))
+        if live is None:
+            live = self.live[int(actual_s)] = [0, 0, Histogram(), 0]
+        live[3] += 1
+
+    def on_dropped(self, planned_s: float) -> None:
+        """An arrival that could not start (the generator was at its limit)."""
+        self._arrival_cell(int(planned_s)).dropped += 1
+        self.total_dropped += 1
+
+    def _arrival_cell(self, sec: int) -> _ArrivalCell:
+        cell = self._arrivals.get(sec)
+        if cell is None:
+            cell = self._arrivals[sec] = _ArrivalCell()
+        return cell
+
+    # --- output ----------------------------------------------------------------------------------
+
+    def flush(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+        """(metrics rows, arrival rows, error samples) measured since the last flush."""
+        cells, self._cells = self._cells, {}
+        arrivals, self._arrivals = self._arrivals, {}
+        samples, self._samples = self._samples, []
+        metrics = [{"t": sec, "endpoint": name, "method": method, "requests": c.requests,
+                    "failures": dict(c.failures), "bytes": c.bytes, "hist": c.hist.to_dict(),
+                    "ok_hist": c.ok_hist.to_dict()}
+                   for (sec, name, method), c in sorted(cells.items())]
+        arrival_rows = [{"t": sec, "started": a.started, "late": a.late, "dropped": a.dropped,
+                         "lateness": a.lateness.to_dict()} for sec, a in sorted(arrivals.items())]
+        return metrics, arrival_rows, samples
+
+    def live_window(self, now_s: float, seconds: int = 5) -> dict[str, float | None]:
+        """Requests/s, arrivals/s, p95 (ms) and error rate over the last ``seconds`` full seconds."""
+        hist = Histogram()
+        requests = failures = started = 0
+        end = int(now_s)
+        for sec in range(end - seconds, end):
+            live = self.live.get(sec)
+            if live:
+                requests += live[0]
+                failures += live[1]
+                hist.merge(live[2])
+                started += live[3]
+        p95 = hist.percentile(0.95)
+        return {"rps": requests / seconds, "arrivals_per_s": started / seconds,
+                "p95_ms": p95 / 1000 if p95 is not None else None,
+                "error_rate": failures / requests if requests else None}

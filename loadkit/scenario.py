@@ -1,0 +1,636 @@
+"""Scenario files: YAML in, frozen typed objects out; and the JSON Schema of the format.
+
+Every validation error becomes one :class:`~loadkit.errors.ScenarioError` line that names the file, the
+field path (``journeys[1].steps[0].post``) and how to fix it. The format is documented in
+``docs/scenario-format.md``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+from urllib.parse import urlsplit
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+
+from .errors import ScenarioError
+from .units import parse_duration, parse_percent, parse_rate
+
+_DURATION_SCHEMA = {"anyOf": [{"type": "string", "pattern": r"^\s*(\d+(\.\d+)?\s*(ms|s|m|h)\s*)+$"},
+                              {"type": "number", "minimum": 0}],
+                    "description": "A duration: '250ms', '45s', '2m', '1m30s' or seconds."}
+_RATE_SCHEMA = {"anyOf": [{"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*/\s*(s|m|h)\s*$"},
+                          {"type": "number", "minimum": 0}],
+                "description": "A rate: '120/s', '600/m' or a number per second (users, for model: users)."}
+_PERCENT_SCHEMA = {"anyOf": [{"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*%\s*$"},
+                             {"type": "number", "minimum": 0, "maximum": 1}],
+                   "description": "A percentage: '1%', '0.4%' or a fraction from 0 to 1."}
+
+Duration = Annotated[float, BeforeValidator(parse_duration), WithJsonSchema(_DURATION_SCHEMA)]
+Rate = Annotated[float, BeforeValidator(parse_rate), WithJsonSchema(_RATE_SCHEMA)]
+Percent = Annotated[float, BeforeValidator(parse_percent), WithJsonSchema(_PERCENT_SCHEMA)]
+
+HTTP_METHODS = ("get", "post", "put", "patch", "delete", "head")
+LATENCY_METRICS = ("p50", "p75", "p90", "p95", "p99", "max", "mean")
+SLO_METRICS = LATENCY_METRICS + ("error_rate",)
+_VAR = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_SECRET_HEADERS = {"authorization", "cookie", "proxy-authorization", "x-api-key", "api-key"}
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- traffic -----------------------------------------------------------------------------------
+
+
+class Audience(_Frozen):
+    """Marketing numbers: how many people see the moment, what share visits, over what window."""
+
+    viewers: int = Field(gt=0, description="People who see the mention (TV viewers, mailing list).")
+    visit_share: Percent = Field(description="Share of viewers who visit the site, e.g. '0.4%'.")
+    window: Duration = Field(description="Time within which those visitors arrive (ramp + hold + decay).")
+
+    @field_validator("visit_share")
+    @classmethod
+    def _share_positive(cls, value: float) -> float:
+        if value <= 0:
+            raise ValueError("visit_share must be above 0%")
+        return value
+
+    @property
+    def visitors(self) -> float:
+        """Expected visitors caused by the moment."""
+        return self.viewers * self.visit_share
+
+
+class _TrafficBase(_Frozen):
+    model: Literal["arrivals", "users"] = Field(
+        "arrivals", description="arrivals: open model (visitors arrive on schedule, run one journey, leave); "
+        "users: closed model (N looping users).")
+    rate_scale: float = Field(1.0, gt=0, description="Run this fraction of the planned load (0.1 = 10%).")
+    spacing: Literal["uniform", "poisson"] = Field(
+        "uniform", description="How arrivals are spaced within each moment: evenly, or at random (Poisson).")
+    seed: int = Field(1, description="Seed for journey choice, data draws and Poisson spacing.")
+
+
+class BurstTraffic(_TrafficBase):
+    """A viral burst: baseline -> ramp -> hold at peak -> exponential decay (-> headroom probe)."""
+
+    profile: Literal["burst"] = "burst"
+    baseline: Rate = Field(1.0, description="Everyday traffic before and after the moment.")
+    peak: Rate | None = Field(None, description="Peak arrivals per second; or give audience.")
+    audience: Audience | None = None
+    lead_in: Duration = Field(15.0, description="Time at baseline before the ramp.")
+    ramp: Duration = Field(30.0, description="Time from baseline to peak.")
+    hold: Duration = Field(60.0, description="Time at peak.")
+    decay_half_life: Duration = Field(30.0, gt=0, description="Half-life of the decay back to baseline.")
+    decay: Duration | None = Field(None, description="Length of the decay (default: three half-lives, "
+                                                     "or the rest of the audience window).")
+    recovery: Duration = Field(20.0, description="Time at baseline at the end, to see the site recover.")
+
+    @model_validator(mode="after")
+    def _peak_or_audience(self) -> BurstTraffic:
+        if (self.peak is None) == (self.audience is None):
+            raise ValueError("give exactly one of 'peak' (e.g. 120/s) or 'audience' "
+                             "({viewers, visit_share, window})")
+        if self.peak is not None and self.peak < self.baseline:
+            raise ValueError(f"peak ({self.peak:g}/s) is below baseline ({self.baseline:g}/s)")
+        if self.audience is not None and self.audience.window <= self.ramp + self.hold:
+            raise ValueError("audience.window must be longer than ramp + hold")
+        return self
+
+
+class StepsTraffic(_TrafficBase):
+    """A capacity probe: the rate steps up level by level."""
+
+    profile: Literal["steps"]
+    start: Rate = Field(description="First level.")
+    step: Rate = Field(description="Increase per level.")
+    step_duration: Duration = Field(gt=0, description="Time at each level.")
+    steps: int = Field(gt=0, le=1000, description="Number of levels.")
+
+
+class ConstantTraffic(_TrafficBase):
+    """A steady rate for a while."""
+
+    profile: Literal["constant"]
+    rate: Rate
+    duration: Duration = Field(gt=0)
+
+
+class PointsTraffic(_TrafficBase):
+    """A custom curve: [time, rate] points joined by straight lines."""
+
+    profile: Literal["points"]
+    points: list[tuple[Duration, Rate]] = Field(min_length=2)
+
+    @field_validator("points")
+    @classmethod
+    def _increasing(cls, points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+        if points[0][0] != 0:
+            raise ValueError("the first point must be at time 0s")
+        if any(b[0] <= a[0] for a, b in zip(points, points[1:])):
+            raise ValueError("point times must increase")
+        return points
+
+
+def _profile_tag(value: Any) -> str:
+    if isinstance(value, dict):
+        return str(value.get("profile", "burst"))
+    return str(getattr(value, "profile", "burst"))
+
+
+Traffic = Annotated[
+    Union[Annotated[BurstTraffic, Tag("burst")], Annotated[StepsTraffic, Tag("steps")],
+          Annotated[ConstantTraffic, Tag("constant")], Annotated[PointsTraffic, Tag("points")]],
+    Discriminator(_profile_tag, custom_error_type="profile",
+                  custom_error_message="profile must be one of burst, steps, constant, points"),
+]
+
+
+# --- journeys ----------------------------------------------------------------------------------
+
+
+class Extractor(_Frozen):
+    """Take a value from a response for later steps: a regex's first group or a JSON path."""
+
+    regex: str | None = None
+    json_path: str | None = Field(None, alias="json", description="Dotted path: 'items.0.id'.")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _one(self) -> Extractor:
+        if (self.regex is None) == (self.json_path is None):
+            raise ValueError("give exactly one of 'regex' or 'json'")
+        if self.regex is not None:
+            try:
+                compiled = re.compile(self.regex)
+            except re.error as exc:
+                raise ValueError(f"invalid regular expression: {exc}") from None
+            if compiled.groups < 1:
+                raise ValueError("the regex needs one capturing group (...) around the value")
+        return self
+
+
+class Expect(_Frozen):
+    """Checks on a response; a failed check fails the request."""
+
+    status: int | list[int] | None = Field(None, description="Expected status code(s); default: any < 400.")
+    contains: str | None = Field(None, description="Text the body must contain.")
+
+
+class Step(_Frozen):
+    """One journey step: an HTTP request (get/post/...: path) or a pause (think: '1s..4s')."""
+
+    get: str | None = None
+    post: str | None = None
+    put: str | None = None
+    patch: str | None = None
+    delete: str | None = None
+    head: str | None = None
+    think: str | float | None = Field(None, description="A pause: '2s', or a random range '1s..4s'.")
+    name: str | None = Field(None, description="Endpoint name in reports (default: METHOD + templated path).")
+    headers: dict[str, str] = Field(default_factory=dict)
+    form: dict[str, str] | None = None
+    json_body: Any = Field(None, alias="json")
+    body: str | None = None
+    extract: dict[str, Extractor] = Field(default_factory=dict)
+    expect: Expect = Field(default_factory=Expect)
+    follow_redirects: bool = Field(False, description="Follow redirects (default: a 3xx is the answer).")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _one_action(self) -> Step:
+        actions = [m for m in HTTP_METHODS if getattr(self, m) is not None]
+        if self.think is not None:
+            actions.append("think")
+        if len(actions) != 1:
+            raise ValueError("each step needs exactly one of get, post, put, patch, delete, head or think"
+                             + (f" (found {', '.join(actions)})" if actions else ""))
+        if self.think is not None:
+            self.think_range  # validates
+            if any(getattr(self, f) for f in ("form", "body", "extract", "headers", "name")):
+                raise ValueError("a think step takes no request options")
+        else:
+            path = self.path
+            if not (path.startswith("/") or path.startswith("http://") or path.startswith("https://")):
+                raise ValueError(f"the path must start with '/', got {path!r}")
+            bodies = [b for b in (self.form, self.json_body, self.body) if b is not None]
+            if len(bodies) > 1:
+                raise ValueError("give at most one of form, json or body")
+        return self
+
+    @property
+    def method(self) -> str:
+        """Upper-case HTTP method, or ``THINK``."""
+        for m in HTTP_METHODS:
+            if getattr(self, m) is not None:
+                return m.upper()
+        return "THINK"
+
+    @property
+    def path(self) -> str:
+        """The templated path (``/products/{product}``)."""
+        value = getattr(self, self.method.lower())
+        assert isinstance(value, str)
+        return value
+
+    @property
+    def endpoint(self) -> str:
+        """Endpoint name used in every report: ``GET /products/{product}`` unless ``name`` is set."""
+        return self.name or f"{self.method} {self.path}"
+
+    @property
+    def think_range(self) -> tuple[float, float]:
+        """(min, max) seconds of a think step."""
+        raw = self.think
+        if isinstance(raw, str) and ".." in raw:
+            lo_text, hi_text = raw.split("..", 1)
+            lo, hi = parse_duration(lo_text), parse_duration(hi_text)
+            if hi < lo:
+                raise ValueError(f"think range {raw!r} ends before it starts")
+            return lo, hi
+        value = parse_duration(raw)
+        return value, value
+
+
+class Journey(_Frozen):
+    """A visitor's path through the site, run once per arrival (open model) or looped (users)."""
+
+    name: str = Field(min_length=1)
+    weight: float = Field(1.0, gt=0, description="Relative share of visitors taking this journey.")
+    steps: list[Step] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _has_request(self) -> Journey:
+        if not any(s.method != "THINK" for s in self.steps):
+            raise ValueError("a journey needs at least one request step (get, post, ...)")
+        return self
+
+    @property
+    def think_seconds(self) -> float:
+        """Mean total think time, for Little's-law estimates."""
+        return sum(sum(s.think_range) / 2 for s in self.steps if s.method == "THINK")
+
+
+# --- data, SLOs, verdict, safety -----------------------------------------------------------------
+
+
+class CsvSource(_Frozen):
+    """Values from one column of a CSV file (path relative to the scenario file)."""
+
+    csv: str
+    column: str
+    order: Literal["random", "sequential"] = "random"
+
+
+class RangeSource(_Frozen):
+    """Integers from ``start`` to ``stop`` inclusive."""
+
+    range: tuple[int, int]
+    order: Literal["random", "sequential"] = "random"
+
+    @field_validator("range")
+    @classmethod
+    def _ordered(cls, value: tuple[int, int]) -> tuple[int, int]:
+        if value[1] < value[0]:
+            raise ValueError("range [start, stop] needs start <= stop")
+        return value
+
+
+class ListSource(_Frozen):
+    """An inline list of values."""
+
+    values: list[str | int | float] = Field(min_length=1)
+    order: Literal["random", "sequential"] = "random"
+
+
+def _data_source(value: Any) -> Any:
+    return {"values": value} if isinstance(value, list) else value
+
+
+DataSource = Annotated[Union[CsvSource, RangeSource, ListSource], BeforeValidator(_data_source)]
+
+
+class Slo(_Frozen):
+    """A service level: a metric that must stay below a limit (over the run, an endpoint, a phase)."""
+
+    metric: Literal["p50", "p75", "p90", "p95", "p99", "max", "mean", "error_rate"]
+    below: str | float = Field(description="Latency limit ('800ms', '2s') or error rate limit ('1%').")
+    endpoint: str | None = Field(None, description="Endpoint name; default: all requests.")
+    phase: str | None = Field(None, description="Only this phase (baseline, ramp, peak, decay, probe, ...).")
+
+    @model_validator(mode="after")
+    def _limit_parses(self) -> Slo:
+        self.limit  # validates
+        return self
+
+    @property
+    def limit(self) -> float:
+        """Threshold in milliseconds (latency metrics) or as a fraction (error_rate)."""
+        if self.metric == "error_rate":
+            return parse_percent(self.below)
+        return parse_duration(self.below) * 1000.0
+
+    @property
+    def name(self) -> str:
+        """A unique, readable name: ``p95 < 800ms [POST /checkout]``."""
+        scope = f" [{self.endpoint}]" if self.endpoint else ""
+        phase = f" during {self.phase}" if self.phase else ""
+        return f"{self.metric} < {self.below}{scope}{phase}"
+
+
+class VerdictPolicy(_Frozen):
+    """How the verdict is reached."""
+
+    required_headroom: float = Field(1.5, ge=1.0, description="Capacity / planned peak needed to survive.")
+    headroom_probe: bool = Field(True, description="End a burst with a probe at required_headroom x peak.")
+    probe_ramp: Duration = Field(10.0, description="Time from baseline up to the probe level.")
+    probe_hold: Duration = Field(20.0, gt=0, description="Time held at the probe level.")
+    recovery_within: Duration = Field(30.0, description="After the load falls, the site must be back to "
+                                                        "its baseline latency and error rate within this.")
+    max_late_share: Percent = Field(0.02, description="Share of arrivals late or missing beyond which the "
+                                                      "run is inconclusive.")
+
+
+class AbortWhen(_Frozen):
+    """Stop the load to protect the site when errors stay high."""
+
+    error_rate: Percent
+    for_: Duration = Field(30.0, alias="for")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Safety(_Frozen):
+    """Rails that protect the site under test."""
+
+    max_rate: Rate | None = Field(None, description="Never start more arrivals per second than this.")
+    abort_when: AbortWhen | None = None
+
+
+# --- the scenario ------------------------------------------------------------------------------
+
+
+class Scenario(_Frozen):
+    """A whole scenario: who visits, how many, when, and what the site must keep up."""
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+                      description="Short name, used in run directory names.")
+    description: str = ""
+    target: str | None = Field(None, description="Base URL; absent: the embedded demo storefront.")
+    headers: dict[str, str] = Field(default_factory=dict, description="Sent with every request; "
+                                                                        "'${ENV_VAR}' reads the environment.")
+    request_timeout: Duration = Field(10.0, gt=0, description="Give up on a request after this long.")
+    traffic: Traffic
+    journeys: list[Journey] = Field(min_length=1)
+    data: dict[str, DataSource] = Field(default_factory=dict)
+    slos: list[Slo] = Field(default_factory=list)
+    verdict: VerdictPolicy = Field(default_factory=VerdictPolicy)
+    safety: Safety = Field(default_factory=Safety)
+
+    @field_validator("target")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"expected an http:// or https:// URL, got {value!r}")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Scenario:
+        names = [j.name for j in self.journeys]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"journey names must be unique; repeated: {', '.join(dupes)}")
+        endpoints = {s.endpoint for j in self.journeys for s in j.steps if s.method != "THINK"}
+        for index, slo in enumerate(self.slos):
+            if slo.endpoint is not None and slo.endpoint not in endpoints:
+                raise ValueError(f"slos[{index}].endpoint {slo.endpoint!r} is not a step of any journey; "
+                                 f"endpoints are: {', '.join(sorted(endpoints))}")
+        for journey in self.journeys:
+            known = set(self.data)
+            for step in journey.steps:
+                for var in step_variables(step):
+                    if var not in known:
+                        raise ValueError(f"journey {journey.name!r} uses {{{var}}} before it is defined; "
+                                         "add it under data: or extract it in an earlier step")
+                known.update(step.extract)
+        return self
+
+    @property
+    def endpoints(self) -> list[str]:
+        """Every endpoint name, in journey order, once each."""
+        seen: dict[str, None] = {}
+        for journey in self.journeys:
+            for step in journey.steps:
+                if step.method != "THINK":
+                    seen.setdefault(step.endpoint)
+        return list(seen)
+
+
+def step_variables(step: Step) -> set[str]:
+    """Names of the ``{var}`` placeholders a step uses (path, headers, form, json, body)."""
+    texts: list[str] = []
+    if step.method != "THINK":
+        texts.append(step.path)
+    texts.extend(step.headers.values())
+    if step.form:
+        texts.extend(step.form.values())
+        texts.extend(step.form.keys())
+    if step.body:
+        texts.append(step.body)
+    if step.json_body is not None:
+        texts.append(json.dumps(step.json_body))
+    return {m.group(1) for t in texts for m in _VAR.finditer(t)}
+
+
+# --- loading -----------------------------------------------------------------------------------
+
+
+def _field_path(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in ("burst", "steps", "constant", "points") and out == "traffic":
+            continue  # the discriminator's tag, not a field the user wrote
+        elif isinstance(part, str) and part.startswith("function-"):
+            continue
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(top level)"
+
+
+def _describe(error: Any, model: type[BaseModel] | None = None) -> str:
+    kind = error["type"]
+    loc = tuple(error["loc"])
+    path = _field_path(loc)
+    msg = str(error["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    if kind == "missing":
+        return f"{path}: this field is required. Fix: add '{path.rsplit('.', 1)[-1]}:' to the file"
+    if kind == "extra_forbidden":
+        parent = _field_path(loc[:-1])
+        return (f"{path}: unknown field '{loc[-1]}'. Fix: remove it or correct its spelling "
+                f"(see `loadkit schema` for the fields {parent!r} takes)")
+    return f"{path}: {msg}. Fix: correct the value (see docs/scenario-format.md)"
+
+
+def parse_scenario(document: Any, source: str = "<scenario>") -> Scenario:
+    """Validate a parsed YAML/JSON document into a :class:`Scenario`.
+
+    Raises :class:`ScenarioError` naming ``source``, the field path and the fix.
+    """
+    if not isinstance(document, dict):
+        raise ScenarioError(f"{source}: a scenario is a mapping of fields (name, traffic, journeys, ...), "
+                            f"got {type(document).__name__}.",
+                            "start from scenarios/smoke.yaml")
+    try:
+        return Scenario.model_validate(document)
+    except ValidationError as exc:
+        errors = exc.errors()
+        first = _describe(errors[0])
+        more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
+        raise ScenarioError(f"{source}: {first}{more}") from None
+    except (TypeError, ValueError) as exc:  # a validator met a value of a shape it cannot read
+        raise ScenarioError(f"{source}: {exc}.", "correct the value (see docs/scenario-format.md)") from None
+
+
+def bundled_scenarios_dir() -> Path:
+    """The ``scenarios/`` folder shipped beside the package."""
+    return Path(__file__).resolve().parent.parent / "scenarios"
+
+
+def resolve_scenario_path(spec: str) -> Path:
+    """A path, or the name of a bundled scenario (``tv-spot`` -> ``scenarios/tv-spot.yaml``)."""
+    path = Path(spec)
+    if path.is_file():
+        return path
+    if path.exists():
+        raise ScenarioError(f"{spec}: is not a file.", "pass a scenario YAML file or a bundled name")
+    if path.suffix == "" and path.parent == Path("."):
+        for base in (Path("scenarios"), bundled_scenarios_dir()):
+            candidate = base / f"{spec}.yaml"
+            if candidate.is_file():
+                return candidate
+    names = sorted(p.stem for p in bundled_scenarios_dir().glob("*.yaml"))
+    raise ScenarioError(f"{spec}: no such scenario file.",
+                        f"pass a path, or one of the bundled names: {', '.join(names)}")
+
+
+def load_scenario(spec: str | Path) -> Scenario:
+    """Read and validate a scenario from a path or a bundled name."""
+    path = resolve_scenario_path(str(spec))
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScenarioError(f"{path}: cannot read the file ({exc}).", "check the path and its permissions") from None
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ScenarioError(f"{path}: {where}YAML syntax error ({problem}).",
+                            "check indentation and quoting around that spot") from None
+    return parse_scenario(document, str(path))
+
+
+def scenario_base_dir(spec: str | Path) -> Path:
+    """Folder that relative data paths in the scenario are resolved against."""
+    return resolve_scenario_path(str(spec)).resolve().parent
+
+
+def load_data_values(scenario: Scenario, base_dir: Path) -> dict[str, list[Any]]:
+    """Materialise every data source into its list of values (CSV read once, here)."""
+    values: dict[str, list[Any]] = {}
+    for name, source in scenario.data.items():
+        if isinstance(source, ListSource):
+            values[name] = list(source.values)
+        elif isinstance(source, RangeSource):
+            values[name] = list(range(source.range[0], source.range[1] + 1))
+        else:
+            path = (base_dir / source.csv) if not Path(source.csv).is_absolute() else Path(source.csv)
+            try:
+                with path.open(newline="", encoding="utf-8") as handle:
+                    reader = csv.DictReader(handle)
+                    if reader.fieldnames is None or source.column not in reader.fieldnames:
+                        raise ScenarioError(
+                            f"data.{name}: column {source.column!r} is not in {path} "
+                            f"(columns: {', '.join(reader.fieldnames or [])}).", "name an existing column")
+                    column = [row[source.column] for row in reader if row.get(source.column)]
+            except OSError as exc:
+                raise ScenarioError(f"data.{name}: cannot read {path} ({exc.strerror}).",
+                                    "give a CSV path relative to the scenario file") from None
+            if not column:
+                raise ScenarioError(f"data.{name}: {path} has no values in column {source.column!r}.",
+                                    "add rows to the CSV")
+            values[name] = column
+    return values
+
+
+def expand_env(text: str, environ: dict[str, str]) -> str:
+    """Replace ``${NAME}`` with the environment's value; a missing variable is a scenario error."""
+    def sub(match: re.Match[str]) -> str:
+        key = match.group(1)
+        if key not in environ:
+            raise ScenarioError(f"the scenario reads ${{{key}}} but it is not set in the environment.",
+                                f"export {key}=... before the run")
+        return environ[key]
+    return _ENV.sub(sub, text)
+
+
+def redact_url(url: str) -> str:
+    """Drop ``user:pass@`` and query values from a URL (for artifacts and logs)."""
+    parts = urlsplit(url)
+    netloc = parts.netloc.rpartition("@")[2]
+    query = "&".join(f"{kv.split('=', 1)[0]}=***" if "=" in kv else kv for kv in parts.query.split("&")) \
+        if parts.query else ""
+    return parts._replace(netloc=netloc, query=query).geturl()
+
+
+def redacted_document(scenario: Scenario) -> dict[str, Any]:
+    """The resolved scenario as plain data, with secrets redacted, for the run directory."""
+    doc = scenario.model_dump(mode="json", by_alias=True, exclude_none=True)
+    if scenario.target:
+        doc["target"] = redact_url(scenario.target)
+
+    def scrub_headers(headers: dict[str, str]) -> dict[str, str]:
+        return {k: (v if _ENV.fullmatch(v.strip()) or k.lower() not in _SECRET_HEADERS else "***")
+                for k, v in headers.items()}
+
+    doc["headers"] = scrub_headers(doc.get("headers", {}))
+    for journey in doc.get("journeys", []):
+        for step in journey.get("steps", []):
+            if "headers" in step:
+                step["headers"] = scrub_headers(step["headers"])
+    return doc
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of the scenario format, for editors."""
+    schema = Scenario.model_json_schema(by_alias=True)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "loadkit scenario"
+    return schema

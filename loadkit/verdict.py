@@ -1,0 +1,175 @@
+"""The verdict: a pure function of the analysis and the scenario's policy.
+
+- **inconclusive**: the planned load was not delivered (late or dropped arrivals beyond the tolerance,
+  a saturated generator) or the run was interrupted. Never "survives" for load not delivered.
+- **fails**: an SLO broke at or below the planned peak (anywhere before the headroom probe).
+- **at-risk**: SLOs held up to the planned peak but broke in the headroom probe, or the site recovered
+  slowly (or not at all) once the load fell.
+- **survives**: SLOs held through the burst, the probe and the recovery.
+
+Every reason is a sentence a shop owner can read, carrying the endpoint, the metric, the observed value,
+the limit and when it happened. Reasons are ranked: what broke first comes first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .analysis import Analysis, SloResult
+from .scenario import VerdictPolicy
+from .units import format_clock, format_duration, format_ms, format_percent
+
+VERDICTS = ("survives", "at-risk", "fails", "inconclusive")
+_METRIC_WORDS = {"p50": "median (p50) response time", "p75": "p75 response time", "p90": "p90 response time",
+                 "p95": "p95 response time", "p99": "p99 response time", "max": "slowest response time",
+                 "mean": "average response time", "error_rate": "error rate"}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The answer and why."""
+
+    verdict: str  # survives | at-risk | fails | inconclusive
+    reasons: tuple[str, ...]
+    headline: str
+
+    @property
+    def passed(self) -> bool:
+        """True for survives and at-risk (the default exit code 0)."""
+        return self.verdict in ("survives", "at-risk")
+
+
+def _value(result: SloResult, value: float | None = None) -> str:
+    value = result.observed if value is None else value
+    if result.slo.metric == "error_rate":
+        return format_percent(value)
+    return format_ms(value)
+
+
+def _limit(result: SloResult) -> str:
+    return format_percent(result.limit) if result.slo.metric == "error_rate" else format_ms(result.limit)
+
+
+def _scope_words(result: SloResult, analysis: Analysis) -> str:
+    plan = analysis.plan
+    if result.scope == "run":
+        return f"up to the planned peak ({plan.planned_peak:.3g} {_unit(analysis)})"
+    if result.scope == "probe":
+        return f"in the headroom probe at {plan.probe_level or 0:.3g} {_unit(analysis)}"
+    if result.scope == "peak":
+        return f"during the peak ({plan.planned_peak:.3g} {_unit(analysis)})"
+    return f"during the {result.scope} phase"
+
+
+def _unit(analysis: Analysis) -> str:
+    return "users" if analysis.plan.model == "users" else "visitors/s"
+
+
+def slo_sentence(result: SloResult, analysis: Analysis) -> str:
+    """A failed SLO as a sentence with its numbers."""
+    what = _METRIC_WORDS[result.slo.metric]
+    where = f"{result.slo.endpoint}" if result.slo.endpoint else "all requests"
+    when = f", first from {format_clock(result.first_break_s)}" if result.first_break_s is not None else ""
+    return (f"The {what} of {where} reached {_value(result)} {_scope_words(result, analysis)} "
+            f"(limit {_limit(result)}{when}).")
+
+
+def judge(analysis: Analysis, policy: VerdictPolicy | None = None) -> Verdict:
+    """Decide survives / at-risk / fails / inconclusive, with ranked reasons."""
+    policy = policy or VerdictPolicy.model_validate(analysis.scenario.get("verdict") or {})
+    traffic, meta = analysis.traffic, analysis.meta
+    inconclusive: list[str] = []
+    if meta.get("interrupted"):
+        inconclusive.append(f"The run was interrupted at {format_clock(meta.get('duration_s') or 0)} of "
+                            f"{format_clock(analysis.plan.duration)}; the results cover only that part.")
+    planned = traffic["planned_arrivals"]
+    missing = traffic["dropped_arrivals"] + max(0, planned - traffic["delivered_arrivals"] - traffic["dropped_arrivals"])
+    if planned and analysis.plan.model == "arrivals":
+        if traffic["dropped_arrivals"] + traffic["late_arrivals"] > policy.max_late_share * planned or \
+                missing > max(1, policy.max_late_share * planned):
+            inconclusive.append(
+                f"loadkit could not deliver the planned load: {traffic['delivered_arrivals']} of {planned} planned "
+                f"visitors started ({traffic['late_arrivals']} late, {traffic['dropped_arrivals']} could not start); "
+                "the load generator, not the site, was the limit. Use more --workers or a lower --rate-scale.")
+    if analysis.totals["requests"] == 0:
+        inconclusive.append("No request was measured, so nothing can be said about the site.")
+    for note in meta.get("inconclusive_reasons", []):
+        inconclusive.append(str(note))
+    if inconclusive:
+        return Verdict("inconclusive", tuple(inconclusive),
+                       "Inconclusive: the test could not deliver or finish the planned load.")
+
+    judged_failures = sorted((r for r in analysis.slo_results if not r.passed and r.scope != "probe"),
+                             key=_rank)
+    probe_failures = sorted((r for r in analysis.slo_results if not r.passed and r.scope == "probe"), key=_rank)
+    # One sentence per SLO: the judged scope that broke first speaks for it.
+    reasons = _dedupe([slo_sentence(r, analysis) for r in _first_per_slo(judged_failures)])
+    if meta.get("aborted"):
+        reasons.insert(0, f"The load was stopped early to protect the site ({meta['aborted']}).")
+    if reasons:
+        return Verdict("fails", tuple(reasons + _context(analysis, policy)),
+                       "Fails: the site broke at or below the planned peak.")
+
+    risk: list[str] = []
+    cap = analysis.capacity
+    if probe_failures:
+        headroom = cap.get("headroom")
+        cap_words = (f"it held up to about {cap['arrivals_per_s']:.3g} {_unit(analysis)}, a headroom of "
+                     f"{headroom:.2f}x" if cap.get("found") and headroom is not None else "")
+        risk.append(f"The site held at the planned peak but not at {policy.required_headroom:g}x of it "
+                    + (f"({cap_words}, below the {policy.required_headroom:g}x required)." if cap_words else "."))
+        risk.extend(_dedupe([slo_sentence(r, analysis) for r in _first_per_slo(probe_failures)]))
+    recovery = analysis.recovery
+    if recovery.get("measured"):
+        if recovery.get("recovered") is False:
+            risk.append("After the load fell back to baseline, the site did not recover before the run ended.")
+        elif (recovery.get("seconds") or 0) > policy.recovery_within:
+            risk.append(f"After the load fell back to baseline, the site took {format_duration(recovery['seconds'])} "
+                        f"to recover (limit {format_duration(policy.recovery_within)}).")
+    if risk:
+        return Verdict("at-risk", tuple(risk + _context(analysis, policy)),
+                       "At risk: the site held at the planned peak with too little margin.")
+
+    held = len({r.slo.name for r in analysis.slo_results})
+    probe = analysis.plan.probe_level
+    survived = [f"All {held} service levels held up to the planned peak of {analysis.plan.planned_peak:.3g} "
+                f"{_unit(analysis)}" + (f" and in the headroom probe at {probe:.3g} {_unit(analysis)}." if probe else ".")]
+    return Verdict("survives", tuple(survived + _context(analysis, policy)),
+                   "Survives: the site kept its service levels with margin.")
+
+
+def _rank(result: SloResult) -> tuple[float, int]:
+    order = {"run": 1, "peak": 0}.get(result.scope, 2)
+    return (result.first_break_s if result.first_break_s is not None else float("inf"), order)
+
+
+def _first_per_slo(results: list[SloResult]) -> list[SloResult]:
+    seen: set[str] = set()
+    out = []
+    for r in results:
+        if r.slo.name not in seen:
+            seen.add(r.slo.name)
+            out.append(r)
+    return out
+
+
+def _dedupe(items: list[str]) -> list[str]:
+    return list(dict.fromkeys(items))
+
+
+def _context(analysis: Analysis, policy: VerdictPolicy) -> list[str]:
+    """Supporting facts after the main reasons: peak figures, capacity, recovery."""
+    out: list[str] = []
+    peak = analysis.phases[analysis.phases["phase"] == "peak"] if len(analysis.phases) else None
+    if peak is not None and len(peak):
+        row: dict[str, Any] = peak.iloc[0].to_dict()
+        if row.get("p95") is not None and row.get("error_rate") is not None:
+            out.append(f"At the peak: p95 {format_ms(row['p95'])}, error rate {format_percent(row['error_rate'])}.")
+    cap = analysis.capacity
+    if cap.get("found"):
+        out.append(f"Capacity: about {cap['arrivals_per_s']:.3g} {_unit(analysis)} before {cap['limited_by']} "
+                   f"broke the service levels (headroom {cap['headroom']:.2f}x the planned peak).")
+    elif cap.get("arrivals_per_s"):
+        out.append(f"Capacity: at least {cap['arrivals_per_s']:.3g} {_unit(analysis)} (the most this run tried).")
+    return out

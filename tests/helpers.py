@@ -1,0 +1,34 @@
+"""Helpers shared by the tests: CLI runs in a subprocess, scenario files, summaries."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
+            timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m loadkit ARGS`` in a subprocess (the run stage monkey-patches its process)."""
+    full_env = dict(os.environ, **(env or {}))
+    full_env["PYTHONPATH"] = str(ROOT) + os.pathsep + full_env.get("PYTHONPATH", "")
+    return subprocess.run([sys.executable, "-m", "loadkit", *args], cwd=cwd or ROOT, env=full_env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def write_scenario(path: Path, document: dict[str, Any]) -> Path:
+    """Write a scenario document as YAML."""
+    path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def read_summary(run_dir: Path) -> dict[str, Any]:
+    """summary.json of a run directory."""
+    return json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))

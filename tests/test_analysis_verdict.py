@@ -1,0 +1,126 @@
+"""Analysis and verdict on synthetic run directories with known answers (pure: no load, no locust)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from loadkit.analysis import analyze
+from loadkit.data import load_run
+from loadkit.traffic import build_plan
+from loadkit.scenario import parse_scenario
+from loadkit.verdict import judge
+from tests.synth import make_run_dir, scenario_doc
+
+CAPACITY = 24.0  # visitors/s at which the synthetic site starts to slow down
+
+
+def healthy(t: int, endpoint: str, rate: float) -> tuple[list[float], dict[str, int]]:
+    n = max(1, int(round(rate)))
+    return [40.0 + (i % 10) for i in range(n)], {}
+
+
+def saturating(t: int, endpoint: str, rate: float) -> tuple[list[float], dict[str, int]]:
+    n = max(1, int(round(rate)))
+    if rate <= CAPACITY:
+        return [40.0 + (i % 10) for i in range(n)], {}
+    slow = 40 + (rate - CAPACITY) * 200  # latency grows fast past capacity
+    return [slow] * n, {}
+
+
+def test_survives(tmp_path: Path) -> None:
+    run = make_run_dir(tmp_path / "r", scenario_doc(), healthy)
+    analysis = analyze(load_run(run))
+    assert analysis.totals["requests"] == int(analysis.seconds["requests"].sum())
+    assert analysis.totals["p95_ms"] == pytest.approx(49, rel=0.01)
+    verdict = judge(analysis)
+    assert verdict.verdict == "survives", verdict.reasons
+    assert all(r.passed for r in analysis.slo_results)
+    assert analysis.capacity["found"] is False
+    assert analysis.recovery["recovered"] is True
+
+
+def test_breaks_only_in_the_headroom_probe_is_at_risk(tmp_path: Path) -> None:
+    run = make_run_dir(tmp_path / "r", scenario_doc(), saturating)  # peak 20 < 24 < probe 30
+    analysis = analyze(load_run(run))
+    verdict = judge(analysis)
+    assert verdict.verdict == "at-risk", verdict.reasons
+    assert "1.5x" in verdict.reasons[0]
+    cap = analysis.capacity
+    assert cap["found"] and cap["limited_by"] == "latency"
+    assert 20 <= cap["arrivals_per_s"] <= CAPACITY + 1
+    assert cap["headroom"] == pytest.approx(cap["arrivals_per_s"] / 20)
+
+
+def test_breaks_at_the_peak_fails_with_endpoint_metric_and_time(tmp_path: Path) -> None:
+    doc = scenario_doc(traffic={**scenario_doc()["traffic"], "peak": "40/s"})
+    run = make_run_dir(tmp_path / "r", doc, saturating)
+    analysis = analyze(load_run(run))
+    verdict = judge(analysis)
+    assert verdict.verdict == "fails"
+    first = verdict.reasons[0]
+    assert "p95 response time" in first or "p99 response time" in first
+    assert "limit" in first and "first from 0:" in first
+    assert any("POST /checkout" in r for r in verdict.reasons)
+    broke = [r for r in analysis.slo_results if not r.passed and r.scope == "run"]
+    assert broke and all(r.first_break_s is not None and 10 <= r.first_break_s <= 25 for r in broke)
+
+
+def test_errors_fail_and_fast_failures_do_not_flatter_latency(tmp_path: Path) -> None:
+    def erroring(t: int, endpoint: str, rate: float) -> tuple[list[float], dict[str, int]]:
+        n = max(2, int(round(rate)))
+        if rate > 10 and endpoint == "POST /checkout":
+            fails = n // 2
+            return [1.0] * fails + [300.0] * (n - fails), {"http_503": fails}
+        return [40.0] * n, {}
+
+    analysis = analyze(load_run(make_run_dir(tmp_path / "r", scenario_doc(), erroring)))
+    verdict = judge(analysis)
+    assert verdict.verdict == "fails"
+    assert any("error rate" in r for r in verdict.reasons)
+    checkout = analysis.endpoints.set_index("endpoint").loc["POST /checkout"]
+    assert checkout["ok_p50"] == pytest.approx(300, rel=0.01)  # successes only
+    assert checkout["p50"] < checkout["ok_p50"]  # the fast 503s pull the all-request median down
+    kinds = analysis.error_kinds
+    assert list(kinds["kind"]) == ["http_503"]
+
+
+def test_interrupted_run_is_inconclusive(tmp_path: Path) -> None:
+    analysis = analyze(load_run(make_run_dir(tmp_path / "r", scenario_doc(), healthy, interrupted=True)))
+    verdict = judge(analysis)
+    assert verdict.verdict == "inconclusive"
+    assert "interrupted" in verdict.reasons[0]
+
+
+def test_undelivered_load_is_never_survives(tmp_path: Path) -> None:
+    analysis = analyze(load_run(make_run_dir(tmp_path / "r", scenario_doc(), healthy, delivered_share=0.8)))
+    assert analysis.traffic["delivered_arrivals"] < 0.85 * analysis.traffic["planned_arrivals"]
+    assert judge(analysis).verdict == "inconclusive"
+
+
+def test_slow_recovery_is_at_risk(tmp_path: Path) -> None:
+    doc = scenario_doc(verdict={"headroom_probe": False, "recovery_within": "5s"})
+    plan = build_plan(parse_scenario(doc))
+    recovery_start = next(p.start for p in plan.phases if p.name == "recovery")
+
+    def lingering(t: int, endpoint: str, rate: float) -> tuple[list[float], dict[str, int]]:
+        n = max(1, int(round(rate)))
+        slow = recovery_start <= t < recovery_start + 12
+        return [450.0 if slow else 40.0] * n, {}
+
+    analysis = analyze(load_run(make_run_dir(tmp_path / "r", doc, lingering)))
+    assert analysis.recovery["recovered"] is True
+    assert analysis.recovery["seconds"] >= 10
+    verdict = judge(analysis)
+    assert verdict.verdict == "at-risk"
+    assert "to recover" in verdict.reasons[0]
+
+
+def test_analysis_and_reports_never_import_locust() -> None:
+    code = ("import sys, loadkit, loadkit.analysis, loadkit.verdict, loadkit.report, loadkit.cli; "
+            "print('locust' in sys.modules, 'gevent' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False False"

@@ -1,0 +1,110 @@
+"""Reports rendered from synthetic run directories: every file, every summary field, hostile strings."""
+
+from __future__ import annotations
+
+import json
+import re
+from html import unescape
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from loadkit.report import render_run_dir
+from tests.helpers import run_cli
+from tests.synth import make_run_dir, scenario_doc
+
+HOSTILE = '</script><script>alert(1)</script>"><img src=x onerror=alert(2)>{{7*7}}|`x`\x01'
+
+
+def healthy(t: int, endpoint: str, rate: float) -> tuple[list[float], dict[str, int]]:
+    n = max(1, int(round(rate)))
+    return [30.0 + i % 7 for i in range(n)], ({"http_500": 1} if t == 12 else {})
+
+
+def test_summary_has_every_contract_field(tmp_path: Path) -> None:
+    run = make_run_dir(tmp_path / "r", scenario_doc(), healthy)
+    render_run_dir(run)
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["schema_version"] == 1
+    assert summary["verdict"] in ("survives", "at-risk", "fails", "inconclusive")
+    assert isinstance(summary["reasons"], list) and summary["reasons"]
+    expected = {
+        "run": {"scenario", "target", "started_at", "duration_s", "complete", "interrupted", "workers", "model",
+                "loadkit_version", "locust_version"},
+        "traffic": {"planned_arrivals", "delivered_arrivals", "peak_planned_per_s", "peak_delivered_per_s",
+                    "late_arrivals"},
+        "totals": {"requests", "failures", "error_rate", "rps_peak", "p50_ms", "p90_ms", "p95_ms", "p99_ms",
+                   "max_ms"},
+        "capacity": {"found", "arrivals_per_s", "requests_per_s", "limited_by", "headroom"},
+        "recovery": {"recovered", "seconds"},
+    }
+    for section, keys in expected.items():
+        assert keys <= set(summary[section]), (section, keys - set(summary[section]))
+    for endpoint in summary["endpoints"]:
+        assert {"name", "method", "requests", "failures", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms"} \
+            <= set(endpoint)
+    for slo in summary["slos"]:
+        assert {"name", "endpoint", "metric", "threshold", "observed", "passed", "phase"} <= set(slo)
+    assert summary["totals"]["requests"] == sum(e["requests"] for e in summary["endpoints"])
+    assert summary["totals"]["failures"] == 2  # one http_500 per endpoint at t=12
+
+
+def test_junit_has_a_case_per_slo_and_scope(tmp_path: Path) -> None:
+    run = make_run_dir(tmp_path / "r", scenario_doc(traffic={**scenario_doc()["traffic"], "peak": "40/s"}),
+                       lambda t, e, r: ([40.0 if r < 24 else 900.0] * max(1, int(r)), {}))
+    render_run_dir(run)
+    root = ET.parse(run / "junit.xml").getroot()
+    suite = root.find("testsuite")
+    assert suite is not None
+    cases = suite.findall("testcase")
+    names = [c.get("name") for c in cases]
+    assert len(names) == len(set(names))
+    summary = json.loads((run / "summary.json").read_text())
+    assert int(suite.get("tests")) == len(cases) == len(summary["slos"]) + 2
+    failed = {c.get("name"): c.find("failure").get("message") for c in cases if c.find("failure") is not None}
+    assert "p95 < 500ms [run]" in failed
+    assert re.match(r"p95 .* > 500 ms up to the planned peak", failed["p95 < 500ms [run]"])
+    assert int(suite.get("failures")) == len(failed)
+
+
+def test_hostile_strings_stay_inert(tmp_path: Path) -> None:
+    doc = scenario_doc(journeys=[{"name": "j", "steps": [{"get": "/", "name": HOSTILE}, {"post": "/checkout"}]}])
+    run = make_run_dir(tmp_path / "r", doc, healthy)
+    errors = run / "errors.jsonl"
+    errors.write_text(json.dumps({"t": 12, "endpoint": HOSTILE, "method": "GET", "kind": "http_500", "status": 500,
+                                  "url": "http://127.0.0.1:1/" + HOSTILE, "detail": HOSTILE, "ms": 3}) + "\n")
+    render_run_dir(run)
+    html = (run / "report.html").read_text()
+    assert "<script" not in html.lower()
+    assert "<img" not in html.lower()
+    assert "&lt;/script&gt;&lt;script&gt;alert(1)" in html  # shown as text
+    assert "{{7*7}}" in html  # never evaluated as a template
+    ET.parse(run / "junit.xml")  # still valid XML (control character stripped)
+    md = (run / "summary.md").read_text()
+    assert "<script>" not in md and "<img" not in md
+
+
+def test_report_command_rebuilds_from_disk(tmp_path: Path) -> None:
+    run = make_run_dir(tmp_path / "r", scenario_doc(), healthy)
+    result = run_cli("report", str(run), timeout=60)
+    assert result.returncode == 0, result.stderr
+    for name in ("report.html", "summary.json", "junit.xml", "summary.md"):
+        assert (run / name).stat().st_size > 0
+    first = (run / "summary.json").read_text()
+    assert run_cli("report", str(run), timeout=60).returncode == 0
+    assert (run / "summary.json").read_text() == first  # deterministic
+
+
+def test_report_command_on_a_missing_directory(tmp_path: Path) -> None:
+    result = run_cli("report", str(tmp_path / "nope"), timeout=60)
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.stderr
+
+
+def test_html_is_self_contained(tmp_path: Path) -> None:
+    run = make_run_dir(tmp_path / "r", scenario_doc(), healthy)
+    render_run_dir(run)
+    html = unescape((run / "report.html").read_text())
+    assert "Content-Security-Policy" in html and "default-src 'none'" in html
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html)
+    assert "<svg" in html

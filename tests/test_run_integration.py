@@ -1,0 +1,130 @@
+"""Real runs: the CLI drives Locust against demo storefronts of known capacity on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from loadkit.demo import DemoConfig
+from tests.helpers import read_summary, run_cli, write_scenario
+
+pytestmark = pytest.mark.integration
+
+SLOTS, SERVICE_MS = 2, 50.0
+CAPACITY = SLOTS * 1000 / SERVICE_MS  # 40 pages/s: one page per visitor
+
+
+def known_capacity_site(demo_factory: Any) -> Any:
+    service = {page: 0.0 for page in DemoConfig().service_ms}
+    service["home"] = SERVICE_MS
+    return demo_factory(DemoConfig(slots=SLOTS, service_ms=service, queue_timeout_ms=300, queue_limit=50))
+
+
+def burst(peak: float) -> dict[str, Any]:
+    return {
+        "name": f"burst-{peak:g}",
+        "request_timeout": "5s",
+        "traffic": {"baseline": "4/s", "peak": f"{peak}/s", "lead_in": "3s", "ramp": "3s", "hold": "6s",
+                    "decay_half_life": "1s", "decay": "2s", "recovery": "5s"},
+        "journeys": [{"name": "home", "steps": [{"get": "/"}]}],
+        "slos": [{"endpoint": "GET /", "metric": "p95", "below": "250ms"},
+                 {"endpoint": "GET /", "metric": "error_rate", "below": "1%"}],
+        "verdict": {"probe_ramp": "2s", "probe_hold": "4s", "recovery_within": "10s"},
+    }
+
+
+def test_half_capacity_survives_and_counts_match_the_server(tmp_path: Path, demo_factory: Any) -> None:
+    site = known_capacity_site(demo_factory)
+    before = site.stats()["served"]
+    scenario = write_scenario(tmp_path / "half.yaml", burst(CAPACITY / 2))
+    out = tmp_path / "run"
+    result = run_cli("run", str(scenario), "--target", site.url, "--out", str(out))
+    assert result.returncode == 0, result.stdout + result.stderr
+    summary = read_summary(out)
+    assert summary["verdict"] == "survives", summary["reasons"]
+    served = site.stats()["served"] - before
+    assert summary["totals"]["requests"] == served - 1  # the preflight's one request is not load
+    assert summary["totals"]["failures"] == 0
+    traffic = summary["traffic"]
+    assert traffic["delivered_arrivals"] == traffic["planned_arrivals"]
+    assert summary["totals"]["p50_ms"] == pytest.approx(SERVICE_MS, abs=15)
+    assert "SURVIVES" in result.stdout
+
+
+def test_double_capacity_fails_naming_endpoint_and_metric(tmp_path: Path, demo_factory: Any) -> None:
+    site = known_capacity_site(demo_factory)
+    scenario = write_scenario(tmp_path / "double.yaml", burst(CAPACITY * 2))
+    out = tmp_path / "run"
+    result = run_cli("run", str(scenario), "--target", site.url, "--out", str(out))
+    assert result.returncode == 1, result.stdout + result.stderr
+    summary = read_summary(out)
+    assert summary["verdict"] == "fails"
+    first = summary["reasons"][0]
+    assert "GET /" in first
+    assert "response time" in first or "error rate" in first
+    assert "limit" in first
+    assert any(not s["passed"] and s["phase"] in ("run", "peak") for s in summary["slos"])
+    kinds = {e["kind"] for e in summary["errors"]}
+    assert "http_503" in kinds  # the shop shed load with 503s once its queue timed out
+
+
+def test_smoke_runs_against_the_embedded_demo_storefront(tmp_path: Path) -> None:
+    out = tmp_path / "smoke"
+    result = run_cli("run", "smoke", "--out", str(out))
+    assert result.returncode == 0, result.stdout + result.stderr
+    for name in ("report.html", "summary.json", "junit.xml", "summary.md", "scenario.yaml", "run.log",
+                 "metrics.jsonl", "arrivals.jsonl", "plan.json", "run.json"):
+        assert (out / name).is_file(), name
+    summary = read_summary(out)
+    assert summary["run"]["complete"] is True
+    assert summary["totals"]["failures"] == 0  # the buy journey's CSRF token and cookie round-trip work
+    names = {e["name"] for e in summary["endpoints"]}
+    assert "GET /products/{product}" in names and "POST /checkout" in names
+    assert not any("kitchen-" in n for n in names)  # templated, never the expanded URL
+    assert "127.0.0.1" in summary["run"]["target"]
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_unreachable_target_exits_3_before_any_load(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    result = run_cli("run", "smoke", "--target", f"http://127.0.0.1:{_closed_port()}", "--out", str(out),
+                     timeout=60)
+    assert result.returncode == 3
+    errors = [ln for ln in result.stderr.splitlines() if ln.startswith("loadkit: error:")]
+    assert len(errors) == 1 and "preflight" in errors[0] and "connection refused" in errors[0]
+    assert "Traceback" not in result.stderr
+    assert not (out / "metrics.jsonl").exists()
+
+
+def test_unwritable_output_folder_exits_2(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    result = run_cli("run", "smoke", "--out", str(blocker / "run"), timeout=60)
+    assert result.returncode == 2
+    errors = [ln for ln in result.stderr.splitlines() if ln.startswith("loadkit: error:")]
+    assert len(errors) == 1 and "cannot write the run directory" in errors[0] and "Fix:" in errors[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_run_json_records_the_run(tmp_path: Path, demo_factory: Any) -> None:
+    site = known_capacity_site(demo_factory)
+    doc = burst(10)
+    doc["traffic"].update({"lead_in": "1s", "ramp": "1s", "hold": "2s", "decay": "1s", "recovery": "1s"})
+    doc["verdict"] = {"headroom_probe": False}
+    scenario = write_scenario(tmp_path / "tiny.yaml", doc)
+    out = tmp_path / "run"
+    result = run_cli("run", str(scenario), "--target", site.url, "--out", str(out), "--quiet")
+    assert result.returncode == 0, result.stderr
+    meta = json.loads((out / "run.json").read_text())
+    assert meta["complete"] is True and meta["interrupted"] is False
+    assert meta["preflight"]["status"] == 200
+    assert result.stdout.startswith("SURVIVES")
