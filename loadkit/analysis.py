@@ -304,7 +304,7 @@ def analyze(run: RunData) -> Analysis:
         **{f"ok_{k}_ms": _metric_value(orow, f"ok_{k}") for k in ("p50", "p95", "p99")},
         "bytes": int(seconds["bytes"].sum()),
     }
-    ran = min(duration, plan.duration)
+    ran = min(float(run.meta.get("load_s") or duration), plan.duration)
     planned_total = plan.integral(0, ran)
     started = int(seconds["started"].sum())
     late = int(seconds["late"].sum())

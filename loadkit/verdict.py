@@ -79,6 +79,10 @@ def judge(analysis: Analysis, policy: VerdictPolicy | None = None) -> Verdict:
     """Decide survives / at-risk / fails / inconclusive, with ranked reasons."""
     policy = policy or VerdictPolicy.model_validate(analysis.scenario.get("verdict") or {})
     traffic, meta = analysis.traffic, analysis.meta
+    if meta.get("aborted"):
+        return Verdict("fails", (f"The load was aborted to protect the site: {meta['aborted']}.",
+                                 *_context(analysis, policy)),
+                       "Fails: the site broke down so badly that the load was stopped.")
     inconclusive: list[str] = []
     if meta.get("interrupted"):
         inconclusive.append(f"The run was interrupted at {format_clock(meta.get('duration_s') or 0)} of "
@@ -105,8 +109,6 @@ def judge(analysis: Analysis, policy: VerdictPolicy | None = None) -> Verdict:
     probe_failures = sorted((r for r in analysis.slo_results if not r.passed and r.scope == "probe"), key=_rank)
     # One sentence per SLO: the judged scope that broke first speaks for it.
     reasons = _dedupe([slo_sentence(r, analysis) for r in _first_per_slo(judged_failures)])
-    if meta.get("aborted"):
-        reasons.insert(0, f"The load was stopped early to protect the site ({meta['aborted']}).")
     if reasons:
         return Verdict("fails", tuple(reasons + _context(analysis, policy)),
                        "Fails: the site broke at or below the planned peak.")

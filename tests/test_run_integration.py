@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from loadkit.demo import DemoConfig
-from tests.helpers import read_summary, run_cli, write_scenario
+from tests.helpers import ROOT, read_summary, run_cli, write_scenario
 
 pytestmark = pytest.mark.integration
 
@@ -128,3 +133,52 @@ def test_run_json_records_the_run(tmp_path: Path, demo_factory: Any) -> None:
     assert meta["complete"] is True and meta["interrupted"] is False
     assert meta["preflight"]["status"] == 200
     assert result.stdout.startswith("SURVIVES")
+
+
+def overloaded_site(demo_factory: Any) -> Any:
+    service = {page: 0.0 for page in DemoConfig().service_ms}
+    service["home"] = 200.0
+    return demo_factory(DemoConfig(slots=1, service_ms=service, queue_timeout_ms=50, queue_limit=2))
+
+
+def test_abort_when_protects_the_site(tmp_path: Path, demo_factory: Any) -> None:
+    site = overloaded_site(demo_factory)
+    doc = {"name": "abort", "traffic": {"profile": "constant", "rate": "30/s", "duration": "40s"},
+           "journeys": [{"name": "home", "steps": [{"get": "/"}]}],
+           "safety": {"abort_when": {"error_rate": "50%", "for": "2s"}}}
+    out = tmp_path / "run"
+    started = time.monotonic()
+    result = run_cli("run", str(write_scenario(tmp_path / "abort.yaml", doc)), "--target", site.url,
+                     "--out", str(out))
+    assert time.monotonic() - started < 25  # stopped long before the planned 40 s
+    assert result.returncode == 1, result.stdout + result.stderr
+    summary = read_summary(out)
+    assert summary["verdict"] == "fails"
+    assert "aborted to protect the site" in summary["reasons"][0]
+    assert summary["run"]["duration_s"] < 15
+    assert (out / "report.html").is_file()
+
+
+def test_sigterm_writes_a_partial_report_and_exits_3(tmp_path: Path, demo_factory: Any) -> None:
+    site = known_capacity_site(demo_factory)
+    doc = burst(10)
+    doc["traffic"]["hold"] = "60s"
+    out = tmp_path / "run"
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen([sys.executable, "-m", "loadkit", "run", str(write_scenario(tmp_path / "s.yaml", doc)),
+                             "--target", site.url, "--out", str(out)], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while not (out / "metrics.jsonl").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(3)
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    stdout, stderr = proc.communicate(timeout=30)
+    assert time.monotonic() - sent < 5, "the partial report took too long"
+    assert proc.returncode == 3, stdout + stderr
+    summary = read_summary(out)
+    assert summary["run"]["interrupted"] is True and summary["run"]["complete"] is False
+    assert summary["verdict"] == "inconclusive"
+    assert summary["totals"]["requests"] > 0  # what was measured before the signal is kept
+    assert "interrupted" in (out / "report.html").read_text()

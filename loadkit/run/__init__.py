@@ -83,12 +83,12 @@ def run_scenario(scenario: Scenario, plan: Plan, run_dir: Path, base_dir: Path, 
 
         outcome = execute(scenario, plan, target, run_dir, base_dir, on_progress=on_progress)
         meta.update({
-            "t0": outcome.started_at, "duration_s": round(outcome.duration_s, 3),
-            "complete": not outcome.interrupted, "interrupted": outcome.interrupted,
+            "t0": outcome.started_at, "duration_s": round(outcome.duration_s, 3), "load_s": round(outcome.load_s, 3),
+            "complete": not outcome.interrupted and outcome.aborted is None, "interrupted": outcome.interrupted,
             "generator": {"cpu_percent_max": round(outcome.cpu_percent_max, 1), "cut_short": outcome.cut_short,
                           "started_arrivals": outcome.started_arrivals,
                           "dropped_arrivals": outcome.dropped_arrivals, "late_arrivals": outcome.late_arrivals},
-            "notes": outcome.notes,
+            "notes": outcome.notes, "aborted": outcome.aborted,
         })
         rundata.write_json_atomic(run_dir / rundata.RUN_META, meta)
     return outcome

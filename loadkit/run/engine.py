@@ -52,6 +52,7 @@ class _Context:
     drain_s: float
     max_rate: float | None
     t0: float = 0.0
+    load_s: float | None = None  # when the last arrival was dispatched (run clock)
     cut_short: int = 0
 
 
@@ -67,6 +68,7 @@ class _Dispatcher(User):
         try:
             dispatch(ctx.plan.arrival_times(), ctx.t0, ctx.factory.visit, ctx.recorder, ctx.pool, ctx.stop,
                      ctx.max_rate)
+            ctx.load_s = time.time() - ctx.t0
             ctx.cut_short = drain(ctx.pool, 0.5 if ctx.stop.is_set() else ctx.drain_s)
         finally:
             ctx.finished.set()
@@ -169,6 +171,27 @@ def _execute(scenario: Scenario, plan: Plan, target: str, run_dir: Path, base_di
         rundata.append_jsonl(run_dir / rundata.ARRIVALS, arrivals)
         rundata.append_jsonl(run_dir / rundata.ERRORS, samples)
 
+    abort = scenario.safety.abort_when
+    aborted: list[str] = []
+    bad_since: float | None = None
+
+    def check_abort(elapsed: float) -> None:
+        """safety.abort_when: stop the load when the error rate stays above the limit."""
+        nonlocal bad_since
+        if abort is None or aborted:
+            return
+        live = recorder.live_window(elapsed, seconds=1)
+        rate = live["error_rate"]
+        if rate is not None and rate > abort.error_rate:
+            bad_since = elapsed if bad_since is None else bad_since
+            if elapsed - bad_since >= abort.for_:
+                aborted.append(f"error rate above {abort.error_rate:.0%} for {abort.for_:g} s "
+                               f"from {bad_since:.0f} s into the run")
+                log.warning("aborted to protect the site: %s", aborted[0])
+                stop.set()
+        elif rate is not None:
+            bad_since = None
+
     def background() -> None:
         nonlocal cpu_max
         last_flush = time.monotonic()
@@ -179,6 +202,7 @@ def _execute(scenario: Scenario, plan: Plan, target: str, run_dir: Path, base_di
             if time.monotonic() - last_flush >= FLUSH_EVERY_S:
                 flush()
                 last_flush = time.monotonic()
+            check_abort(elapsed)
             if on_progress is not None:
                 live = recorder.live_window(elapsed)
                 on_progress(Progress(
@@ -199,6 +223,7 @@ def _execute(scenario: Scenario, plan: Plan, target: str, run_dir: Path, base_di
             deadline = ctx.t0 + plan.duration + ctx.drain_s + 5
             while runner.state not in ("stopped", "stopping") and not stop.is_set() and time.time() < deadline:
                 gevent.sleep(0.2)
+            ctx.load_s = time.time() - ctx.t0
             runner.stop()
         else:
             runner.start(1, spawn_rate=1)
@@ -215,11 +240,12 @@ def _execute(scenario: Scenario, plan: Plan, target: str, run_dir: Path, base_di
         notes.append(f"{ctx.cut_short} visitors were still in flight when the run ended and were stopped")
     log.info("run ended after %.1f s: %d requests, %d failures", duration, recorder.total_requests,
              recorder.total_failures)
-    return RunOutcome(started_at=ctx.t0, duration_s=duration, interrupted=interrupted.is_set(),
+    return RunOutcome(started_at=ctx.t0, duration_s=duration, load_s=min(ctx.load_s or duration, plan.duration),
+                      interrupted=interrupted.is_set(),
                       cut_short=ctx.cut_short, workers=1, requests=recorder.total_requests,
                       failures=recorder.total_failures, started_arrivals=recorder.total_started,
                       dropped_arrivals=recorder.total_dropped, late_arrivals=recorder.total_late,
-                      cpu_percent_max=cpu_max, notes=notes)
+                      cpu_percent_max=cpu_max, notes=notes, aborted=aborted[0] if aborted else None)
 
 
 def locust_version() -> str:

@@ -28,6 +28,7 @@ class RunOutcome:
 
     started_at: float
     duration_s: float
+    load_s: float  # seconds of the plan that were sent (the whole plan unless stopped early)
     interrupted: bool
     cut_short: int  # visitors still in flight when the drain timeout ended them
     workers: int
@@ -38,3 +39,4 @@ class RunOutcome:
     late_arrivals: int
     cpu_percent_max: float
     notes: list[str] = field(default_factory=list)
+    aborted: str | None = None  # why safety.abort_when stopped the load
