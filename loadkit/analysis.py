@@ -211,8 +211,12 @@ def analyze(run: RunData) -> Analysis:
     seconds["phase"] = phase_of_second
     seconds["planned"] = [plan.integral(t, t + 1) for t in range(span)]
     a = run.arrivals
-    arr = a.groupby("t")[["started", "late", "dropped"]].sum() if not a.empty else \
-        pd.DataFrame(columns=["started", "late", "dropped"])
+    if not a.empty:
+        a = a.assign(users=a["users"].fillna(0))
+        arr = a.groupby("t").agg(started=("started", "sum"), late=("late", "sum"), dropped=("dropped", "sum"),
+                                 users=("users", "max"))
+    else:
+        arr = pd.DataFrame(columns=["started", "late", "dropped", "users"])
     seconds = seconds.join(arr.reindex(seconds.index).fillna(0).astype(int))
     seconds = seconds.join(per_sec[["requests", "failures", "bytes", "p50", "p90", "p95", "p99", "max",
                                     "ok_p95", "error_rate"]])
@@ -312,15 +316,19 @@ def analyze(run: RunData) -> Analysis:
     lateness = _Exploded.of(list(a["lateness"])) if not a.empty else None
     lat_stats = lateness.stats(np.zeros(len(a), dtype=np.int64), 1).iloc[0] if lateness is not None and len(a) \
         else None
+    closed = plan.model == "users"
+    delivered_col = "users" if closed else "started"
     traffic = {
-        "planned_arrivals": int(round(planned_total)), "delivered_arrivals": started,
+        # closed model: "arrivals" are journeys begun; the plan is a number of users, not arrivals
+        "planned_arrivals": None if closed else int(round(planned_total)), "delivered_arrivals": started,
         "peak_planned_per_s": float(plan.planned_peak), "probe_per_s": plan.probe_level,
-        "peak_delivered_per_s": _rolling_max(seconds, "started", judged),
-        "probe_delivered_per_s": _rolling_max(seconds, "started", {"probe"}) if plan.probe_level else None,
+        "peak_delivered_per_s": _rolling_max(seconds, delivered_col, judged),
+        "probe_delivered_per_s": _rolling_max(seconds, delivered_col, {"probe"}) if plan.probe_level else None,
         "late_arrivals": late, "dropped_arrivals": dropped,
         "lateness_p99_ms": None if lat_stats is None or np.isnan(lat_stats["p99"]) else float(lat_stats["p99"]),
         "lateness_max_ms": None if lat_stats is None or np.isnan(lat_stats["max"]) else float(lat_stats["max"]),
-        "delivered_share": started / planned_total if planned_total >= 1 else 1.0,
+        "delivered_share": (started / planned_total if planned_total >= 1 else 1.0) if not closed else
+        (_rolling_max(seconds, delivered_col, judged) / plan.planned_peak if plan.planned_peak else 1.0),
         "model": plan.model,
     }
 

@@ -112,7 +112,7 @@ class RunData:
     plan: dict[str, Any]
     scenario: dict[str, Any]
     metrics: pd.DataFrame  # t, endpoint, method, requests, bytes, failures, hist, ok_hist
-    arrivals: pd.DataFrame  # t, started, late, dropped, lateness
+    arrivals: pd.DataFrame  # t, started, late, dropped, users (closed model), lateness
     errors: list[dict[str, Any]]
 
 
@@ -133,6 +133,6 @@ def load_run(path: Path) -> RunData:
     metrics = pd.DataFrame(read_jsonl(path / METRICS),
                            columns=["t", "endpoint", "method", "requests", "failures", "bytes", "hist", "ok_hist"])
     arrivals = pd.DataFrame(read_jsonl(path / ARRIVALS),
-                            columns=["t", "started", "late", "dropped", "lateness"])
+                            columns=["t", "started", "late", "dropped", "users", "lateness"])
     return RunData(path=path, meta=meta, plan=plan, scenario=scenario, metrics=metrics, arrivals=arrivals,
                    errors=read_jsonl(path / ERRORS))

@@ -88,10 +88,16 @@ def judge(analysis: Analysis, policy: VerdictPolicy | None = None) -> Verdict:
         inconclusive.append(f"The run was interrupted at {format_clock(meta.get('duration_s') or 0)} of "
                             f"{format_clock(analysis.plan.duration)}; the results cover only that part.")
     planned = traffic["planned_arrivals"]
-    missing = traffic["dropped_arrivals"] + max(0, planned - traffic["delivered_arrivals"] - traffic["dropped_arrivals"])
-    if planned and analysis.plan.model == "arrivals":
+    if analysis.plan.model == "users":
+        if traffic["delivered_share"] < 1 - policy.max_late_share:
+            inconclusive.append(
+                f"loadkit could not run the planned users: at most {traffic['peak_delivered_per_s']:.0f} of "
+                f"{analysis.plan.planned_peak:.0f} were running; the load generator, not the site, was the limit.")
+    elif planned:
+        missing = traffic["dropped_arrivals"] + max(0, planned - traffic["delivered_arrivals"]
+                                                    - traffic["dropped_arrivals"])
         if traffic["dropped_arrivals"] + traffic["late_arrivals"] > policy.max_late_share * planned or \
-                missing > max(1, policy.max_late_share * planned):
+                missing > max(1.0, policy.max_late_share * planned):
             inconclusive.append(
                 f"loadkit could not deliver the planned load: {traffic['delivered_arrivals']} of {planned} planned "
                 f"visitors started ({traffic['late_arrivals']} late, {traffic['dropped_arrivals']} could not start); "

@@ -182,3 +182,21 @@ def test_sigterm_writes_a_partial_report_and_exits_3(tmp_path: Path, demo_factor
     assert summary["verdict"] == "inconclusive"
     assert summary["totals"]["requests"] > 0  # what was measured before the signal is kept
     assert "interrupted" in (out / "report.html").read_text()
+
+
+def test_closed_model_runs_the_planned_users(tmp_path: Path, demo_factory: Any) -> None:
+    site = known_capacity_site(demo_factory)
+    before = site.stats()["served"]
+    doc = {"name": "users", "traffic": {"model": "users", "profile": "constant", "rate": 4, "duration": "6s"},
+           "journeys": [{"name": "j", "steps": [{"get": "/"}, {"think": "0.2s"}]}]}
+    out = tmp_path / "run"
+    result = run_cli("run", str(write_scenario(tmp_path / "users.yaml", doc)), "--target", site.url,
+                     "--out", str(out))
+    assert result.returncode == 0, result.stdout + result.stderr
+    summary = read_summary(out)
+    assert summary["run"]["model"] == "users"
+    assert summary["traffic"]["peak_delivered_per_s"] == 4  # four looping users, all running
+    assert summary["traffic"]["planned_arrivals"] is None
+    # four users each looping a ~0.25 s journey for ~6 s: about 4 * 6 / 0.25 = 96 requests
+    assert 60 <= summary["totals"]["requests"] <= 110
+    assert summary["totals"]["requests"] == site.stats()["served"] - before - 1

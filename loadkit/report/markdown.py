@@ -12,13 +12,15 @@ ICONS = {"survives": "✅", "at-risk": "⚠️", "fails": "❌", "inconclusive":
 def render_markdown(model: ReportModel) -> str:
     """The Markdown summary (a few KB at most)."""
     t, tot, cap = model.traffic, model.totals, model.capacity
+    unit = " users" if model.run.get("model") == "users" else "/s"
     lines = [f"## {ICONS.get(model.verdict, '')} loadkit: {md_text(model.run.get('scenario'))} — "
              f"**{model.verdict}**", "", md_text(model.headline), ""]
     lines += [f"- {md_text(r)}" for r in model.reasons]
     lines += ["", "| figure | value |", "| --- | --- |",
-              f"| planned peak | {t['peak_planned_per_s']:.3g}/s |",
-              f"| delivered peak | {t['peak_delivered_per_s']:.3g}/s |",
-              f"| visitors | {t['delivered_arrivals']} of {t['planned_arrivals']} planned |",
+              f"| planned peak | {t['peak_planned_per_s']:.3g}{unit} |",
+              f"| delivered peak | {t['peak_delivered_per_s']:.3g}{unit} |",
+              (f"| visitors | {t['delivered_arrivals']} of {t['planned_arrivals']} planned |"
+               if t["planned_arrivals"] is not None else f"| journeys walked | {t['delivered_arrivals']} |"),
               f"| requests | {tot['requests']} ({format_percent(tot['error_rate'])} failed) |",
               f"| p95 / p99 | {format_ms(tot['p95_ms'])} / {format_ms(tot['p99_ms'])} |"]
     if cap.get("found"):

@@ -141,7 +141,8 @@ def build_model(analysis: Analysis, verdict: Verdict) -> ReportModel:
     s = analysis.seconds
     series = {
         "t": s["t"].tolist(), "planned": [_num(v, 2) for v in s["planned"]],
-        "started": s["started"].tolist(), "rps": s["requests"].tolist(),
+        "started": (s["users"] if analysis.plan.model == "users" else s["started"]).tolist(),
+        "rps": s["requests"].tolist(),
         "p50": [_num(v, 1) for v in s["p50"]], "p95": [_num(v, 1) for v in s["p95"]],
         "p99": [_num(v, 1) for v in s["p99"]], "error_rate": [_num(v, 4) for v in s["error_rate"]],
         "failures": s["failures"].tolist(),

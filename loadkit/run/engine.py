@@ -203,6 +203,8 @@ def _execute(scenario: Scenario, plan: Plan, target: str, run_dir: Path, base_di
                 flush()
                 last_flush = time.monotonic()
             check_abort(elapsed)
+            if plan.model == "users":
+                recorder.on_users(elapsed, runner.user_count)
             if on_progress is not None:
                 live = recorder.live_window(elapsed)
                 on_progress(Progress(

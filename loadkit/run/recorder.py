@@ -44,6 +44,7 @@ class _ArrivalCell:
     started: int = 0
     late: int = 0
     dropped: int = 0
+    users: int = 0  # closed model: looping users running in this second (the most seen)
     lateness: Histogram = field(default_factory=Histogram)
 
 
@@ -130,6 +131,11 @@ class Recorder:
         self._arrival_cell(int(planned_s)).dropped += 1
         self.total_dropped += 1
 
+    def on_users(self, now_s: float, count: int) -> None:
+        """Closed model: ``count`` users were running at ``now_s`` (run clock)."""
+        cell = self._arrival_cell(int(now_s))
+        cell.users = max(cell.users, count)
+
     def _arrival_cell(self, sec: int) -> _ArrivalCell:
         cell = self._arrivals.get(sec)
         if cell is None:
@@ -147,7 +153,7 @@ class Recorder:
                     "failures": dict(c.failures), "bytes": c.bytes, "hist": c.hist.to_dict(),
                     "ok_hist": c.ok_hist.to_dict()}
                    for (sec, name, method), c in sorted(cells.items())]
-        arrival_rows = [{"t": sec, "started": a.started, "late": a.late, "dropped": a.dropped,
+        arrival_rows = [{"t": sec, "started": a.started, "late": a.late, "dropped": a.dropped, "users": a.users,
                          "lateness": a.lateness.to_dict()} for sec, a in sorted(arrivals.items())]
         return metrics, arrival_rows, samples
 
