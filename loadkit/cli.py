@@ -23,6 +23,7 @@ from .traffic import Plan, build_plan
 from .units import format_clock, format_duration, format_ms, format_percent
 
 STATUS_EVERY_S = 5.0
+DEFAULT_MASTER_PORT = 5557  # Locust's own default
 
 
 def _positive_float(text: str) -> float:
@@ -65,13 +66,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("scenario", help="scenario file, or the name of a bundled scenario (tv-spot, smoke, ...)")
     p.add_argument("--target", help="base URL to test (default: the scenario's target, else the demo storefront)")
     p.add_argument("--out", type=Path, help="run directory (default: reports/<scenario>-<UTC time>)")
-    p.add_argument("--workers", type=_workers, default=1, help="load-generating processes (default 1)")
+    p.add_argument("--workers", type=_workers, default=None,
+                   help="start N Locust worker processes here ('auto': one per core); default: load from this "
+                        "process")
+    p.add_argument("--master", action="store_true",
+                   help="act as a Locust master for workers on other machines (`loadkit worker --master HOST`)")
+    p.add_argument("--expect-workers", type=int, default=None, metavar="N",
+                   help="workers in all, local ones included (default: --workers)")
+    p.add_argument("--bind", default="127.0.0.1", metavar="HOST",
+                   help="address the master listens on (default 127.0.0.1; 0.0.0.0 for other machines)")
+    p.add_argument("--master-port", type=int, default=None, metavar="PORT",
+                   help=f"port the master listens on (default: {DEFAULT_MASTER_PORT} with --master, else a free one)")
+    p.add_argument("--worker-timeout", default="60s", metavar="DURATION",
+                   help="longest wait for the workers to connect (default 60s)")
     p.add_argument("--rate-scale", type=_positive_float, default=1.0, help="run this fraction of the planned rate")
     p.add_argument("--duration-scale", type=_positive_float, default=1.0,
                    help="stretch or shrink every duration of the plan")
     p.add_argument("--strict", action="store_true", help="exit 1 for at-risk too")
     p.add_argument("--quiet", action="store_true", help="print only the verdict")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("worker", help="generate load for a master (`loadkit run ... --master`) on another machine")
+    p.add_argument("--master", required=True, metavar="HOST[:PORT]",
+                   help=f"the master's address (port {DEFAULT_MASTER_PORT} unless given)")
+    p.set_defaults(func=cmd_worker)
 
     p = sub.add_parser("report", help="re-render every report of a run directory from its data")
     p.add_argument("run_dir", type=Path)
@@ -135,9 +153,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .report import render_run_dir
     from .run import run_scenario
 
-    if args.workers != 1:
-        raise UsageError(f"--workers {args.workers}: this version runs the load in one process.",
-                         "omit --workers (multi-process runs are not available yet)")
+    distribution = _distribution(args)
     scenario, plan = _load(args.scenario, args.rate_scale, args.duration_scale)
     run_dir = args.out or default_run_dir(scenario)
     say = (lambda _m: None) if args.quiet else (lambda m: print(f"loadkit: {m}", file=sys.stderr, flush=True))
@@ -146,7 +162,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"peak {plan.planned_peak:.3g}/s" + (f", headroom probe {plan.probe_level:.3g}/s" if plan.probe_level else ""))
     try:
         outcome = run_scenario(scenario, plan, run_dir, scenario_base_dir(args.scenario), target=args.target,
-                               on_progress=progress.update if progress else None, on_status=say)
+                               on_progress=progress.update if progress else None, on_status=say,
+                               distribution=distribution)
     finally:
         if progress:
             progress.close()
@@ -162,6 +179,49 @@ def cmd_run(args: argparse.Namespace) -> int:
     if verdict.verdict == "fails" or (verdict.verdict == "at-risk" and args.strict):
         return ExitCode.FAILS
     return ExitCode.SURVIVES
+
+
+def _distribution(args: argparse.Namespace) -> object:
+    """The run's Distribution from --workers / --master / --expect-workers / --bind."""
+    from .run import Distribution
+    from .units import parse_duration
+
+    try:
+        timeout = parse_duration(args.worker_timeout)
+    except ValueError as exc:
+        raise UsageError(f"--worker-timeout: {exc}.", "give a duration like 60s") from None
+    local = args.workers or 0
+    expect = args.expect_workers if args.expect_workers is not None else local
+    if args.master and expect < 1:
+        raise UsageError("--master needs to know how many workers to wait for.",
+                         "add --expect-workers N")
+    if expect < local:
+        raise UsageError(f"--expect-workers {expect} is fewer than --workers {local}.",
+                         "--expect-workers counts every worker, the local ones included")
+    if expect > local and not args.master:
+        raise UsageError("--expect-workers above --workers waits for workers on other machines.",
+                         "add --master, and start them with `loadkit worker --master HOST:PORT`")
+    port = args.master_port if args.master_port is not None else (DEFAULT_MASTER_PORT if args.master else 0)
+    return Distribution(local_workers=local, expect_workers=expect, bind_host=args.bind, bind_port=port,
+                        worker_timeout=timeout)
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """``loadkit worker --master HOST[:PORT]``: generate load for a master until it ends the run."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit("//" + args.master)
+    try:
+        port = parts.port or DEFAULT_MASTER_PORT
+    except ValueError:
+        raise UsageError(f"--master {args.master!r}: the port is not a number from 1 to 65535.",
+                         "write HOST or HOST:PORT ([::1]:5557 for IPv6)") from None
+    host = parts.hostname
+    if not host:
+        raise UsageError(f"--master {args.master!r}: no host.", "write HOST or HOST:PORT")
+    from .run.worker import run_worker
+
+    return run_worker(host, port)
 
 
 class _PlainProgress:

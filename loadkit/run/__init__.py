@@ -13,6 +13,7 @@ import socket
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -20,12 +21,12 @@ from .. import __version__
 from .. import data as rundata
 from ..demo import DemoSite
 from ..errors import UsageError
-from ..scenario import Scenario, expand_env, redact_url, redacted_document
+from ..scenario import Scenario, expand_env, load_data_values, redact_url, redacted_document
 from ..traffic import Plan, plan_to_dict
 from .outcome import Progress, RunOutcome
 from .preflight import preflight
 
-__all__ = ["Progress", "RunOutcome", "run_scenario"]
+__all__ = ["Distribution", "Progress", "RunOutcome", "run_scenario"]
 
 
 def _is_loopback(url: str) -> bool:
@@ -41,20 +42,39 @@ def _is_loopback(url: str) -> bool:
     return all(info[4][0].startswith("127.") or info[4][0] == "::1" for info in infos)
 
 
+@dataclass(frozen=True)
+class Distribution:
+    """Where the load comes from: this process, local worker processes, and/or remote workers."""
+
+    local_workers: int = 0  # worker processes to start on this machine (0: load from this process)
+    expect_workers: int = 0  # workers in all (local ones included); more than local: wait for remote ones
+    bind_host: str = "127.0.0.1"  # where the Locust master listens
+    bind_port: int = 0  # 0: a free port
+    worker_timeout: float = 60.0  # longest wait for the workers to connect
+
+    @property
+    def distributed(self) -> bool:
+        """True when the load comes from Locust workers rather than this process."""
+        return self.expect_workers > 0
+
+
 def run_scenario(scenario: Scenario, plan: Plan, run_dir: Path, base_dir: Path, target: str | None = None,
                  on_progress: Callable[[Progress], None] | None = None,
-                 on_status: Callable[[str], None] | None = None) -> RunOutcome:
+                 on_status: Callable[[str], None] | None = None,
+                 distribution: Distribution | None = None) -> RunOutcome:
     """Run ``scenario`` following ``plan``; everything measured lands in ``run_dir``.
 
     ``target`` overrides the scenario's; with neither, the embedded demo storefront is started on
-    127.0.0.1 for the run and stopped afterwards.
+    127.0.0.1 for the run and stopped afterwards. ``distribution`` spreads the load over Locust workers.
     """
+    dist = distribution or Distribution()
     say = on_status or (lambda _msg: None)
     target = (target or scenario.target or "").rstrip("/") or None
     if os.environ.get("LOADKIT_LOOPBACK_ONLY") == "1" and target and not _is_loopback(target):
         raise UsageError(f"target {redact_url(target)} is not on this machine and LOADKIT_LOOPBACK_ONLY=1.",
                          "point --target at 127.0.0.1, or unset LOADKIT_LOOPBACK_ONLY")
     rundata.prepare_run_dir(run_dir)
+    data_values = load_data_values(scenario, base_dir)
     with ExitStack() as stack:
         demo_url = None
         if target is None:
@@ -70,7 +90,7 @@ def run_scenario(scenario: Scenario, plan: Plan, run_dir: Path, base_dir: Path, 
             "scenario": scenario.name, "target": redact_url(target), "demo": demo_url is not None,
             "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "t0": time.time(), "planned_duration_s": plan.duration, "duration_s": 0.0,
-            "complete": False, "interrupted": False, "workers": 1, "model": plan.model,
+            "complete": False, "interrupted": False, "workers": max(1, dist.expect_workers), "model": plan.model,
             "loadkit_version": __version__, "locust_version": _locust_version(),
             "python_version": platform.python_version(), "machine": f"{platform.system()} {platform.machine()}, "
             f"{os.cpu_count()} cores", "hostname": socket.gethostname(),
@@ -79,16 +99,28 @@ def run_scenario(scenario: Scenario, plan: Plan, run_dir: Path, base_dir: Path, 
         rundata.write_json_atomic(run_dir / rundata.RUN_META, meta)
         # Imported only now: locust monkey-patches the process on import, and httpx (preflight, above)
         # must load its networking first.
-        from .engine import execute
+        if dist.distributed:
+            from .master import execute_distributed
 
-        outcome = execute(scenario, plan, target, run_dir, base_dir, on_progress=on_progress)
+            outcome = execute_distributed(scenario, plan, target, run_dir, data_values, headers,
+                                          local_workers=dist.local_workers, expect_workers=dist.expect_workers,
+                                          bind_host=dist.bind_host, bind_port=dist.bind_port,
+                                          worker_timeout=dist.worker_timeout, on_progress=on_progress,
+                                          on_status=say)
+        else:
+            from .engine import execute
+
+            outcome = execute(scenario, plan, target, run_dir, data_values, headers, on_progress=on_progress)
+        problems = ([outcome.saturated] if outcome.saturated else []) + outcome.lost_workers
         meta.update({
             "t0": outcome.started_at, "duration_s": round(outcome.duration_s, 3), "load_s": round(outcome.load_s, 3),
             "complete": not outcome.interrupted and outcome.aborted is None, "interrupted": outcome.interrupted,
             "generator": {"cpu_percent_max": round(outcome.cpu_percent_max, 1), "cut_short": outcome.cut_short,
                           "started_arrivals": outcome.started_arrivals,
                           "dropped_arrivals": outcome.dropped_arrivals, "late_arrivals": outcome.late_arrivals},
-            "notes": outcome.notes, "aborted": outcome.aborted,
+            "notes": outcome.notes, "aborted": outcome.aborted, "workers": outcome.workers,
+            "lost_workers": outcome.lost_workers,
+            "inconclusive_reasons": [f"The load generator could not be trusted: {p}." for p in problems],
         })
         rundata.write_json_atomic(run_dir / rundata.RUN_META, meta)
     return outcome

@@ -1,10 +1,11 @@
-"""The run stage: drive the plan through Locust's engine and write measurements to the run directory.
+"""The run stage's core: Locust users that carry the plan, and a run in one process.
 
 Open model (``model: arrivals``): one Locust user per load-generating process acts as the arrival
 dispatcher; each planned arrival becomes a visitor greenlet that walks one journey and leaves.
 Closed model (``model: users``): Locust's classic looping users, counted by a ``LoadTestShape`` that
 follows the plan. Either way requests are measured through ``events.request`` by the recorder and
 flushed to disk every couple of seconds, so an interrupted run keeps what it measured.
+Multi-process and distributed runs (``master.py``, ``worker.py``) reuse these pieces.
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ import random
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import gevent
-import locust
 from gevent.event import Event
 from gevent.pool import Pool
 from locust import LoadTestShape, User, constant, task
@@ -27,7 +28,7 @@ from locust.env import Environment
 from locust.exception import StopUser
 
 from .. import data as rundata
-from ..scenario import CsvSource, ListSource, RangeSource, Scenario, expand_env, load_data_values
+from ..scenario import CsvSource, ListSource, RangeSource, Scenario, redact_url
 from ..traffic import Plan
 from .arrivals import dispatch, drain
 from .outcome import Progress, RunOutcome
@@ -37,12 +38,17 @@ from .visitors import DataPool, VisitorFactory
 FLUSH_EVERY_S = 2.0
 PROGRESS_EVERY_S = 1.0
 MAX_IN_FLIGHT = 20_000  # visitors in flight per process; beyond, arrivals are dropped (and counted)
+SATURATED_CPU = 95.0  # a load process at or above this CPU share for SATURATED_FOR_S is saturated
+SATURATED_FOR_S = 5
+USER_CLASS_NAME = "LoadkitVisitor"  # the same name on the master and every worker
 
 log = logging.getLogger("loadkit.run")
 
 
 @dataclass
-class _Context:
+class LoadContext:
+    """Everything a load-generating process needs to carry its share of the plan."""
+
     factory: VisitorFactory
     plan: Plan
     recorder: Recorder
@@ -51,23 +57,47 @@ class _Context:
     finished: Event
     drain_s: float
     max_rate: float | None
+    worker_index: int = 0
+    worker_count: int = 1
     t0: float = 0.0
     load_s: float | None = None  # when the last arrival was dispatched (run clock)
     cut_short: int = 0
+    dispatched: bool = False
 
 
-class _Dispatcher(User):
-    """Open model: the one user per process that starts visitors at their planned times."""
+class _Visitor(User):
+    """The one Locust user class; what it does follows the plan's model.
+
+    Open model: one such user per load process is the arrival dispatcher, starting visitors at their
+    planned times. Closed model: each user walks a journey, then another, until the shape removes it.
+    """
 
     abstract = True
     wait_time = constant(0)
 
     @task
-    def run_plan(self) -> None:
-        ctx: _Context = self.environment.loadkit  # type: ignore[attr-defined]
+    def work(self) -> None:
+        ctx: LoadContext | None = getattr(self.environment, "loadkit", None)
+        if ctx is None or ctx.stop.is_set():
+            gevent.sleep(0.2)
+        elif ctx.plan.model == "users":
+            now = time.time() - ctx.t0
+            ctx.recorder.on_arrival(now, now)
+            ctx.factory.visit()
+        elif ctx.dispatched:
+            # A second dispatcher on this process (Locust rebalancing after a lost worker) must not
+            # replay the plan: it idles until the run ends.
+            gevent.sleep(1.0)
+        else:
+            self._dispatch(ctx)
+
+    @staticmethod
+    def _dispatch(ctx: LoadContext) -> None:
+        ctx.dispatched = True
         try:
-            dispatch(ctx.plan.arrival_times(), ctx.t0, ctx.factory.visit, ctx.recorder, ctx.pool, ctx.stop,
-                     ctx.max_rate)
+            dispatch(ctx.plan.arrival_times(ctx.worker_index, ctx.worker_count), ctx.t0, ctx.factory.visit,
+                     ctx.recorder, ctx.pool, ctx.stop,
+                     ctx.max_rate / ctx.worker_count if ctx.max_rate else None)
             ctx.load_s = time.time() - ctx.t0
             ctx.cut_short = drain(ctx.pool, 0.5 if ctx.stop.is_set() else ctx.drain_s)
         finally:
@@ -75,21 +105,7 @@ class _Dispatcher(User):
         raise StopUser()
 
 
-class _Looper(User):
-    """Closed model: a user that walks a journey, then another, until the shape removes it."""
-
-    abstract = True
-    wait_time = constant(0)
-
-    @task
-    def walk(self) -> None:
-        ctx: _Context = self.environment.loadkit  # type: ignore[attr-defined]
-        now = time.time() - ctx.t0
-        ctx.recorder.on_arrival(now, now)
-        ctx.factory.visit()
-
-
-class _PlanShape(LoadTestShape):
+class PlanShape(LoadTestShape):
     """Closed model: the plan's level at each moment is the number of users."""
 
     def __init__(self, plan: Plan) -> None:
@@ -103,15 +119,29 @@ class _PlanShape(LoadTestShape):
         return max(0, round(self.plan.rate(t))), max(1.0, self.plan.max_level)
 
 
-def _data_pool(scenario: Scenario, base_dir: Path, seed: int, worker_index: int, worker_count: int) -> DataPool:
+def user_class() -> type[User]:
+    """The Locust user class, under the one name master and workers share."""
+    return type(USER_CLASS_NAME, (_Visitor,), {"abstract": False, "__module__": __name__})
+
+
+def build_context(env: Environment, scenario: Scenario, plan: Plan, target: str, data_values: dict[str, list[Any]],
+                  headers: dict[str, str], recorder: Recorder, worker_index: int = 0,
+                  worker_count: int = 1) -> LoadContext:
+    """Prepare a process to carry its share (``worker_index`` of ``worker_count``) of the plan."""
     sequential = frozenset(name for name, src in scenario.data.items()
                            if isinstance(src, CsvSource | RangeSource | ListSource) and src.order == "sequential")
-    return DataPool(values=load_data_values(scenario, base_dir), sequential=sequential,
-                    rng=random.Random(seed * 7919 + worker_index), offset=worker_index, stride=worker_count)
+    pool = DataPool(values=data_values, sequential=sequential,
+                    rng=random.Random(plan.seed * 7919 + worker_index), offset=worker_index, stride=worker_count)
+    factory = VisitorFactory(scenario, target, env.events.request, pool, headers,
+                             random.Random(plan.seed * 104729 + worker_index))
+    return LoadContext(factory=factory, plan=plan, recorder=recorder, stop=Event(), pool=Pool(MAX_IN_FLIGHT),
+                       finished=Event(), drain_s=min(30.0, scenario.request_timeout + 5.0),
+                       max_rate=scenario.safety.max_rate, worker_index=worker_index, worker_count=worker_count)
 
 
-def _setup_logging(run_dir: Path) -> logging.Handler:
-    handler = logging.FileHandler(run_dir / "run.log", encoding="utf-8")
+def setup_logging(path: Path) -> logging.Handler:
+    """Send log records (loadkit's and Locust's) to ``path``."""
+    handler = logging.FileHandler(path, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.addHandler(handler)
@@ -119,113 +149,165 @@ def _setup_logging(run_dir: Path) -> logging.Handler:
     return handler
 
 
-def execute(scenario: Scenario, plan: Plan, target: str, run_dir: Path, base_dir: Path,
-            on_progress: Callable[[Progress], None] | None = None,
-            late_threshold_s: float = 0.1) -> RunOutcome:
+@dataclass
+class Supervisor:
+    """What the controlling process does every second: flush data, report progress, watch health.
+
+    ``cpu`` returns each load process's current CPU share; ``users`` the running users (closed model).
+    """
+
+    scenario: Scenario
+    plan: Plan
+    run_dir: Path
+    recorder: Recorder
+    stop: Event
+    cpu: Callable[[], dict[str, float]]
+    users: Callable[[], int]
+    on_progress: Callable[[Progress], None] | None
+    in_flight: Callable[[], int]
+    aborted: str | None = None
+    interrupted: Event = field(default_factory=Event)
+    cpu_max: float = 0.0
+    saturated: str | None = None
+    _hot: dict[str, float] = field(default_factory=dict)
+    _bad_since: float | None = None
+
+    def flush(self) -> None:
+        """Append what the recorder holds to the data files."""
+        metrics, arrivals, samples = self.recorder.flush()
+        self.write(metrics, arrivals, samples)
+
+    def write(self, metrics: list[dict[str, Any]], arrivals: list[dict[str, Any]],
+              samples: list[dict[str, Any]]) -> None:
+        """Append rows to the data files."""
+        rundata.append_jsonl(self.run_dir / rundata.METRICS, metrics)
+        rundata.append_jsonl(self.run_dir / rundata.ARRIVALS, arrivals)
+        rundata.append_jsonl(self.run_dir / rundata.ERRORS, samples)
+
+    def loop(self) -> None:
+        """Every second until killed."""
+        last_flush = time.monotonic()
+        while True:
+            gevent.sleep(PROGRESS_EVERY_S)
+            elapsed = time.time() - self.recorder.t0
+            self.watch_cpu(elapsed)
+            if time.monotonic() - last_flush >= FLUSH_EVERY_S:
+                self.flush()
+                last_flush = time.monotonic()
+            self.check_abort(elapsed)
+            if self.plan.model == "users":
+                self.recorder.on_users(elapsed, self.users())
+            if self.on_progress is not None:
+                live = self.recorder.live_window(elapsed)
+                self.on_progress(Progress(
+                    elapsed_s=elapsed, total_s=self.plan.duration, phase=self.plan.phase_at(elapsed),
+                    planned_per_s=self.plan.integral(int(elapsed) - 5, int(elapsed)) / 5,
+                    delivered_per_s=float(live["arrivals_per_s"] or 0), rps=float(live["rps"] or 0),
+                    p95_ms=live["p95_ms"], error_rate=live["error_rate"], in_flight=self.in_flight(),
+                    requests=self.recorder.total_requests, failures=self.recorder.total_failures))
+
+    def watch_cpu(self, elapsed: float) -> None:
+        """Note the busiest load process; a process pinned near 100% CPU is a saturated generator."""
+        for name, pct in self.cpu().items():
+            self.cpu_max = max(self.cpu_max, pct)
+            if pct >= SATURATED_CPU:
+                since = self._hot.setdefault(name, elapsed)
+                if elapsed - since >= SATURATED_FOR_S and self.saturated is None:
+                    self.saturated = (f"the load generator ({name}) was saturated: its CPU stayed at or above "
+                                      f"{SATURATED_CPU:.0f}% from {since:.0f} s into the run")
+                    log.warning(self.saturated)
+            else:
+                self._hot.pop(name, None)
+
+    def check_abort(self, elapsed: float) -> None:
+        """safety.abort_when: stop the load when the error rate stays above the limit."""
+        abort = self.scenario.safety.abort_when
+        if abort is None or self.aborted:
+            return
+        rate = self.recorder.live_window(elapsed, seconds=1)["error_rate"]
+        if rate is None:
+            return
+        if rate > abort.error_rate:
+            self._bad_since = elapsed if self._bad_since is None else self._bad_since
+            if elapsed - self._bad_since >= abort.for_:
+                self.aborted = (f"error rate above {abort.error_rate:.0%} for {abort.for_:g} s "
+                                f"from {self._bad_since:.0f} s into the run")
+                log.warning("aborted to protect the site: %s", self.aborted)
+                self.stop.set()
+        else:
+            self._bad_since = None
+
+    def install_signals(self) -> None:
+        """SIGINT/SIGTERM stop the load; a second SIGINT leaves at once, keeping what is on disk."""
+        def on_signal() -> None:
+            if self.interrupted.is_set():
+                os._exit(3)
+            log.warning("interrupted: stopping the load")
+            self.interrupted.set()
+            self.stop.set()
+
+        gevent.signal_handler(signal.SIGINT, on_signal)
+        gevent.signal_handler(signal.SIGTERM, on_signal)
+
+    @staticmethod
+    def restore_signals() -> None:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+    def outcome(self, t0: float, load_s: float | None, cut_short: int, workers: int,
+                notes: list[str]) -> RunOutcome:
+        """The run's outcome once the load has stopped."""
+        duration = time.time() - t0
+        rec = self.recorder
+        if cut_short:
+            notes.append(f"{cut_short} visitors were still in flight when the run ended and were stopped")
+        log.info("run ended after %.1f s: %d requests, %d failures", duration, rec.total_requests,
+                 rec.total_failures)
+        return RunOutcome(started_at=t0, duration_s=duration, load_s=min(load_s or duration, self.plan.duration),
+                          interrupted=self.interrupted.is_set(), cut_short=cut_short, workers=workers,
+                          requests=rec.total_requests, failures=rec.total_failures,
+                          started_arrivals=rec.total_started, dropped_arrivals=rec.total_dropped,
+                          late_arrivals=rec.total_late, cpu_percent_max=self.cpu_max, notes=notes,
+                          aborted=self.aborted, saturated=self.saturated)
+
+
+def execute(scenario: Scenario, plan: Plan, target: str, run_dir: Path, data_values: dict[str, list[Any]],
+            headers: dict[str, str], on_progress: Callable[[Progress], None] | None = None) -> RunOutcome:
     """Run the plan against ``target`` in this process; write data files into ``run_dir`` as it goes."""
-    handler = _setup_logging(run_dir)
+    handler = setup_logging(run_dir / "run.log")
     try:
-        return _execute(scenario, plan, target, run_dir, base_dir, on_progress, late_threshold_s)
+        return _execute(scenario, plan, target, run_dir, data_values, headers, on_progress)
     finally:
         logging.getLogger().removeHandler(handler)
         handler.close()
 
 
-def _execute(scenario: Scenario, plan: Plan, target: str, run_dir: Path, base_dir: Path,
-             on_progress: Callable[[Progress], None] | None, late_threshold_s: float) -> RunOutcome:
-    import psutil
-
-    recorder = Recorder(late_threshold_s=late_threshold_s)
-    headers = {k: expand_env(v, dict(os.environ)) for k, v in scenario.headers.items()}
-    user_class: type[User] = type("LoadkitVisitor", (_Looper if plan.model == "users" else _Dispatcher,),
-                                  {"abstract": False})
-    shape = _PlanShape(plan) if plan.model == "users" else None
-    env = Environment(user_classes=[user_class], shape_class=shape, host=target)
+def _execute(scenario: Scenario, plan: Plan, target: str, run_dir: Path, data_values: dict[str, list[Any]],
+             headers: dict[str, str], on_progress: Callable[[Progress], None] | None) -> RunOutcome:
+    recorder = Recorder()
+    env = Environment(user_classes=[user_class()],
+                      shape_class=PlanShape(plan) if plan.model == "users" else None, host=target)
     env.events.request.add_listener(recorder.on_request)
-    factory = VisitorFactory(scenario, target, env.events.request,
-                             _data_pool(scenario, base_dir, plan.seed, 0, 1), headers, random.Random(plan.seed))
-    stop = Event()
-    ctx = _Context(factory=factory, plan=plan, recorder=recorder, stop=stop, pool=Pool(MAX_IN_FLIGHT),
-                   finished=Event(), drain_s=min(30.0, scenario.request_timeout + 5.0),
-                   max_rate=scenario.safety.max_rate)
+    ctx = build_context(env, scenario, plan, target, data_values, headers, recorder)
     env.loadkit = ctx  # type: ignore[attr-defined]
-    interrupted = Event()
-
-    def on_signal() -> None:
-        if interrupted.is_set():  # a second Ctrl-C: leave now, keep what is on disk
-            os._exit(3)
-        log.warning("interrupted: stopping the load")
-        interrupted.set()
-        stop.set()
-
-    gevent.signal_handler(signal.SIGINT, on_signal)
-    gevent.signal_handler(signal.SIGTERM, on_signal)
-
-    proc = psutil.Process()
-    proc.cpu_percent(None)
-    cpu_max = 0.0
-
-    def flush() -> None:
-        metrics, arrivals, samples = recorder.flush()
-        rundata.append_jsonl(run_dir / rundata.METRICS, metrics)
-        rundata.append_jsonl(run_dir / rundata.ARRIVALS, arrivals)
-        rundata.append_jsonl(run_dir / rundata.ERRORS, samples)
-
-    abort = scenario.safety.abort_when
-    aborted: list[str] = []
-    bad_since: float | None = None
-
-    def check_abort(elapsed: float) -> None:
-        """safety.abort_when: stop the load when the error rate stays above the limit."""
-        nonlocal bad_since
-        if abort is None or aborted:
-            return
-        live = recorder.live_window(elapsed, seconds=1)
-        rate = live["error_rate"]
-        if rate is not None and rate > abort.error_rate:
-            bad_since = elapsed if bad_since is None else bad_since
-            if elapsed - bad_since >= abort.for_:
-                aborted.append(f"error rate above {abort.error_rate:.0%} for {abort.for_:g} s "
-                               f"from {bad_since:.0f} s into the run")
-                log.warning("aborted to protect the site: %s", aborted[0])
-                stop.set()
-        elif rate is not None:
-            bad_since = None
-
-    def background() -> None:
-        nonlocal cpu_max
-        last_flush = time.monotonic()
-        while True:
-            gevent.sleep(PROGRESS_EVERY_S)
-            elapsed = time.time() - ctx.t0
-            cpu_max = max(cpu_max, proc.cpu_percent(None))
-            if time.monotonic() - last_flush >= FLUSH_EVERY_S:
-                flush()
-                last_flush = time.monotonic()
-            check_abort(elapsed)
-            if plan.model == "users":
-                recorder.on_users(elapsed, runner.user_count)
-            if on_progress is not None:
-                live = recorder.live_window(elapsed)
-                on_progress(Progress(
-                    elapsed_s=elapsed, total_s=plan.duration, phase=plan.phase_at(elapsed),
-                    planned_per_s=plan.integral(int(elapsed) - 5, int(elapsed)) / 5, delivered_per_s=float(live["arrivals_per_s"] or 0),
-                    rps=float(live["rps"] or 0), p95_ms=live["p95_ms"], error_rate=live["error_rate"],
-                    in_flight=len(ctx.pool), requests=recorder.total_requests, failures=recorder.total_failures))
-
     runner = env.create_local_runner()
+    sup = Supervisor(scenario=scenario, plan=plan, run_dir=run_dir, recorder=recorder, stop=ctx.stop,
+                     cpu=lambda: {"this process": float(runner.current_cpu_usage)},
+                     users=lambda: runner.user_count, on_progress=on_progress, in_flight=lambda: len(ctx.pool))
+    sup.install_signals()
     ctx.t0 = time.time()
     recorder.start_clock(ctx.t0)
     log.info("run started: %s arrivals planned over %.0f s against %s", round(plan.total_arrivals),
-             plan.duration, scenario.target or target)
-    bg = gevent.spawn(background)
+             plan.duration, redact_url(target))
+    bg = gevent.spawn(sup.loop)
     try:
         if plan.model == "users":
             runner.start_shape()
             deadline = ctx.t0 + plan.duration + ctx.drain_s + 5
-            while runner.state not in ("stopped", "stopping") and not stop.is_set() and time.time() < deadline:
+            while runner.state not in ("stopped", "stopping") and not ctx.stop.is_set() and time.time() < deadline:
                 gevent.sleep(0.2)
             ctx.load_s = time.time() - ctx.t0
+            ctx.stop.set()
             runner.stop()
         else:
             runner.start(1, spawn_rate=1)
@@ -233,23 +315,6 @@ def _execute(scenario: Scenario, plan: Plan, target: str, run_dir: Path, base_di
     finally:
         runner.quit()
         bg.kill()
-        flush()
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    duration = time.time() - ctx.t0
-    notes = []
-    if ctx.cut_short:
-        notes.append(f"{ctx.cut_short} visitors were still in flight when the run ended and were stopped")
-    log.info("run ended after %.1f s: %d requests, %d failures", duration, recorder.total_requests,
-             recorder.total_failures)
-    return RunOutcome(started_at=ctx.t0, duration_s=duration, load_s=min(ctx.load_s or duration, plan.duration),
-                      interrupted=interrupted.is_set(),
-                      cut_short=ctx.cut_short, workers=1, requests=recorder.total_requests,
-                      failures=recorder.total_failures, started_arrivals=recorder.total_started,
-                      dropped_arrivals=recorder.total_dropped, late_arrivals=recorder.total_late,
-                      cpu_percent_max=cpu_max, notes=notes, aborted=aborted[0] if aborted else None)
-
-
-def locust_version() -> str:
-    """The Locust version in use."""
-    return str(getattr(locust, "__version__", "unknown"))
+        sup.flush()
+        sup.restore_signals()
+    return sup.outcome(ctx.t0, ctx.load_s, ctx.cut_short, 1, [])

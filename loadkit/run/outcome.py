@@ -40,3 +40,5 @@ class RunOutcome:
     cpu_percent_max: float
     notes: list[str] = field(default_factory=list)
     aborted: str | None = None  # why safety.abort_when stopped the load
+    saturated: str | None = None  # why the load generator could not be trusted
+    lost_workers: list[str] = field(default_factory=list)  # "worker 1 lost at 12 s"

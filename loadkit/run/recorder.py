@@ -86,11 +86,7 @@ class Recorder:
         cell.requests += 1
         cell.bytes += response_length or 0
         cell.hist.record(us)
-        live = self.live.get(sec)
-        if live is None:
-            live = self.live[sec] = [0, 0, Histogram(), 0]
-            for old in [s for s in self.live if s < sec - 15]:
-                del self.live[old]
+        live = self._live(sec)
         live[0] += 1
         live[2].record(us)
         self.total_requests += 1
@@ -121,10 +117,7 @@ class Recorder:
             cell.late += 1
             self.total_late += 1
         self.total_started += 1
-        live = self.live.get(int(actual_s))
-        if live is None:
-            live = self.live[int(actual_s)] = [0, 0, Histogram(), 0]
-        live[3] += 1
+        self._live(int(actual_s))[3] += 1
 
     def on_dropped(self, planned_s: float) -> None:
         """An arrival that could not start (the generator was at its limit)."""
@@ -135,6 +128,30 @@ class Recorder:
         """Closed model: ``count`` users were running at ``now_s`` (run clock)."""
         cell = self._arrival_cell(int(now_s))
         cell.users = max(cell.users, count)
+
+    def ingest(self, metrics: list[dict[str, Any]], arrivals: list[dict[str, Any]]) -> None:
+        """Count rows shipped by a worker into the live view and totals (the master's progress)."""
+        for row in metrics:
+            live = self._live(int(row["t"]))
+            failures = sum(row["failures"].values())
+            live[0] += row["requests"]
+            live[1] += failures
+            live[2].merge(Histogram.from_dict(row["hist"]))
+            self.total_requests += row["requests"]
+            self.total_failures += failures
+        for row in arrivals:
+            self._live(int(row["t"]))[3] += row["started"]
+            self.total_started += row["started"]
+            self.total_dropped += row["dropped"]
+            self.total_late += row["late"]
+
+    def _live(self, sec: int) -> list[Any]:
+        live = self.live.get(sec)
+        if live is None:
+            live = self.live[sec] = [0, 0, Histogram(), 0]
+            for old in [s for s in self.live if s < sec - 15]:
+                del self.live[old]
+        return live
 
     def _arrival_cell(self, sec: int) -> _ArrivalCell:
         cell = self._arrivals.get(sec)

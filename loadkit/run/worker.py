@@ -1,0 +1,87 @@
+"""A load-generating worker: Locust's WorkerRunner plus loadkit's share of the plan.
+
+Started by ``loadkit run --workers N`` on this machine, or by ``loadkit worker --master HOST[:PORT]`` on
+another. The master sends the scenario, the plan, the data and this worker's index in a ``loadkit_setup``
+message; the worker keys its measurements by the master's run clock (corrected for the two machines'
+clock offset) and ships them to the master every couple of seconds (``loadkit_data``), then says
+``loadkit_done``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import gevent
+from locust.env import Environment
+
+from ..scenario import parse_scenario
+from ..traffic import plan_from_dict
+from .engine import FLUSH_EVERY_S, LoadContext, build_context, user_class
+from .recorder import Recorder
+
+log = logging.getLogger("loadkit.worker")
+DEFAULT_PORT = 5557
+
+
+def run_worker(master_host: str, master_port: int = DEFAULT_PORT) -> int:
+    """Serve the master until it ends the run; returns a process exit code."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    recorder = Recorder()
+    env = Environment(user_classes=[user_class()], host="http://127.0.0.1")
+    env.events.request.add_listener(recorder.on_request)
+    runner = env.create_worker_runner(master_host, master_port)
+    state: dict[str, Any] = {"ctx": None, "shipper": None}
+
+    def send_rows(final: bool = False) -> None:
+        metrics, arrivals, samples = recorder.flush()
+        if metrics or arrivals or samples or final:
+            ctx = state["ctx"]
+            runner.send_message("loadkit_data", {"metrics": metrics, "arrivals": arrivals, "samples": samples,
+                                                 "cpu": float(runner.current_cpu_usage),
+                                                 "in_flight": len(ctx.pool) if ctx is not None else 0})
+
+    def ship() -> None:
+        ctx: LoadContext = state["ctx"]
+        while not ctx.finished.is_set():
+            ctx.finished.wait(FLUSH_EVERY_S)
+            send_rows()
+        send_rows(final=True)
+        runner.send_message("loadkit_done", {"index": ctx.worker_index, "load_s": ctx.load_s,
+                                             "cut_short": ctx.cut_short, "started": recorder.total_started,
+                                             "dropped": recorder.total_dropped, "late": recorder.total_late,
+                                             "requests": recorder.total_requests})
+
+    def on_setup(environment: Environment, msg: Any, **_: Any) -> None:
+        data = msg.data
+        scenario = parse_scenario(data["scenario"], "scenario from the master")
+        plan = plan_from_dict(data["plan"])
+        # The master's clock says data["master_now"] now: shift its t0 onto this machine's clock.
+        offset = data["master_now"] - time.time()
+        ctx = build_context(environment, scenario, plan, data["target"], data["data"], data["headers"], recorder,
+                            worker_index=data["index"], worker_count=data["count"])
+        ctx.t0 = data["t0"] - offset
+        recorder.start_clock(ctx.t0)
+        environment.host = data["target"]
+        environment.loadkit = ctx  # type: ignore[attr-defined]
+        state["ctx"] = ctx
+        state["shipper"] = gevent.spawn(ship)
+        log.info("worker %d of %d ready (clock offset to the master %.3f s)", ctx.worker_index, ctx.worker_count,
+                 offset)
+        runner.send_message("loadkit_ready", {"index": ctx.worker_index})
+
+    def on_stop(environment: Environment, msg: Any, **_: Any) -> None:
+        ctx = state["ctx"]
+        if ctx is not None:
+            ctx.stop.set()
+            if ctx.plan.model == "users" or not ctx.dispatched:
+                ctx.finished.set()
+
+    runner.register_message("loadkit_setup", on_setup)
+    runner.register_message("loadkit_stop", on_stop)
+    runner.greenlet.join()
+    shipper = state["shipper"]
+    if shipper is not None:
+        shipper.join(timeout=5)
+    return 0
