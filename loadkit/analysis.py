@@ -8,7 +8,7 @@ over any phase an SLO names; the time an SLO first broke comes from 5-second win
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
 from typing import Any
@@ -317,18 +317,21 @@ def analyze(run: RunData) -> Analysis:
     lat_stats = lateness.stats(np.zeros(len(a), dtype=np.int64), 1).iloc[0] if lateness is not None and len(a) \
         else None
     closed = plan.model == "users"
-    delivered_col = "users" if closed else "started"
+    # Users are counted (a level, seen each second); arrivals are a rate, smoothed over 5 s.
+    peak_of: Callable[[set[str]], float] = (
+        (lambda phases: float(seconds["users"].where(seconds["phase"].isin(phases)).max() or 0.0)) if closed
+        else (lambda phases: _rolling_max(seconds, "started", phases)))
     traffic = {
         # closed model: "arrivals" are journeys begun; the plan is a number of users, not arrivals
         "planned_arrivals": None if closed else int(round(planned_total)), "delivered_arrivals": started,
         "peak_planned_per_s": float(plan.planned_peak), "probe_per_s": plan.probe_level,
-        "peak_delivered_per_s": _rolling_max(seconds, delivered_col, judged),
-        "probe_delivered_per_s": _rolling_max(seconds, delivered_col, {"probe"}) if plan.probe_level else None,
+        "peak_delivered_per_s": peak_of(judged),
+        "probe_delivered_per_s": peak_of({"probe"}) if plan.probe_level else None,
         "late_arrivals": late, "dropped_arrivals": dropped,
         "lateness_p99_ms": None if lat_stats is None or np.isnan(lat_stats["p99"]) else float(lat_stats["p99"]),
         "lateness_max_ms": None if lat_stats is None or np.isnan(lat_stats["max"]) else float(lat_stats["max"]),
         "delivered_share": (started / planned_total if planned_total >= 1 else 1.0) if not closed else
-        (_rolling_max(seconds, delivered_col, judged) / plan.planned_peak if plan.planned_peak else 1.0),
+        (peak_of(judged) / plan.planned_peak if plan.planned_peak else 1.0),
         "model": plan.model,
     }
 

@@ -314,12 +314,11 @@ def describe_plan(scenario: Scenario, plan: Plan) -> list[str]:
         if plan.expected_visitors is not None:
             lines.append(f"audience: {plan.expected_visitors:.0f} visitors expected from the moment "
                          "(the burst above baseline)")
-        steps = [s for j in scenario.journeys for s in j.steps]
-        mean_visit = sum(j.weight * (j.think_seconds + 0.1 * sum(1 for s in j.steps if s.method != "THINK"))
-                         for j in scenario.journeys) / sum(j.weight for j in scenario.journeys)
-        lines.append(f"concurrent visitors at peak (Little's law, visits of ~{mean_visit:.1f} s plus the site's "
-                     f"response times): ~{plan.planned_peak * mean_visit:.0f}")
-        del steps
+        if scenario.journeys:
+            mean_visit = sum(j.weight * (j.think_seconds + 0.1 * sum(1 for s in j.steps if s.method != "THINK"))
+                             for j in scenario.journeys) / sum(j.weight for j in scenario.journeys)
+            lines.append(f"concurrent visitors at peak (Little's law, visits of ~{mean_visit:.1f} s plus the "
+                         f"site's response times): ~{plan.planned_peak * mean_visit:.0f}")
     if plan.probe_level:
         lines.append(f"headroom probe: {plan.probe_level:.3g} {unit} "
                      f"({plan.probe_level / plan.planned_peak:.2g}x the planned peak)" if plan.planned_peak else "")
@@ -336,10 +335,27 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from .scenario import load_data_values
 
     scenario, plan = _load(args.scenario, 1.0, 1.0)
-    load_data_values(scenario, scenario_base_dir(args.scenario))
-    print(f"ok: {scenario.name}: {len(scenario.journeys)} journeys, {len(scenario.endpoints)} endpoints, "
+    base_dir = scenario_base_dir(args.scenario)
+    load_data_values(scenario, base_dir)
+    if scenario.locustfile:
+        check_locustfile(base_dir / scenario.locustfile)
+    walkers = f"locustfile {scenario.locustfile}" if scenario.locustfile else f"{len(scenario.journeys)} journeys"
+    print(f"ok: {scenario.name}: {walkers}, {len(scenario.endpoints)} endpoints, "
           f"{len(scenario.slos)} SLOs, {format_duration(plan.duration)}, peak {plan.planned_peak:.3g}/s")
     return ExitCode.SURVIVES
+
+
+def check_locustfile(path: Path) -> None:
+    """The locustfile exists and compiles (not imported: that would start gevent in this process)."""
+    try:
+        source = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"locustfile {path}: cannot be read ({exc.strerror}).",
+                         "give a path relative to the scenario file") from None
+    try:
+        compile(source, str(path), "exec")
+    except SyntaxError as exc:
+        raise UsageError(f"locustfile {path}: line {exc.lineno}: {exc.msg}.", "fix the syntax error") from None
 
 
 def cmd_schema(args: argparse.Namespace) -> int:

@@ -402,7 +402,9 @@ class Scenario(_Frozen):
                                                                         "'${ENV_VAR}' reads the environment.")
     request_timeout: Duration = Field(10.0, gt=0, description="Give up on a request after this long.")
     traffic: Traffic
-    journeys: list[Journey] = Field(min_length=1)
+    locustfile: str | None = Field(None, description="A locustfile whose User classes walk the journeys "
+                                                     "(path relative to the scenario file).")
+    journeys: list[Journey] = Field(default_factory=list)
     data: dict[str, DataSource] = Field(default_factory=dict)
     slos: list[Slo] = Field(default_factory=list)
     verdict: VerdictPolicy = Field(default_factory=VerdictPolicy)
@@ -420,13 +422,17 @@ class Scenario(_Frozen):
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Scenario:
+        if not self.journeys and not self.locustfile:
+            raise ValueError("give journeys (at least one), or a locustfile whose User classes walk them")
+        if self.journeys and self.locustfile:
+            raise ValueError("give journeys or a locustfile, not both")
         names = [j.name for j in self.journeys]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"journey names must be unique; repeated: {', '.join(dupes)}")
         endpoints = {s.endpoint for j in self.journeys for s in j.steps if s.method != "THINK"}
         for index, slo in enumerate(self.slos):
-            if slo.endpoint is not None and slo.endpoint not in endpoints:
+            if slo.endpoint is not None and slo.endpoint not in endpoints and not self.locustfile:
                 raise ValueError(f"slos[{index}].endpoint {slo.endpoint!r} is not a step of any journey; "
                                  f"endpoints are: {', '.join(sorted(endpoints))}")
         for journey in self.journeys:

@@ -99,10 +99,17 @@ def run_scenario(scenario: Scenario, plan: Plan, run_dir: Path, base_dir: Path, 
         rundata.write_json_atomic(run_dir / rundata.RUN_META, meta)
         # Imported only now: locust monkey-patches the process on import, and httpx (preflight, above)
         # must load its networking first.
+        locustfile = _locustfile(scenario, base_dir)
+        locust_users = None
+        if locustfile is not None:
+            from .locustfile import load_user_classes
+
+            locust_users = load_user_classes(locustfile)
         if dist.distributed:
             from .master import execute_distributed
 
             outcome = execute_distributed(scenario, plan, target, run_dir, data_values, headers,
+                                          locustfile=locustfile, locust_users=locust_users,
                                           local_workers=dist.local_workers, expect_workers=dist.expect_workers,
                                           bind_host=dist.bind_host, bind_port=dist.bind_port,
                                           worker_timeout=dist.worker_timeout, on_progress=on_progress,
@@ -110,7 +117,8 @@ def run_scenario(scenario: Scenario, plan: Plan, run_dir: Path, base_dir: Path, 
         else:
             from .engine import execute
 
-            outcome = execute(scenario, plan, target, run_dir, data_values, headers, on_progress=on_progress)
+            outcome = execute(scenario, plan, target, run_dir, data_values, headers, on_progress=on_progress,
+                              locust_users=locust_users)
         problems = ([outcome.saturated] if outcome.saturated else []) + outcome.lost_workers
         meta.update({
             "t0": outcome.started_at, "duration_s": round(outcome.duration_s, 3), "load_s": round(outcome.load_s, 3),
@@ -124,6 +132,13 @@ def run_scenario(scenario: Scenario, plan: Plan, run_dir: Path, base_dir: Path, 
         })
         rundata.write_json_atomic(run_dir / rundata.RUN_META, meta)
     return outcome
+
+
+def _locustfile(scenario: Scenario, base_dir: Path) -> Path | None:
+    if not scenario.locustfile:
+        return None
+    path = Path(scenario.locustfile)
+    return path if path.is_absolute() else base_dir / path
 
 
 def _locust_version() -> str:

@@ -31,6 +31,7 @@ from .. import data as rundata
 from ..scenario import CsvSource, ListSource, RangeSource, Scenario, redact_url
 from ..traffic import Plan
 from .arrivals import dispatch, drain
+from .locustfile import LocustfileVisitors
 from .outcome import Progress, RunOutcome
 from .recorder import Recorder
 from .visitors import DataPool, VisitorFactory
@@ -49,7 +50,7 @@ log = logging.getLogger("loadkit.run")
 class LoadContext:
     """Everything a load-generating process needs to carry its share of the plan."""
 
-    factory: VisitorFactory
+    factory: VisitorFactory | LocustfileVisitors
     plan: Plan
     recorder: Recorder
     stop: Event
@@ -126,14 +127,19 @@ def user_class() -> type[User]:
 
 def build_context(env: Environment, scenario: Scenario, plan: Plan, target: str, data_values: dict[str, list[Any]],
                   headers: dict[str, str], recorder: Recorder, worker_index: int = 0,
-                  worker_count: int = 1) -> LoadContext:
-    """Prepare a process to carry its share (``worker_index`` of ``worker_count``) of the plan."""
+                  worker_count: int = 1, locust_users: list[type[User]] | None = None) -> LoadContext:
+    """Prepare a process to carry its share (``worker_index`` of ``worker_count``) of the plan.
+
+    ``locust_users``: the classes of the scenario's locustfile, which then walk the journeys.
+    """
     sequential = frozenset(name for name, src in scenario.data.items()
                            if isinstance(src, CsvSource | RangeSource | ListSource) and src.order == "sequential")
     pool = DataPool(values=data_values, sequential=sequential,
                     rng=random.Random(plan.seed * 7919 + worker_index), offset=worker_index, stride=worker_count)
-    factory = VisitorFactory(scenario, target, env.events.request, pool, headers,
-                             random.Random(plan.seed * 104729 + worker_index))
+    rng = random.Random(plan.seed * 104729 + worker_index)
+    factory: VisitorFactory | LocustfileVisitors = (
+        LocustfileVisitors(locust_users, env, target, rng) if locust_users
+        else VisitorFactory(scenario, target, env.events.request, pool, headers, rng))
     return LoadContext(factory=factory, plan=plan, recorder=recorder, stop=Event(), pool=Pool(MAX_IN_FLIGHT),
                        finished=Event(), drain_s=min(30.0, scenario.request_timeout + 5.0),
                        max_rate=scenario.safety.max_rate, worker_index=worker_index, worker_count=worker_count)
@@ -272,23 +278,27 @@ class Supervisor:
 
 
 def execute(scenario: Scenario, plan: Plan, target: str, run_dir: Path, data_values: dict[str, list[Any]],
-            headers: dict[str, str], on_progress: Callable[[Progress], None] | None = None) -> RunOutcome:
+            headers: dict[str, str], on_progress: Callable[[Progress], None] | None = None,
+            locust_users: list[type[User]] | None = None) -> RunOutcome:
     """Run the plan against ``target`` in this process; write data files into ``run_dir`` as it goes."""
     handler = setup_logging(run_dir / "run.log")
     try:
-        return _execute(scenario, plan, target, run_dir, data_values, headers, on_progress)
+        return _execute(scenario, plan, target, run_dir, data_values, headers, on_progress, locust_users)
     finally:
         logging.getLogger().removeHandler(handler)
         handler.close()
 
 
 def _execute(scenario: Scenario, plan: Plan, target: str, run_dir: Path, data_values: dict[str, list[Any]],
-             headers: dict[str, str], on_progress: Callable[[Progress], None] | None) -> RunOutcome:
+             headers: dict[str, str], on_progress: Callable[[Progress], None] | None,
+             locust_users: list[type[User]] | None) -> RunOutcome:
     recorder = Recorder()
-    env = Environment(user_classes=[user_class()],
+    # Closed model with a locustfile: Locust runs its classes as they are, following the plan's shape.
+    classes = list(locust_users) if locust_users and plan.model == "users" else [user_class()]
+    env = Environment(user_classes=classes,
                       shape_class=PlanShape(plan) if plan.model == "users" else None, host=target)
     env.events.request.add_listener(recorder.on_request)
-    ctx = build_context(env, scenario, plan, target, data_values, headers, recorder)
+    ctx = build_context(env, scenario, plan, target, data_values, headers, recorder, locust_users=locust_users)
     env.loadkit = ctx  # type: ignore[attr-defined]
     runner = env.create_local_runner()
     sup = Supervisor(scenario=scenario, plan=plan, run_dir=run_dir, recorder=recorder, stop=ctx.stop,

@@ -20,6 +20,7 @@ from typing import Any
 
 import gevent
 from gevent.event import Event
+from locust import User
 from locust.env import Environment
 
 from ..errors import RunError
@@ -35,6 +36,7 @@ START_DELAY_S = 1.0  # the run's clock starts this long after the setup is sent,
 
 def execute_distributed(scenario: Scenario, plan: Plan, target: str, run_dir: Path,
                         data_values: dict[str, list[Any]], headers: dict[str, str], *, local_workers: int,
+                        locustfile: Path | None = None, locust_users: list[type[User]] | None = None,
                         expect_workers: int, bind_host: str = "127.0.0.1", bind_port: int = 0,
                         worker_timeout: float = 60.0,
                         on_progress: Callable[[Progress], None] | None = None,
@@ -44,7 +46,8 @@ def execute_distributed(scenario: Scenario, plan: Plan, target: str, run_dir: Pa
     procs: list[subprocess.Popen[bytes]] = []
     try:
         return _execute(scenario, plan, target, run_dir, data_values, headers, local_workers, expect_workers,
-                        bind_host, bind_port, worker_timeout, on_progress, on_status or (lambda _m: None), procs)
+                        bind_host, bind_port, worker_timeout, on_progress, on_status or (lambda _m: None), procs,
+                        locustfile, locust_users)
     finally:
         for proc in procs:
             try:
@@ -67,9 +70,11 @@ def _free_port(host: str) -> int:
 def _execute(scenario: Scenario, plan: Plan, target: str, run_dir: Path, data_values: dict[str, list[Any]],
              headers: dict[str, str], local_workers: int, expect_workers: int, bind_host: str, bind_port: int,
              worker_timeout: float, on_progress: Callable[[Progress], None] | None, say: Callable[[str], None],
-             procs: list[subprocess.Popen[bytes]]) -> RunOutcome:
+             procs: list[subprocess.Popen[bytes]], locustfile: Path | None,
+             locust_users: list[type[User]] | None) -> RunOutcome:
     recorder = Recorder()
-    env = Environment(user_classes=[user_class()], host=target,
+    classes = list(locust_users) if locust_users and plan.model == "users" else [user_class()]
+    env = Environment(user_classes=classes, host=target,
                       shape_class=PlanShape(plan) if plan.model == "users" else None)
     port = bind_port or _free_port(bind_host)
     runner = env.create_master_runner(master_bind_host=bind_host, master_bind_port=port)
@@ -125,7 +130,9 @@ def _execute(scenario: Scenario, plan: Plan, target: str, run_dir: Path, data_va
     t0 = time.time() + START_DELAY_S
     setup = {"scenario": scenario.model_dump(mode="json", by_alias=True, exclude_none=True),
              "plan": plan_to_dict(plan), "target": target, "data": data_values, "headers": headers,
-             "t0": t0, "count": len(clients)}
+             "t0": t0, "count": len(clients),
+             "locustfile": locustfile.read_text(encoding="utf-8") if locustfile else None,
+             "locustfile_name": locustfile.name if locustfile else None}
     for index, client_id in enumerate(clients):
         index_of[client_id] = index
         runner.send_message("loadkit_setup", {**setup, "index": index, "master_now": time.time()},

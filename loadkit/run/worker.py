@@ -10,7 +10,9 @@ clock offset) and ships them to the master every couple of seconds (``loadkit_da
 from __future__ import annotations
 
 import logging
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 import gevent
@@ -19,6 +21,7 @@ from locust.env import Environment
 from ..scenario import parse_scenario
 from ..traffic import plan_from_dict
 from .engine import FLUSH_EVERY_S, LoadContext, build_context, user_class
+from .locustfile import load_user_classes
 from .recorder import Recorder
 
 log = logging.getLogger("loadkit.worker")
@@ -59,8 +62,16 @@ def run_worker(master_host: str, master_port: int = DEFAULT_PORT) -> int:
         plan = plan_from_dict(data["plan"])
         # The master's clock says data["master_now"] now: shift its t0 onto this machine's clock.
         offset = data["master_now"] - time.time()
+        locust_users = None
+        if data.get("locustfile"):
+            folder = Path(tempfile.mkdtemp(prefix="loadkit-worker-"))
+            path = folder / (data.get("locustfile_name") or "locustfile.py")
+            path.write_text(data["locustfile"], encoding="utf-8")
+            locust_users = load_user_classes(path)
+            if plan.model == "users":
+                environment.user_classes[:] = locust_users  # the master spawns these by name
         ctx = build_context(environment, scenario, plan, data["target"], data["data"], data["headers"], recorder,
-                            worker_index=data["index"], worker_count=data["count"])
+                            worker_index=data["index"], worker_count=data["count"], locust_users=locust_users)
         ctx.t0 = data["t0"] - offset
         recorder.start_clock(ctx.t0)
         environment.host = data["target"]

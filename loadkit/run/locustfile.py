@@ -1,0 +1,108 @@
+"""Bring your own locustfile: its User classes walk the journeys, loadkit keeps shape, data and verdict.
+
+Closed model: Locust runs the classes as they are, with loadkit's plan as the shape. Open model: each
+arrival instantiates one class (chosen by its ``weight``), runs ``on_start``, one pass of its tasks and
+``on_stop``, then leaves. One pass is one task chosen by weight; for a ``SequentialTaskSet``, every task
+in order.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import random
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+from locust import User
+from locust.env import Environment
+from locust.exception import InterruptTaskSet, RescheduleTask, RescheduleTaskImmediately, StopUser
+from locust.user.sequential_taskset import SequentialTaskSet
+from locust.user.task import TaskSet
+
+from ..errors import ScenarioError
+
+log = logging.getLogger("loadkit.locustfile")
+_END_OF_VISIT = (StopUser, RescheduleTask, RescheduleTaskImmediately, InterruptTaskSet)
+
+
+def load_user_classes(path: Path) -> list[type[User]]:
+    """Import a locustfile and return its concrete User classes; ScenarioError when there are none."""
+    if not path.is_file():
+        raise ScenarioError(f"locustfile {path}: no such file.", "give a path relative to the scenario file")
+    name = f"loadkit_locustfile_{abs(hash(str(path.resolve())))}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ScenarioError(f"locustfile {path}: cannot be imported.", "give a Python file")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:  # the user's code: report it in one line
+        raise ScenarioError(f"locustfile {path}: importing it raised {type(exc).__name__}: {exc}.",
+                            "fix the locustfile (run it with plain `locust -f` to see the traceback)") from None
+    classes = [v for v in vars(module).values()
+               if isinstance(v, type) and issubclass(v, User) and not v.abstract and v.weight > 0]
+    if not classes:
+        raise ScenarioError(f"locustfile {path}: defines no User class with tasks.",
+                            "define a class deriving from HttpUser or FastHttpUser with @task methods")
+    return classes
+
+
+class LocustfileVisitors:
+    """Open model over a locustfile: one visit is one pass of one user's tasks."""
+
+    def __init__(self, classes: list[type[User]], env: Environment, target: str, rng: random.Random) -> None:
+        self.classes = classes
+        self.weights = [max(1, int(getattr(c, "weight", 1))) for c in classes]
+        self.env = env
+        self.rng = rng
+        for cls in classes:
+            cls.host = target  # the run's target wins, as with `locust --host`
+
+    def visit(self) -> bool:
+        """Run one visit; True when it ended without an error in the user's code."""
+        cls = self.rng.choices(self.classes, weights=self.weights)[0]
+        user = cls(self.env)
+        try:
+            user.on_start()
+            self._one_pass(user)
+            user.on_stop()
+            return True
+        except _END_OF_VISIT:
+            return True
+        except Exception as exc:  # the user's code failed: count it as Locust does, keep the run going
+            self.env.events.user_error.fire(user_instance=user, exception=exc, tb=exc.__traceback__)
+            log.error("locustfile task raised %s: %s\n%s", type(exc).__name__, exc, traceback.format_exc(limit=3))
+            return False
+        finally:
+            _close(user)
+
+    def _one_pass(self, user: User) -> None:
+        task = self.rng.choice(user.tasks)
+        if isinstance(task, type) and issubclass(task, TaskSet):
+            taskset = task(user)
+            taskset.on_start()
+            if issubclass(task, SequentialTaskSet):
+                for step in taskset.tasks:
+                    taskset.execute_task(step)
+            else:
+                taskset.execute_task(self.rng.choice(taskset.tasks))
+            taskset.on_stop()
+        else:
+            task(user)
+
+
+def _close(user: Any) -> None:
+    client = getattr(user, "client", None)
+    inner = getattr(client, "client", None)  # FastHttpSession keeps its user agent here
+    for obj in (inner, client):
+        close = getattr(obj, "close", None)
+        if callable(close):
+            try:
+                close()
+            except Exception:  # closing a broken connection must not fail the visit
+                pass
+            return

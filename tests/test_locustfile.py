@@ -1,0 +1,90 @@
+"""A scenario that brings its own locustfile: its users walk, loadkit shapes, measures and judges."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from loadkit.demo import DemoConfig
+from tests.helpers import read_summary, run_cli, write_scenario
+
+pytestmark = pytest.mark.integration
+
+LOCUSTFILE = '''
+from locust import FastHttpUser, HttpUser, SequentialTaskSet, task
+
+
+class Shopper(FastHttpUser):
+    weight = 3
+
+    @task
+    def look(self):
+        self.client.get("/", name="home")
+        self.client.get("/products/garden-02", name="product page")
+
+
+class Checkout(SequentialTaskSet):
+    @task
+    def product(self):
+        self.client.get("/products/kitchen-03", name="product page")
+
+    @task
+    def cart(self):
+        self.client.get("/cart", name="cart")
+
+
+class Buyer(HttpUser):
+    weight = 1
+    tasks = [Checkout]
+'''
+
+
+def _scenario(tmp_path: Path, traffic: dict[str, Any]) -> Path:
+    (tmp_path / "shop_locustfile.py").write_text(LOCUSTFILE, encoding="utf-8")
+    return write_scenario(tmp_path / "s.yaml", {
+        "name": "own-locustfile", "locustfile": "shop_locustfile.py", "traffic": traffic,
+        "slos": [{"endpoint": "product page", "metric": "p95", "below": "500ms"}]})
+
+
+@pytest.fixture
+def shop(demo_factory: Any) -> Any:
+    service = {page: 0.0 for page in DemoConfig().service_ms}
+    service["product"] = 5.0
+    return demo_factory(DemoConfig(slots=8, service_ms=service))
+
+
+def test_open_model_runs_one_pass_per_arrival(tmp_path: Path, shop: Any) -> None:
+    before = shop.stats()["served"]
+    out = tmp_path / "run"
+    scenario = _scenario(tmp_path, {"profile": "constant", "rate": "10/s", "duration": "6s"})
+    assert run_cli("validate", str(scenario), timeout=60).returncode == 0
+    result = run_cli("run", str(scenario), "--target", shop.url, "--out", str(out))
+    assert result.returncode == 0, result.stdout + result.stderr
+    summary = read_summary(out)
+    assert summary["traffic"]["delivered_arrivals"] == 60
+    names = {e["name"] for e in summary["endpoints"]}
+    assert names == {"home", "product page", "cart"}
+    # each visit is two requests, whichever user class walked it
+    assert summary["totals"]["requests"] == 120 == shop.stats()["served"] - before - 1
+    assert summary["slos"][0]["endpoint"] == "product page" and summary["slos"][0]["passed"]
+
+
+def test_closed_model_runs_the_classes_as_they_are(tmp_path: Path, shop: Any) -> None:
+    out = tmp_path / "run"
+    scenario = _scenario(tmp_path, {"model": "users", "profile": "constant", "rate": 3, "duration": "4s"})
+    result = run_cli("run", str(scenario), "--target", shop.url, "--out", str(out))
+    assert result.returncode == 0, result.stdout + result.stderr
+    summary = read_summary(out)
+    assert summary["traffic"]["peak_delivered_per_s"] == 3
+    assert summary["totals"]["requests"] > 20
+
+
+def test_a_broken_locustfile_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "bad.py").write_text("from locust import HttpUser\nclass A(HttpUser:\n", encoding="utf-8")
+    scenario = write_scenario(tmp_path / "s.yaml", {"name": "bad", "locustfile": "bad.py",
+                                                     "traffic": {"peak": "1/s"}})
+    result = run_cli("validate", str(scenario), timeout=60)
+    assert result.returncode == 2
+    assert "bad.py: line 2" in result.stderr and len(result.stderr.strip().splitlines()) == 1
