@@ -12,11 +12,13 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
 from . import __version__
+from .config import SETTINGS as CONFIG_SETTINGS
+from .config import resolve as resolve_config
 from .errors import ExitCode, LoadkitError, UsageError
 from .scenario import Scenario, json_schema, load_scenario, scenario_base_dir
 from .traffic import Plan, build_plan
@@ -79,11 +81,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"port the master listens on (default: {DEFAULT_MASTER_PORT} with --master, else a free one)")
     p.add_argument("--worker-timeout", default="60s", metavar="DURATION",
                    help="longest wait for the workers to connect (default 60s)")
-    p.add_argument("--rate-scale", type=_positive_float, default=1.0, help="run this fraction of the planned rate")
-    p.add_argument("--duration-scale", type=_positive_float, default=1.0,
+    p.add_argument("--rate-scale", type=_positive_float, default=None, help="run this fraction of the planned rate")
+    p.add_argument("--duration-scale", type=_positive_float, default=None,
                    help="stretch or shrink every duration of the plan")
-    p.add_argument("--strict", action="store_true", help="exit 1 for at-risk too")
-    p.add_argument("--quiet", action="store_true", help="print only the verdict")
+    p.add_argument("--strict", action="store_true", default=None, help="exit 1 for at-risk too")
+    p.add_argument("--quiet", action="store_true", default=None, help="print only the verdict")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("worker", help="generate load for a master (`loadkit run ... --master`) on another machine")
@@ -153,30 +155,40 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .report import render_run_dir
     from .run import run_scenario
 
+    scenario = load_scenario(args.scenario)
+    config = resolve_config({name: getattr(args, name) for name in CONFIG_SETTINGS}, os.environ, scenario)
+    args.workers = config.workers
     distribution = _distribution(args)
-    scenario, plan = _load(args.scenario, args.rate_scale, args.duration_scale)
-    run_dir = args.out or default_run_dir(scenario)
-    say = (lambda _m: None) if args.quiet else (lambda m: print(f"loadkit: {m}", file=sys.stderr, flush=True))
-    progress = None if args.quiet else _progress_printer(sys.stderr.isatty())
+    plan = build_plan(scenario, rate_scale=config.rate_scale, duration_scale=config.duration_scale)
+    run_dir = config.out or default_run_dir(scenario)
+    quiet = config.quiet
+    say = (lambda _m: None) if quiet else (lambda m: print(f"loadkit: {m}", file=sys.stderr, flush=True))
+    progress = None if quiet else _progress_printer(sys.stderr.isatty())
     say(f"running {scenario.name}: {plan.total_arrivals:.0f} visitors over {format_duration(plan.duration)}, "
         f"peak {plan.planned_peak:.3g}/s" + (f", headroom probe {plan.probe_level:.3g}/s" if plan.probe_level else ""))
     try:
-        outcome = run_scenario(scenario, plan, run_dir, scenario_base_dir(args.scenario), target=args.target,
+        outcome = run_scenario(scenario, plan, run_dir, scenario_base_dir(args.scenario), target=config.target,
                                on_progress=progress.update if progress else None, on_status=say,
-                               distribution=distribution)
+                               distribution=distribution, config=config.recorded())
     finally:
         if progress:
             progress.close()
     rendered = render_run_dir(run_dir)
     verdict = rendered.verdict
     print(f"{verdict.verdict.upper()}: {verdict.headline}")
-    if not args.quiet:
+    if not quiet:
         for reason in verdict.reasons:
             print(f"  - {reason}")
         print(f"report: {run_dir / 'report.html'}")
-    if outcome.interrupted or verdict.verdict == "inconclusive":
+    publish_job_summary(rendered.model, os.environ)
+    return verdict_exit_code(verdict.verdict, strict=config.strict, interrupted=outcome.interrupted)
+
+
+def verdict_exit_code(verdict: str, *, strict: bool, interrupted: bool) -> ExitCode:
+    """0 survives (and at-risk unless strict), 1 fails (or at-risk when strict), 3 inconclusive/interrupted."""
+    if interrupted or verdict == "inconclusive":
         return ExitCode.INCONCLUSIVE
-    if verdict.verdict == "fails" or (verdict.verdict == "at-risk" and args.strict):
+    if verdict == "fails" or (verdict == "at-risk" and strict):
         return ExitCode.FAILS
     return ExitCode.SURVIVES
 
@@ -277,6 +289,20 @@ def _status_line(p: object) -> str:
 
 
 # --- other subcommands ---------------------------------------------------------------------------
+
+
+def publish_job_summary(model: object, environ: Mapping[str, str]) -> None:
+    """Append the short Markdown verdict to ``$GITHUB_STEP_SUMMARY`` when CI provides one."""
+    path = environ.get("GITHUB_STEP_SUMMARY")
+    if not path:
+        return
+    from .report.markdown import render_job_summary
+
+    try:
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(render_job_summary(model) + "\n")  # type: ignore[arg-type]
+    except OSError as exc:
+        print(f"loadkit: warning: cannot append to GITHUB_STEP_SUMMARY ({exc.strerror})", file=sys.stderr)
 
 
 def cmd_report(args: argparse.Namespace) -> int:

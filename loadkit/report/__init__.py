@@ -12,6 +12,7 @@ from pathlib import Path
 from ..analysis import Analysis, analyze
 from ..data import load_run, write_json_atomic, write_text_atomic
 from ..verdict import Verdict, judge
+from .gitlab import render_load_performance
 from .html import render_html
 from .junit import render_junit
 from .markdown import render_markdown
@@ -40,11 +41,12 @@ def render(analysis: Analysis, verdict: Verdict, run_dir: Path) -> Rendered:
         "summary.md": render_markdown(model),
     }
     write_json_atomic(run_dir / "summary.json", model.summary())
+    write_json_atomic(run_dir / "load-performance.json", render_load_performance(model))
     for name, text in outputs.items():
         if text is not None:
             write_text_atomic(run_dir / name, text)
     return Rendered(model=model, verdict=verdict, analysis=analysis,
-                    files=tuple(run_dir / name for name in outputs))
+                    files=tuple(run_dir / name for name in (*outputs, "load-performance.json")))
 
 
 def render_run_dir(run_dir: Path) -> Rendered:

@@ -40,3 +40,25 @@ def render_markdown(model: ReportModel) -> str:
     lines += ["", f"<sub>loadkit {md_text(model.run.get('loadkit_version'))}, "
                   f"{md_text(model.run.get('started_at'))}, target {md_text(model.run.get('target'))}</sub>", ""]
     return "\n".join(lines)
+
+
+MAX_JOB_SUMMARY = 4000  # characters: a CI job summary is a glance, not the report
+
+
+def render_job_summary(model: ReportModel) -> str:
+    """A short verdict table for ``$GITHUB_STEP_SUMMARY`` (a few KB at most, every string escaped)."""
+    t, tot = model.traffic, model.totals
+    lines = [f"### {ICONS.get(model.verdict, '')} loadkit {md_text(model.run.get('scenario'))}: "
+             f"**{model.verdict}**", "", md_text(model.headline), ""]
+    lines += [f"- {md_text(r)}" for r in model.reasons[:5]]
+    failed = [s for s in model.slos if not s.passed]
+    lines += ["", "| | |", "| --- | --- |",
+              f"| target | {md_text(model.run.get('target'))} |",
+              f"| peak planned / delivered | {t['peak_planned_per_s']:.3g} / {t['peak_delivered_per_s']:.3g} |",
+              f"| requests | {tot['requests']} ({format_percent(tot['error_rate'])} failed) |",
+              f"| p95 / p99 | {format_ms(tot['p95_ms'])} / {format_ms(tot['p99_ms'])} |",
+              f"| SLOs | {len(model.slos) - len(failed)} of {len(model.slos)} held |"]
+    text = "\n".join(lines) + "\n"
+    if len(text) > MAX_JOB_SUMMARY:
+        text = text[:MAX_JOB_SUMMARY - 40].rsplit("\n", 1)[0] + "\n\n(truncated; see the report)\n"
+    return text

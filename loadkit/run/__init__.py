@@ -61,7 +61,7 @@ class Distribution:
 def run_scenario(scenario: Scenario, plan: Plan, run_dir: Path, base_dir: Path, target: str | None = None,
                  on_progress: Callable[[Progress], None] | None = None,
                  on_status: Callable[[str], None] | None = None,
-                 distribution: Distribution | None = None) -> RunOutcome:
+                 distribution: Distribution | None = None, config: dict[str, object] | None = None) -> RunOutcome:
     """Run ``scenario`` following ``plan``; everything measured lands in ``run_dir``.
 
     ``target`` overrides the scenario's; with neither, the embedded demo storefront is started on
@@ -86,6 +86,8 @@ def run_scenario(scenario: Scenario, plan: Plan, run_dir: Path, base_dir: Path, 
         say(f"preflight: {check.url} answered {check.status} in {check.ms:.0f} ms")
         rundata.write_text_atomic(run_dir / rundata.SCENARIO, _yaml(redacted_document(scenario)))
         rundata.write_json_atomic(run_dir / rundata.PLAN, plan_to_dict(plan))
+        if config is not None:
+            rundata.write_json_atomic(run_dir / "config.json", config)
         meta = {
             "scenario": scenario.name, "target": redact_url(target), "demo": demo_url is not None,
             "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),

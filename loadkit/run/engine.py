@@ -75,6 +75,12 @@ class _Visitor(User):
 
     abstract = True
     wait_time = constant(0)
+    _session: Any = None  # closed model: like a Locust user, one client (connection, cookies) per user
+
+    def on_stop(self) -> None:
+        if self._session is not None:
+            self._session.client.close()
+            self._session = None
 
     @task
     def work(self) -> None:
@@ -82,9 +88,13 @@ class _Visitor(User):
         if ctx is None or ctx.stop.is_set():
             gevent.sleep(0.2)
         elif ctx.plan.model == "users":
-            now = time.time() - ctx.t0
-            ctx.recorder.on_arrival(now, now)
-            ctx.factory.visit()
+            ctx.recorder.on_loop(time.time() - ctx.t0)
+            if isinstance(ctx.factory, VisitorFactory):
+                if self._session is None:
+                    self._session = ctx.factory.new_session()
+                ctx.factory.visit(session=self._session)
+            else:
+                ctx.factory.visit()
         elif ctx.dispatched:
             # A second dispatcher on this process (Locust rebalancing after a lost worker) must not
             # replay the plan: it idles until the run ends.
@@ -143,6 +153,18 @@ def build_context(env: Environment, scenario: Scenario, plan: Plan, target: str,
     return LoadContext(factory=factory, plan=plan, recorder=recorder, stop=Event(), pool=Pool(MAX_IN_FLIGHT),
                        finished=Event(), drain_s=min(30.0, scenario.request_timeout + 5.0),
                        max_rate=scenario.safety.max_rate, worker_index=worker_index, worker_count=worker_count)
+
+
+def drop_locust_request_stats(env: Environment) -> None:
+    """Detach Locust's own per-request statistics (the runner's ``events.request`` listener).
+
+    loadkit's recorder measures every request into exact, mergeable per-second histograms; Locust's
+    rounded statistics would be computed for nothing, on the hottest path of the run.
+    """
+    handlers = getattr(env.events.request, "_handlers", [])
+    for handler in list(handlers):
+        if getattr(handler, "__qualname__", "") == "Runner.__init__.<locals>.on_request":
+            env.events.request.remove_listener(handler)
 
 
 def setup_logging(path: Path) -> logging.Handler:
@@ -301,6 +323,7 @@ def _execute(scenario: Scenario, plan: Plan, target: str, run_dir: Path, data_va
     ctx = build_context(env, scenario, plan, target, data_values, headers, recorder, locust_users=locust_users)
     env.loadkit = ctx  # type: ignore[attr-defined]
     runner = env.create_local_runner()
+    drop_locust_request_stats(env)
     sup = Supervisor(scenario=scenario, plan=plan, run_dir=run_dir, recorder=recorder, stop=ctx.stop,
                      cpu=lambda: {"this process": float(runner.current_cpu_usage)},
                      users=lambda: runner.user_count, on_progress=on_progress, in_flight=lambda: len(ctx.pool))

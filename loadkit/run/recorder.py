@@ -34,9 +34,23 @@ class RequestFailure(Exception):
 class _Cell:
     requests: int = 0
     bytes: int = 0
+    ok_max_us: int = 0
     failures: Counter[str] = field(default_factory=Counter)
     hist: Histogram = field(default_factory=Histogram)
-    ok_hist: Histogram = field(default_factory=Histogram)
+    fail_hist: Histogram = field(default_factory=Histogram)  # failures are rare: successes = hist - fail_hist
+
+    def ok_hist(self) -> dict[str, object]:
+        """The successful requests' histogram, as plain data."""
+        counts = dict(self.hist.counts)
+        for idx, n in self.fail_hist.counts.items():
+            left = counts[idx] - n
+            if left:
+                counts[idx] = left
+            else:
+                del counts[idx]
+        keys = sorted(counts)
+        return {"i": keys, "c": [counts[k] for k in keys], "max": self.ok_max_us,
+                "sum": self.hist.sum_us - self.fail_hist.sum_us}
 
 
 @dataclass
@@ -58,7 +72,8 @@ class Recorder:
         self._arrivals: dict[int, _ArrivalCell] = {}
         self._samples: list[dict[str, Any]] = []
         self._sample_counts: Counter[tuple[str, str]] = Counter()
-        self.live: dict[int, list[Any]] = {}  # second -> [requests, failures, Histogram, started]
+        self.live: dict[int, list[int]] = {}  # second -> [requests, failures, visitors started]
+        self._recent: dict[int, Histogram] = {}  # second -> all endpoints' latency, for the live view
         self.total_requests = 0
         self.total_failures = 0
         self.total_started = 0
@@ -74,7 +89,7 @@ class Recorder:
     def on_request(self, request_type: str, name: str, response_time: float, response_length: int,
                    exception: BaseException | None = None, start_time: float | None = None,
                    url: str | None = None, **_: Any) -> None:
-        """Locust ``events.request`` listener."""
+        """Locust ``events.request`` listener (the hot path: a few dictionary operations and one record)."""
         sec = int((start_time if start_time is not None else time.time()) - self.t0)
         if sec < 0:
             sec = 0
@@ -88,11 +103,12 @@ class Recorder:
         cell.hist.record(us)
         live = self._live(sec)
         live[0] += 1
-        live[2].record(us)
         self.total_requests += 1
         if exception is None:
-            cell.ok_hist.record(us)
+            if us > cell.ok_max_us:
+                cell.ok_max_us = us
             return
+        cell.fail_hist.record(us)
         kind = exception.kind if isinstance(exception, RequestFailure) else type(exception).__name__
         cell.failures[kind] += 1
         live[1] += 1
@@ -117,7 +133,13 @@ class Recorder:
             cell.late += 1
             self.total_late += 1
         self.total_started += 1
-        self._live(int(actual_s))[3] += 1
+        self._live(int(actual_s))[2] += 1
+
+    def on_loop(self, now_s: float) -> None:
+        """Closed model: a looping user began another journey (no plan, so no lateness)."""
+        self._arrival_cell(int(now_s)).started += 1
+        self.total_started += 1
+        self._live(int(now_s))[2] += 1
 
     def on_dropped(self, planned_s: float) -> None:
         """An arrival that could not start (the generator was at its limit)."""
@@ -132,26 +154,35 @@ class Recorder:
     def ingest(self, metrics: list[dict[str, Any]], arrivals: list[dict[str, Any]]) -> None:
         """Count rows shipped by a worker into the live view and totals (the master's progress)."""
         for row in metrics:
-            live = self._live(int(row["t"]))
+            sec = int(row["t"])
+            live = self._live(sec)
             failures = sum(row["failures"].values())
             live[0] += row["requests"]
             live[1] += failures
-            live[2].merge(Histogram.from_dict(row["hist"]))
+            self._recent_hist(sec).merge(Histogram.from_dict(row["hist"]))
             self.total_requests += row["requests"]
             self.total_failures += failures
         for row in arrivals:
-            self._live(int(row["t"]))[3] += row["started"]
+            self._live(int(row["t"]))[2] += row["started"]
             self.total_started += row["started"]
             self.total_dropped += row["dropped"]
             self.total_late += row["late"]
 
-    def _live(self, sec: int) -> list[Any]:
+    def _live(self, sec: int) -> list[int]:
         live = self.live.get(sec)
         if live is None:
-            live = self.live[sec] = [0, 0, Histogram(), 0]
+            live = self.live[sec] = [0, 0, 0]
             for old in [s for s in self.live if s < sec - 15]:
                 del self.live[old]
         return live
+
+    def _recent_hist(self, sec: int) -> Histogram:
+        hist = self._recent.get(sec)
+        if hist is None:
+            hist = self._recent[sec] = Histogram()
+            for old in [s for s in self._recent if s < sec - 15]:
+                del self._recent[old]
+        return hist
 
     def _arrival_cell(self, sec: int) -> _ArrivalCell:
         cell = self._arrivals.get(sec)
@@ -168,8 +199,10 @@ class Recorder:
         samples, self._samples = self._samples, []
         metrics = [{"t": sec, "endpoint": name, "method": method, "requests": c.requests,
                     "failures": dict(c.failures), "bytes": c.bytes, "hist": c.hist.to_dict(),
-                    "ok_hist": c.ok_hist.to_dict()}
+                    "ok_hist": c.ok_hist()}
                    for (sec, name, method), c in sorted(cells.items())]
+        for (sec, _, _), c in cells.items():
+            self._recent_hist(sec).merge(c.hist)
         arrival_rows = [{"t": sec, "started": a.started, "late": a.late, "dropped": a.dropped, "users": a.users,
                          "lateness": a.lateness.to_dict()} for sec, a in sorted(arrivals.items())]
         return metrics, arrival_rows, samples
@@ -179,13 +212,19 @@ class Recorder:
         hist = Histogram()
         requests = failures = started = 0
         end = int(now_s)
-        for sec in range(end - seconds, end):
+        window = range(end - seconds, end)
+        for sec in window:
             live = self.live.get(sec)
             if live:
                 requests += live[0]
                 failures += live[1]
-                hist.merge(live[2])
-                started += live[3]
+                started += live[2]
+            recent = self._recent.get(sec)
+            if recent is not None:
+                hist.merge(recent)
+        for (sec, _, _), cell in self._cells.items():  # not flushed yet
+            if sec in window:
+                hist.merge(cell.hist)
         p95 = hist.percentile(0.95)
         return {"rps": requests / seconds, "arrivals_per_s": started / seconds,
                 "p95_ms": p95 / 1000 if p95 is not None else None,

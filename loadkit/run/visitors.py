@@ -104,6 +104,21 @@ class DataPool:
         return drawn
 
 
+@dataclass(frozen=True)
+class _Prepared:
+    """What a step's requests share, worked out once (the request path runs thousands of times a second)."""
+
+    path_vars: bool
+    headers_static: bool
+    headers: dict[str, str]
+
+    @classmethod
+    def of(cls, step: Step, base_headers: Mapping[str, str]) -> _Prepared:
+        static = not any(_VAR.search(v) for v in step.headers.values())
+        return cls(path_vars=bool(_VAR.search(step.path)), headers_static=static,
+                   headers={**base_headers, **step.headers} if static else {})
+
+
 class VisitorFactory:
     """Builds and runs visitors for a scenario against one target."""
 
@@ -118,6 +133,7 @@ class VisitorFactory:
         self.journeys = scenario.journeys
         self.weights = [j.weight for j in scenario.journeys]
         self.target_host = urlsplit(target).netloc
+        self._prepared: dict[int, _Prepared] = {}
 
     def pick(self) -> Journey:
         """Choose a journey by weight."""
@@ -132,11 +148,17 @@ class VisitorFactory:
                                network_timeout=timeout, connection_timeout=timeout, max_retries=0,
                                concurrency=1)
 
-    def visit(self, journey: Journey | None = None, sleep: Callable[[float], None] = gevent.sleep) -> bool:
-        """Walk one journey; True when every step succeeded."""
+    def visit(self, journey: Journey | None = None, sleep: Callable[[float], None] = gevent.sleep,
+              session: FastHttpSession | None = None) -> bool:
+        """Walk one journey; True when every step succeeded.
+
+        A new visitor gets a new session (cookie jar and connection), closed afterwards; a looping user
+        (closed model) passes its own, which it keeps.
+        """
         journey = journey or self.pick()
         values = self.data.draw()
-        session = self.new_session()
+        own = session is None
+        session = session or self.new_session()
         try:
             for step in journey.steps:
                 if step.method == "THINK":
@@ -147,12 +169,17 @@ class VisitorFactory:
                     return False
             return True
         finally:
-            session.client.close()
+            if own:
+                session.client.close()
 
     def request(self, session: FastHttpSession, step: Step, values: dict[str, Any]) -> bool:
         """Send one step's request, check it, extract values; False when it failed."""
-        url = render(step.path, values, in_path=True)
-        headers = {**self.headers, **{k: render(v, values) for k, v in step.headers.items()}}
+        prepared = self._prepared.get(id(step))
+        if prepared is None:
+            prepared = self._prepared[id(step)] = _Prepared.of(step, self.headers)
+        url = render(step.path, values, in_path=True) if prepared.path_vars else step.path
+        headers = dict(prepared.headers) if prepared.headers_static else \
+            {**self.headers, **{k: render(v, values) for k, v in step.headers.items()}}
         kwargs: dict[str, Any] = {}
         if step.form is not None:
             kwargs["data"] = urlencode({render(k, values): render(v, values) for k, v in step.form.items()})

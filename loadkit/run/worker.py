@@ -20,7 +20,7 @@ from locust.env import Environment
 
 from ..scenario import parse_scenario
 from ..traffic import plan_from_dict
-from .engine import FLUSH_EVERY_S, LoadContext, build_context, user_class
+from .engine import FLUSH_EVERY_S, LoadContext, build_context, drop_locust_request_stats, user_class
 from .locustfile import load_user_classes
 from .recorder import Recorder
 
@@ -35,6 +35,7 @@ def run_worker(master_host: str, master_port: int = DEFAULT_PORT) -> int:
     env = Environment(user_classes=[user_class()], host="http://127.0.0.1")
     env.events.request.add_listener(recorder.on_request)
     runner = env.create_worker_runner(master_host, master_port)
+    drop_locust_request_stats(env)
     state: dict[str, Any] = {"ctx": None, "shipper": None}
 
     def send_rows(final: bool = False) -> None:
