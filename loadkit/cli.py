@@ -11,43 +11,36 @@ import argparse
 import json
 import os
 import sys
-import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from . import __version__
 from .config import SETTINGS as CONFIG_SETTINGS
+from .config import parse_positive, parse_workers
+from .progress import progress_view
 from .config import resolve as resolve_config
 from .errors import ExitCode, LoadkitError, UsageError
 from .scenario import Scenario, json_schema, load_scenario, scenario_base_dir
 from .traffic import Plan, build_plan
-from .units import format_clock, format_duration, format_ms, format_percent
+from .units import format_clock, format_duration
 
-STATUS_EVERY_S = 5.0
 DEFAULT_MASTER_PORT = 5557  # Locust's own default
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a number above 0, got {text!r}")
-    return value
+def _arg(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """An argparse type from one of the config parsers (flags and LOADKIT_* variables parse alike)."""
+    def convert(text: str) -> Any:
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    return convert
 
 
-def _workers(text: str) -> int:
-    if text == "auto":
-        return os.cpu_count() or 1
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number or 'auto', got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("expected at least 1 worker")
-    return value
+_positive_float = _arg(parse_positive)
+_workers = _arg(parse_workers)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -163,7 +156,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     run_dir = config.out or default_run_dir(scenario)
     quiet = config.quiet
     say = (lambda _m: None) if quiet else (lambda m: print(f"loadkit: {m}", file=sys.stderr, flush=True))
-    progress = None if quiet else _progress_printer(sys.stderr.isatty())
+    progress = None if quiet else progress_view(sys.stderr.isatty())
     say(f"running {scenario.name}: {plan.total_arrivals:.0f} visitors over {format_duration(plan.duration)}, "
         f"peak {plan.planned_peak:.3g}/s" + (f", headroom probe {plan.probe_level:.3g}/s" if plan.probe_level else ""))
     try:
@@ -234,58 +227,6 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from .run.worker import run_worker
 
     return run_worker(host, port)
-
-
-class _PlainProgress:
-    """One status line every few seconds (CI logs): never progress-bar spam."""
-
-    def __init__(self) -> None:
-        self.last = 0.0
-
-    def update(self, p: object) -> None:
-        now = time.monotonic()
-        if now - self.last < STATUS_EVERY_S:
-            return
-        self.last = now
-        print(_status_line(p), file=sys.stderr, flush=True)
-
-    def close(self) -> None:
-        pass
-
-
-class _LiveProgress:
-    """A live view on a terminal (rich), redrawn by the run's progress callback."""
-
-    def __init__(self) -> None:
-        from rich.console import Console
-        from rich.live import Live
-
-        self.live = Live(console=Console(stderr=True), auto_refresh=False, transient=True)
-        self.live.start()
-
-    def update(self, p: object) -> None:
-        from rich.progress_bar import ProgressBar
-        from rich.table import Table
-
-        table = Table.grid(padding=(0, 2))
-        table.add_row(ProgressBar(total=p.total_s, completed=min(p.elapsed_s, p.total_s), width=40),  # type: ignore[attr-defined]
-                      _status_line(p))
-        self.live.update(table, refresh=True)
-
-    def close(self) -> None:
-        self.live.stop()
-
-
-def _progress_printer(tty: bool) -> _PlainProgress | _LiveProgress:
-    return _LiveProgress() if tty else _PlainProgress()
-
-
-def _status_line(p: object) -> str:
-    pr = p  # a loadkit.run.Progress; typed loosely so the CLI does not import the run stage eagerly
-    return (f"[{format_clock(pr.elapsed_s)}/{format_clock(pr.total_s)}] {pr.phase:<10} "  # type: ignore[attr-defined]
-            f"planned {pr.planned_per_s:.3g}/s delivered {pr.delivered_per_s:.3g}/s | "  # type: ignore[attr-defined]
-            f"{pr.rps:.0f} req/s | p95 {format_ms(pr.p95_ms)} | errors {format_percent(pr.error_rate)} | "  # type: ignore[attr-defined]
-            f"in flight {pr.in_flight}")  # type: ignore[attr-defined]
 
 
 # --- other subcommands ---------------------------------------------------------------------------

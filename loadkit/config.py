@@ -18,7 +18,7 @@ from .scenario import Scenario, redact_url
 ENV_PREFIX = "LOADKIT_"
 
 
-def _bool(text: str) -> bool:
+def parse_bool(text: str) -> bool:
     lowered = text.strip().lower()
     if lowered in ("1", "true", "yes", "on"):
         return True
@@ -27,19 +27,25 @@ def _bool(text: str) -> bool:
     raise ValueError(f"expected true or false, got {text!r}")
 
 
-def _positive(text: str) -> float:
-    value = float(text)
+def parse_positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"expected a number, got {text!r}") from None
     if value <= 0:
         raise ValueError(f"expected a number above 0, got {text!r}")
     return value
 
 
-def _workers(text: str) -> int:
+def parse_workers(text: str) -> int:
     if text.strip() == "auto":
         return os.cpu_count() or 1
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(f"expected a whole number or 'auto', got {text!r}") from None
     if value < 1:
-        raise ValueError("expected at least 1")
+        raise ValueError("expected at least 1 worker")
     return value
 
 
@@ -47,11 +53,11 @@ def _workers(text: str) -> int:
 SETTINGS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "target": ("TARGET", str),
     "out": ("OUT", Path),
-    "workers": ("WORKERS", _workers),
-    "rate_scale": ("RATE_SCALE", _positive),
-    "duration_scale": ("DURATION_SCALE", _positive),
-    "strict": ("STRICT", _bool),
-    "quiet": ("QUIET", _bool),
+    "workers": ("WORKERS", parse_workers),
+    "rate_scale": ("RATE_SCALE", parse_positive),
+    "duration_scale": ("DURATION_SCALE", parse_positive),
+    "strict": ("STRICT", parse_bool),
+    "quiet": ("QUIET", parse_bool),
 }
 DEFAULTS: dict[str, Any] = {"target": None, "out": None, "workers": None, "rate_scale": 1.0,
                             "duration_scale": 1.0, "strict": False, "quiet": False}

@@ -200,3 +200,18 @@ def test_closed_model_runs_the_planned_users(tmp_path: Path, demo_factory: Any) 
     # four users each looping a ~0.25 s journey for ~6 s: about 4 * 6 / 0.25 = 96 requests
     assert 60 <= summary["totals"]["requests"] <= 110
     assert summary["totals"]["requests"] == site.stats()["served"] - before - 1
+
+
+def test_an_overloaded_generator_is_inconclusive_never_survives(tmp_path: Path, demo_factory: Any) -> None:
+    service = {page: 0.0 for page in DemoConfig().service_ms}
+    shop = demo_factory(DemoConfig(slots=64, service_ms=service))
+    doc = {"name": "overload", "request_timeout": "3s",
+           "traffic": {"profile": "constant", "rate": "6000/s", "duration": "8s"},
+           "journeys": [{"name": "home", "steps": [{"get": "/static/app.css"}]}]}
+    out = tmp_path / "run"
+    result = run_cli("run", str(write_scenario(tmp_path / "o.yaml", doc)), "--target", shop.url, "--out", str(out))
+    assert result.returncode == 3, result.stdout + result.stderr
+    summary = read_summary(out)
+    assert summary["verdict"] == "inconclusive"
+    assert any("could not deliver" in r or "saturated" in r for r in summary["reasons"]), summary["reasons"]
+    assert summary["run"]["generator"]["cpu_percent_max"] > 50

@@ -63,7 +63,6 @@ def line_chart(title: str, series: Sequence[Series], phases: Sequence[dict[str, 
     length = max((len(s.values) for s in series), default=0)
     stride = max(1, math.ceil(length / MAX_POINTS))
     data = [(s, _downsample(s.values, stride)) for s in series]
-    points = max((len(d) for _, d in data), default=0)
     left, right, top, bottom = 64, 12, 26, 40
     plot_w, plot_h = width - left - right, height - top - bottom
     observed = [v for _, d in data for v in d if v is not None and not math.isnan(v)]

@@ -167,6 +167,18 @@ def drop_locust_request_stats(env: Environment) -> None:
             env.events.request.remove_listener(handler)
 
 
+def cpu_sampler() -> Callable[[], float]:
+    """This process's CPU share (percent of one core) since the previous call.
+
+    Locust's own monitor samples every 10 s, too coarse to catch a generator pinned for a few seconds.
+    """
+    import psutil
+
+    process = psutil.Process()
+    process.cpu_percent(None)
+    return lambda: float(process.cpu_percent(None))
+
+
 def setup_logging(path: Path) -> logging.Handler:
     """Send log records (loadkit's and Locust's) to ``path``."""
     handler = logging.FileHandler(path, encoding="utf-8")
@@ -241,8 +253,8 @@ class Supervisor:
             if pct >= SATURATED_CPU:
                 since = self._hot.setdefault(name, elapsed)
                 if elapsed - since >= SATURATED_FOR_S and self.saturated is None:
-                    self.saturated = (f"the load generator ({name}) was saturated: its CPU stayed at or above "
-                                      f"{SATURATED_CPU:.0f}% from {since:.0f} s into the run")
+                    self.saturated = (f"{name} ran at or above {SATURATED_CPU:.0f}% CPU from {since:.0f} s into "
+                                      "the run (saturated), so visitors may have started late")
                     log.warning(self.saturated)
             else:
                 self._hot.pop(name, None)
@@ -324,8 +336,9 @@ def _execute(scenario: Scenario, plan: Plan, target: str, run_dir: Path, data_va
     env.loadkit = ctx  # type: ignore[attr-defined]
     runner = env.create_local_runner()
     drop_locust_request_stats(env)
+    sample_cpu = cpu_sampler()
     sup = Supervisor(scenario=scenario, plan=plan, run_dir=run_dir, recorder=recorder, stop=ctx.stop,
-                     cpu=lambda: {"this process": float(runner.current_cpu_usage)},
+                     cpu=lambda: {"this process": sample_cpu()},
                      users=lambda: runner.user_count, on_progress=on_progress, in_flight=lambda: len(ctx.pool))
     sup.install_signals()
     ctx.t0 = time.time()

@@ -20,7 +20,7 @@ from locust.env import Environment
 
 from ..scenario import parse_scenario
 from ..traffic import plan_from_dict
-from .engine import FLUSH_EVERY_S, LoadContext, build_context, drop_locust_request_stats, user_class
+from .engine import FLUSH_EVERY_S, LoadContext, build_context, cpu_sampler, drop_locust_request_stats, user_class
 from .locustfile import load_user_classes
 from .recorder import Recorder
 
@@ -36,6 +36,7 @@ def run_worker(master_host: str, master_port: int = DEFAULT_PORT) -> int:
     env.events.request.add_listener(recorder.on_request)
     runner = env.create_worker_runner(master_host, master_port)
     drop_locust_request_stats(env)
+    sample_cpu = cpu_sampler()
     state: dict[str, Any] = {"ctx": None, "shipper": None}
 
     def send_rows(final: bool = False) -> None:
@@ -43,7 +44,7 @@ def run_worker(master_host: str, master_port: int = DEFAULT_PORT) -> int:
         if metrics or arrivals or samples or final:
             ctx = state["ctx"]
             runner.send_message("loadkit_data", {"metrics": metrics, "arrivals": arrivals, "samples": samples,
-                                                 "cpu": float(runner.current_cpu_usage),
+                                                 "cpu": sample_cpu(),
                                                  "in_flight": len(ctx.pool) if ctx is not None else 0})
 
     def ship() -> None:
