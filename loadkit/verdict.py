@@ -92,16 +92,17 @@ def judge(analysis: Analysis, policy: VerdictPolicy | None = None) -> Verdict:
         if traffic["delivered_share"] < 1 - policy.max_late_share:
             inconclusive.append(
                 f"loadkit could not run the planned users: at most {traffic['peak_delivered_per_s']:.0f} of "
-                f"{analysis.plan.planned_peak:.0f} were running; the load generator, not the site, was the limit.")
+                f"{analysis.plan.planned_peak:.0f} were running; the load generator, not the site, was the "
+                "limit.")
     elif planned:
-        missing = traffic["dropped_arrivals"] + max(0, planned - traffic["delivered_arrivals"]
-                                                    - traffic["dropped_arrivals"])
+        missing = max(traffic["dropped_arrivals"], planned - traffic["delivered_arrivals"])
         if traffic["dropped_arrivals"] + traffic["late_arrivals"] > policy.max_late_share * planned or \
                 missing > max(1.0, policy.max_late_share * planned):
             inconclusive.append(
-                f"loadkit could not deliver the planned load: {traffic['delivered_arrivals']} of {planned} planned "
-                f"visitors started ({traffic['late_arrivals']} late, {traffic['dropped_arrivals']} could not start); "
-                "the load generator, not the site, was the limit. Use more --workers or a lower --rate-scale.")
+                f"loadkit could not deliver the planned load: {traffic['delivered_arrivals']} of {planned} "
+                f"planned visitors started ({traffic['late_arrivals']} late, {traffic['dropped_arrivals']} could "
+                "not start); the load generator, not the site, was the limit. Use more --workers or a lower "
+                "--rate-scale.")
     if analysis.totals["requests"] == 0:
         inconclusive.append("No request was measured, so nothing can be said about the site.")
     for note in meta.get("inconclusive_reasons", []):
