@@ -21,19 +21,9 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from harness import loadkit_run, locust_run, median, python_server, save
+from harness import plain_locustfile, loadkit_run, locust_run, median, python_server, save
 
-CLOSED_LOCUSTFILE = """
-from locust import FastHttpUser, constant, task
-
-
-class Plain(FastHttpUser):
-    wait_time = constant(0.1)
-
-    @task
-    def home(self):
-        self.client.get("/")
-"""
+CLOSED_LOCUSTFILE = plain_locustfile(0.1)
 
 
 def constant(rate: float, seconds: int, name: str) -> dict:

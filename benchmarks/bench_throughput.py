@@ -18,19 +18,9 @@ import json
 import sys
 from pathlib import Path
 
-from harness import loadkit_run, locust_run, median, nginx, save, steady_rps
+from harness import plain_locustfile, loadkit_run, locust_run, median, nginx, save, steady_rps
 
-PLAIN_LOCUSTFILE = """
-from locust import FastHttpUser, constant, task
-
-
-class Plain(FastHttpUser):
-    wait_time = constant(0)
-
-    @task
-    def home(self):
-        self.client.get("/")
-"""
+PLAIN_LOCUSTFILE = plain_locustfile(0)
 
 
 def closed(users: int, seconds: int) -> dict:

@@ -90,6 +90,21 @@ http {{
 
 
 
+def plain_locustfile(wait_s: float = 0.0) -> str:
+    """A plain Locust test: FastHttpUsers that GET / and wait ``wait_s`` between requests."""
+    return f"""
+from locust import FastHttpUser, constant, task
+
+
+class Plain(FastHttpUser):
+    wait_time = constant({wait_s})
+
+    @task
+    def home(self):
+        self.client.get("/")
+"""
+
+
 def loadkit_run(scenario: dict[str, Any], target: str, *args: str, timeout: float = 600) -> dict[str, Any]:
     """Run ``loadkit run`` on a scenario document; returns its summary.json plus the wall time."""
     folder = Path(tempfile.mkdtemp(prefix="loadkit-bench-"))
