@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import chain
 from typing import Any
 
@@ -18,7 +18,7 @@ import pandas as pd
 
 from .data import RunData
 from .histogram import SUB_BUCKETS
-from .scenario import LATENCY_METRICS, Slo
+from .scenario import Slo
 from .traffic import Plan, judged_phases, plan_from_dict
 
 WINDOW_S = 5
@@ -157,7 +157,6 @@ class Analysis:
     latency_distribution: pd.DataFrame  # ms, count (all requests)
     error_samples: tuple[dict[str, Any], ...]
     slos_defaulted: bool = False
-    notes: tuple[str, ...] = field(default_factory=tuple)
 
 
 def _slos(scenario: dict[str, Any]) -> tuple[tuple[Slo, ...], bool]:
@@ -476,4 +475,4 @@ def _recovery(plan: Plan, slos: Sequence[Slo], windows: Any, scopes: Any, endpoi
             "measured": True, "window_s": WINDOW_S}
 
 
-__all__ = ["Analysis", "SloResult", "analyze", "LATENCY_METRICS"]
+__all__ = ["Analysis", "SloResult", "analyze"]

@@ -9,7 +9,7 @@ histograms combine into exact run-wide percentiles; nothing averages percentiles
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 
 SUB_BUCKETS = 128
 _SUB_BITS = 7  # log2(SUB_BUCKETS)
@@ -90,15 +90,6 @@ class Histogram:
         hist.max_us = int(data.get("max", 0))  # type: ignore[call-overload]
         hist.sum_us = int(data.get("sum", 0))  # type: ignore[call-overload]
         return hist
-
-
-def merge_counts(parts: Iterable[Mapping[int, int]]) -> dict[int, int]:
-    """Sum several bucket->count mappings."""
-    out: dict[int, int] = {}
-    for part in parts:
-        for idx, n in part.items():
-            out[idx] = out.get(idx, 0) + n
-    return out
 
 
 def percentile_of(counts: Mapping[int, int], q: float, max_us: int | None = None) -> float | None:

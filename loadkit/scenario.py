@@ -46,8 +46,6 @@ Rate = Annotated[float, BeforeValidator(parse_rate), WithJsonSchema(_RATE_SCHEMA
 Percent = Annotated[float, BeforeValidator(parse_percent), WithJsonSchema(_PERCENT_SCHEMA)]
 
 HTTP_METHODS = ("get", "post", "put", "patch", "delete", "head")
-LATENCY_METRICS = ("p50", "p75", "p90", "p95", "p99", "max", "mean")
-SLO_METRICS = LATENCY_METRICS + ("error_rate",)
 _VAR = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _SECRET_HEADERS = {"authorization", "cookie", "proxy-authorization", "x-api-key", "api-key"}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .scenario import BurstTraffic, ConstantTraffic, PointsTraffic, Scenario, StepsTraffic
 
@@ -96,7 +96,6 @@ class Plan:
     spacing: str = "uniform"
     seed: int = 1
     expected_visitors: float | None = None  # from the audience compiler: the burst's integral above baseline
-    notes: tuple[str, ...] = field(default_factory=tuple)
 
     @property
     def duration(self) -> float:

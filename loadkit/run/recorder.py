@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from ..histogram import Histogram
 
 MAX_SAMPLES_PER_KIND = 5  # error samples kept per (endpoint, kind): the report shows a few, not thousands
 MAX_SAMPLE_KINDS = 200  # distinct (endpoint, kind) pairs that keep samples; the rest are only counted
 BODY_SNIPPET = 300
+T = TypeVar("T")
 
 
 class RequestFailure(Exception):
@@ -60,6 +62,19 @@ class _ArrivalCell:
     dropped: int = 0
     users: int = 0  # closed model: looping users running in this second (the most seen)
     lateness: Histogram = field(default_factory=Histogram)
+
+
+LIVE_SECONDS = 15  # the live view looks this far back; older seconds are dropped
+
+
+def _recent_slot(table: dict[int, T], sec: int, new: Callable[[], T]) -> T:
+    """``table[sec]``, created when missing; seconds older than LIVE_SECONDS are dropped then."""
+    slot = table.get(sec)
+    if slot is None:
+        slot = table[sec] = new()
+        for old in [s for s in table if s < sec - LIVE_SECONDS]:
+            del table[old]
+    return slot
 
 
 class Recorder:
@@ -169,20 +184,10 @@ class Recorder:
             self.total_late += row["late"]
 
     def _live(self, sec: int) -> list[int]:
-        live = self.live.get(sec)
-        if live is None:
-            live = self.live[sec] = [0, 0, 0]
-            for old in [s for s in self.live if s < sec - 15]:
-                del self.live[old]
-        return live
+        return _recent_slot(self.live, sec, lambda: [0, 0, 0])
 
     def _recent_hist(self, sec: int) -> Histogram:
-        hist = self._recent.get(sec)
-        if hist is None:
-            hist = self._recent[sec] = Histogram()
-            for old in [s for s in self._recent if s < sec - 15]:
-                del self._recent[old]
-        return hist
+        return _recent_slot(self._recent, sec, Histogram)
 
     def _arrival_cell(self, sec: int) -> _ArrivalCell:
         cell = self._arrivals.get(sec)

@@ -17,7 +17,7 @@ import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import quote, urlencode
 
 import gevent
 from locust.contrib.fasthttp import FastHttpSession
@@ -132,7 +132,6 @@ class VisitorFactory:
         self.rng = rng
         self.journeys = scenario.journeys
         self.weights = [j.weight for j in scenario.journeys]
-        self.target_host = urlsplit(target).netloc
         self._prepared: dict[int, _Prepared] = {}
 
     def pick(self) -> Journey:
