@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from .errors import UsageError
-from .scenario import Scenario, redact_url
+from .redaction import redact_url
+from .scenario import Scenario
 
 ENV_PREFIX = "LOADKIT_"
 

@@ -11,7 +11,8 @@ import yaml
 
 from loadkit.data import append_jsonl, write_json_atomic
 from loadkit.histogram import Histogram
-from loadkit.scenario import parse_scenario, redacted_document
+from loadkit.redaction import redacted_document
+from loadkit.scenario import parse_scenario
 from loadkit.traffic import build_plan, plan_to_dict
 
 # (second, endpoint) -> (latencies in ms, failures by kind)

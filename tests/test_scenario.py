@@ -3,7 +3,8 @@ import json
 import pytest
 
 from loadkit.errors import ScenarioError
-from loadkit.scenario import json_schema, load_scenario, parse_scenario, redacted_document
+from loadkit.redaction import redacted_document
+from loadkit.scenario import json_schema, load_scenario, parse_scenario
 
 from tests.helpers import run_cli, write_scenario
 

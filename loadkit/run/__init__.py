@@ -21,7 +21,8 @@ from .. import __version__
 from .. import data as rundata
 from ..demo import DemoSite
 from ..errors import UsageError
-from ..scenario import Scenario, expand_env, load_data_values, redact_url, redacted_document
+from ..redaction import expand_env, redact_url, redacted_document
+from ..scenario import Scenario, load_data_values
 from ..traffic import Plan, plan_to_dict
 from .outcome import Progress, RunOutcome
 from .preflight import preflight

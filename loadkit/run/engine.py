@@ -28,7 +28,8 @@ from locust.env import Environment
 from locust.exception import StopUser
 
 from .. import data as rundata
-from ..scenario import CsvSource, ListSource, RangeSource, Scenario, redact_url
+from ..redaction import redact_url
+from ..scenario import CsvSource, ListSource, RangeSource, Scenario
 from ..traffic import Plan
 from .arrivals import dispatch, drain
 from .locustfile import LocustfileVisitors

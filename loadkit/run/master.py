@@ -24,7 +24,8 @@ from locust import User
 from locust.env import Environment
 
 from ..errors import RunError
-from ..scenario import Scenario, redact_url
+from ..redaction import redact_url
+from ..scenario import Scenario
 from ..traffic import Plan, plan_to_dict
 from .engine import PlanShape, Supervisor, setup_logging, user_class
 from .outcome import Progress, RunOutcome

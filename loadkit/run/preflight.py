@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import httpx
 
 from ..errors import TargetError
-from ..scenario import redact_url
+from ..redaction import redact_url
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,55 @@
+"""Secrets: read them from the environment at run time, keep them out of every artifact.
+
+Scenario values written as ``${NAME}`` come from the environment when the run starts and are never saved;
+URLs lose ``user:pass@`` and their query values, and headers that carry credentials are masked.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
+from .errors import ScenarioError
+from .scenario import Scenario
+
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_SECRET_HEADERS = {"authorization", "cookie", "proxy-authorization", "x-api-key", "api-key"}
+
+
+def expand_env(text: str, environ: dict[str, str]) -> str:
+    """Replace ``${NAME}`` with the environment's value; a missing variable is a scenario error."""
+    def sub(match: re.Match[str]) -> str:
+        key = match.group(1)
+        if key not in environ:
+            raise ScenarioError(f"the scenario reads ${{{key}}} but it is not set in the environment.",
+                                f"export {key}=... before the run")
+        return environ[key]
+    return _ENV.sub(sub, text)
+
+
+def redact_url(url: str) -> str:
+    """Drop ``user:pass@`` and query values from a URL (for artifacts and logs)."""
+    parts = urlsplit(url)
+    netloc = parts.netloc.rpartition("@")[2]
+    query = "&".join(f"{kv.split('=', 1)[0]}=***" if "=" in kv else kv for kv in parts.query.split("&")) \
+        if parts.query else ""
+    return parts._replace(netloc=netloc, query=query).geturl()
+
+
+def redacted_document(scenario: Scenario) -> dict[str, Any]:
+    """The resolved scenario as plain data, with secrets redacted, for the run directory."""
+    doc = scenario.model_dump(mode="json", by_alias=True, exclude_none=True)
+    if scenario.target:
+        doc["target"] = redact_url(scenario.target)
+
+    def scrub_headers(headers: dict[str, str]) -> dict[str, str]:
+        return {k: (v if _ENV.fullmatch(v.strip()) or k.lower() not in _SECRET_HEADERS else "***")
+                for k, v in headers.items()}
+
+    doc["headers"] = scrub_headers(doc.get("headers", {}))
+    for journey in doc.get("journeys", []):
+        for step in journey.get("steps", []):
+            if "headers" in step:
+                step["headers"] = scrub_headers(step["headers"])
+    return doc
