@@ -34,19 +34,15 @@ class Rendered:
 def render(analysis: Analysis, verdict: Verdict, run_dir: Path) -> Rendered:
     """Write every report for an analysed run into ``run_dir`` (atomically)."""
     model = build_model(analysis, verdict)
-    outputs = {
-        "summary.json": None,
-        "report.html": render_html(model),
-        "junit.xml": render_junit(model),
-        "summary.md": render_markdown(model),
-    }
-    write_json_atomic(run_dir / "summary.json", model.summary())
-    write_json_atomic(run_dir / "load-performance.json", render_load_performance(model))
-    for name, text in outputs.items():
-        if text is not None:
-            write_text_atomic(run_dir / name, text)
+    documents = {"summary.json": model.summary(), "load-performance.json": render_load_performance(model)}
+    texts = {"report.html": render_html(model), "junit.xml": render_junit(model),
+             "summary.md": render_markdown(model)}
+    for name, document in documents.items():
+        write_json_atomic(run_dir / name, document)
+    for name, text in texts.items():
+        write_text_atomic(run_dir / name, text)
     return Rendered(model=model, verdict=verdict, analysis=analysis,
-                    files=tuple(run_dir / name for name in (*outputs, "load-performance.json")))
+                    files=tuple(run_dir / name for name in (*documents, *texts)))
 
 
 def render_run_dir(run_dir: Path) -> Rendered:

@@ -110,13 +110,15 @@ class _Prepared:
 
     path_vars: bool
     headers_static: bool
-    headers: dict[str, str]
+    headers: dict[str, str]  # the whole set when static (never mutated: the session copies it)
+    defaults: dict[str, str]  # what the step's body implies (Content-Type of a form), below any header given
 
     @classmethod
     def of(cls, step: Step, base_headers: Mapping[str, str]) -> _Prepared:
         static = not any(_VAR.search(v) for v in step.headers.values())
-        return cls(path_vars=bool(_VAR.search(step.path)), headers_static=static,
-                   headers={**base_headers, **step.headers} if static else {})
+        defaults = {"Content-Type": "application/x-www-form-urlencoded"} if step.form is not None else {}
+        return cls(path_vars=bool(_VAR.search(step.path)), headers_static=static, defaults=defaults,
+                   headers={**defaults, **base_headers, **step.headers} if static else {})
 
 
 class VisitorFactory:
@@ -177,12 +179,11 @@ class VisitorFactory:
         if prepared is None:
             prepared = self._prepared[id(step)] = _Prepared.of(step, self.headers)
         url = render(step.path, values, in_path=True) if prepared.path_vars else step.path
-        headers = dict(prepared.headers) if prepared.headers_static else \
-            {**self.headers, **{k: render(v, values) for k, v in step.headers.items()}}
+        headers = prepared.headers if prepared.headers_static else \
+            {**prepared.defaults, **self.headers, **{k: render(v, values) for k, v in step.headers.items()}}
         kwargs: dict[str, Any] = {}
         if step.form is not None:
             kwargs["data"] = urlencode({render(k, values): render(v, values) for k, v in step.form.items()})
-            headers.setdefault("Content-Type", "application/x-www-form-urlencoded")
         elif step.json_body is not None:
             kwargs["json"] = render_json(step.json_body, values)
         elif step.body is not None:
