@@ -124,3 +124,13 @@ def test_analysis_and_reports_never_import_locust() -> None:
             "print('locust' in sys.modules, 'gevent' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False False"
+
+
+def test_public_api_is_curated_and_cheap_to_import() -> None:
+    code = ("import sys, types, loadkit; names = set(loadkit.__all__) - {'__version__'}; "
+            "print('pandas' in sys.modules, 'locust' in sys.modules); "
+            "print(all(not isinstance(getattr(loadkit, n), types.ModuleType) for n in names)); "
+            "print(sorted(n for n in dir(loadkit) if not n.startswith('_') and "
+            "not isinstance(getattr(loadkit, n), types.ModuleType)) == sorted(names))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False", "True", "True"]
