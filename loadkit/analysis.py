@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .data import RunData
+from .data import HistogramTable, RunData
 from .histogram import SUB_BUCKETS
-from .scenario import Slo
+from .scenario import Journey, Slo, VerdictPolicy, mean_visit_seconds
 from .traffic import Plan, judged_phases, plan_from_dict
 
 WINDOW_S = 5
@@ -31,7 +31,7 @@ _NB = 1 << 16  # bucket-index space, larger than any index the histogram produce
 # --- vectorised histogram arithmetic -------------------------------------------------------------
 
 
-def _bucket_values_ms(idx: np.ndarray) -> np.ndarray:
+def bucket_values_ms(idx: np.ndarray) -> np.ndarray:
     """Vectorised :func:`loadkit.histogram.bucket_value`, in milliseconds."""
     idx = idx.astype(np.int64)
     shift = np.maximum(idx // SUB_BUCKETS - 1, 0)
@@ -42,63 +42,94 @@ def _bucket_values_ms(idx: np.ndarray) -> np.ndarray:
     return (low + (width - 1) / 2) / 1000.0
 
 
-@dataclass(frozen=True)
-class _Exploded:
-    """All histogram buckets of a frame's rows, flattened once: (row, bucket index, count)."""
+_DENSE_CELLS = 2_000_000  # groups x buckets laid out densely at once (16 MB of float64)
+_ENTRY_SLICE = 1 << 19  # histogram entries handled at once
 
-    row: np.ndarray
-    idx: np.ndarray
-    cnt: np.ndarray
-    max_us: np.ndarray  # per row
-    sum_us: np.ndarray  # per row
+
+class _Exploded:
+    """A run's histogram table prepared for grouping: each entry's bucket as a position in the
+    (sorted) set of buckets that occur at all, so that per-group histograms can be laid out densely."""
+
+    def __init__(self, table: HistogramTable) -> None:
+        self.table = table
+        self.cnt = table.cnt
+        self.max_us, self.sum_us = table.max_us, table.sum_us
+        present = np.zeros(_NB, dtype=bool)
+        present[table.idx] = True
+        self.vocab = np.flatnonzero(present)
+        self.values = bucket_values_ms(self.vocab)
+        self.pos = (np.cumsum(present, dtype=np.int32) - 1)[table.idx] if len(table.idx) else \
+            np.zeros(0, dtype=np.int32)
 
     @classmethod
     def of(cls, hists: Sequence[dict[str, Any]]) -> _Exploded:
-        lens = np.fromiter((len(h["i"]) for h in hists), dtype=np.int64, count=len(hists))
-        total = int(lens.sum())
-        return cls(
-            row=np.repeat(np.arange(len(hists), dtype=np.int64), lens),
-            idx=np.fromiter(chain.from_iterable(h["i"] for h in hists), dtype=np.int64, count=total),
-            cnt=np.fromiter(chain.from_iterable(h["c"] for h in hists), dtype=np.int64, count=total),
-            max_us=np.fromiter((h.get("max", 0) for h in hists), dtype=np.int64, count=len(hists)),
-            sum_us=np.fromiter((h.get("sum", 0) for h in hists), dtype=np.int64, count=len(hists)),
-        )
+        """From ``Histogram.to_dict()`` documents."""
+        return cls(HistogramTable.of(list(hists)))
 
-    def stats(self, groups: np.ndarray, n_groups: int) -> pd.DataFrame:
-        """Latency stats (ms) per group; ``groups[row]`` is a row's group (-1 leaves it out)."""
+    def stats(self, groups: np.ndarray, n_groups: int, quantiles: Sequence[str] = tuple(QUANTILES)) -> pd.DataFrame:
+        """Latency stats (ms) per group; ``groups[row]`` is a row's group (-1 leaves it out).
+
+        Groups are laid out as dense (group x bucket) count matrices, a chunk of groups at a time, so
+        memory stays bounded whatever the number of groups.
+        """
         out = pd.DataFrame(index=pd.RangeIndex(n_groups))
-        g = groups[self.row]
-        keep = g >= 0
-        g, idx, cnt = g[keep], self.idx[keep], self.cnt[keep]
-        key = g * _NB + idx
-        uniq, inverse = np.unique(key, return_inverse=True)
-        sums = np.bincount(inverse, weights=cnt).astype(np.int64)
-        ug = uniq // _NB
-        values = _bucket_values_ms(uniq % _NB)
-        totals = np.bincount(ug, weights=sums, minlength=n_groups).astype(np.int64)
-        cum = np.cumsum(sums)
-        offsets = np.concatenate(([0], np.cumsum(totals)[:-1]))
+        k = max(1, len(self.vocab))
+        g = self.table.per_entry(groups.astype(np.int64 if n_groups * max(1, len(self.vocab)) >= 2**31
+                                              else np.int32))
+        totals = np.zeros(n_groups)
+        cols = {name: np.full(n_groups, np.nan) for name in quantiles}
+        chunk = max(1, _DENSE_CELLS // k)
+        for lo in range(0, n_groups, chunk):
+            hi = min(n_groups, lo + chunk)
+            cum = np.zeros((hi - lo) * k)
+            for e0 in range(0, len(g), _ENTRY_SLICE):  # slices of entries keep temporaries small
+                gs = g[e0:e0 + _ENTRY_SLICE]
+                sel = (gs >= lo) & (gs < hi)
+                if sel.any():
+                    flat = (gs[sel] - lo) * k + self.pos[e0:e0 + _ENTRY_SLICE][sel]
+                    cum += np.bincount(flat, weights=self.cnt[e0:e0 + _ENTRY_SLICE][sel], minlength=len(cum))
+            cum = cum.reshape(hi - lo, k)
+            np.cumsum(cum, axis=1, out=cum)
+            tot = cum[:, -1]
+            totals[lo:hi] = tot
+            for name in cols:
+                rank = np.maximum(1, np.ceil(QUANTILES[name] * tot - 1e-9))
+                at = np.minimum((cum < rank[:, None]).sum(axis=1), k - 1)
+                cols[name][lo:hi] = np.where(tot > 0, self.values[at] if len(self.values) else np.nan, np.nan)
         row_keep = groups >= 0
         gmax = np.zeros(n_groups)
         np.maximum.at(gmax, groups[row_keep], self.max_us[row_keep] / 1000.0)
         gsum = np.bincount(groups[row_keep], weights=self.sum_us[row_keep], minlength=n_groups)
         has = totals > 0
-        for name, q in QUANTILES.items():
-            rank = np.maximum(1, np.ceil(q * totals - 1e-9)).astype(np.int64)
-            pos = np.searchsorted(cum, offsets + rank, side="left")
-            pos = np.minimum(pos, len(values) - 1) if len(values) else pos
-            col = np.full(n_groups, np.nan)
-            if len(values):
-                col[has] = np.minimum(values[pos[has]], gmax[has])
-            out[name] = col
+        for name, col in cols.items():
+            out[name] = np.where(has, np.minimum(col, gmax), np.nan)
         out["max"] = np.where(has, gmax, np.nan)
         out["mean"] = np.where(has, gsum / np.maximum(totals, 1) / 1000.0, np.nan)
-        out["count"] = totals
+        out["count"] = totals.astype(np.int64)
         return out
 
+    def count_at_most(self, groups: np.ndarray, n_groups: int, limit_ms: float) -> np.ndarray:
+        """Samples per group whose latency is at most ``limit_ms``."""
+        last = np.searchsorted(self.values, limit_ms, side="right")
+        g = self.table.per_entry(groups.astype(np.int32))
+        out = np.zeros(n_groups)
+        for e0 in range(0, len(g), _ENTRY_SLICE):
+            gs = g[e0:e0 + _ENTRY_SLICE]
+            keep = (gs >= 0) & (self.pos[e0:e0 + _ENTRY_SLICE] < last)
+            out += np.bincount(gs[keep], weights=self.cnt[e0:e0 + _ENTRY_SLICE][keep], minlength=n_groups)
+        return out.astype(np.int64)
 
-def _aggregate(frame: pd.DataFrame, hist: _Exploded, ok_hist: _Exploded, labels: pd.Series) -> pd.DataFrame:
-    """Requests, failures, error rate, bytes and latency stats per label (rows with NaN label are left out)."""
+
+def _aggregate(frame: pd.DataFrame, hist: _Exploded, ok_hist: _Exploded, labels: pd.Series,
+               apdex_t_ms: float | None = None, with_ok: bool = True,
+               quantiles: Sequence[str] = tuple(QUANTILES)) -> pd.DataFrame:
+    """Requests, failures, error rate, bytes and latency stats per label (rows with NaN label are left out).
+
+    With ``apdex_t_ms``, also the Apdex score: (satisfied + tolerating / 2) / requests, where a success
+    within T satisfies, within 4T is tolerated, and anything slower or failed frustrates.
+    ``with_ok=False`` skips success-only percentiles, ``quantiles`` limits the percentiles computed
+    (the others are NaN), where nobody reads them.
+    """
     codes, uniques = pd.factorize(labels, sort=True)
     n = len(uniques)
     base = pd.DataFrame({"requests": np.bincount(codes[codes >= 0], weights=frame["requests"].to_numpy()[codes >= 0],
@@ -107,13 +138,38 @@ def _aggregate(frame: pd.DataFrame, hist: _Exploded, ok_hist: _Exploded, labels:
                                                  minlength=n),
                          "bytes": np.bincount(codes[codes >= 0], weights=frame["bytes"].to_numpy()[codes >= 0],
                                               minlength=n)})
-    lat = hist.stats(codes, n)
-    ok = ok_hist.stats(codes, n)[["p50", "p95", "p99"]].add_prefix("ok_")
+    lat = hist.stats(codes, n, quantiles).reindex(columns=[*QUANTILES, "max", "mean", "count"])
+    ok = ok_hist.stats(codes, n, ("p50", "p95", "p99")).add_prefix("ok_")[["ok_p50", "ok_p95", "ok_p99"]] \
+        if with_ok else \
+        pd.DataFrame(np.nan, index=lat.index, columns=["ok_p50", "ok_p95", "ok_p99"])
     result = pd.concat([base, lat.drop(columns="count"), ok], axis=1)
     result["error_rate"] = np.where(result["requests"] > 0, result["failures"] / result["requests"].clip(lower=1),
                                     np.nan)
+    if apdex_t_ms is not None:
+        satisfied = ok_hist.count_at_most(codes, n, apdex_t_ms)
+        tolerating = ok_hist.count_at_most(codes, n, 4 * apdex_t_ms) - satisfied
+        result["apdex"] = np.where(result["requests"] > 0,
+                                   (satisfied + tolerating / 2) / result["requests"].clip(lower=1), np.nan)
     result.index = pd.Index(uniques, name=labels.name)
     return result
+
+
+# --- error taxonomy ------------------------------------------------------------------------------
+
+# Graceful shedding: the site refuses work it cannot do and says so (429, or 503 with Retry-After).
+SHEDDING_KINDS = frozenset({"http_429", "http_503_retry_after"})
+# Collapse: the site fails at its job (server errors, timeouts, dropped or refused connections).
+COLLAPSE_KINDS = frozenset({"timeout", "connection_reset", "connection_refused", "connection_error"})
+ERROR_CLASSES = ("shedding", "collapse", "other")
+
+
+def error_class(kind: str) -> str:
+    """``shedding``, ``collapse`` or ``other`` (client errors, failed checks, TLS, DNS) for a failure kind."""
+    if kind in SHEDDING_KINDS:
+        return "shedding"
+    if kind in COLLAPSE_KINDS or (kind.startswith("http_5") and kind[5:8].isdigit()):
+        return "collapse"
+    return "other"
 
 
 # --- results -----------------------------------------------------------------------------------
@@ -156,6 +212,9 @@ class Analysis:
     recovery: dict[str, Any]
     latency_distribution: pd.DataFrame  # ms, count (all requests)
     error_samples: tuple[dict[str, Any], ...]
+    broke_first: pd.DataFrame  # per endpoint, ranked: slo_break_s, slo, observed, limit, errors_began_s
+    apdex_t_ms: float
+    offsite: pd.DataFrame  # per endpoint: redirects to another host (not followed), an example location
     slos_defaulted: bool = False
 
 
@@ -188,23 +247,24 @@ def analyze(run: RunData) -> Analysis:
     duration = float(run.meta.get("duration_s") or plan.duration)
     span = max(1, int(math.ceil(min(duration, plan.duration + 60))))
     slos, defaulted = _slos(run.scenario)
+    apdex_t = VerdictPolicy.model_validate(run.scenario.get("verdict") or {}).apdex_t * 1000.0
 
-    # Merge rows of the same (second, endpoint) written by several flushes or workers.
+    # Rows of the same (second, endpoint) from several flushes or workers are merged by grouping.
     m = run.metrics.copy()
     if m.empty:
-        m = pd.DataFrame({"t": pd.Series(dtype=int), "endpoint": pd.Series(dtype=str),
-                          "method": pd.Series(dtype=str), "requests": pd.Series(dtype=int),
-                          "failures": pd.Series(dtype=object), "bytes": pd.Series(dtype=int),
-                          "hist": pd.Series(dtype=object), "ok_hist": pd.Series(dtype=object)})
-    m["t"] = m["t"].astype(int)
+        m = pd.DataFrame({"t": pd.Series(dtype=np.int64), "endpoint": pd.Series(dtype=str),
+                          "method": pd.Series(dtype=str), "requests": pd.Series(dtype=np.int64),
+                          "failures": pd.Series(dtype=object), "bytes": pd.Series(dtype=np.int64),
+                          "offsite_redirects": pd.Series(dtype=np.int64), "offsite_example": pd.Series(dtype=str)})
+    m["t"] = m["t"].astype(np.int64)
     m["n_fail"] = [sum(f.values()) if isinstance(f, dict) else 0 for f in m["failures"]]
-    hist = _Exploded.of(list(m["hist"]))
-    ok_hist = _Exploded.of(list(m["ok_hist"]))
+    hist = _Exploded(run.hist)
+    ok_hist = _Exploded(run.ok_hist)
     phase_of_second = np.array([plan.phase_at(t + 0.5) for t in range(span)], dtype=object)
     m["phase"] = [phase_of_second[t] if t < span else "after" for t in m["t"]]
 
     # --- per second ------------------------------------------------------------------------------
-    per_sec = _aggregate(m, hist, ok_hist, m["t"].rename("t")).reindex(range(span))
+    per_sec = _aggregate(m, hist, ok_hist, m["t"].rename("t"), apdex_t).reindex(range(span))
     per_sec.index.name = "t"
     seconds = pd.DataFrame(index=pd.RangeIndex(span, name="t"))
     seconds["phase"] = phase_of_second
@@ -218,17 +278,18 @@ def analyze(run: RunData) -> Analysis:
         arr = pd.DataFrame(columns=["started", "late", "dropped", "users"])
     seconds = seconds.join(arr.reindex(seconds.index).fillna(0).astype(int))
     seconds = seconds.join(per_sec[["requests", "failures", "bytes", "p50", "p90", "p95", "p99", "max",
-                                    "ok_p95", "error_rate"]])
+                                    "ok_p95", "error_rate", "apdex"]])
     seconds[["requests", "failures", "bytes"]] = seconds[["requests", "failures", "bytes"]].fillna(0).astype(int)
     seconds["rps"] = seconds["requests"].astype(float)
 
     # --- per endpoint ----------------------------------------------------------------------------
-    endpoints = _aggregate(m, hist, ok_hist, m["endpoint"].rename("endpoint"))
+    endpoints = _aggregate(m, hist, ok_hist, m["endpoint"].rename("endpoint"), apdex_t)
     methods = m.groupby("endpoint")["method"].first()
     endpoints.insert(0, "method", methods.reindex(endpoints.index))
     ep_codes, ep_names = pd.factorize(m["endpoint"], sort=True)
     n_ep = max(1, len(ep_names))
-    ep_sec = _aggregate(m, hist, ok_hist, pd.Series(m["t"].to_numpy() * n_ep + ep_codes, name="key"))
+    ep_sec = _aggregate(m, hist, ok_hist, pd.Series(m["t"].to_numpy() * n_ep + ep_codes, name="key"), with_ok=False,
+                        quantiles=("p95",))
     keys = ep_sec.index.to_numpy(dtype=np.int64)
     endpoint_seconds = pd.DataFrame({
         "t": keys // n_ep, "endpoint": np.asarray(ep_names, dtype=object)[keys % n_ep] if len(keys) else [],
@@ -240,8 +301,14 @@ def analyze(run: RunData) -> Analysis:
              for kind, n in f.items()]
     kinds_df = pd.DataFrame(kinds, columns=["t", "endpoint", "kind", "count"])
     errors_by_kind = kinds_df.groupby(["t", "kind"], as_index=False)["count"].sum()
+    errors_by_kind["class"] = [error_class(k) for k in errors_by_kind["kind"]]
+    by_class = errors_by_kind.pivot_table(index="t", columns="class", values="count", aggfunc="sum")
+    for cls in ERROR_CLASSES:
+        column = by_class[cls] if cls in by_class.columns else pd.Series(dtype=float)
+        seconds[cls] = column.reindex(seconds.index).fillna(0).astype(int)
     error_kinds = kinds_df.groupby(["endpoint", "kind"]).agg(count=("count", "sum"), first_s=("t", "min")) \
         .reset_index().sort_values(["count"], ascending=False).reset_index(drop=True)
+    error_kinds["class"] = [error_class(k) for k in error_kinds["kind"]]
 
     # --- phases, scopes and windows --------------------------------------------------------------
     judged = set(judged_phases(plan))
@@ -270,14 +337,29 @@ def analyze(run: RunData) -> Analysis:
         agg = _aggregate(m, hist, ok_hist, pd.Series(np.where(inside, "in", None), index=m.index, name="scope"))
         return agg.loc["in"] if "in" in agg.index else None
 
-    window_cache: dict[str | None, pd.DataFrame] = {}
+    window_cache: dict[str | None, pd.DataFrame] = {}  # "by_endpoint" holds all endpoints' windows
+
+    n_windows = int(m["t"].max()) // WINDOW_S + 1 if len(m) else 0
 
     def windows(endpoint: str | None) -> pd.DataFrame:
+        """5 s windows (every one, empty ones with zero requests) over all requests or one endpoint."""
         if endpoint not in window_cache:
-            w = m["t"] // WINDOW_S
-            if endpoint is not None:
-                w = w.where(m["endpoint"] == endpoint)
-            window_cache[endpoint] = _aggregate(m, hist, ok_hist, w.rename("w"))
+            if endpoint is None:
+                agg = _aggregate(m, hist, ok_hist, (m["t"] // WINDOW_S).rename("w"), with_ok=False)
+            else:
+                if "by_endpoint" not in window_cache:
+                    # every endpoint's windows in one pass over the histograms, split below
+                    key = pd.Series((m["t"].to_numpy() // WINDOW_S) * n_ep + ep_codes, name="key")
+                    window_cache["by_endpoint"] = _aggregate(m, hist, ok_hist, key, with_ok=False)
+                both = window_cache["by_endpoint"]
+                code = ep_names.get_loc(endpoint) if endpoint in ep_names else -1
+                keys = both.index.to_numpy(dtype=np.int64)
+                agg = both[keys % n_ep == code]
+                agg.index = keys[keys % n_ep == code] // n_ep
+            agg.index = agg.index.astype(np.int64)
+            agg = agg.reindex(range(n_windows))
+            agg[["requests", "failures"]] = agg[["requests", "failures"]].fillna(0)
+            window_cache[endpoint] = agg
         return window_cache[endpoint]
 
     scopes = ["run"] + ([peak_phase] if peak_phase and peak_phase in {p.name for p in plan.phases} else []) + \
@@ -297,7 +379,7 @@ def analyze(run: RunData) -> Analysis:
                                      first_break_s=first, requests=requests))
 
     # --- totals and traffic ----------------------------------------------------------------------
-    overall = _aggregate(m, hist, ok_hist, pd.Series("all", index=m.index, name="all"))
+    overall = _aggregate(m, hist, ok_hist, pd.Series("all", index=m.index, name="all"), apdex_t)
     orow = overall.loc["all"] if "all" in overall.index else None
     totals = {
         "requests": int(seconds["requests"].sum()), "failures": int(seconds["failures"].sum()),
@@ -306,6 +388,8 @@ def analyze(run: RunData) -> Analysis:
         **{f"{k}_ms": _metric_value(orow, k) for k in ("p50", "p90", "p95", "p99", "max", "mean")},
         **{f"ok_{k}_ms": _metric_value(orow, f"ok_{k}") for k in ("p50", "p95", "p99")},
         "bytes": int(seconds["bytes"].sum()),
+        "apdex": _metric_value(orow, "apdex"),
+        **{f"{cls}_errors": int(seconds[cls].sum()) for cls in ERROR_CLASSES},
     }
     ran = min(float(run.meta.get("load_s") or duration), plan.duration)
     planned_total = plan.integral(0, ran)
@@ -335,14 +419,16 @@ def analyze(run: RunData) -> Analysis:
     }
 
     latency_distribution = _distribution(hist)
-    capacity = _capacity(plan, seconds, slos, windows)
+    capacity = _capacity(plan, seconds, slos, windows, list(endpoints.index), _visit_seconds(run.scenario))
     recovery = _recovery(plan, slos, windows, scope_row, list(endpoints.index))
+    broke_first = _broke_first(slos, windows, list(endpoints.index))
+    offsite = _offsite(m)
     return Analysis(meta=run.meta, scenario=run.scenario, plan=plan, seconds=seconds.reset_index(),
                     endpoints=endpoints.reset_index(), endpoint_seconds=endpoint_seconds,
                     errors_by_kind=errors_by_kind, error_kinds=error_kinds, phases=phases, totals=totals,
                     traffic=traffic, slo_results=tuple(results), capacity=capacity, recovery=recovery,
                     latency_distribution=latency_distribution, error_samples=tuple(run.errors),
-                    slos_defaulted=defaulted)
+                    broke_first=broke_first, apdex_t_ms=apdex_t, offsite=offsite, slos_defaulted=defaulted)
 
 
 def _rolling_max(seconds: pd.DataFrame, column: str, phases: set[str]) -> float:
@@ -364,40 +450,69 @@ def _peak_phase(plan: Plan) -> str | None:
     return max(candidates, key=lambda p: (p.level, p.start)).name
 
 
+def _breaks_vec(frame: pd.DataFrame, slo: Slo) -> np.ndarray:
+    """:func:`_breaks` for every row of a window frame at once."""
+    requests = frame["requests"].to_numpy(dtype=float)
+    value = frame["error_rate" if slo.metric == "error_rate" else slo.metric].to_numpy(dtype=float)
+    valid = (requests > 0) & ~np.isnan(value)
+    if slo.metric != "error_rate":
+        valid &= requests >= MIN_WINDOW_REQUESTS
+    with np.errstate(invalid="ignore"):
+        over = value >= slo.limit if slo.metric == "error_rate" and slo.limit == 0 else value > slo.limit
+    return valid & over
+
+
 def _first_break(win: pd.DataFrame, slo: Slo, plan: Plan, scope: str, judged: set[str]) -> float | None:
     """Start (s) of the first 5 s window inside ``scope`` where the SLO broke."""
-    for w, row in win.iterrows():
-        start = float(w) * WINDOW_S
+    broken = _breaks_vec(win, slo)
+    for w in np.flatnonzero(broken):
+        start = float(win.index[w]) * WINDOW_S
         phase = plan.phase_at(start + WINDOW_S / 2)
-        inside = phase in judged if scope == "run" else phase == scope
-        if inside and _breaks(row, slo):
+        if phase in judged if scope == "run" else phase == scope:
             return start
     bounds = [p for p in plan.phases if (p.name in judged if scope == "run" else p.name == scope)]
     return bounds[0].start if bounds else None
 
 
 def _distribution(hist: _Exploded) -> pd.DataFrame:
-    if len(hist.idx) == 0:
+    """Requests per latency bucket over the whole run."""
+    if len(hist.vocab) == 0 or len(hist.pos) == 0:
         return pd.DataFrame({"ms": [], "count": []})
-    uniq, inverse = np.unique(hist.idx, return_inverse=True)
-    counts = np.bincount(inverse, weights=hist.cnt).astype(np.int64)
-    return pd.DataFrame({"ms": _bucket_values_ms(uniq), "count": counts})
+    counts = np.bincount(hist.pos, weights=hist.cnt, minlength=len(hist.vocab)).astype(np.int64)
+    keep = counts > 0
+    return pd.DataFrame({"ms": hist.values[keep], "count": counts[keep]})
 
 
-def _capacity(plan: Plan, seconds: pd.DataFrame, slos: Sequence[Slo], windows: Any) -> dict[str, Any]:
+def _capacity(plan: Plan, seconds: pd.DataFrame, slos: Sequence[Slo], windows: Any,
+              endpoints: Sequence[str] = (), visit_s: float = 1.0) -> dict[str, Any]:
     """Highest offered arrival rate at which every SLO held, below the lowest rate at which they broke.
 
-    A break counts when it is sustained (two windows in a row, or the last window before the load
-    falls away). A rate that held for a few seconds but broke once the queue built up is not capacity.
+    A window breaks when an SLO breaks in it, or when an endpoint's throughput stopped keeping up with
+    the offered load (its completed requests per arrival fell more than 10% below what they were at the
+    start of the run: a throughput plateau). Throughput is judged only where the offered rate has been
+    flat for twice the mean visit (``visit_s``) before the window, as a visit's later requests trail its
+    arrival. A break counts when it is sustained (two windows in a row,
+    or the last window before the load falls away); a rate that held for a few seconds but broke once
+    the queue built up is not capacity.
     """
     overall = windows(None)
     n_windows = len(seconds) // WINDOW_S
-    rows: list[tuple[int, float, list[Slo]]] = []
+    started = seconds["started"].to_numpy()
+    per_window_started = [float(started[w * WINDOW_S:(w + 1) * WINDOW_S].sum()) for w in range(n_windows)]
+    reference = _throughput_reference(plan, windows, endpoints, per_window_started)
+    guard = max(float(WINDOW_S), 2 * visit_s)
+    slo_breaks = [("errors" if s.metric == "error_rate" else "latency", _breaks_vec(windows(s.endpoint), s))
+                  for s in slos]
+    done = {endpoint: windows(endpoint)["requests"].to_numpy(dtype=float) for endpoint in reference}
+    rows: list[tuple[int, float, list[str]]] = []
     for w in range(n_windows):
         start = w * WINDOW_S
         if plan.phase_at(start + 0.5) == "recovery":
             break  # load falling away tells nothing about capacity
-        broken = [s for s in slos if _breaks(_row(windows(s.endpoint), w), s)]
+        broken = [signal for signal, flags in slo_breaks if w < len(flags) and flags[w]]
+        if plan.model == "arrivals" and _flat(plan, start - guard, start + WINDOW_S) and \
+                _plateau(done, reference, w, per_window_started[w], plan.spacing):
+            broken.append("throughput")
         # A held window sustained its mean rate; a broken one broke at its highest rate at most.
         offered = max(plan.rate(start + WINDOW_S * k / 10) for k in range(11)) if broken else \
             plan.integral(start, start + WINDOW_S) / WINDOW_S
@@ -417,11 +532,67 @@ def _capacity(plan: Plan, seconds: pd.DataFrame, slos: Sequence[Slo], windows: A
     limit_rate = min(rows[i][1] for i in sustained)
     held = [(offered, w) for w, offered, broken in rows if not broken and offered < limit_rate * 0.999]
     best, best_w = max(held, default=(0.0, -1))
-    metric = first[2][0].metric
+    limited_by = {"latency": "latency", "errors": "errors", "throughput": "throughput plateau"}[first[2][0]]
     return {"found": True, "arrivals_per_s": best, "requests_per_s": _rps(overall, best_w),
-            "limited_by": "errors" if metric == "error_rate" else "latency", "broke_at_s": first[0] * WINDOW_S,
+            "limited_by": limited_by, "broke_at_s": first[0] * WINDOW_S,
             "broke_at_per_s": limit_rate, "headroom": best / peak if peak > 0 else None,
             "tested_up_to_per_s": tested}
+
+
+def _flat(plan: Plan, t0: float, t1: float) -> bool:
+    """Whether the planned rate stays within 2% over [t0, t1]."""
+    if t0 < 0:
+        return False
+    rates = [plan.rate(t0 + (t1 - t0) * k / 20) for k in range(21)]
+    return max(rates) <= min(rates) * 1.02
+
+
+def _visit_seconds(scenario: dict[str, Any]) -> float:
+    """A visit's mean length from a saved scenario document (1 s when it has no journeys)."""
+    journeys = []
+    for raw in scenario.get("journeys") or []:
+        try:
+            journeys.append(Journey.model_validate(raw))
+        except ValueError:
+            continue
+    return mean_visit_seconds(journeys) if journeys else 1.0
+
+
+def _throughput_reference(plan: Plan, windows: Any, endpoints: Sequence[str],
+                          started: Sequence[float]) -> dict[str, float]:
+    """Completed requests per arrival for each endpoint over the run's first phase (its lightest load)."""
+    if not plan.phases or not endpoints:
+        return {}
+    first = plan.phases[0]
+    ws = [w for w in range(int(first.start // WINDOW_S), int(first.end // WINDOW_S)) if w < len(started)]
+    arrivals = sum(started[w] for w in ws)
+    if arrivals < 20:
+        return {}
+    out = {}
+    for endpoint in endpoints:
+        requests = windows(endpoint)["requests"].to_numpy(dtype=float)
+        done = sum(requests[w] for w in ws if w < len(requests))
+        if done > 0:
+            out[endpoint] = done / arrivals
+    return out
+
+
+def _plateau(done: dict[str, np.ndarray], reference: dict[str, float], w: int, started: float,
+             spacing: str) -> bool:
+    """True when some endpoint completed clearly fewer requests than this window's arrivals call for.
+
+    "Clearly": more than 10% short, and (with Poisson spacing, where the journey mix varies at random)
+    more than three standard deviations of a Poisson count short.
+    """
+    for endpoint, per_arrival in reference.items():
+        expected = per_arrival * started
+        if expected < 20:
+            continue
+        completed = float(done[endpoint][w]) if w < len(done[endpoint]) else 0.0
+        short = expected - completed
+        if short > 0.1 * expected and (spacing == "uniform" or short > 3 * math.sqrt(expected)):
+            return True
+    return False
 
 
 def _rps(overall: pd.DataFrame, w: int) -> float:
@@ -437,17 +608,20 @@ def _recovery(plan: Plan, slos: Sequence[Slo], windows: Any, scopes: Any, endpoi
     """When, after the load fell back to baseline, the site was healthy again (and stayed so).
 
     A 5 s window is healthy when every SLO holds in it and each endpoint's p95 is within
-    max(2x, +100 ms) of its own p95 before the peak (baseline and ramp), the error rate within one
-    percentage point of that reference.
+    max(2x, +100 ms) of its own p95 before the burst (the baseline; with too few requests there, the
+    baseline and the ramp), the error rate within one percentage point of that reference.
     """
     rec = next((p for p in plan.phases if p.name == "recovery"), None)
     if rec is None:
         return {"recovered": None, "seconds": None, "measured": False}
     reference: dict[str, tuple[float, float]] = {}
     for endpoint in endpoints:
-        row = scopes(("baseline", "ramp"), endpoint)
-        if row is not None and row["requests"] >= MIN_WINDOW_REQUESTS:
-            reference[endpoint] = (float(row["p95"]), float(row["error_rate"]))
+        # The baseline alone when it has enough requests: the ramp may already queue.
+        for scope in (("baseline",), ("baseline", "ramp")):
+            row = scopes(scope, endpoint)
+            if row is not None and row["requests"] >= MIN_WINDOW_REQUESTS:
+                reference[endpoint] = (float(row["p95"]), float(row["error_rate"]))
+                break
     first_w = int(math.ceil(rec.start / WINDOW_S))
     last_w = int(math.floor(rec.end / WINDOW_S))
     ok_since: float | None = None
@@ -475,4 +649,48 @@ def _recovery(plan: Plan, slos: Sequence[Slo], windows: Any, scopes: Any, endpoi
             "measured": True, "window_s": WINDOW_S}
 
 
-__all__ = ["Analysis", "SloResult", "analyze"]
+def _offsite(m: pd.DataFrame) -> pd.DataFrame:
+    """Per endpoint, redirects to another host that loadkit did not follow, with one example location."""
+    if "offsite_redirects" not in m or not m["offsite_redirects"].any():
+        return pd.DataFrame(columns=["endpoint", "count", "example"])
+    rows = m[m["offsite_redirects"] > 0]
+    return rows.groupby("endpoint").agg(count=("offsite_redirects", "sum"), example=("offsite_example", "first")) \
+        .reset_index().sort_values("count", ascending=False).reset_index(drop=True)
+
+
+def _broke_first(slos: Sequence[Slo], windows: Any, endpoints: Sequence[str]) -> pd.DataFrame:
+    """Per endpoint: when its service levels first broke and when its errors began, earliest first.
+
+    Run-wide SLOs apply to each endpoint on its own, next to the SLOs that name it. "Errors began" is
+    the first 5 s window in which more than 1% of the endpoint's requests failed.
+    """
+    rows = []
+    for endpoint in endpoints:
+        win = windows(endpoint)
+        if not win["requests"].any():
+            continue
+        applicable = [s for s in slos if s.endpoint in (None, endpoint) and s.phase is None]
+        slo_break: tuple[float, Slo, float] | None = None
+        firsts = [(int(np.argmax(flags)), i) for i, flags in enumerate(_breaks_vec(win, s) for s in applicable)
+                  if flags.any()]
+        if firsts:
+            w, i = min(firsts)
+            broken = applicable[i]
+            slo_break = (float(win.index[w]) * WINDOW_S, broken,
+                         float(_metric_value(win.iloc[w], broken.metric) or 0.0))
+        erring = win[(win["failures"] > 0) & (win["error_rate"] > 0.01)]
+        errors_began = float(erring.index[0]) * WINDOW_S if len(erring) else None
+        firsts = [x for x in (slo_break[0] if slo_break else None, errors_began) if x is not None]
+        rows.append({"endpoint": endpoint, "first_s": min(firsts) if firsts else None,
+                     "slo_break_s": slo_break[0] if slo_break else None,
+                     "slo": slo_break[1].name if slo_break else None,
+                     "metric": slo_break[1].metric if slo_break else None,
+                     "observed": slo_break[2] if slo_break else None,
+                     "limit": slo_break[1].limit if slo_break else None,
+                     "errors_began_s": errors_began})
+    frame = pd.DataFrame(rows, columns=["endpoint", "first_s", "slo_break_s", "slo", "metric", "observed", "limit",
+                                        "errors_began_s"])
+    return frame.sort_values(["first_s", "endpoint"], na_position="last").reset_index(drop=True)
+
+
+__all__ = ["Analysis", "SloResult", "analyze", "error_class"]

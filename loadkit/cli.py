@@ -21,10 +21,10 @@ from .config import SETTINGS as CONFIG_SETTINGS
 from .config import parse_positive, parse_workers
 from .progress import progress_view
 from .config import resolve as resolve_config
-from .errors import ExitCode, LoadkitError, UsageError
-from .scenario import Scenario, json_schema, load_scenario, scenario_base_dir
+from .errors import ExitCode, LoadkitError, OutputError, UsageError
+from .scenario import Scenario, json_schema, load_scenario, mean_visit_seconds, scenario_base_dir
 from .traffic import Plan, build_plan
-from .units import format_clock, format_duration
+from .units import format_clock, format_duration, parse_percent
 
 DEFAULT_MASTER_PORT = 5557  # Locust's own default
 
@@ -41,6 +41,7 @@ def _arg(parse: Callable[[str], Any]) -> Callable[[str], Any]:
 
 _positive_float = _arg(parse_positive)
 _workers = _arg(parse_workers)
+_percent = _arg(parse_percent)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -89,6 +90,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="re-render every report of a run directory from its data")
     p.add_argument("run_dir", type=Path)
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("compare", help="compare two runs; exit 1 when the new one regressed beyond noise")
+    p.add_argument("base_run_dir", type=Path, metavar="BASE_RUN_DIR")
+    p.add_argument("new_run_dir", type=Path, metavar="NEW_RUN_DIR")
+    p.add_argument("--out", type=Path, default=None, metavar="FILE",
+                   help="HTML file to write (default: NEW_RUN_DIR/compare.html); .md and .json beside it")
+    p.add_argument("--min-change", type=_percent, default=0.10, metavar="PERCENT",
+                   help="smallest change in response time or capacity that counts (default 10%%)")
+    p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("plan", help="show a scenario's traffic plan (sends nothing)")
     p.add_argument("scenario")
@@ -257,6 +267,37 @@ def cmd_report(args: argparse.Namespace) -> int:
     return ExitCode.SURVIVES
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    """``loadkit compare BASE NEW``: per endpoint and overall changes, judged against the runs' noise."""
+    from .compare import compare_runs, comparison_dict
+    from .data import load_run, write_json_atomic, write_text_atomic
+    from .report.comparison import headline, render_comparison_html, render_comparison_markdown
+
+    comparison = compare_runs(load_run(args.base_run_dir), load_run(args.new_run_dir), min_change=args.min_change)
+    html_path = args.out or args.new_run_dir / "compare.html"
+    markdown = render_comparison_markdown(comparison)
+    try:
+        html_path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create {html_path.parent} ({exc.strerror}).",
+                          "pass --out with a file in a writable folder") from None
+    write_text_atomic(html_path, render_comparison_html(comparison))
+    write_text_atomic(html_path.with_suffix(".md"), markdown)
+    write_json_atomic(html_path.with_suffix(".json"), comparison_dict(comparison))
+    print(headline(comparison))
+    for change in comparison.regressions:
+        print(f"  regression: {change.metric} of {change.endpoint}: {change.base:.4g} -> {change.new:.4g}")
+    print(f"wrote {html_path} (and .md, .json)")
+    path = os.environ.get("GITHUB_STEP_SUMMARY")
+    if path:
+        try:
+            with open(path, "a", encoding="utf-8") as handle:
+                handle.write(markdown[:4000] + "\n")
+        except OSError as exc:
+            print(f"loadkit: warning: cannot append to GITHUB_STEP_SUMMARY ({exc.strerror})", file=sys.stderr)
+    return ExitCode.FAILS if comparison.regressions else ExitCode.SURVIVES
+
+
 def cmd_plan(args: argparse.Namespace) -> int:
     """``loadkit plan``: print the traffic plan; sends nothing."""
     from .traffic import plan_to_dict
@@ -282,8 +323,7 @@ def describe_plan(scenario: Scenario, plan: Plan) -> list[str]:
             lines.append(f"audience: {plan.expected_visitors:.0f} visitors expected from the moment "
                          "(the burst above baseline)")
         if scenario.journeys:
-            mean_visit = sum(j.weight * (j.think_seconds + 0.1 * sum(1 for s in j.steps if s.method != "THINK"))
-                             for j in scenario.journeys) / sum(j.weight for j in scenario.journeys)
+            mean_visit = mean_visit_seconds(scenario.journeys)
             lines.append(f"concurrent visitors at peak (Little's law, visits of ~{mean_visit:.1f} s plus the "
                          f"site's response times): ~{plan.planned_peak * mean_visit:.0f}")
     if plan.probe_level:

@@ -11,15 +11,19 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import tempfile
+from array import array
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import orjson
 import pandas as pd
 import yaml
 
-from .errors import DataError, OutputError
+from .errors import DataError, OutputError, UsageError
 
 METRICS = "metrics.jsonl"
 ARRIVALS = "arrivals.jsonl"
@@ -39,7 +43,14 @@ _UMASK = _current_umask()
 
 
 def prepare_run_dir(path: Path) -> Path:
-    """Create the run directory and prove it is writable, before any load is sent."""
+    """Create the run directory and prove it is writable, before any load is sent.
+
+    A directory that already holds a run is refused: appending a second run's data to the first's
+    would corrupt both.
+    """
+    if any((path / name).exists() for name in (METRICS, ARRIVALS, RUN_META)):
+        raise UsageError(f"{path} already holds a run.",
+                         "pass --out with a new folder (or delete the old run first)")
     try:
         path.mkdir(parents=True, exist_ok=True)
         probe = path / ".write-test"
@@ -104,6 +115,107 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
 
 
 @dataclass(frozen=True)
+class HistogramTable:
+    """One histogram per metrics row, stored flat: every row's (bucket, count) pairs end to end.
+
+    Row ``r`` owns entries ``offsets[r]:offsets[r + 1]``; ``row`` repeats each row number over its
+    entries. Kept as numpy arrays, an hour of per-second histograms takes tens of MB, not GB of Python
+    objects.
+    """
+
+    idx: np.ndarray  # int32 bucket index per entry
+    cnt: np.ndarray  # int32 count per entry (a bucket of one second and endpoint)
+    lens: np.ndarray  # int64 entries per row
+    max_us: np.ndarray  # int64 per row
+    sum_us: np.ndarray  # int64 per row
+
+    @property
+    def row(self) -> np.ndarray:
+        """The row number of every entry."""
+        return self.per_entry(np.arange(len(self.lens), dtype=np.int32))
+
+    def per_entry(self, values: np.ndarray) -> np.ndarray:
+        """A per-row array repeated over each row's entries."""
+        return np.repeat(values, self.lens)
+
+    @classmethod
+    def of(cls, hists: list[dict[str, Any]]) -> HistogramTable:
+        """Build from ``Histogram.to_dict()`` documents."""
+        builder = _TableBuilder()
+        for h in hists:
+            builder.add(h)
+        return builder.build()
+
+
+class _TableBuilder:
+    """Accumulates histograms into compact arrays while a file is read."""
+
+    def __init__(self) -> None:
+        self.idx, self.cnt = array("i"), array("i")
+        self.lens, self.max_us, self.sum_us = array("q"), array("q"), array("q")
+
+    def add(self, h: dict[str, Any] | None) -> None:
+        h = h or {}
+        i, c = h.get("i") or [], h.get("c") or []
+        self.idx.extend(i)
+        self.cnt.extend(c)
+        self.lens.append(len(i))
+        self.max_us.append(int(h.get("max", 0)))
+        self.sum_us.append(int(h.get("sum", 0)))
+
+    def build(self) -> HistogramTable:
+        return HistogramTable(idx=np.frombuffer(self.idx, dtype=np.int32) if len(self.idx) else
+                              np.zeros(0, np.int32),
+                              cnt=np.frombuffer(self.cnt, dtype=np.int32) if len(self.cnt) else np.zeros(0, np.int32),
+                              lens=np.frombuffer(self.lens, dtype=np.int64) if len(self.lens) else
+                              np.zeros(0, np.int64),
+                              max_us=np.frombuffer(self.max_us, dtype=np.int64) if len(self.max_us) else
+                              np.zeros(0, np.int64),
+                              sum_us=np.frombuffer(self.sum_us, dtype=np.int64) if len(self.sum_us) else
+                              np.zeros(0, np.int64))
+
+
+METRIC_COLUMNS = ["t", "endpoint", "method", "requests", "failures", "bytes", "offsite_redirects",
+                  "offsite_example"]
+_NO_FAILURES: dict[str, int] = {}  # shared by every row without failures (read, never written)
+
+
+def read_metrics(path: Path) -> tuple[pd.DataFrame, HistogramTable, HistogramTable]:
+    """``metrics.jsonl`` as a frame of scalar columns plus two row-aligned histogram tables.
+
+    Read line by line (a truncated last line is skipped), so memory holds compact arrays, never
+    the whole file's parsed JSON.
+    """
+    columns: dict[str, list[Any]] = {name: [] for name in METRIC_COLUMNS}
+    hist, ok = _TableBuilder(), _TableBuilder()
+    if path.exists():
+        with path.open("rb") as handle:
+            for line in handle:
+                try:
+                    row = orjson.loads(line)
+                except orjson.JSONDecodeError:
+                    continue
+                if not isinstance(row, dict):
+                    continue
+                for name in METRIC_COLUMNS:
+                    value = row.get(name)
+                    if isinstance(value, str):
+                        value = sys.intern(value)  # endpoint and method names repeat on every row
+                    elif name == "failures" and not value:
+                        value = _NO_FAILURES
+                    columns[name].append(value)
+                hist.add(row.get("hist"))
+                ok.add(row.get("ok_hist"))
+    frame = pd.DataFrame(columns)
+    if not frame.empty:
+        frame["t"] = frame["t"].astype(np.int64)
+        frame["requests"] = frame["requests"].astype(np.int64)
+        frame["bytes"] = frame["bytes"].fillna(0).astype(np.int64)
+        frame["offsite_redirects"] = frame["offsite_redirects"].fillna(0).astype(np.int64)
+    return frame, hist.build(), ok.build()
+
+
+@dataclass(frozen=True)
 class RunData:
     """Everything a run directory holds, read back for analysis."""
 
@@ -111,7 +223,9 @@ class RunData:
     meta: dict[str, Any]
     plan: dict[str, Any]
     scenario: dict[str, Any]
-    metrics: pd.DataFrame  # t, endpoint, method, requests, bytes, failures, hist, ok_hist
+    metrics: pd.DataFrame  # t, endpoint, method, requests, failures, bytes, offsite_redirects, offsite_example
+    hist: HistogramTable  # all requests' latency, row-aligned with metrics
+    ok_hist: HistogramTable  # successful requests' latency, row-aligned with metrics
     arrivals: pd.DataFrame  # t, started, late, dropped, users (closed model), lateness
     errors: list[dict[str, Any]]
 
@@ -130,9 +244,8 @@ def load_run(path: Path) -> RunData:
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
         raise DataError(f"{path}: a metadata file is unreadable ({exc}).",
                         "re-run the scenario; the data files cannot be trusted") from None
-    metrics = pd.DataFrame(read_jsonl(path / METRICS),
-                           columns=["t", "endpoint", "method", "requests", "failures", "bytes", "hist", "ok_hist"])
+    metrics, hist, ok_hist = read_metrics(path / METRICS)
     arrivals = pd.DataFrame(read_jsonl(path / ARRIVALS),
                             columns=["t", "started", "late", "dropped", "users", "lateness"])
-    return RunData(path=path, meta=meta, plan=plan, scenario=scenario, metrics=metrics, arrivals=arrivals,
-                   errors=read_jsonl(path / ERRORS))
+    return RunData(path=path, meta=meta, plan=plan, scenario=scenario, metrics=metrics, hist=hist,
+                   ok_hist=ok_hist, arrivals=arrivals, errors=read_jsonl(path / ERRORS))

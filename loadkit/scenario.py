@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 from urllib.parse import urlsplit
@@ -252,8 +253,12 @@ class Step(_Frozen):
 
     @property
     def endpoint(self) -> str:
-        """Endpoint name used in every report: ``GET /products/{product}`` unless ``name`` is set."""
-        return self.name or f"{self.method} {self.path}"
+        """Endpoint name used in every report: ``GET /products/{product}`` unless ``name`` is set.
+
+        Literal query values are masked (``GET /page?token=***``): they may be secrets, and the same page
+        with other values is the same endpoint; ``{placeholders}`` stay.
+        """
+        return self.name or f"{self.method} {mask_query(self.path)}"
 
     @property
     def think_range(self) -> tuple[float, float]:
@@ -286,6 +291,28 @@ class Journey(_Frozen):
     def think_seconds(self) -> float:
         """Mean total think time, for Little's-law estimates."""
         return sum(sum(s.think_range) / 2 for s in self.steps if s.method == "THINK")
+
+
+def mask_query(path: str) -> str:
+    """``/page?token=abc&q={q}`` -> ``/page?token=***&q={q}``: literal query values hidden, placeholders kept."""
+    base, sep, query = path.partition("?")
+    if not sep:
+        return path
+    parts = []
+    for item in query.split("&"):
+        key, eq, value = item.partition("=")
+        parts.append(f"{key}={value}" if eq and re.fullmatch(r"\{[A-Za-z_][A-Za-z0-9_]*\}", value)
+                     else f"{key}=***" if eq else item)
+    return f"{base}?{'&'.join(parts)}"
+
+
+def mean_visit_seconds(journeys: Sequence[Journey]) -> float:
+    """A visit's mean length by weight: think time plus ~0.1 s per request (for Little's law)."""
+    total = sum(j.weight for j in journeys)
+    if not total:
+        return 0.0
+    return sum(j.weight * (j.think_seconds + 0.1 * sum(1 for s in j.steps if s.method != "THINK"))
+               for j in journeys) / total
 
 
 # --- data, SLOs, verdict, safety -----------------------------------------------------------------
@@ -366,6 +393,9 @@ class VerdictPolicy(_Frozen):
                                                         "its baseline latency and error rate within this.")
     max_late_share: Percent = Field(0.02, description="Share of arrivals late or missing beyond which the "
                                                       "run is inconclusive.")
+    apdex_t: Duration = Field(0.5, gt=0, description="Apdex threshold T: a successful response within T "
+                                                     "satisfies, within 4T is tolerated, slower or failed "
+                                                     "frustrates.")
 
 
 class AbortWhen(_Frozen):
@@ -397,6 +427,13 @@ class Scenario(_Frozen):
     headers: dict[str, str] = Field(default_factory=dict, description="Sent with every request; "
                                                                         "'${ENV_VAR}' reads the environment.")
     request_timeout: Duration = Field(10.0, gt=0, description="Give up on a request after this long.")
+    verify_tls: bool = Field(True, description="Check the target's TLS certificate. false: accept any "
+                                                "certificate (a staging site with a self-signed one); the "
+                                                "report says so.")
+    connections: Literal["new", "shared"] = Field(
+        "new", description="new: every visitor opens its own connections, as browsers do; shared: visitors "
+                           "reuse keep-alive connections from one pool per load process, as a CDN or reverse "
+                           "proxy in front of the site does (the highest rates one generator can send).")
     traffic: Traffic
     locustfile: str | None = Field(None, description="A locustfile whose User classes walk the journeys "
                                                      "(path relative to the scenario file).")
@@ -419,25 +456,28 @@ class Scenario(_Frozen):
     @model_validator(mode="after")
     def _cross_checks(self) -> Scenario:
         if not self.journeys and not self.locustfile:
-            raise ValueError("give journeys (at least one), or a locustfile whose User classes walk them")
+            raise FieldProblem("journeys", "give journeys (at least one), or a locustfile whose User classes "
+                                           "walk them")
         if self.journeys and self.locustfile:
-            raise ValueError("give journeys or a locustfile, not both")
+            raise FieldProblem("locustfile", "give journeys or a locustfile, not both")
         names = [j.name for j in self.journeys]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
-            raise ValueError(f"journey names must be unique; repeated: {', '.join(dupes)}")
+            raise FieldProblem(f"journeys[{names.index(dupes[0], names.index(dupes[0]) + 1)}].name",
+                               f"journey names must be unique; repeated: {', '.join(dupes)}")
         endpoints = {s.endpoint for j in self.journeys for s in j.steps if s.method != "THINK"}
         for index, slo in enumerate(self.slos):
             if slo.endpoint is not None and slo.endpoint not in endpoints and not self.locustfile:
-                raise ValueError(f"slos[{index}].endpoint {slo.endpoint!r} is not a step of any journey; "
-                                 f"endpoints are: {', '.join(sorted(endpoints))}")
-        for journey in self.journeys:
+                raise FieldProblem(f"slos[{index}].endpoint", f"{slo.endpoint!r} is not a step of any journey; "
+                                                              f"endpoints are: {', '.join(sorted(endpoints))}")
+        for j, journey in enumerate(self.journeys):
             known = set(self.data)
-            for step in journey.steps:
-                for var in step_variables(step):
+            for k, step in enumerate(journey.steps):
+                for var in sorted(step_variables(step)):
                     if var not in known:
-                        raise ValueError(f"journey {journey.name!r} uses {{{var}}} before it is defined; "
-                                         "add it under data: or extract it in an earlier step")
+                        raise FieldProblem(f"journeys[{j}].steps[{k}]",
+                                           f"journey {journey.name!r} uses {{{var}}} before it is defined; "
+                                           "add it under data: or extract it in an earlier step")
                 known.update(step.extract)
         return self
 
@@ -481,20 +521,37 @@ def _field_path(loc: tuple[Any, ...]) -> str:
         elif isinstance(part, str) and part.startswith("function-"):
             continue
         else:
-            out += ("." if out else "") + str(part)
+            out += ("." if out else "") + _show(part)
     return out or "(top level)"
+
+
+def _show(name: object) -> str:
+    """A field name fit for a one-line message (control characters escaped)."""
+    text = str(name)
+    return text if text.isprintable() else repr(text)[1:-1]
+
+
+class FieldProblem(ValueError):
+    """A cross-field check that failed, naming the field (``journeys[0].steps[2]``) it points at."""
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(message)
+        self.path = path
 
 
 def _describe(error: Any, model: type[BaseModel] | None = None) -> str:
     kind = error["type"]
     loc = tuple(error["loc"])
     path = _field_path(loc)
+    problem = (error.get("ctx") or {}).get("error")
+    if isinstance(problem, FieldProblem):
+        path = problem.path if path == "(top level)" else f"{path}.{problem.path}"
     msg = str(error["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
     if kind == "missing":
         return f"{path}: this field is required. Fix: add '{path.rsplit('.', 1)[-1]}:' to the file"
     if kind == "extra_forbidden":
         parent = _field_path(loc[:-1])
-        return (f"{path}: unknown field '{loc[-1]}'. Fix: remove it or correct its spelling "
+        return (f"{path}: unknown field '{_show(loc[-1])}'. Fix: remove it or correct its spelling "
                 f"(see `loadkit schema` for the fields {parent!r} takes)")
     return f"{path}: {msg}. Fix: correct the value (see docs/scenario-format.md)"
 
@@ -514,7 +571,7 @@ def parse_scenario(document: Any, source: str = "<scenario>") -> Scenario:
         errors = exc.errors()
         first = _describe(errors[0])
         more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
-        raise ScenarioError(f"{source}: {first}{more}") from None
+        raise ScenarioError(f"{source}: {first}{more}".replace("\n", "\\n").replace("\r", "\\r")) from None
     except (TypeError, ValueError) as exc:  # a validator met a value of a shape it cannot read
         raise ScenarioError(f"{source}: {exc}.", "correct the value (see docs/scenario-format.md)") from None
 
@@ -598,3 +655,7 @@ def json_schema() -> dict[str, Any]:
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "loadkit scenario"
     return schema
+
+
+# Top-level field names as written in a scenario file (aliases included), for messages and tests.
+ROOT_FIELDS = tuple(sorted({(f.alias or name) for name, f in Scenario.model_fields.items()}))

@@ -18,7 +18,7 @@ from typing import Any
 
 from .analysis import Analysis, SloResult
 from .scenario import VerdictPolicy
-from .units import format_clock, format_duration, format_ms, format_percent
+from .units import format_clock, format_duration, format_ms, format_percent, parse_rate
 
 VERDICTS = ("survives", "at-risk", "fails", "inconclusive")
 _METRIC_WORDS = {"p50": "median (p50) response time", "p75": "p75 response time", "p90": "p90 response time",
@@ -96,7 +96,13 @@ def judge(analysis: Analysis, policy: VerdictPolicy | None = None) -> Verdict:
                 "limit.")
     elif planned:
         missing = max(traffic["dropped_arrivals"], planned - traffic["delivered_arrivals"])
-        if traffic["dropped_arrivals"] + traffic["late_arrivals"] > policy.max_late_share * planned or \
+        cap = _max_rate(analysis)
+        if cap is not None and cap < analysis.plan.max_level * (1 - policy.max_late_share):
+            inconclusive.append(
+                f"The scenario's safety.max_rate of {cap:.3g}/s held the load below the plan (peak "
+                f"{analysis.plan.max_level:.3g}/s): {traffic['delivered_arrivals']} of {planned} planned visitors "
+                "started, so the plan was not tested.")
+        elif traffic["dropped_arrivals"] + traffic["late_arrivals"] > policy.max_late_share * planned or \
                 missing > max(1.0, policy.max_late_share * planned):
             inconclusive.append(
                 f"loadkit could not deliver the planned load: {traffic['delivered_arrivals']} of {planned} "
@@ -117,7 +123,7 @@ def judge(analysis: Analysis, policy: VerdictPolicy | None = None) -> Verdict:
     # One sentence per SLO: the judged scope that broke first speaks for it.
     reasons = _dedupe([slo_sentence(r, analysis) for r in _first_per_slo(judged_failures)])
     if reasons:
-        return Verdict("fails", tuple(reasons + _context(analysis, policy)),
+        return Verdict("fails", tuple(reasons + _broke_first(analysis) + _context(analysis, policy)),
                        "Fails: the site broke at or below the planned peak.")
 
     risk: list[str] = []
@@ -137,7 +143,7 @@ def judge(analysis: Analysis, policy: VerdictPolicy | None = None) -> Verdict:
             risk.append(f"After the load fell back to baseline, the site took {format_duration(recovery['seconds'])} "
                         f"to recover (limit {format_duration(policy.recovery_within)}).")
     if risk:
-        return Verdict("at-risk", tuple(risk + _context(analysis, policy)),
+        return Verdict("at-risk", tuple(risk + _broke_first(analysis) + _context(analysis, policy)),
                        "At risk: the site held at the planned peak with too little margin.")
 
     held = len({r.slo.name for r in analysis.slo_results})
@@ -146,6 +152,12 @@ def judge(analysis: Analysis, policy: VerdictPolicy | None = None) -> Verdict:
                 f"{_unit(analysis)}" + (f" and in the headroom probe at {probe:.3g} {_unit(analysis)}." if probe else ".")]
     return Verdict("survives", tuple(survived + _context(analysis, policy)),
                    "Survives: the site kept its service levels with margin.")
+
+
+def _max_rate(analysis: Analysis) -> float | None:
+    """The scenario's ``safety.max_rate`` in arrivals/s, if it set one."""
+    raw = (analysis.scenario.get("safety") or {}).get("max_rate")
+    return None if raw is None else parse_rate(raw)
 
 
 def _rank(result: SloResult) -> tuple[float, int]:
@@ -167,6 +179,26 @@ def _dedupe(items: list[str]) -> list[str]:
     return list(dict.fromkeys(items))
 
 
+def _broke_first(analysis: Analysis, limit: int = 3) -> list[str]:
+    """One sentence naming the endpoints that broke first, in order, with their numbers."""
+    parts = []
+    for row in analysis.broke_first.to_dict("records")[:limit]:
+        if row["first_s"] is None or row["first_s"] != row["first_s"]:
+            break
+        what = []
+        if row["slo"] is not None:
+            value = format_percent(row["observed"]) if row["metric"] == "error_rate" else format_ms(row["observed"])
+            limit_text = format_percent(row["limit"]) if row["metric"] == "error_rate" else format_ms(row["limit"])
+            what.append(f"{_METRIC_WORDS[row['metric']]} {value} against {limit_text} from "
+                        f"{format_clock(row['slo_break_s'])}")
+        if row["errors_began_s"] is not None and row["errors_began_s"] == row["errors_began_s"]:
+            what.append(f"errors from {format_clock(row['errors_began_s'])}")
+        parts.append(f"{row['endpoint']} ({'; '.join(what)})")
+    if not parts:
+        return []
+    return [f"What broke first: {parts[0]}" + (f", then {', then '.join(parts[1:])}" if parts[1:] else "") + "."]
+
+
 def _context(analysis: Analysis, policy: VerdictPolicy) -> list[str]:
     """Supporting facts after the main reasons: peak figures, capacity, recovery."""
     out: list[str] = []
@@ -175,8 +207,18 @@ def _context(analysis: Analysis, policy: VerdictPolicy) -> list[str]:
         row: dict[str, Any] = peak.iloc[0].to_dict()
         if row.get("p95") is not None and row.get("error_rate") is not None:
             out.append(f"At the peak: p95 {format_ms(row['p95'])}, error rate {format_percent(row['error_rate'])}.")
+    totals = analysis.totals
+    if totals.get("failures"):
+        shed, collapse = totals.get("shedding_errors", 0), totals.get("collapse_errors", 0)
+        if shed or collapse:
+            out.append(f"Of {totals['failures']:,} failed requests, {shed:,} were turned away politely (429, or 503 "
+                       f"with Retry-After) and {collapse:,} were breakdowns (server errors, timeouts, dropped or "
+                       "refused connections).")
     cap = analysis.capacity
-    if cap.get("found"):
+    if cap.get("found") and not cap.get("arrivals_per_s"):
+        out.append(f"Capacity: below {cap.get('broke_at_per_s') or 0:.3g} {_unit(analysis)}; {cap['limited_by']} "
+                   "broke the service levels at the lowest rate this run offered.")
+    elif cap.get("found"):
         out.append(f"Capacity: about {cap['arrivals_per_s']:.3g} {_unit(analysis)} before {cap['limited_by']} "
                    f"broke the service levels (headroom {cap['headroom']:.2f}x the planned peak).")
     elif cap.get("arrivals_per_s"):

@@ -23,6 +23,20 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = No
                           capture_output=True, text=True, timeout=timeout)
 
 
+def run_cli_parallel(*commands: tuple[str, ...], timeout: float = 240) -> list[subprocess.CompletedProcess[str]]:
+    """Run several ``python -m loadkit`` commands at once (independent runs against separate targets)."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    procs = [subprocess.Popen([sys.executable, "-m", "loadkit", *args], cwd=ROOT, env=env, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for args in commands]
+    results = []
+    for args, proc in zip(commands, procs):
+        out, err = proc.communicate(timeout=timeout)
+        results.append(subprocess.CompletedProcess([sys.executable, "-m", "loadkit", *args], proc.returncode,
+                                                   out, err))
+    return results
+
+
 def write_scenario(path: Path, document: dict[str, Any]) -> Path:
     """Write a scenario document as YAML."""
     path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")

@@ -134,3 +134,50 @@ def test_public_api_is_curated_and_cheap_to_import() -> None:
             "not isinstance(getattr(loadkit, n), types.ModuleType)) == sorted(names))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False", "True", "True"]
+
+
+def test_what_broke_first_ranks_endpoints_and_names_them_in_the_reasons(tmp_path: Path) -> None:
+    # checkout slows from 0:25 (ramp), errors on GET / begin at 0:35 (peak)
+    def shape(t: int, endpoint: str, rate: float) -> tuple[list[float], dict[str, int]]:
+        n = max(2, int(round(rate)))
+        if endpoint == "POST /checkout":
+            return ([1500.0] * n if t >= 25 else [40.0] * n), {}
+        fails = n // 2 if t >= 35 else 0
+        return [5.0] * fails + [40.0] * (n - fails), ({"timeout": fails} if fails else {})
+
+    analysis = analyze(load_run(make_run_dir(tmp_path / "r", scenario_doc(), shape)))
+    first = analysis.broke_first.iloc[0]
+    assert first["endpoint"] == "POST /checkout" and first["slo_break_s"] == 25.0
+    second = analysis.broke_first.iloc[1]
+    assert second["endpoint"] == "GET /" and second["errors_began_s"] == 35.0
+    verdict = judge(analysis)
+    assert verdict.verdict == "fails"
+    sentence = next(r for r in verdict.reasons if r.startswith("What broke first"))
+    assert sentence.index("POST /checkout") < sentence.index("then GET /")
+    assert "0:25" in sentence and "errors from 0:35" in sentence
+    # fast failures do not flatter latency: all-request p50 of GET / is pulled down, successful-only is not
+    get = analysis.endpoints.set_index("endpoint").loc["GET /"]
+    assert get["ok_p50"] == pytest.approx(40, rel=0.02)
+    assert analysis.totals["collapse_errors"] == analysis.totals["failures"] > 0
+    assert analysis.totals["shedding_errors"] == 0
+
+
+def test_error_classes_and_apdex(tmp_path: Path) -> None:
+    from loadkit.analysis import error_class
+
+    assert [error_class(k) for k in ("http_429", "http_503_retry_after", "http_503", "http_500", "timeout",
+                                     "connection_reset", "http_404", "check_failed", "tls")] == \
+        ["shedding", "shedding", "collapse", "collapse", "collapse", "collapse", "other", "other", "other"]
+
+    # per second and endpoint: 10 requests: 5 satisfied (100 ms), 2 tolerating (1 s), 1 frustrated (3 s),
+    # 2 failed (shed with Retry-After)
+    def shape(t: int, endpoint: str, rate: float) -> tuple[list[float], dict[str, int]]:
+        return [5.0, 5.0] + [100.0] * 5 + [1000.0] * 2 + [3000.0], {"http_503_retry_after": 2}
+
+    doc = scenario_doc(verdict={**scenario_doc()["verdict"], "apdex_t": "500ms"})
+    analysis = analyze(load_run(make_run_dir(tmp_path / "r", doc, shape)))
+    assert analysis.totals["apdex"] == pytest.approx((5 + 2 / 2) / 10)
+    assert analysis.totals["shedding_errors"] == analysis.totals["failures"]
+    assert set(analysis.error_kinds["class"]) == {"shedding"}
+    verdict = judge(analysis)
+    assert any("turned away politely" in r for r in verdict.reasons)

@@ -79,4 +79,4 @@ def test_bundled_scenarios_plan() -> None:
     smoke = build_plan(load_scenario("smoke"))
     assert smoke.duration <= 30
     probe = build_plan(load_scenario("capacity-probe"))
-    assert [p.level for p in probe.phases] == pytest.approx([10, 20, 30, 40, 50, 60, 70, 80])
+    assert [p.level for p in probe.phases] == pytest.approx([10 + 5 * i for i in range(16)])

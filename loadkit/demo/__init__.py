@@ -10,6 +10,11 @@ checkout holds one of ``slots`` worker slots for its service time; checkout hold
 second. A request that waits longer than ``queue_timeout`` for a slot, or finds ``queue_limit`` requests
 already waiting, is answered ``503`` with ``Retry-After`` (``when_saturated: 503``), or keeps waiting
 (``when_saturated: slow``).
+
+Recovery (``recovery_s``): a shop that was overloaded (a request shed, or one that waited more than
+half a second for a slot) stays degraded for ``recovery_s`` seconds after its last overload, every
+service time multiplied by ``degraded_factor``: cold caches, a backlog of jobs, a database catching up.
+``recovery_s`` infinite means it never recovers once overloaded. The default, 0, recovers at once.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import IO, Any
 
 from ..errors import RunError
@@ -41,6 +47,8 @@ class DemoConfig:
     queue_timeout_ms: float = 2000.0
     queue_limit: int = 500
     when_saturated: str = "503"  # or "slow"
+    recovery_s: float = 0.0  # stays degraded this long after its last overload (inf: never recovers)
+    degraded_factor: float = 10.0
 
     def capacity_per_s(self, page: str) -> float:
         """Pages of one type per second the shop can serve (the knob-derived truth)."""
@@ -53,7 +61,9 @@ class DemoConfig:
         """Command-line arguments that recreate this config for ``loadkit.demo.server``."""
         args = ["--slots", str(self.slots), "--checkout-slots", str(self.checkout_slots),
                 "--queue-timeout", f"{self.queue_timeout_ms}ms", "--queue-limit", str(self.queue_limit),
-                "--when-saturated", self.when_saturated]
+                "--when-saturated", self.when_saturated,
+                "--recovery-time", "never" if self.recovery_s == float("inf") else f"{self.recovery_s}s",
+                "--degraded-factor", str(self.degraded_factor)]
         for page, ms in self.service_ms.items():
             args += ["--service", f"{page}={ms}ms"]
         return args
@@ -69,24 +79,31 @@ class DemoSite:
         self.url = ""
         self._proc: subprocess.Popen[str] | None = None
         self._log: IO[str] | None = None
+        self._log_path: str | None = None
 
     def start(self, timeout: float = 20.0) -> DemoSite:
         """Start the process and wait until it listens; raises RunError if it does not.
 
         The child's output goes to a temporary file, not a pipe: no reader threads, so the parent
-        may be gevent-patched later (patching after threads exist deadlocks).
+        may be gevent-patched later (patching after threads exist deadlocks). The child appends through
+        its own handle and the parent reads through another: a shared handle would share one file
+        offset, and the parent's rewinding would make the child overwrite its own first line.
         """
         cmd = [sys.executable, "-m", "loadkit.demo.server", "--host", self.host, "--port", str(self.port),
                *self.config.to_args()]
         env = dict(os.environ, PYTHONUNBUFFERED="1")
-        self._log = tempfile.TemporaryFile(mode="w+", encoding="utf-8")
-        self._proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, text=True, env=env)
+        fd, self._log_path = tempfile.mkstemp(prefix="loadkit-demo-", suffix=".log")
+        os.close(fd)
+        with open(self._log_path, "a", encoding="utf-8") as child_out:
+            self._proc = subprocess.Popen(cmd, stdout=child_out, stderr=subprocess.STDOUT, text=True, env=env)
+        self._log = open(self._log_path, encoding="utf-8")  # noqa: SIM115 - closed in stop()
         deadline = time.monotonic() + timeout
         output = ""
         while time.monotonic() < deadline:
             self._log.seek(0)
             output = self._log.read()
-            line = next((ln for ln in output.splitlines() if ln.startswith("listening ")), None)
+            complete = output.split("\n")[:-1]  # a line still being written is not read yet
+            line = next((ln for ln in complete if ln.startswith("listening ")), None)
             if line is not None:
                 self.url = line.split(" ", 1)[1].strip()
                 self.port = int(self.url.rsplit(":", 1)[1])
@@ -116,6 +133,10 @@ class DemoSite:
                 self._proc.wait(timeout=5)
         if self._log is not None:
             self._log.close()
+            self._log = None
+        if self._log_path is not None:
+            Path(self._log_path).unlink(missing_ok=True)
+            self._log_path = None
 
     def __enter__(self) -> DemoSite:
         return self.start() if self._proc is None else self

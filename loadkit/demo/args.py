@@ -21,6 +21,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--queue-limit", type=int, default=500, help="most requests waiting for a slot (default 500)")
     parser.add_argument("--when-saturated", choices=("503", "slow"), default="503",
                         help="shed with 503 + Retry-After (default), or keep queueing (latency grows)")
+    parser.add_argument("--recovery-time", default="0s", metavar="TIME|never",
+                        help="after an overload, stay degraded this long ('never': stays degraded; default 0s)")
+    parser.add_argument("--degraded-factor", type=float, default=10.0,
+                        help="service-time multiplier while degraded (default 10)")
 
 
 def config_from_args(args: argparse.Namespace) -> DemoConfig:
@@ -33,6 +37,10 @@ def config_from_args(args: argparse.Namespace) -> DemoConfig:
         service[page] = parse_duration(value) * 1000.0
     if args.slots < 1 or args.checkout_slots < 1:
         raise ValueError("--slots and --checkout-slots must be at least 1")
+    if args.degraded_factor < 1:
+        raise ValueError("--degraded-factor must be at least 1")
+    recovery = float("inf") if args.recovery_time == "never" else parse_duration(args.recovery_time)
     return DemoConfig(slots=args.slots, checkout_slots=args.checkout_slots, service_ms=service,
                       queue_timeout_ms=parse_duration(args.queue_timeout) * 1000.0,
-                      queue_limit=args.queue_limit, when_saturated=args.when_saturated)
+                      queue_limit=args.queue_limit, when_saturated=args.when_saturated, recovery_s=recovery,
+                      degraded_factor=args.degraded_factor)

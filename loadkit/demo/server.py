@@ -17,6 +17,7 @@ import re  # noqa: E402
 import secrets  # noqa: E402
 import signal  # noqa: E402
 import sys  # noqa: E402
+import time  # noqa: E402
 from collections import Counter, OrderedDict  # noqa: E402
 from collections.abc import Callable, Iterable  # noqa: E402
 from typing import Any  # noqa: E402
@@ -42,12 +43,36 @@ MAX_SESSIONS = 200_000
 CSS = b"body{font-family:sans-serif;margin:2rem}nav a{margin-right:1rem}.price{font-weight:bold}\n" * 20
 
 
+OVERLOAD_WAIT_S = 0.5  # a request that waited this long for a slot marks the shop overloaded
+
+
+class Health:
+    """When the shop was last overloaded, and so whether it is still degraded (``recovery_s``)."""
+
+    def __init__(self, config: DemoConfig) -> None:
+        self.config = config
+        self.last_overload: float | None = None
+
+    def overloaded(self) -> None:
+        self.last_overload = time.monotonic()
+
+    def factor(self) -> float:
+        """Service-time multiplier now: ``degraded_factor`` while recovering, else 1."""
+        cfg = self.config
+        if self.last_overload is None or cfg.recovery_s <= 0:
+            return 1.0
+        if time.monotonic() - self.last_overload < cfg.recovery_s:
+            return cfg.degraded_factor
+        return 1.0
+
+
 class Pool:
     """A bounded set of slots with a queue limit and a queue timeout."""
 
-    def __init__(self, slots: int, config: DemoConfig) -> None:
+    def __init__(self, slots: int, config: DemoConfig, health: Health) -> None:
         self.sem = BoundedSemaphore(slots)
         self.config = config
+        self.health = health
         self.waiting = 0
 
     def run(self, seconds: float) -> bool:
@@ -55,15 +80,20 @@ class Pool:
         cfg = self.config
         slow = cfg.when_saturated == "slow"
         if not slow and self.waiting >= cfg.queue_limit and self.sem.locked():
+            self.health.overloaded()
             return False
         self.waiting += 1
+        queued = time.monotonic()
         try:
             acquired = self.sem.acquire(timeout=None if slow else cfg.queue_timeout_ms / 1000.0)
         finally:
             self.waiting -= 1
+        if not acquired or time.monotonic() - queued > OVERLOAD_WAIT_S:
+            self.health.overloaded()
         if not acquired:
             return False
         try:
+            seconds *= self.health.factor()
             if seconds > 0:
                 gevent.sleep(seconds)
         finally:
@@ -76,8 +106,9 @@ class Shop:
 
     def __init__(self, config: DemoConfig) -> None:
         self.config = config
-        self.workers = Pool(config.slots, config)
-        self.payments = Pool(config.checkout_slots, config)
+        self.health = Health(config)
+        self.workers = Pool(config.slots, config, self.health)
+        self.payments = Pool(config.checkout_slots, config, self.health)
         self.sessions: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self.served: Counter[str] = Counter()  # by page type
         self.status: Counter[str] = Counter()
@@ -165,7 +196,7 @@ class Shop:
     def stats_response(self) -> Response:
         body = {"served": sum(self.served.values()), "by_page": dict(self.served), "by_status": dict(self.status),
                 "shed": self.shed, "in_flight": self.in_flight, "orders": self.orders,
-                "sessions": len(self.sessions)}
+                "sessions": len(self.sessions), "degraded": self.health.factor() > 1}
         return Response(json.dumps(body), mimetype="application/json")
 
     # --- pages ---------------------------------------------------------------------------------

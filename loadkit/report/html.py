@@ -48,6 +48,11 @@ def _charts(model: ReportModel) -> list[Markup]:
         ], phases, unit="ms"),
         line_chart("Error rate", [Series("failed requests", s["error_rate"], PALETTE[1])], phases, unit="%",
                    y_max=max([v for v in s["error_rate"] if v is not None] + [0.01])),
+        line_chart("Failed requests per second: turned away politely vs breakdowns", [
+            Series("shedding (429, 503 + Retry-After)", s["shedding"], PALETTE[3 % len(PALETTE)]),
+            Series("collapse (5xx, timeouts, resets, refused)", s["collapse"], PALETTE[1]),
+            Series("other (4xx, failed checks)", s["other"], "#64748b", dashed=True),
+        ], phases, y_max=max(s["shedding"] + s["collapse"] + s["other"] + [1])),
     ]
     if model.endpoint_series:
         charts.append(line_chart("p95 response time per endpoint", [

@@ -23,7 +23,9 @@ def render_markdown(model: ReportModel) -> str:
                if t["planned_arrivals"] is not None else f"| journeys walked | {t['delivered_arrivals']} |"),
               f"| requests | {tot['requests']} ({format_percent(tot['error_rate'])} failed) |",
               f"| p95 / p99 | {format_ms(tot['p95_ms'])} / {format_ms(tot['p99_ms'])} |"]
-    if cap.get("found"):
+    if cap.get("found") and not cap.get("arrivals_per_s"):
+        lines.append(f"| capacity | below {cap.get('broke_at_per_s') or 0:.3g}{unit} ({md_text(cap['limited_by'])}) |")
+    elif cap.get("found"):
         lines.append(f"| capacity | ~{cap['arrivals_per_s']:.3g}/s ({md_text(cap['limited_by'])}; "
                      f"headroom {cap['headroom']:.2f}x) |")
     elif cap.get("arrivals_per_s"):

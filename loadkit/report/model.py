@@ -58,6 +58,7 @@ class EndpointRow:
     p99_ms: float | None
     max_ms: float | None
     ok_p95_ms: float | None
+    apdex: float | None = None
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,9 @@ class ReportModel:
     series: dict[str, list[Any]] = field(default_factory=dict)  # per-second curves for charts
     endpoint_series: dict[str, list[Any]] = field(default_factory=dict)
     latency_distribution: tuple[tuple[float, int], ...] = ()
+    broke_first: tuple[dict[str, Any], ...] = ()
+    apdex_t_ms: float = 500.0
+    offsite_redirects: tuple[dict[str, Any], ...] = ()
 
     def summary(self) -> dict[str, Any]:
         """The ``summary.json`` document (schema_version 1)."""
@@ -95,7 +99,7 @@ class ReportModel:
             "totals": self.totals,
             "endpoints": [{"name": e.name, "method": e.method, "requests": e.requests, "failures": e.failures,
                            "error_rate": e.error_rate, "p50_ms": e.p50_ms, "p90_ms": e.p90_ms, "p95_ms": e.p95_ms,
-                           "p99_ms": e.p99_ms, "max_ms": e.max_ms, "ok_p95_ms": e.ok_p95_ms}
+                           "p99_ms": e.p99_ms, "max_ms": e.max_ms, "ok_p95_ms": e.ok_p95_ms, "apdex": e.apdex}
                           for e in self.endpoints],
             "slos": [{"name": s.name, "endpoint": s.endpoint, "metric": s.metric, "threshold": s.threshold,
                       "observed": s.observed, "passed": s.passed, "phase": s.phase,
@@ -105,6 +109,9 @@ class ReportModel:
             "recovery": self.recovery,
             "phases": list(self.phases),
             "errors": list(self.error_kinds),
+            "broke_first": list(self.broke_first),
+            "apdex_t_ms": self.apdex_t_ms,
+            "offsite_redirects": list(self.offsite_redirects),
         }
 
 
@@ -119,6 +126,7 @@ def build_model(analysis: Analysis, verdict: Verdict) -> ReportModel:
         "loadkit_version": meta.get("loadkit_version"), "locust_version": meta.get("locust_version"),
         "python_version": meta.get("python_version"), "machine": meta.get("machine"),
         "generator": meta.get("generator", {}), "preflight": meta.get("preflight"), "notes": meta.get("notes", []),
+        "verify_tls": meta.get("verify_tls", True), "connections": meta.get("connections", "new"),
     }
     t = analysis.traffic
     traffic = {k: (_num(v, 2) if isinstance(v, float) else v) for k, v in t.items()}
@@ -126,7 +134,7 @@ def build_model(analysis: Analysis, verdict: Verdict) -> ReportModel:
     endpoints = tuple(EndpointRow(
         name=str(r["endpoint"]), method=str(r["method"]), requests=int(r["requests"]), failures=int(r["failures"]),
         error_rate=_num(r["error_rate"], 5), p50_ms=_num(r["p50"]), p90_ms=_num(r["p90"]), p95_ms=_num(r["p95"]),
-        p99_ms=_num(r["p99"]), max_ms=_num(r["max"]), ok_p95_ms=_num(r["ok_p95"]))
+        p99_ms=_num(r["p99"]), max_ms=_num(r["max"]), ok_p95_ms=_num(r["ok_p95"]), apdex=_num(r["apdex"]))
         for r in analysis.endpoints.to_dict("records"))
     slos = tuple(SloRow(name=r.slo.name, endpoint=r.slo.endpoint, metric=r.slo.metric, threshold=_num(r.limit, 5) or 0.0,
                         observed=_num(r.observed, 5), passed=r.passed, phase=r.scope,
@@ -135,8 +143,10 @@ def build_model(analysis: Analysis, verdict: Verdict) -> ReportModel:
     rec = {k: (_num(v, 3) if isinstance(v, float) else v) for k, v in analysis.recovery.items()}
     phases = tuple({k: (_num(v, 3) if isinstance(v, float) else v) for k, v in row.items()}
                    for row in analysis.phases.to_dict("records"))
-    error_kinds = tuple({"endpoint": r["endpoint"], "kind": r["kind"], "count": int(r["count"]),
+    error_kinds = tuple({"endpoint": r["endpoint"], "kind": r["kind"], "class": r["class"], "count": int(r["count"]),
                          "first_s": int(r["first_s"])} for r in analysis.error_kinds.to_dict("records"))
+    broke_first = tuple({k: (_num(v, 3) if isinstance(v, float) else v) for k, v in row.items()}
+                        for row in analysis.broke_first.to_dict("records"))
     samples = tuple(analysis.error_samples[:MAX_ERROR_SAMPLES])
     s = analysis.seconds
     series = {
@@ -146,6 +156,8 @@ def build_model(analysis: Analysis, verdict: Verdict) -> ReportModel:
         "p50": [_num(v, 1) for v in s["p50"]], "p95": [_num(v, 1) for v in s["p95"]],
         "p99": [_num(v, 1) for v in s["p99"]], "error_rate": [_num(v, 4) for v in s["error_rate"]],
         "failures": s["failures"].tolist(),
+        "shedding": s["shedding"].tolist(), "collapse": s["collapse"].tolist(), "other": s["other"].tolist(),
+        "apdex": [_num(v, 3) for v in s["apdex"]],
     }
     endpoint_series: dict[str, list[Any]] = {}
     es = analysis.endpoint_seconds
@@ -158,4 +170,8 @@ def build_model(analysis: Analysis, verdict: Verdict) -> ReportModel:
                        traffic=traffic, totals=totals, endpoints=endpoints, slos=slos, capacity=cap, recovery=rec,
                        phases=phases, error_kinds=error_kinds, error_samples=samples,
                        slos_defaulted=analysis.slos_defaulted, scenario=analysis.scenario, series=series,
-                       endpoint_series=endpoint_series, latency_distribution=dist)
+                       endpoint_series=endpoint_series, latency_distribution=dist, broke_first=broke_first,
+                       apdex_t_ms=analysis.apdex_t_ms,
+                       offsite_redirects=tuple({"endpoint": str(r["endpoint"]), "count": int(r["count"]),
+                                                "example": str(r["example"])}
+                                               for r in analysis.offsite.to_dict("records")))

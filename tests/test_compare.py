@@ -1,0 +1,116 @@
+"""``loadkit compare``: noise-aware decisions, from synthetic run directories and from real runs."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from loadkit.compare import compare_runs
+from loadkit.data import load_run
+from loadkit.demo import DEFAULT_SERVICE_MS, DemoConfig
+
+from .helpers import run_cli, run_cli_parallel, write_scenario
+from .synth import make_run_dir
+
+DOC = {"name": "steady", "traffic": {"profile": "constant", "rate": "20/s", "duration": "30s"},
+       "journeys": [{"name": "look", "steps": [{"get": "/"}, {"get": "/products/{id}"}]}],
+       "data": {"id": {"values": ["a", "b"]}}}
+
+
+def _lognormal(factor: float, seed: int, fail_share: float = 0.0) -> Any:
+    rng = random.Random(seed)
+
+    def shape(t: int, endpoint: str, rate: float) -> tuple[list[float], dict[str, int]]:
+        n = int(rate)
+        fails = sum(1 for _ in range(n) if rng.random() < fail_share)
+        return [rng.lognormvariate(3, 0.4) * factor for _ in range(n)], ({"http_500": fails} if fails else {})
+    return shape
+
+
+def test_reruns_of_the_same_distribution_are_not_flagged(tmp_path: Path) -> None:
+    base = load_run(make_run_dir(tmp_path / "base", DOC, _lognormal(1.0, 1)))
+    for seed in range(2, 7):
+        rerun = load_run(make_run_dir(tmp_path / f"rerun-{seed}", DOC, _lognormal(1.0, seed)))
+        comparison = compare_runs(base, rerun)
+        assert not comparison.regressions, [c for c in comparison.regressions]
+        assert not comparison.improvements
+
+
+def test_a_two_times_slower_run_is_a_regression_everywhere(tmp_path: Path) -> None:
+    base = load_run(make_run_dir(tmp_path / "base", DOC, _lognormal(1.0, 1)))
+    slow = load_run(make_run_dir(tmp_path / "slow", DOC, _lognormal(2.0, 2)))
+    comparison = compare_runs(base, slow)
+    flagged = {(c.endpoint, c.metric) for c in comparison.regressions}
+    for endpoint in ("all requests", "GET /", "GET /products/{id}"):
+        for metric in ("p50", "p95"):
+            assert (endpoint, metric) in flagged
+    p50 = next(c for c in comparison.changes if c.endpoint == "all requests" and c.metric == "p50")
+    assert p50.relative == pytest.approx(1.0, abs=0.15)
+    assert p50.low is not None and p50.low > 1.1
+    # and the other way round it is an improvement, not a regression
+    back = compare_runs(slow, base)
+    assert not back.regressions and back.improvements
+
+
+def test_error_rate_increase_beyond_noise_is_a_regression(tmp_path: Path) -> None:
+    base = load_run(make_run_dir(tmp_path / "base", DOC, _lognormal(1.0, 1, fail_share=0.0)))
+    failing = load_run(make_run_dir(tmp_path / "failing", DOC, _lognormal(1.0, 2, fail_share=0.05)))
+    comparison = compare_runs(base, failing)
+    errors = next(c for c in comparison.changes if c.endpoint == "all requests" and c.metric == "error_rate")
+    assert errors.decision == "regression"
+    assert errors.new == pytest.approx(0.05, abs=0.02)
+
+
+def test_compare_cli_writes_html_markdown_and_json_and_escapes_names(tmp_path: Path) -> None:
+    hostile = dict(DOC, journeys=[{"name": "x", "steps": [{"get": "/a</td><script>alert(1)</script>",
+                                                            "name": "<img src=x onerror=alert(1)>|*"}]}])
+    base = make_run_dir(tmp_path / "base", hostile, _lognormal(1.0, 1))
+    slow = make_run_dir(tmp_path / "slow", hostile, _lognormal(3.0, 2))
+    out = tmp_path / "out" / "cmp.html"
+    result = run_cli("compare", str(base), str(slow), "--out", str(out))
+    assert result.returncode == 1, result.stderr
+    assert "Regression" in result.stdout
+    html = out.read_text(encoding="utf-8")
+    assert "<script" not in html and "<img" not in html
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html
+    markdown = out.with_suffix(".md").read_text(encoding="utf-8")
+    assert "<img" not in markdown and "\\|" in markdown
+    document = json.loads(out.with_suffix(".json").read_text(encoding="utf-8"))
+    assert document["regression"] is True
+    same = run_cli("compare", str(base), str(base))
+    assert same.returncode == 0, same.stdout
+    assert (base / "compare.html").exists()
+
+
+def test_compare_cli_rejects_a_folder_that_is_not_a_run(tmp_path: Path) -> None:
+    result = run_cli("compare", str(tmp_path), str(tmp_path / "nope"))
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.integration
+def test_compare_flags_a_two_times_slower_storefront_and_not_a_rerun(demo_factory: Any, tmp_path: Path) -> None:
+    scenario = write_scenario(tmp_path / "steady.yaml", {
+        "name": "steady", "traffic": {"profile": "constant", "rate": "20/s", "duration": "12s"},
+        "journeys": [{"name": "look", "steps": [{"get": "/"}, {"get": "/products/kitchen-01"}]}]})
+    normal = DemoConfig()
+    slower = DemoConfig(service_ms={page: 2 * ms for page, ms in DEFAULT_SERVICE_MS.items()})
+    sites = {"base": demo_factory(normal), "rerun": demo_factory(normal), "slow": demo_factory(slower)}
+    results = run_cli_parallel(*[("run", str(scenario), "--target", site.url, "--out", str(tmp_path / name),
+                                  "--quiet") for name, site in sites.items()])
+    for result in results:
+        assert result.returncode == 0, result.stderr
+    flagged = run_cli("compare", str(tmp_path / "base"), str(tmp_path / "slow"))
+    assert flagged.returncode == 1, flagged.stdout
+    document = json.loads((tmp_path / "slow" / "compare.json").read_text(encoding="utf-8"))
+    regressions = {(c["endpoint"], c["metric"]) for c in document["changes"] if c["decision"] == "regression"}
+    assert {("all requests", "p50"), ("GET /", "p50"), ("GET /products/kitchen-01", "p50")} <= regressions
+    rerun = run_cli("compare", str(tmp_path / "base"), str(tmp_path / "rerun"))
+    assert rerun.returncode == 0, rerun.stdout
+    document = json.loads((tmp_path / "rerun" / "compare.json").read_text(encoding="utf-8"))
+    assert document["regression"] is False
