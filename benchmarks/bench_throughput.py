@@ -6,7 +6,8 @@ Requests/s are medians over each run's steady seconds (3 s in to 2 s before the 
 metrics file) and plain Locust (its stats history) alike. Measures, in one run, interleaved:
 - closed model: loadkit (model: users) vs plain Locust FastHttpUser, same user count, requests/s;
 - open model at its maximum rate: a ladder of arrival rates in one run (visits of 1 and of 5 requests, each
-  visitor with a new connection); the best step that started >= 98% of its visitors on time, requests/s;
+  visitor with a new connection, then with `connections: shared`); the best step that started >= 98% of
+  its visitors on time, requests/s;
 - --workers 2 vs one process (closed model), requests/s.
 The target (nginx, one worker process) shares this machine's cores with the load generators.
 """
@@ -29,13 +30,16 @@ def closed(users: int, seconds: int) -> dict:
             "journeys": [{"name": "home", "steps": [{"get": "/"}]}]}
 
 
-def open_max(url: str, requests_per_visit: int, step_s: int = 6) -> float:
+STEPS = 16  # the ladder reaches 5x its first rate
+
+
+def open_max(url: str, requests_per_visit: int, step_s: int = 6, connections: str = "new") -> float:
     """The open model's highest sustained rate: a ladder of arrival rates in one run; the best step that
     started >= 98% of its visitors on time (within 100 ms) counts, in requests/s delivered."""
     start = 2000 // requests_per_visit
-    plan = {"name": "bench-open-max", "request_timeout": "10s",
+    plan = {"name": "bench-open-max", "request_timeout": "10s", "connections": connections,
             "traffic": {"profile": "steps", "start": f"{start}/s", "step": f"{start // 4}/s",
-                        "step_duration": f"{step_s}s", "steps": 12},
+                        "step_duration": f"{step_s}s", "steps": STEPS},
             "journeys": [{"name": "visit", "steps": [{"get": "/"}] * requests_per_visit}]}
     summary = loadkit_run(plan, url)
     run = Path(summary["_run_dir"])
@@ -50,7 +54,7 @@ def open_max(url: str, requests_per_visit: int, step_s: int = 6) -> float:
         row = json.loads(line)
         requests[row["t"]] = requests.get(row["t"], 0) + row["requests"]
     best = 0.0
-    for i in range(12):
+    for i in range(STEPS):
         rate = start + i * (start // 4)
         seconds = range(i * step_s + 1, (i + 1) * step_s)  # the first second of a step is a transition
         on_time = sum(started.get(t, 0) - late.get(t, 0) for t in seconds)
@@ -71,6 +75,7 @@ def main() -> int:
     parser.add_argument("--users", type=int, default=50)
     args = parser.parse_args()
     rows: dict[str, list[float]] = {k: [] for k in ("locust", "loadkit_closed", "loadkit_open_1", "loadkit_open_5",
+                                                    "loadkit_open_1_shared", "loadkit_open_5_shared",
                                                     "loadkit_closed_w2", "loadkit_closed_w1")}
     with nginx() as url:
         for i in range(args.runs):
@@ -79,6 +84,8 @@ def main() -> int:
             rows["loadkit_closed"].append(rps(loadkit_run(closed(args.users, args.seconds), url)))
             rows["loadkit_open_1"].append(open_max(url, 1))
             rows["loadkit_open_5"].append(open_max(url, 5))
+            rows["loadkit_open_1_shared"].append(open_max(url, 1, connections="shared"))
+            rows["loadkit_open_5_shared"].append(open_max(url, 5, connections="shared"))
             rows["loadkit_closed_w1"].append(rps(loadkit_run(closed(args.users, args.seconds), url, "--workers", "1")))
             rows["loadkit_closed_w2"].append(rps(loadkit_run(closed(args.users, args.seconds), url, "--workers", "2")))
             print(f"run {i + 1}: " + ", ".join(f"{k} {v[-1]:.0f}" for k, v in rows.items()), file=sys.stderr)
@@ -87,13 +94,15 @@ def main() -> int:
         "closed_vs_locust": med["loadkit_closed"] / med["locust"],
         "open_1_request_visits_vs_locust": med["loadkit_open_1"] / med["locust"],
         "open_5_request_visits_vs_locust": med["loadkit_open_5"] / med["locust"],
+        "open_1_request_visits_shared_vs_locust": med["loadkit_open_1_shared"] / med["locust"],
+        "open_5_request_visits_shared_vs_locust": med["loadkit_open_5_shared"] / med["locust"],
         "workers2_vs_one_process": med["loadkit_closed_w2"] / med["loadkit_closed"],
         "workers2_vs_workers1": med["loadkit_closed_w2"] / med["loadkit_closed_w1"],
     }
     path = save("throughput", {"command": " ".join(["python", "benchmarks/bench_throughput.py", *sys.argv[1:]]),
                                "runs": rows, "medians_rps": med, "ratios": ratios})
     for k, v in med.items():
-        print(f"{k:<22} {v:>9.0f} req/s (median of {args.runs})")
+        print(f"{k:<24} {v:>9.0f} req/s (median of {args.runs})")
     for k, v in ratios.items():
         print(f"{k:<34} {v:.2f}x")
     print(f"saved {path}")

@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .errors import ScenarioError
-from .scenario import Scenario
+from .scenario import Scenario, mask_query
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _SECRET_HEADERS = {"authorization", "cookie", "proxy-authorization", "x-api-key", "api-key"}
@@ -52,4 +52,35 @@ def redacted_document(scenario: Scenario) -> dict[str, Any]:
         for step in journey.get("steps", []):
             if "headers" in step:
                 step["headers"] = scrub_headers(step["headers"])
+            for method in ("get", "post", "put", "patch", "delete", "head"):
+                if isinstance(step.get(method), str):
+                    step[method] = mask_query(step[method])
     return doc
+
+
+def scrub(text: str, secrets: list[str]) -> str:
+    """``text`` with every occurrence of a known secret value replaced by ``***``."""
+    for secret in secrets:
+        if len(secret) >= 4:
+            text = text.replace(secret, "***")
+    return text
+
+
+def secret_values(scenario: Scenario, target: str, headers: dict[str, str]) -> list[str]:
+    """The values a run must never write down: header values read from the environment or carrying
+    credentials (``headers``: the scenario-wide headers, already expanded), the target's password, and
+    literal query values of the steps' paths. Longest first, so a secret containing another is masked whole.
+    """
+    found: list[str] = []
+    for key, raw in scenario.headers.items():
+        if _ENV.search(raw) or key.lower() in _SECRET_HEADERS:
+            found.append(headers.get(key, raw))
+    for journey in scenario.journeys:
+        for step in journey.steps:
+            found += [v for k, v in step.headers.items() if k.lower() in _SECRET_HEADERS and "{" not in v]
+            _, _, query = step.path.partition("?")
+            found += [v for _, _, v in (kv.partition("=") for kv in query.split("&")) if v and "{" not in v]
+    password = urlsplit(target).password
+    if password:
+        found.append(password)
+    return sorted({v for v in found if v}, key=len, reverse=True)

@@ -74,7 +74,7 @@ def test_double_capacity_fails_naming_endpoint_and_metric(tmp_path: Path, demo_f
     assert "limit" in first
     assert any(not s["passed"] and s["phase"] in ("run", "peak") for s in summary["slos"])
     kinds = {e["kind"] for e in summary["errors"]}
-    assert "http_503" in kinds  # the shop shed load with 503s once its queue timed out
+    assert "http_503_retry_after" in kinds  # the shop shed load with 503s once its queue timed out
 
 
 def test_smoke_runs_against_the_embedded_demo_storefront(tmp_path: Path) -> None:
@@ -118,6 +118,43 @@ def test_unwritable_output_folder_exits_2(tmp_path: Path) -> None:
     errors = [ln for ln in result.stderr.splitlines() if ln.startswith("loadkit: error:")]
     assert len(errors) == 1 and "cannot write the run directory" in errors[0] and "Fix:" in errors[0]
     assert "Traceback" not in result.stderr
+
+
+def test_an_existing_run_directory_is_never_overwritten(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "run.json").write_text('{"scenario": "earlier"}')
+    (out / "metrics.jsonl").write_text('{"t": 0}\n')
+    result = run_cli("run", "smoke", "--target", f"http://127.0.0.1:{_closed_port()}", "--out", str(out),
+                     timeout=60)
+    assert result.returncode == 2
+    errors = [ln for ln in result.stderr.splitlines() if ln.startswith("loadkit: error:")]
+    assert len(errors) == 1 and "already holds a run" in errors[0] and "Fix:" in errors[0]
+    assert (out / "metrics.jsonl").read_text() == '{"t": 0}\n'  # nothing lost
+
+
+def test_shared_connections_keep_each_visitor_its_own_cookies(tmp_path: Path, demo_factory: Any) -> None:
+    site = demo_factory(DemoConfig())
+    before = site.stats()
+    scenario = write_scenario(tmp_path / "shared.yaml", {
+        "name": "shared", "connections": "shared",
+        "traffic": {"profile": "constant", "rate": "8/s", "duration": "5s"},
+        "journeys": [{"name": "buy", "steps": [
+            {"get": "/products/kitchen-01", "extract": {"csrf": {"regex": "name=.csrf_token. value=.([^\"']+)"}}},
+            {"post": "/cart", "form": {"product": "kitchen-01", "csrf_token": "{csrf}"}, "expect": {"status": 303}},
+            {"post": "/checkout", "form": {"csrf_token": "{csrf}"}, "expect": {"contains": "Thank you"}},
+        ]}]})
+    out = tmp_path / "run"
+    result = run_cli("run", str(scenario), "--target", site.url, "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    summary = read_summary(out)
+    visitors = summary["traffic"]["delivered_arrivals"]
+    assert visitors == 40 and summary["totals"]["failures"] == 0, summary["reasons"]
+    after = site.stats()
+    # every visitor had its own session (cookie jar) and placed its own order
+    assert after["orders"] - before["orders"] == visitors
+    assert after["sessions"] - before["sessions"] == visitors + 1  # the preflight's visit made one too
+    assert after["served"] - before["served"] == summary["totals"]["requests"] + 1
 
 
 def test_run_json_records_the_run(tmp_path: Path, demo_factory: Any) -> None:

@@ -83,7 +83,7 @@ def run_scenario(scenario: Scenario, plan: Plan, run_dir: Path, base_dir: Path, 
             demo = stack.enter_context(DemoSite())
             target = demo_url = demo.url
         headers = {k: expand_env(v, dict(os.environ)) for k, v in scenario.headers.items()}
-        check = preflight(target, headers, timeout=min(10.0, scenario.request_timeout))
+        check = preflight(target, headers, timeout=min(10.0, scenario.request_timeout), verify=scenario.verify_tls)
         say(f"preflight: {check.url} answered {check.status} in {check.ms:.0f} ms")
         rundata.write_text_atomic(run_dir / rundata.SCENARIO, _yaml(redacted_document(scenario)))
         rundata.write_json_atomic(run_dir / rundata.PLAN, plan_to_dict(plan))
@@ -129,7 +129,11 @@ def run_scenario(scenario: Scenario, plan: Plan, run_dir: Path, base_dir: Path, 
             "generator": {"cpu_percent_max": round(outcome.cpu_percent_max, 1), "cut_short": outcome.cut_short,
                           "started_arrivals": outcome.started_arrivals,
                           "dropped_arrivals": outcome.dropped_arrivals, "late_arrivals": outcome.late_arrivals},
-            "notes": outcome.notes, "aborted": outcome.aborted, "workers": outcome.workers,
+            "notes": outcome.notes + ([] if scenario.verify_tls else [
+                "TLS certificates were not checked (verify_tls: false): this run cannot vouch for the site's "
+                "certificate."]),
+            "verify_tls": scenario.verify_tls, "connections": scenario.connections,
+            "aborted": outcome.aborted, "workers": outcome.workers,
             "lost_workers": outcome.lost_workers,
             "inconclusive_reasons": [f"The load generator could not be trusted: {p}." for p in problems],
         })

@@ -28,14 +28,14 @@ from locust.env import Environment
 from locust.exception import StopUser
 
 from .. import data as rundata
-from ..redaction import redact_url
+from ..redaction import redact_url, secret_values
 from ..scenario import CsvSource, ListSource, RangeSource, Scenario
 from ..traffic import Plan
 from .arrivals import dispatch, drain
 from .locustfile import LocustfileVisitors
 from .outcome import Progress, RunOutcome
 from .recorder import Recorder
-from .visitors import DataPool, VisitorFactory
+from .visitors import DataPool, VisitorFactory, cache_dns
 
 FLUSH_EVERY_S = 2.0
 PROGRESS_EVERY_S = 1.0
@@ -148,9 +148,13 @@ def build_context(env: Environment, scenario: Scenario, plan: Plan, target: str,
     pool = DataPool(values=data_values, sequential=sequential,
                     rng=random.Random(plan.seed * 7919 + worker_index), offset=worker_index, stride=worker_count)
     rng = random.Random(plan.seed * 104729 + worker_index)
+    recorder.secrets = secret_values(scenario, target, headers)
+    cache_dns()
     factory: VisitorFactory | LocustfileVisitors = (
         LocustfileVisitors(locust_users, env, target, rng) if locust_users
         else VisitorFactory(scenario, target, env.events.request, pool, headers, rng))
+    if isinstance(factory, VisitorFactory):
+        factory.on_offsite = recorder.on_offsite_redirect
     return LoadContext(factory=factory, plan=plan, recorder=recorder, stop=Event(), pool=Pool(MAX_IN_FLIGHT),
                        finished=Event(), drain_s=min(30.0, scenario.request_timeout + 5.0),
                        max_rate=scenario.safety.max_rate, worker_index=worker_index, worker_count=worker_count)

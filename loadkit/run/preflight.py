@@ -20,15 +20,18 @@ class PreflightResult:
     ms: float
 
 
-def preflight(target: str, headers: dict[str, str] | None = None, timeout: float = 10.0) -> PreflightResult:
+def preflight(target: str, headers: dict[str, str] | None = None, timeout: float = 10.0,
+              verify: bool = True) -> PreflightResult:
     """GET the target's base URL once; raise TargetError with a one-line reason if it does not answer.
 
     Any HTTP answer counts (a 500 is an answer: the run will measure it); no answer does not.
+    ``verify=False`` accepts any TLS certificate (the scenario's ``verify_tls: false``).
     """
     shown = redact_url(target)
     started = time.perf_counter()
+    fix = "check the URL and that the site is up, or omit --target to use the demo storefront"
     try:
-        with httpx.Client(timeout=timeout, follow_redirects=False, verify=True) as client:
+        with httpx.Client(timeout=timeout, follow_redirects=False, verify=verify) as client:
             response = client.get(target + "/", headers=headers or {})
     except httpx.ConnectError as exc:
         text = str(exc).lower()
@@ -37,12 +40,14 @@ def preflight(target: str, headers: dict[str, str] | None = None, timeout: float
             reason = "its host name does not resolve"
         elif "certificate" in text or "ssl" in text:
             reason = f"its TLS certificate was rejected ({exc})"
+            fix = ("fix the site's certificate, or, for a staging site with a self-signed one, set "
+                   "'verify_tls: false' in the scenario")
         elif "refused" in text:
             reason = "nothing is listening there (connection refused)"
         else:
             reason = f"it cannot be reached ({exc})"
         raise TargetError(f"target {shown} did not answer the preflight check: {reason}; no load was sent.",
-                          "check the URL and that the site is up, or omit --target to use the demo storefront") from None
+                          fix) from None
     except httpx.TimeoutException:
         raise TargetError(f"target {shown} did not answer the preflight check within {timeout:g} s; "
                           "no load was sent.", "check that the site is up and reachable from here") from None

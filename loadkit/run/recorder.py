@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from ..histogram import Histogram
+from ..redaction import redact_url, scrub
 
 MAX_SAMPLES_PER_KIND = 5  # error samples kept per (endpoint, kind): the report shows a few, not thousands
 MAX_SAMPLE_KINDS = 200  # distinct (endpoint, kind) pairs that keep samples; the rest are only counted
@@ -40,6 +41,8 @@ class _Cell:
     failures: Counter[str] = field(default_factory=Counter)
     hist: Histogram = field(default_factory=Histogram)
     fail_hist: Histogram = field(default_factory=Histogram)  # failures are rare: successes = hist - fail_hist
+    offsite: int = 0  # redirects to another host, not followed
+    offsite_example: str = ""
 
     def ok_hist(self) -> dict[str, object]:
         """The successful requests' histogram, as plain data."""
@@ -94,6 +97,7 @@ class Recorder:
         self.total_started = 0
         self.total_dropped = 0
         self.total_late = 0
+        self.secrets: list[str] = []  # values never to write down (see redaction.secret_values)
 
     def start_clock(self, t0: float) -> None:
         """Set the run's start (epoch seconds); every key is seconds since then."""
@@ -135,8 +139,19 @@ class Recorder:
             detail = exception.detail if isinstance(exception, RequestFailure) else str(exception)
             status = exception.status if isinstance(exception, RequestFailure) else 0
             self._samples.append({"t": sec, "endpoint": name, "method": request_type, "kind": kind,
-                                  "status": status, "url": url or "", "detail": detail[:BODY_SNIPPET],
+                                  "status": status, "url": scrub(redact_url(url or ""), self.secrets),
+                                  "detail": scrub(detail, self.secrets)[:BODY_SNIPPET],
                                   "ms": round(response_time, 3)})
+
+    def on_offsite_redirect(self, name: str, method: str, location: str) -> None:
+        """A response of ``name`` redirected to another host; loadkit did not follow it."""
+        sec = max(0, int(time.time() - self.t0))
+        cell = self._cells.get((sec, name, method))
+        if cell is None:
+            cell = self._cells[(sec, name, method)] = _Cell()
+        cell.offsite += 1
+        if not cell.offsite_example:
+            cell.offsite_example = scrub(redact_url(location), self.secrets)
 
     def on_arrival(self, planned_s: float, actual_s: float) -> None:
         """A visitor started (``actual_s``) for an arrival planned at ``planned_s`` (run clock)."""
@@ -204,7 +219,8 @@ class Recorder:
         samples, self._samples = self._samples, []
         metrics = [{"t": sec, "endpoint": name, "method": method, "requests": c.requests,
                     "failures": dict(c.failures), "bytes": c.bytes, "hist": c.hist.to_dict(),
-                    "ok_hist": c.ok_hist()}
+                    "ok_hist": c.ok_hist(),
+                    **({"offsite_redirects": c.offsite, "offsite_example": c.offsite_example} if c.offsite else {})}
                    for (sec, name, method), c in sorted(cells.items())]
         for (sec, _, _), c in cells.items():
             self._recent_hist(sec).merge(c.hist)

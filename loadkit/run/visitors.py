@@ -12,15 +12,19 @@ import errno
 import json
 import random
 import re
+import resource
 import socket
 import ssl
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urljoin, urlsplit
 
 import gevent
-from locust.contrib.fasthttp import FastHttpSession
+import gevent.ssl
+from geventhttpclient.client import HTTPClientPool
+from locust.contrib.fasthttp import FastHttpSession, insecure_ssl_context_factory
 
 from ..scenario import Journey, Scenario, Step
 from .recorder import BODY_SNIPPET, RequestFailure
@@ -29,7 +33,10 @@ _VAR = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 def classify_error(error: BaseException) -> str:
-    """A stable failure kind for a transport error."""
+    """A stable failure kind for a transport error (wrappers such as "retries exceeded" are looked through)."""
+    original = getattr(error, "original", None)
+    if isinstance(original, BaseException):
+        return classify_error(original)
     if isinstance(error, ConnectionRefusedError):
         return "connection_refused"
     if isinstance(error, ConnectionResetError | BrokenPipeError):
@@ -121,6 +128,53 @@ class _Prepared:
                    headers={**defaults, **base_headers, **step.headers} if static else {})
 
 
+class CachingResolver:
+    """gevent's resolver, remembering each answer for ``ttl`` seconds, as browsers cache DNS.
+
+    Every visitor opens its own connection, and geventhttpclient resolves the host for each new
+    connection; gevent's default resolver does that in a thread pool, which cost more than the request
+    itself at a few thousand visitors per second.
+    """
+
+    def __init__(self, inner: Any, ttl: float = 60.0) -> None:
+        self.inner = inner
+        self.ttl = ttl
+        self._cache: dict[tuple[Any, ...], tuple[float, Any]] = {}
+
+    def getaddrinfo(self, host: Any, port: Any, family: int = 0, socktype: int = 0, proto: int = 0,
+                    flags: int = 0) -> Any:
+        key = (host, port, family, socktype, proto, flags)
+        now = time.monotonic()
+        hit = self._cache.get(key)
+        if hit is not None and now - hit[0] < self.ttl:
+            return hit[1]
+        answer = self.inner.getaddrinfo(host, port, family, socktype, proto, flags)
+        self._cache[key] = (now, answer)
+        return answer
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+MAX_IDLE_SESSIONS = 1000
+MAX_REDIRECTS = 5
+ALL_STATUSES = frozenset(range(100, 1000))
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+
+
+def shared_pool_size() -> int:
+    """Connections a shared pool may open: most of this process's file descriptors."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return max(64, min(10_000, soft - 256)) if soft > 0 else 10_000
+
+
+def cache_dns() -> None:
+    """Make this process's gevent hub cache name lookups (see :class:`CachingResolver`)."""
+    hub = gevent.get_hub()
+    if not isinstance(hub.resolver, CachingResolver):
+        hub.resolver = CachingResolver(hub.resolver)
+
+
 class VisitorFactory:
     """Builds and runs visitors for a scenario against one target."""
 
@@ -134,20 +188,48 @@ class VisitorFactory:
         self.rng = rng
         self.journeys = scenario.journeys
         self.weights = [j.weight for j in scenario.journeys]
+        # Even spacing interleaves journeys in exact proportion (smooth weighted round-robin), so every
+        # stretch of the run carries the planned mix; Poisson spacing draws them at random.
+        self.interleave = scenario.traffic.spacing == "uniform"
+        self._credit = [0.0] * len(self.journeys)
+        self._shared: HTTPClientPool | None = None
+        self._idle: list[FastHttpSession] = []  # clients of visitors that left (shared connections only)
+        self.on_offsite: Callable[[str, str, str], None] | None = None  # (endpoint, method, location)
         self._prepared: dict[int, _Prepared] = {}
 
     def pick(self) -> Journey:
         """Choose a journey by weight."""
         if len(self.journeys) == 1:
             return self.journeys[0]
-        return self.rng.choices(self.journeys, weights=self.weights)[0]
+        if not self.interleave:
+            return self.rng.choices(self.journeys, weights=self.weights)[0]
+        total = sum(self.weights)
+        for i, weight in enumerate(self.weights):
+            self._credit[i] += weight
+        best = max(range(len(self.journeys)), key=self._credit.__getitem__)
+        self._credit[best] -= total
+        return self.journeys[best]
 
     def new_session(self) -> FastHttpSession:
-        """A fresh visitor's client: its own cookie jar and connection, no retries."""
+        """A fresh visitor's client: its own cookie jar and connection (or, with ``connections: shared``,
+        a keep-alive connection borrowed from the process's pool), no retries."""
         timeout = self.scenario.request_timeout
-        return FastHttpSession(self.target, request_event=self.request_event, user=None, insecure=False,
-                               network_timeout=timeout, connection_timeout=timeout, max_retries=0,
-                               concurrency=1)
+        if self._idle:
+            return self._idle.pop()
+        if self.scenario.connections == "shared" and self._shared is None:
+            insecure = not self.scenario.verify_tls
+            self._shared = HTTPClientPool(concurrency=shared_pool_size(), network_timeout=timeout,
+                                          connection_timeout=timeout, insecure=insecure,
+                                          ssl_context_factory=insecure_ssl_context_factory if insecure
+                                          else gevent.ssl.create_default_context)
+        session = FastHttpSession(self.target, request_event=self.request_event, user=None,
+                                  insecure=not self.scenario.verify_tls,
+                                  network_timeout=timeout, connection_timeout=timeout, max_retries=0,
+                                  concurrency=1, client_pool=self._shared)
+        # Every status is an answer that check() judges; the client's own error path for 4xx/5xx decodes
+        # the body strictly and would crash on a target's invalid UTF-8.
+        session.client.valid_response_codes = ALL_STATUSES
+        return session
 
     def visit(self, journey: Journey | None = None, sleep: Callable[[float], None] = gevent.sleep,
               session: FastHttpSession | None = None) -> bool:
@@ -170,11 +252,20 @@ class VisitorFactory:
                     return False
             return True
         finally:
-            if own:
-                session.client.close()
+            if own and self._shared is None:
+                session.client.close()  # the visitor leaves: its own connection closes
+            elif own and len(self._idle) < MAX_IDLE_SESSIONS:
+                # shared connections: the next visitor reuses this client with an empty cookie jar
+                session.cookiejar.clear()
+                self._idle.append(session)
 
     def request(self, session: FastHttpSession, step: Step, values: dict[str, Any]) -> bool:
-        """Send one step's request, check it, extract values; False when it failed."""
+        """Send one step's request (and, with ``follow_redirects``, its redirects on this site), check it,
+        extract values; False when it failed.
+
+        Every hop is a request of the step's endpoint, as the site sees it. A redirect to another host is
+        never followed (loadkit loads the target only); it is counted for the report.
+        """
         prepared = self._prepared.get(id(step))
         if prepared is None:
             prepared = self._prepared[id(step)] = _Prepared.of(step, self.headers)
@@ -188,16 +279,34 @@ class VisitorFactory:
             kwargs["json"] = render_json(step.json_body, values)
         elif step.body is not None:
             kwargs["data"] = render(step.body, values)
-        with session.request(step.method, url, name=step.endpoint, headers=headers, catch_response=True,
-                             allow_redirects=step.follow_redirects, **kwargs) as response:
-            failure = self.check(response, step)
-            if failure is None:
-                failure = self.extract(response, step, values)
-            if failure is None:
-                response.success()
-                return True
-            response.failure(failure)
-            return False
+        method = step.method
+        for hop in range(MAX_REDIRECTS + 1):
+            with session.request(method, url, name=step.endpoint, headers=headers, catch_response=True,
+                                 allow_redirects=False, **kwargs) as response:
+                status = response.status_code or 0
+                location = (response.headers or {}).get("Location") if status in REDIRECT_STATUSES else None
+                if location:
+                    here = url if "://" in url else self.target + url
+                    there = urljoin(here, location)
+                    same_site = _origin(there) == _origin(self.target)
+                    if not same_site and self.on_offsite is not None:
+                        self.on_offsite(step.endpoint, method, there)
+                    if step.follow_redirects and same_site and hop < MAX_REDIRECTS and \
+                            not _expects(step, status):
+                        response.success()  # one hop of a redirect chain; the last hop is judged
+                        url = there
+                        if status in (301, 302, 303):
+                            method, kwargs = "GET", {}
+                        continue
+                failure = self.check(response, step)
+                if failure is None:
+                    failure = self.extract(response, step, values)
+                if failure is None:
+                    response.success()
+                    return True
+                response.failure(failure)
+                return False
+        return False  # unreachable: the last hop always returns
 
     def check(self, response: Any, step: Step) -> RequestFailure | None:
         """The failure a response represents, or None."""
@@ -205,17 +314,22 @@ class VisitorFactory:
         status = response.status_code or 0
         if status == 0:
             return RequestFailure(classify_error(error) if error else "connection_error", str(error or ""))
+        # The session reads the whole body before handing the response over; a connection that broke
+        # mid-response is recorded there (the status line had arrived, the body had not).
+        broken = (getattr(response, "request_meta", None) or {}).get("exception")
+        if broken is not None:
+            return RequestFailure(classify_error(broken), f"the response broke off: {broken}", status)
         expected = step.expect.status
         body = ""
         if expected is not None:
             allowed = expected if isinstance(expected, list) else [expected]
             if status not in allowed:
                 body = _text(response)
-                kind = f"http_{status}" if status >= 400 else "unexpected_status"
+                kind = _status_kind(response, status) if status >= 400 else "unexpected_status"
                 return RequestFailure(kind, f"expected status {', '.join(map(str, allowed))}, got {status}; "
                                             f"body: {body}", status)
         elif status >= 400:
-            return RequestFailure(f"http_{status}", _text(response), status)
+            return RequestFailure(_status_kind(response, status), _text(response), status)
         if step.expect.contains is not None and step.expect.contains not in (body or _text(response, None)):
             return RequestFailure("check_failed", f"body does not contain {step.expect.contains!r}", status)
         return None
@@ -238,6 +352,27 @@ class VisitorFactory:
                     return RequestFailure("extract_failed", f"{name}: JSON path {extractor.json_path!r} not found",
                                           response.status_code)
         return None
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    return parts.scheme, (parts.hostname or "").lower(), port
+
+
+def _expects(step: Step, status: int) -> bool:
+    """Whether the step's ``expect.status`` names this status (then the redirect is the answer)."""
+    expected = step.expect.status
+    if expected is None:
+        return False
+    return status in (expected if isinstance(expected, list) else [expected])
+
+
+def _status_kind(response: Any, status: int) -> str:
+    """``http_NNN``; a 503 that says when to come back (``Retry-After``) is shedding, kept apart."""
+    if status == 503 and (response.headers or {}).get("Retry-After") is not None:
+        return "http_503_retry_after"
+    return f"http_{status}"
 
 
 def _text(response: Any, limit: int | None = BODY_SNIPPET) -> str:

@@ -1,0 +1,133 @@
+"""A target that misbehaves on purpose, for the fault tests: run as ``python tests/faultserver.py``.
+
+It speaks just enough HTTP/1.1 (keep-alive, Content-Length) on 127.0.0.1 and scripts one fault per path:
+
+    /ok                  200 "ok" (sets a session cookie)
+    /hang                reads the request, never answers
+    /reset               starts a response, then resets the connection
+    /slow-body           sends the headers, then the body in pieces over ~0.6 s
+    /flood/<anything>    500 with a unique, hostile body (markup, template syntax, control bytes, bad UTF-8)
+    /redirect-away       302 to another host
+    /redirect-here       302 to /ok on this host
+    /__count             requests seen so far, as JSON (not counted)
+
+Options: ``--die-after S`` stops listening and drops every connection S seconds after start (the target
+dying mid-run); ``--tls CERT KEY`` serves HTTPS with that certificate. Prints ``listening URL`` when ready.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import socket
+import ssl
+import struct
+import sys
+
+HOSTILE = '</script><script>alert(1)</script> "><img src=x onerror=alert(2)> {{7*7}} ${7*7} \x1b[31m\x00'
+COOKIE = "sid=COOKIESECRET-4711; Path=/; HttpOnly"
+
+
+class FaultServer:
+    def __init__(self) -> None:
+        self.count = 0
+        self.writers: set[asyncio.StreamWriter] = set()
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.writers.add(writer)
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                lines = head.decode("latin-1").split("\r\n")
+                method, path, _ = lines[0].split(" ", 2)
+                headers = {k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines[1:] if ln)}
+                length = int(headers.get("content-length", "0") or 0)
+                if length:
+                    await reader.readexactly(length)
+                if path == "/__count":
+                    await self.send(writer, 200, json.dumps({"requests": self.count}).encode())
+                    continue
+                self.count += 1
+                if not await self.answer(path.split("?")[0], writer):
+                    return
+        except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError, ValueError):
+            pass
+        finally:
+            self.writers.discard(writer)
+            writer.close()
+
+    async def send(self, writer: asyncio.StreamWriter, status: int, body: bytes,
+                   extra: dict[str, str] | None = None) -> None:
+        reason = {200: "OK", 302: "Found", 500: "Internal Server Error"}.get(status, "Status")
+        head = [f"HTTP/1.1 {status} {reason}", f"Content-Length: {len(body)}", "Content-Type: text/html"]
+        head += [f"{k}: {v}" for k, v in (extra or {}).items()]
+        writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)
+        await writer.drain()
+
+    async def answer(self, path: str, writer: asyncio.StreamWriter) -> bool:
+        """Answer one request; False when the connection is finished with."""
+        if path == "/ok":
+            await self.send(writer, 200, b"ok", {"Set-Cookie": COOKIE})
+        elif path == "/hang":
+            await asyncio.sleep(3600)
+            return False
+        elif path == "/reset":
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\npartial")
+            await writer.drain()
+            sock = writer.get_extra_info("socket")
+            if sock is not None:  # RST instead of FIN
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            writer.transport.abort()
+            return False
+        elif path == "/slow-body":
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 60\r\nContent-Type: text/plain\r\n\r\n")
+            for _ in range(6):
+                await writer.drain()
+                await asyncio.sleep(0.1)
+                writer.write(b"x" * 10)
+            await writer.drain()
+        elif path.startswith("/flood/"):
+            body = f"<h1>failure at {path}</h1><pre>{HOSTILE}</pre>".encode("utf-8") + b"\xff\xfe invalid utf-8"
+            await self.send(writer, 500, body)
+        elif path == "/redirect-away":
+            await self.send(writer, 302, b"", {"Location": "http://elsewhere.invalid/landing"})
+        elif path == "/redirect-here":
+            await self.send(writer, 302, b"", {"Location": "/ok"})
+        else:
+            await self.send(writer, 404, b"not found")
+        return True
+
+
+async def main(args: argparse.Namespace) -> None:
+    context = None
+    if args.tls:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(args.tls[0], args.tls[1])
+    app = FaultServer()
+    server = await asyncio.start_server(app.handle, "127.0.0.1", 0, ssl=context)
+    port = server.sockets[0].getsockname()[1]
+    print(f"listening {'https' if context else 'http'}://127.0.0.1:{port}", flush=True)
+    if args.die_after:
+        await asyncio.sleep(args.die_after)
+        server.close()
+        for writer in list(app.writers):
+            writer.transport.abort()
+        print("died", flush=True)
+        await asyncio.sleep(3600)
+    else:
+        await server.serve_forever()
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--die-after", type=float, default=0.0)
+    parser.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"))
+    return parser.parse_args(argv)
+
+
+if __name__ == "__main__":
+    try:
+        asyncio.run(main(parse(sys.argv[1:])))
+    except KeyboardInterrupt:
+        pass
