@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -56,17 +57,43 @@ def test_report_opens_offline_without_errors(report: Path) -> None:
         assert requests == [report.as_uri()]  # the file itself, nothing else
         assert problems == []  # CSP violations would show up here
         assert page.locator("#verdict h2").inner_text().strip().lower() == "at-risk"
-        charts = page.locator("svg.chart")
-        assert charts.count() >= 4
-        for i in range(charts.count()):
-            box = charts.nth(i).bounding_box()
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
+        # every chart over time became an interactive uPlot chart, and each one drew something
+        holders = page.locator("figure.chart-box.interactive")
+        assert holders.count() == 5
+        canvases = page.locator(".uplot-box canvas")
+        assert canvases.count() == 5
+        for i in range(canvases.count()):
+            box = canvases.nth(i).bounding_box()
             assert box and box["width"] > 300 and box["height"] > 100
-            assert charts.nth(i).locator("path, rect").count() > 3  # something was drawn
+            coloured = canvases.nth(i).evaluate(
+                "c => { const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let n = 0;"
+                " for (let k = 0; k < d.length; k += 4) { if (d[k + 3] > 0 && (d[k] < 200 || d[k + 1] < 200)) n++; }"
+                " return n; }")
+            assert coloured > 500, (i, coloured)  # lines, not a blank canvas
+        assert page.locator("figure.chart-box.interactive > svg").first.is_hidden()
+        # values on hover: moving over a chart fills its legend with numbers
+        over = page.locator("#chart-latency .u-over")
+        over.hover(position={"x": 300, "y": 100})
+        legend = page.locator("#chart-latency .u-legend").inner_text()
+        assert re.search(r"\d+(\.\d+)? (ms|s)", legend), legend
+        # zoom: dragging across the chart narrows its time axis
+        span = "h => h.uplot.scales.x.max - h.uplot.scales.x.min"
+        before = page.eval_on_selector("#chart-latency", span)
+        box = over.bounding_box()
+        page.mouse.move(box["x"] + 100, box["y"] + 80)
+        page.mouse.down()
+        page.mouse.move(box["x"] + 260, box["y"] + 80, steps=5)
+        page.mouse.up()
+        assert page.eval_on_selector("#chart-latency", span) < before / 2
+        # printing shows the static charts
+        page.emulate_media(media="print")
+        assert page.locator("figure.chart-box.interactive > svg").first.is_visible()
+        page.emulate_media(media="screen")
         # the stylesheet applied (allowed by its CSP hash): the banner is coloured
         colour = page.eval_on_selector("#verdict", "e => getComputedStyle(e).backgroundColor")
         assert colour not in ("rgba(0, 0, 0, 0)", "transparent")
-        ARTIFACTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
         browser.close()
 
 
@@ -79,4 +106,9 @@ def test_report_reads_with_javascript_off(report: Path) -> None:
         assert page.locator("#slos tbody tr").count() > 0
         assert page.locator("#endpoints tbody tr").count() == 2
         assert "POST /checkout" in page.locator("#endpoints").inner_text()
+        charts = page.locator("svg.chart")  # the static charts stand in for the interactive ones
+        assert charts.count() >= 6
+        for i in range(charts.count()):
+            assert charts.nth(i).is_visible()
+            assert charts.nth(i).locator("path, rect").count() > 3  # something was drawn
         browser.close()

@@ -74,7 +74,12 @@ def test_hostile_strings_stay_inert(tmp_path: Path) -> None:
                                   "url": "http://127.0.0.1:1/" + HOSTILE, "detail": HOSTILE, "ms": 3}) + "\n")
     render_run_dir(run)
     html = (run / "report.html").read_text()
-    assert "<script" not in html.lower()
+    clean = make_run_dir(tmp_path / "clean", scenario_doc(), healthy)
+    render_run_dir(clean)
+    scripts = (clean / "report.html").read_text().lower().count("<script")
+    assert scripts == 3  # the data block, uPlot, the report's own script
+    assert html.lower().count("<script") == scripts  # nothing the target sent became a script
+    assert "</script><script>alert" not in html
     assert "<img" not in html.lower()
     assert "&lt;/script&gt;&lt;script&gt;alert(1)" in html  # shown as text
     assert "{{7*7}}" in html  # never evaluated as a template
@@ -108,3 +113,46 @@ def test_html_is_self_contained(tmp_path: Path) -> None:
     assert "Content-Security-Policy" in html and "default-src 'none'" in html
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html)
     assert "<svg" in html
+
+
+def test_vendored_chart_library_matches_its_pinned_checksums() -> None:
+    import hashlib
+
+    from loadkit.report import html as report_html
+
+    vendor = Path(report_html.__file__).resolve().parent / "vendor"
+    pinned = dict(reversed(line.split()) for line in (vendor / "SHA256SUMS").read_text().splitlines() if line)
+    assert set(pinned) == {"uPlot.iife.min.js", "uPlot.min.css", "uPlot.LICENSE"}
+    for name, digest in pinned.items():
+        assert hashlib.sha256((vendor / name).read_bytes()).hexdigest() == digest, name
+    assert "MIT License" in (vendor / "uPlot.LICENSE").read_text()
+    assert "(v1.6.32)" in (vendor / "uPlot.iife.min.js").read_text()[:80]
+
+
+def test_embedded_json_cannot_end_its_script_block() -> None:
+    from loadkit.report.html import json_for_html
+
+    text = json_for_html({"name": "</script><script>alert(1)</script> & \u2028\u2029 <!--"})
+    for bad in ("<", ">", "&", "\u2028", "\u2029"):
+        assert bad not in text
+    assert json.loads(text) == {"name": "</script><script>alert(1)</script> & \u2028\u2029 <!--"}
+
+
+def test_csp_allows_exactly_the_embedded_scripts_and_style(tmp_path: Path) -> None:
+    import base64
+    import hashlib
+
+    run = make_run_dir(tmp_path / "r", scenario_doc(), healthy)
+    render_run_dir(run)
+    html = (run / "report.html").read_text()
+    csp = re.search(r'http-equiv="Content-Security-Policy" content="([^"]+)"', html).group(1)
+    csp = unescape(csp)
+    bodies = re.findall(r"<script>(.*?)</script>", html, re.S)
+    assert len(bodies) == 2
+    for body in bodies:
+        digest = base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()
+        assert f"'sha256-{digest}'" in csp
+    style = re.search(r"<style>(.*?)</style>", html, re.S).group(1)
+    assert base64.b64encode(hashlib.sha256(style.encode()).digest()).decode() in csp
+    assert "'unsafe-inline'" not in csp and "'unsafe-eval'" not in csp
+    assert not re.search(r"\son[a-z]+\s*=", re.sub(r"<script>.*?</script>", "", html, flags=re.S))  # no inline handlers

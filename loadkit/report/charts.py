@@ -15,7 +15,8 @@ from ..units import format_clock
 PALETTE = ("#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#4b5563", "#db2777",
            "#65a30d", "#7c3aed")
 PHASE_FILL = ("#f1f5f9", "#ffffff")
-MAX_POINTS = 900  # longer series are downsampled for display (the data files keep every second)
+SVG_POINTS = 300  # the static charts (JavaScript off, print): longer series are downsampled
+DISPLAY_POINTS = 720  # the interactive charts (an hour at 5 s per point); the data files keep every second
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,12 @@ def _fmt(value: float, unit: str) -> str:
     return f"{value:.4g}{' ' + unit if unit else ''}"
 
 
-def _downsample(values: Sequence[float | None], stride: int) -> list[float | None]:
+def stride_for(length: int, points: int) -> int:
+    """Seconds per displayed point so that ``length`` seconds fit in ``points`` points."""
+    return max(1, math.ceil(length / points))
+
+
+def downsample(values: Sequence[float | None], stride: int) -> list[float | None]:
     """Keep the largest value of every ``stride`` seconds, so spikes survive downsampling."""
     if stride <= 1:
         return list(values)
@@ -61,8 +67,8 @@ def line_chart(title: str, series: Sequence[Series], phases: Sequence[dict[str, 
                width: int = 920, height: int = 230, y_max: float | None = None) -> str:
     """An SVG line chart over the run's seconds with phase bands; returns markup."""
     length = max((len(s.values) for s in series), default=0)
-    stride = max(1, math.ceil(length / MAX_POINTS))
-    data = [(s, _downsample(s.values, stride)) for s in series]
+    stride = stride_for(length, SVG_POINTS)
+    data = [(s, downsample(s.values, stride)) for s in series]
     left, right, top, bottom = 64, 12, 26, 40
     plot_w, plot_h = width - left - right, height - top - bottom
     observed = [v for _, d in data for v in d if v is not None and not math.isnan(v)]

@@ -1,21 +1,25 @@
 """``report.html``: one self-contained file (no network, a strict Content-Security-Policy).
 
-Rendered with jinja2 and autoescaping from the view model; charts are inline SVG, so the verdict,
-figures, tables and charts all read with JavaScript off and print well. The stylesheet is allowed by
-its hash; nothing else may load or run.
+Rendered with jinja2 and autoescaping from the view model. Charts are drawn twice: as inline SVG, so
+the verdict, figures, tables and charts all read with JavaScript off and print well, and, from a JSON
+data block, by the vendored uPlot (zoom, values on hover). The stylesheet and the two scripts are
+allowed by their hashes; nothing else may load or run.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import json
+from dataclasses import dataclass
 from importlib import resources
+from typing import Any
 
 import jinja2
 from markupsafe import Markup
 
 from ..units import format_clock, format_duration, format_ms, format_percent
-from .charts import PALETTE, Series, histogram_chart, line_chart
+from .charts import DISPLAY_POINTS, PALETTE, Series, downsample, histogram_chart, line_chart, stride_for
 from .model import ReportModel
 from .text import slo_value
 
@@ -29,46 +33,109 @@ _ENV = jinja2.Environment(
 _ENV.filters.update(ms=format_ms, pct=format_percent, clock=format_clock, dur=format_duration)
 
 
+def _resource(name: str) -> str:
+    return resources.files("loadkit.report").joinpath(name).read_text(encoding="utf-8")
+
+
 def _css() -> str:
-    return resources.files("loadkit.report").joinpath("templates/report.css").read_text(encoding="utf-8")
+    return _resource("templates/report.css")
 
 
-def _charts(model: ReportModel) -> list[Markup]:
-    s, phases = model.series, model.phases
+def vendored_files() -> dict[str, str]:
+    """The vendored uPlot files (name -> text), as shipped in ``loadkit/report/vendor``."""
+    return {name: _resource(f"vendor/{name}") for name in ("uPlot.iife.min.js", "uPlot.min.css", "uPlot.LICENSE")}
+
+
+@dataclass(frozen=True)
+class Chart:
+    """One chart over time: drawn as SVG (JavaScript off, print) and, from its data, by uPlot."""
+
+    id: str
+    title: str
+    series: tuple[Series, ...]
+    unit: str = ""
+    y_max: float | None = None
+
+
+def _line_charts(model: ReportModel) -> list[Chart]:
+    s = model.series
     unit = "users" if model.run.get("model") == "users" else "visitors/s"
     charts = [
-        line_chart(f"Planned vs delivered ({unit}) and requests/s", [
+        Chart("chart-traffic", f"Planned vs delivered ({unit}) and requests/s", (
             Series(f"planned {unit}", s["planned"], "#64748b", dashed=True),
             Series(f"delivered {unit}", s["started"], PALETTE[0]),
-            Series("requests/s", s["rps"], PALETTE[2]),
-        ], phases),
-        line_chart("Response time (all requests)", [
+            Series("requests/s", s["rps"], PALETTE[2]))),
+        Chart("chart-latency", "Response time (all requests)", (
             Series("p50", s["p50"], PALETTE[2]), Series("p95", s["p95"], PALETTE[0]),
-            Series("p99", s["p99"], PALETTE[1]),
-        ], phases, unit="ms"),
-        line_chart("Error rate", [Series("failed requests", s["error_rate"], PALETTE[1])], phases, unit="%",
-                   y_max=max([v for v in s["error_rate"] if v is not None] + [0.01])),
-        line_chart("Failed requests per second: turned away politely vs breakdowns", [
-            Series("shedding (429, 503 + Retry-After)", s["shedding"], PALETTE[3 % len(PALETTE)]),
+            Series("p99", s["p99"], PALETTE[1])), unit="ms"),
+        Chart("chart-errors", "Error rate", (Series("failed requests", s["error_rate"], PALETTE[1]),), unit="%",
+              y_max=max([v for v in s["error_rate"] if v is not None] + [0.01])),
+        Chart("chart-error-kinds", "Failed requests per second: turned away politely vs breakdowns", (
+            Series("shedding (429, 503 + Retry-After)", s["shedding"], PALETTE[3]),
             Series("collapse (5xx, timeouts, resets, refused)", s["collapse"], PALETTE[1]),
-            Series("other (4xx, failed checks)", s["other"], "#64748b", dashed=True),
-        ], phases, y_max=max(s["shedding"] + s["collapse"] + s["other"] + [1])),
+            Series("other (4xx, failed checks)", s["other"], "#64748b", dashed=True)),
+            y_max=max(s["shedding"] + s["collapse"] + s["other"] + [1])),
     ]
     if model.endpoint_series:
-        charts.append(line_chart("p95 response time per endpoint", [
+        charts.append(Chart("chart-endpoints", "p95 response time per endpoint", tuple(
             Series(name, values, PALETTE[i % len(PALETTE)])
-            for i, (name, values) in enumerate(sorted(model.endpoint_series.items()))], phases, unit="ms"))
-    charts.append(histogram_chart("Response time distribution (all requests)", model.latency_distribution))
+            for i, (name, values) in enumerate(sorted(model.endpoint_series.items()))), unit="ms"))
+    return charts
+
+
+def _svg(chart: Chart, phases: tuple[dict[str, Any], ...]) -> Markup:
     # Safe: every label inside the SVG was escaped when it was drawn.
-    return [Markup(c) for c in charts]  # noqa: S704
+    return Markup(line_chart(chart.title, chart.series, phases, unit=chart.unit, y_max=chart.y_max))  # noqa: S704
+
+
+def chart_data(model: ReportModel, charts: list[Chart]) -> dict[str, Any]:
+    """What the interactive charts draw: a shared time axis and each chart's downsampled series."""
+    length = len(model.series.get("t", []))
+    stride = stride_for(length, DISPLAY_POINTS)
+    t = [min(length, i + stride / 2) for i in range(0, length, stride)]
+
+    def clean(values: list[float | None]) -> list[float | None]:
+        return [None if v is None or v != v else round(float(v), 4) for v in values]
+
+    return {
+        "t": t,
+        "phases": [{"phase": str(p["phase"]), "start": p["start"], "end": p["end"]} for p in model.phases],
+        "charts": [{"id": c.id, "title": c.title, "unit": c.unit,
+                    "series": [{"name": se.name, "color": se.color, "dashed": se.dashed,
+                                "values": clean(downsample(list(se.values), stride))} for se in c.series]}
+                   for c in charts],
+    }
+
+
+_JSON_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+
+
+def json_for_html(data: Any) -> str:
+    """JSON that is safe inside a ``<script type="application/json">`` block: no ``</script>``, no HTML
+    specials, no line separators JavaScript would choke on."""
+    text = json.dumps(data, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
+    for char, escaped in _JSON_ESCAPES.items():
+        text = text.replace(char, escaped)
+    return text
+
+
+def _hash(text: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode("ascii") + "'"
 
 
 def render_html(model: ReportModel) -> str:
     """The complete HTML document."""
-    css = _css()
-    digest = base64.b64encode(hashlib.sha256(css.encode("utf-8")).digest()).decode("ascii")
-    csp = (f"default-src 'none'; style-src 'sha256-{digest}'; img-src data:; base-uri 'none'; "
-           "form-action 'none'")
+    vendor = vendored_files()
+    css = _css() + "\n" + vendor["uPlot.min.css"]
+    scripts = [vendor["uPlot.iife.min.js"], _resource("templates/report.js")]
+    # Only these exact stylesheet and scripts may apply or run; nothing may load from anywhere.
+    csp = (f"default-src 'none'; style-src {_hash(css)}; script-src {' '.join(_hash(x) for x in scripts)}; "
+           "img-src data:; base-uri 'none'; form-action 'none'")
+    charts = _line_charts(model)
     template = _ENV.get_template("report.html.j2")
-    return template.render(m=model, css=Markup(css), csp=csp, charts=_charts(model),  # noqa: S704
-                           slo_value=slo_value)
+    return template.render(  # noqa: S704 - every Markup below is escaped or our own code
+        m=model, css=Markup(css), csp=csp, slo_value=slo_value,
+        charts=[(c.id, _svg(c, model.phases)) for c in charts],
+        distribution=Markup(histogram_chart("Response time distribution (all requests)",  # noqa: S704
+                                            model.latency_distribution)),
+        data=Markup(json_for_html(chart_data(model, charts))), scripts=[Markup(x) for x in scripts])
