@@ -8,6 +8,7 @@ The library API mirrors the command line, one function per pipeline stage::
     analysis = loadkit.analyze(loadkit.load_run(run_dir))
     verdict = loadkit.judge(analysis)
     loadkit.render(analysis, verdict, run_dir)
+    comparison = loadkit.compare_runs(loadkit.load_run(before_dir), loadkit.load_run(run_dir))
 """
 
 __version__ = "0.1.0"
@@ -22,7 +23,7 @@ _EXPORTS = {
     "ExitCode": "errors", "LoadkitError": "errors", "render": "report", "render_run_dir": "report",
     "Distribution": "run", "run_scenario": "run", "Scenario": "scenario", "load_scenario": "scenario",
     "parse_scenario": "scenario", "Plan": "traffic", "build_plan": "traffic", "Verdict": "verdict",
-    "judge": "verdict",
+    "judge": "verdict", "Comparison": "compare", "compare_runs": "compare",
 }
 
 __all__ = ["__version__", *sorted(_EXPORTS)]
@@ -42,6 +43,7 @@ def __dir__() -> list[str]:
 
 if _typing.TYPE_CHECKING:
     from .analysis import Analysis, analyze
+    from .compare import Comparison, compare_runs
     from .data import RunData, load_run
     from .errors import ExitCode, LoadkitError
     from .report import render, render_run_dir

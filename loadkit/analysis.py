@@ -10,148 +10,19 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from itertools import chain
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from .data import HistogramTable, RunData
-from .histogram import SUB_BUCKETS
+from .aggregate import Exploded, aggregate
+from .data import RunData
 from .scenario import Journey, Slo, VerdictPolicy, mean_visit_seconds
 from .traffic import Plan, judged_phases, plan_from_dict
 
 WINDOW_S = 5
 MIN_WINDOW_REQUESTS = 5  # a window with fewer requests cannot break a latency SLO on its own
-QUANTILES = {"p50": 0.50, "p75": 0.75, "p90": 0.90, "p95": 0.95, "p99": 0.99}
 DEFAULT_SLOS = (Slo(metric="p95", below="1s"), Slo(metric="error_rate", below="1%"))
-_NB = 1 << 16  # bucket-index space, larger than any index the histogram produces
-
-
-# --- vectorised histogram arithmetic -------------------------------------------------------------
-
-
-def bucket_values_ms(idx: np.ndarray) -> np.ndarray:
-    """Vectorised :func:`loadkit.histogram.bucket_value`, in milliseconds."""
-    idx = idx.astype(np.int64)
-    shift = np.maximum(idx // SUB_BUCKETS - 1, 0)
-    small = idx < 2 * SUB_BUCKETS
-    sub = idx - shift * SUB_BUCKETS
-    low = np.where(small, idx, sub << shift)
-    width = np.where(small, 1, 1 << shift)
-    return (low + (width - 1) / 2) / 1000.0
-
-
-_DENSE_CELLS = 2_000_000  # groups x buckets laid out densely at once (16 MB of float64)
-_ENTRY_SLICE = 1 << 19  # histogram entries handled at once
-
-
-class _Exploded:
-    """A run's histogram table prepared for grouping: each entry's bucket as a position in the
-    (sorted) set of buckets that occur at all, so that per-group histograms can be laid out densely."""
-
-    def __init__(self, table: HistogramTable) -> None:
-        self.table = table
-        self.cnt = table.cnt
-        self.max_us, self.sum_us = table.max_us, table.sum_us
-        present = np.zeros(_NB, dtype=bool)
-        present[table.idx] = True
-        self.vocab = np.flatnonzero(present)
-        self.values = bucket_values_ms(self.vocab)
-        self.pos = (np.cumsum(present, dtype=np.int32) - 1)[table.idx] if len(table.idx) else \
-            np.zeros(0, dtype=np.int32)
-
-    @classmethod
-    def of(cls, hists: Sequence[dict[str, Any]]) -> _Exploded:
-        """From ``Histogram.to_dict()`` documents."""
-        return cls(HistogramTable.of(list(hists)))
-
-    def stats(self, groups: np.ndarray, n_groups: int, quantiles: Sequence[str] = tuple(QUANTILES)) -> pd.DataFrame:
-        """Latency stats (ms) per group; ``groups[row]`` is a row's group (-1 leaves it out).
-
-        Groups are laid out as dense (group x bucket) count matrices, a chunk of groups at a time, so
-        memory stays bounded whatever the number of groups.
-        """
-        out = pd.DataFrame(index=pd.RangeIndex(n_groups))
-        k = max(1, len(self.vocab))
-        g = self.table.per_entry(groups.astype(np.int64 if n_groups * max(1, len(self.vocab)) >= 2**31
-                                              else np.int32))
-        totals = np.zeros(n_groups)
-        cols = {name: np.full(n_groups, np.nan) for name in quantiles}
-        chunk = max(1, _DENSE_CELLS // k)
-        for lo in range(0, n_groups, chunk):
-            hi = min(n_groups, lo + chunk)
-            cum = np.zeros((hi - lo) * k)
-            for e0 in range(0, len(g), _ENTRY_SLICE):  # slices of entries keep temporaries small
-                gs = g[e0:e0 + _ENTRY_SLICE]
-                sel = (gs >= lo) & (gs < hi)
-                if sel.any():
-                    flat = (gs[sel] - lo) * k + self.pos[e0:e0 + _ENTRY_SLICE][sel]
-                    cum += np.bincount(flat, weights=self.cnt[e0:e0 + _ENTRY_SLICE][sel], minlength=len(cum))
-            cum = cum.reshape(hi - lo, k)
-            np.cumsum(cum, axis=1, out=cum)
-            tot = cum[:, -1]
-            totals[lo:hi] = tot
-            for name in cols:
-                rank = np.maximum(1, np.ceil(QUANTILES[name] * tot - 1e-9))
-                at = np.minimum((cum < rank[:, None]).sum(axis=1), k - 1)
-                cols[name][lo:hi] = np.where(tot > 0, self.values[at] if len(self.values) else np.nan, np.nan)
-        row_keep = groups >= 0
-        gmax = np.zeros(n_groups)
-        np.maximum.at(gmax, groups[row_keep], self.max_us[row_keep] / 1000.0)
-        gsum = np.bincount(groups[row_keep], weights=self.sum_us[row_keep], minlength=n_groups)
-        has = totals > 0
-        for name, col in cols.items():
-            out[name] = np.where(has, np.minimum(col, gmax), np.nan)
-        out["max"] = np.where(has, gmax, np.nan)
-        out["mean"] = np.where(has, gsum / np.maximum(totals, 1) / 1000.0, np.nan)
-        out["count"] = totals.astype(np.int64)
-        return out
-
-    def count_at_most(self, groups: np.ndarray, n_groups: int, limit_ms: float) -> np.ndarray:
-        """Samples per group whose latency is at most ``limit_ms``."""
-        last = np.searchsorted(self.values, limit_ms, side="right")
-        g = self.table.per_entry(groups.astype(np.int32))
-        out = np.zeros(n_groups)
-        for e0 in range(0, len(g), _ENTRY_SLICE):
-            gs = g[e0:e0 + _ENTRY_SLICE]
-            keep = (gs >= 0) & (self.pos[e0:e0 + _ENTRY_SLICE] < last)
-            out += np.bincount(gs[keep], weights=self.cnt[e0:e0 + _ENTRY_SLICE][keep], minlength=n_groups)
-        return out.astype(np.int64)
-
-
-def _aggregate(frame: pd.DataFrame, hist: _Exploded, ok_hist: _Exploded, labels: pd.Series,
-               apdex_t_ms: float | None = None, with_ok: bool = True,
-               quantiles: Sequence[str] = tuple(QUANTILES)) -> pd.DataFrame:
-    """Requests, failures, error rate, bytes and latency stats per label (rows with NaN label are left out).
-
-    With ``apdex_t_ms``, also the Apdex score: (satisfied + tolerating / 2) / requests, where a success
-    within T satisfies, within 4T is tolerated, and anything slower or failed frustrates.
-    ``with_ok=False`` skips success-only percentiles, ``quantiles`` limits the percentiles computed
-    (the others are NaN), where nobody reads them.
-    """
-    codes, uniques = pd.factorize(labels, sort=True)
-    n = len(uniques)
-    base = pd.DataFrame({"requests": np.bincount(codes[codes >= 0], weights=frame["requests"].to_numpy()[codes >= 0],
-                                                 minlength=n),
-                         "failures": np.bincount(codes[codes >= 0], weights=frame["n_fail"].to_numpy()[codes >= 0],
-                                                 minlength=n),
-                         "bytes": np.bincount(codes[codes >= 0], weights=frame["bytes"].to_numpy()[codes >= 0],
-                                              minlength=n)})
-    lat = hist.stats(codes, n, quantiles).reindex(columns=[*QUANTILES, "max", "mean", "count"])
-    ok = ok_hist.stats(codes, n, ("p50", "p95", "p99")).add_prefix("ok_")[["ok_p50", "ok_p95", "ok_p99"]] \
-        if with_ok else \
-        pd.DataFrame(np.nan, index=lat.index, columns=["ok_p50", "ok_p95", "ok_p99"])
-    result = pd.concat([base, lat.drop(columns="count"), ok], axis=1)
-    result["error_rate"] = np.where(result["requests"] > 0, result["failures"] / result["requests"].clip(lower=1),
-                                    np.nan)
-    if apdex_t_ms is not None:
-        satisfied = ok_hist.count_at_most(codes, n, apdex_t_ms)
-        tolerating = ok_hist.count_at_most(codes, n, 4 * apdex_t_ms) - satisfied
-        result["apdex"] = np.where(result["requests"] > 0,
-                                   (satisfied + tolerating / 2) / result["requests"].clip(lower=1), np.nan)
-    result.index = pd.Index(uniques, name=labels.name)
-    return result
 
 
 # --- error taxonomy ------------------------------------------------------------------------------
@@ -258,13 +129,13 @@ def analyze(run: RunData) -> Analysis:
                           "offsite_redirects": pd.Series(dtype=np.int64), "offsite_example": pd.Series(dtype=str)})
     m["t"] = m["t"].astype(np.int64)
     m["n_fail"] = [sum(f.values()) if isinstance(f, dict) else 0 for f in m["failures"]]
-    hist = _Exploded(run.hist)
-    ok_hist = _Exploded(run.ok_hist)
+    hist = Exploded(run.hist)
+    ok_hist = Exploded(run.ok_hist)
     phase_of_second = np.array([plan.phase_at(t + 0.5) for t in range(span)], dtype=object)
     m["phase"] = [phase_of_second[t] if t < span else "after" for t in m["t"]]
 
     # --- per second ------------------------------------------------------------------------------
-    per_sec = _aggregate(m, hist, ok_hist, m["t"].rename("t"), apdex_t).reindex(range(span))
+    per_sec = aggregate(m, hist, ok_hist, m["t"].rename("t"), apdex_t).reindex(range(span))
     per_sec.index.name = "t"
     seconds = pd.DataFrame(index=pd.RangeIndex(span, name="t"))
     seconds["phase"] = phase_of_second
@@ -283,12 +154,12 @@ def analyze(run: RunData) -> Analysis:
     seconds["rps"] = seconds["requests"].astype(float)
 
     # --- per endpoint ----------------------------------------------------------------------------
-    endpoints = _aggregate(m, hist, ok_hist, m["endpoint"].rename("endpoint"), apdex_t)
+    endpoints = aggregate(m, hist, ok_hist, m["endpoint"].rename("endpoint"), apdex_t)
     methods = m.groupby("endpoint")["method"].first()
     endpoints.insert(0, "method", methods.reindex(endpoints.index))
     ep_codes, ep_names = pd.factorize(m["endpoint"], sort=True)
     n_ep = max(1, len(ep_names))
-    ep_sec = _aggregate(m, hist, ok_hist, pd.Series(m["t"].to_numpy() * n_ep + ep_codes, name="key"), with_ok=False,
+    ep_sec = aggregate(m, hist, ok_hist, pd.Series(m["t"].to_numpy() * n_ep + ep_codes, name="key"), with_ok=False,
                         quantiles=("p95",))
     keys = ep_sec.index.to_numpy(dtype=np.int64)
     endpoint_seconds = pd.DataFrame({
@@ -314,7 +185,7 @@ def analyze(run: RunData) -> Analysis:
     judged = set(judged_phases(plan))
     peak_phase = _peak_phase(plan)
     phase_rows = []
-    by_phase = _aggregate(m, hist, ok_hist, m["phase"].rename("phase"))
+    by_phase = aggregate(m, hist, ok_hist, m["phase"].rename("phase"))
     for ph in plan.phases:
         row = by_phase.loc[ph.name] if ph.name in by_phase.index else None
         inside = seconds.loc[int(ph.start):int(math.ceil(ph.end)) - 1]
@@ -334,7 +205,7 @@ def analyze(run: RunData) -> Analysis:
             inside = m["phase"] == scope
         if endpoint is not None:
             inside &= m["endpoint"] == endpoint
-        agg = _aggregate(m, hist, ok_hist, pd.Series(np.where(inside, "in", None), index=m.index, name="scope"))
+        agg = aggregate(m, hist, ok_hist, pd.Series(np.where(inside, "in", None), index=m.index, name="scope"))
         return agg.loc["in"] if "in" in agg.index else None
 
     window_cache: dict[str | None, pd.DataFrame] = {}  # "by_endpoint" holds all endpoints' windows
@@ -345,12 +216,12 @@ def analyze(run: RunData) -> Analysis:
         """5 s windows (every one, empty ones with zero requests) over all requests or one endpoint."""
         if endpoint not in window_cache:
             if endpoint is None:
-                agg = _aggregate(m, hist, ok_hist, (m["t"] // WINDOW_S).rename("w"), with_ok=False)
+                agg = aggregate(m, hist, ok_hist, (m["t"] // WINDOW_S).rename("w"), with_ok=False)
             else:
                 if "by_endpoint" not in window_cache:
                     # every endpoint's windows in one pass over the histograms, split below
                     key = pd.Series((m["t"].to_numpy() // WINDOW_S) * n_ep + ep_codes, name="key")
-                    window_cache["by_endpoint"] = _aggregate(m, hist, ok_hist, key, with_ok=False)
+                    window_cache["by_endpoint"] = aggregate(m, hist, ok_hist, key, with_ok=False)
                 both = window_cache["by_endpoint"]
                 code = ep_names.get_loc(endpoint) if endpoint in ep_names else -1
                 keys = both.index.to_numpy(dtype=np.int64)
@@ -379,7 +250,7 @@ def analyze(run: RunData) -> Analysis:
                                      first_break_s=first, requests=requests))
 
     # --- totals and traffic ----------------------------------------------------------------------
-    overall = _aggregate(m, hist, ok_hist, pd.Series("all", index=m.index, name="all"), apdex_t)
+    overall = aggregate(m, hist, ok_hist, pd.Series("all", index=m.index, name="all"), apdex_t)
     orow = overall.loc["all"] if "all" in overall.index else None
     totals = {
         "requests": int(seconds["requests"].sum()), "failures": int(seconds["failures"].sum()),
@@ -396,7 +267,7 @@ def analyze(run: RunData) -> Analysis:
     started = int(seconds["started"].sum())
     late = int(seconds["late"].sum())
     dropped = int(seconds["dropped"].sum())
-    lateness = _Exploded.of(list(a["lateness"])) if not a.empty else None
+    lateness = Exploded.of(list(a["lateness"])) if not a.empty else None
     lat_stats = lateness.stats(np.zeros(len(a), dtype=np.int64), 1).iloc[0] if lateness is not None and len(a) \
         else None
     closed = plan.model == "users"
@@ -474,7 +345,7 @@ def _first_break(win: pd.DataFrame, slo: Slo, plan: Plan, scope: str, judged: se
     return bounds[0].start if bounds else None
 
 
-def _distribution(hist: _Exploded) -> pd.DataFrame:
+def _distribution(hist: Exploded) -> pd.DataFrame:
     """Requests per latency bucket over the whole run."""
     if len(hist.vocab) == 0 or len(hist.pos) == 0:
         return pd.DataFrame({"ms": [], "count": []})

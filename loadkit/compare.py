@@ -23,7 +23,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .analysis import Analysis, bucket_values_ms, analyze
+from .aggregate import bucket_values_ms
+from .analysis import Analysis, analyze
 from .data import RunData
 from .traffic import judged_phases, plan_from_dict
 from .verdict import judge
