@@ -237,3 +237,39 @@ def test_error_samples_json_is_bounded_for_a_flood_of_unique_failures(tmp_path: 
     summary = read_summary(tmp_path / "run")
     assert summary["totals"]["failures"] == 300
     assert len(summary["endpoints"]) == 1
+
+
+@contextmanager
+def small_filesystem(tmp_path: Path, options: str) -> Iterator[Path]:
+    """A tiny tmpfs mounted for the test (needs root; skipped where mounting is not allowed)."""
+    point = tmp_path / "fs"
+    point.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(point)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    try:
+        yield point
+    finally:
+        subprocess.run(["umount", str(point)], capture_output=True)
+
+
+@pytest.mark.parametrize("state", ["read-only", "full"])
+def test_an_unwritable_output_folder_is_one_line_before_any_load(tmp_path: Path, state: str) -> None:
+    options = "size=64k,ro" if state == "read-only" else "size=64k"
+    with small_filesystem(tmp_path, options) as fs:
+        if state == "full":
+            (fs / "run").mkdir()
+            handle = (fs / "filler").open("wb", buffering=0)  # fill every block
+            try:
+                while True:
+                    handle.write(b"x" * 4096)
+            except OSError:
+                pass
+            finally:
+                handle.close()
+        result = run_cli("run", "smoke", "--target", "http://127.0.0.1:9", "--out", str(fs / "run"), timeout=60)
+    assert result.returncode == 2, result.stderr
+    errors = [ln for ln in result.stderr.splitlines() if ln.startswith("loadkit: error:")]
+    assert len(errors) == 1 and "cannot write the run directory" in errors[0], result.stderr
+    assert ("Read-only file system" if state == "read-only" else "No space left on device") in errors[0]
+    assert "Traceback" not in result.stderr
