@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal, Union
 from urllib.parse import urlsplit
 
 import yaml
+from selectolax.lexbor import LexborHTMLParser
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -166,17 +167,27 @@ Traffic = Annotated[
 
 
 class Extractor(_Frozen):
-    """Take a value from a response for later steps: a regex's first group or a JSON path."""
+    """Take a value from a response for later steps: a regex's first group, a JSON path, or the first
+    element a CSS selector matches (its text, or one of its attributes)."""
 
     regex: str | None = None
     json_path: str | None = Field(None, alias="json", description="Dotted path: 'items.0.id'.")
+    css: str | None = Field(None, description="CSS selector: 'input[name=csrf_token]'.")
+    attr: str | None = Field(None, description="With css: the attribute to take (default: the text).")
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     @model_validator(mode="after")
     def _one(self) -> Extractor:
-        if (self.regex is None) == (self.json_path is None):
-            raise ValueError("give exactly one of 'regex' or 'json'")
+        if sum(x is not None for x in (self.regex, self.json_path, self.css)) != 1:
+            raise ValueError("give exactly one of 'regex', 'json' or 'css'")
+        if self.attr is not None and self.css is None:
+            raise ValueError("'attr' goes with 'css'")
+        if self.css is not None:
+            try:
+                LexborHTMLParser("<p></p>").css_first(self.css)
+            except Exception as exc:  # noqa: BLE001 - the parser's own error type varies by version
+                raise ValueError(f"invalid CSS selector {self.css!r} ({exc})") from None
         if self.regex is not None:
             try:
                 compiled = re.compile(self.regex)
@@ -192,6 +203,11 @@ class Expect(_Frozen):
 
     status: int | list[int] | None = Field(None, description="Expected status code(s); default: any < 400.")
     contains: str | None = Field(None, description="Text the body must contain.")
+    json_fields: dict[str, Any] | None = Field(
+        None, alias="json", description="JSON body fields that must hold these values: {'status': 'ok', "
+                                        "'items.0.id': 3}; a value of '*' only requires the field.")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
 class Step(_Frozen):
@@ -427,6 +443,10 @@ class Scenario(_Frozen):
     headers: dict[str, str] = Field(default_factory=dict, description="Sent with every request; "
                                                                         "'${ENV_VAR}' reads the environment.")
     request_timeout: Duration = Field(10.0, gt=0, description="Give up on a request after this long.")
+    csrf: Literal["auto", "off"] = Field(
+        "auto", description="auto: send back CSRF tokens the way browsers do (a hidden csrf form field into "
+                            "later form posts, a csrftoken / XSRF-TOKEN cookie as a header on unsafe methods); "
+                            "off: only what the steps send.")
     verify_tls: bool = Field(True, description="Check the target's TLS certificate. false: accept any "
                                                 "certificate (a staging site with a self-signed one); the "
                                                 "report says so.")

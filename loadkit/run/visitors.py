@@ -19,12 +19,13 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlencode, urljoin, urlsplit
+from urllib.parse import quote, unquote, urlencode, urljoin, urlsplit
 
 import gevent
 import gevent.ssl
 from geventhttpclient.client import HTTPClientPool
 from locust.contrib.fasthttp import FastHttpSession, insecure_ssl_context_factory
+from selectolax.lexbor import LexborHTMLParser
 
 from ..scenario import Journey, Scenario, Step
 from .recorder import BODY_SNIPPET, RequestFailure
@@ -193,6 +194,9 @@ class VisitorFactory:
         self.interleave = scenario.traffic.spacing == "uniform"
         self._credit = [0.0] * len(self.journeys)
         self._total_weight = sum(self.weights)
+        # Automatic CSRF costs a scan of every HTML page; only journeys that post forms need it.
+        self.csrf = scenario.csrf == "auto" and any(
+            step.method not in _SAFE_METHODS and step.method != "THINK" for j in self.journeys for step in j.steps)
         self._shared: HTTPClientPool | None = None
         self._idle: list[FastHttpSession] = []  # clients of visitors that left (shared connections only)
         self.on_offsite: Callable[[str, str, str], None] | None = None  # (endpoint, method, location)
@@ -273,8 +277,14 @@ class VisitorFactory:
         headers = prepared.headers if prepared.headers_static else \
             {**prepared.defaults, **self.headers, **{k: render(v, values) for k, v in step.headers.items()}}
         kwargs: dict[str, Any] = {}
-        if step.form is not None:
-            kwargs["data"] = urlencode({render(k, values): render(v, values) for k, v in step.form.items()})
+        form = {render(k, values): render(v, values) for k, v in step.form.items()} if step.form is not None \
+            else None
+        if self.csrf and step.method not in _SAFE_METHODS:
+            extra = self.csrf_additions(session, step.method, form, values)
+            if extra:
+                headers = {**headers, **extra}
+        if form is not None:
+            kwargs["data"] = urlencode(form)
         elif step.json_body is not None:
             kwargs["json"] = render_json(step.json_body, values)
         elif step.body is not None:
@@ -302,6 +312,8 @@ class VisitorFactory:
                 if failure is None:
                     failure = self.extract(response, step, values)
                 if failure is None:
+                    if self.csrf:
+                        self.remember_csrf(response, values)
                     response.success()
                     return True
                 response.failure(failure)
@@ -332,6 +344,8 @@ class VisitorFactory:
             return RequestFailure(_status_kind(response, status), _text(response), status)
         if step.expect.contains is not None and step.expect.contains not in (body or _text(response, None)):
             return RequestFailure("check_failed", f"body does not contain {step.expect.contains!r}", status)
+        if step.expect.json_fields:
+            return _check_json(_text(response, None), step.expect.json_fields, status)
         return None
 
     def extract(self, response: Any, step: Step, values: dict[str, Any]) -> RequestFailure | None:
@@ -344,6 +358,15 @@ class VisitorFactory:
                     return RequestFailure("extract_failed", f"{name}: regex {extractor.regex!r} did not match",
                                           response.status_code)
                 values[name] = match.group(1)
+            elif extractor.css is not None:
+                node = LexborHTMLParser(text).css_first(extractor.css)
+                value = None if node is None else (node.attributes.get(extractor.attr) if extractor.attr
+                                                   else node.text(strip=True))
+                if value is None:
+                    return RequestFailure("extract_failed", f"{name}: CSS selector {extractor.css!r} found "
+                                          + ("nothing" if node is None else f"no {extractor.attr!r} attribute"),
+                                          response.status_code)
+                values[name] = value
             else:
                 assert extractor.json_path is not None
                 try:
@@ -352,6 +375,60 @@ class VisitorFactory:
                     return RequestFailure("extract_failed", f"{name}: JSON path {extractor.json_path!r} not found",
                                           response.status_code)
         return None
+
+    # --- automatic CSRF (csrf: auto) -------------------------------------------------------------
+
+    def remember_csrf(self, response: Any, values: dict[str, Any]) -> None:
+        """Keep the CSRF form token an HTML page carries, as a browser keeps the page's form."""
+        headers = response.headers or {}
+        if "html" not in (headers.get("Content-Type") or ""):
+            return
+        for node in LexborHTMLParser(_text(response, None)).css("input[type=hidden][name]"):
+            name, value = node.attributes.get("name") or "", node.attributes.get("value")
+            if value is not None and _CSRF_NAMES.fullmatch(name):
+                values[_CSRF_FIELD] = (name, value)
+                return
+
+    def csrf_additions(self, session: FastHttpSession, method: str, form: dict[str, str] | None,
+                       values: dict[str, Any]) -> dict[str, str]:
+        """Headers to add to an unsafe request (and fills the form's token field in place)."""
+        if method in _SAFE_METHODS:
+            return {}
+        remembered = values.get(_CSRF_FIELD)
+        if form is not None and remembered is not None and remembered[0] not in form:
+            form[remembered[0]] = remembered[1]
+        headers: dict[str, str] = {}
+        for cookie in session.cookiejar:
+            header = _CSRF_COOKIES.get(cookie.name.lower())
+            if header is not None and cookie.value:
+                headers[header] = unquote(cookie.value)
+        return headers
+
+
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "THINK"})
+_CSRF_FIELD = "csrf:form-field"  # key in a visitor's values; not a valid {placeholder} name
+_CSRF_NAMES = re.compile(r"csrf[\w-]*|_csrf[\w-]*|csrfmiddlewaretoken|authenticity_token|"
+                         r"__requestverificationtoken|_token", re.IGNORECASE)
+# cookie that carries a CSRF token -> the header frameworks read it back from
+_CSRF_COOKIES = {"csrftoken": "X-CSRFToken", "xsrf-token": "X-XSRF-TOKEN", "csrf_token": "X-CSRF-Token",
+                 "_csrf": "X-CSRF-Token"}
+
+
+def _check_json(text: str, fields: Mapping[str, Any], status: int) -> RequestFailure | None:
+    """The JSON body must have each field (dotted path) with its value ('*': any value)."""
+    try:
+        document = json.loads(text)
+    except ValueError:
+        return RequestFailure("check_failed", "the body is not JSON", status)
+    for path, expected in fields.items():
+        try:
+            actual = json_path(document, path)
+        except (KeyError, IndexError, TypeError, ValueError):
+            return RequestFailure("check_failed", f"JSON field {path!r} is missing", status)
+        if expected != "*" and actual != expected:
+            return RequestFailure("check_failed", f"JSON field {path!r} is {actual!r}, expected {expected!r}",
+                                  status)
+    return None
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:
