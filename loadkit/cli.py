@@ -100,6 +100,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="smallest change in response time or capacity that counts (default 10%%)")
     p.set_defaults(func=cmd_compare)
 
+    p = sub.add_parser("init", help="write a scenario from a browser recording (HAR)")
+    p.add_argument("--from-har", type=Path, required=True, metavar="FILE.har", help="the recording to convert")
+    p.add_argument("--out", type=Path, default=None, metavar="FILE",
+                   help="scenario file to write (default: the recording's name with .yaml)")
+    p.add_argument("--name", default=None, help="the scenario's name (default: from the file name)")
+    p.set_defaults(func=cmd_init)
+
     p = sub.add_parser("plan", help="show a scenario's traffic plan (sends nothing)")
     p.add_argument("scenario")
     p.add_argument("--rate-scale", type=_positive_float, default=1.0)
@@ -296,6 +303,24 @@ def cmd_compare(args: argparse.Namespace) -> int:
         except OSError as exc:
             print(f"loadkit: warning: cannot append to GITHUB_STEP_SUMMARY ({exc.strerror})", file=sys.stderr)
     return ExitCode.FAILS if comparison.regressions else ExitCode.SURVIVES
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    """``loadkit init --from-har FILE``: a scenario from a browser recording; sends nothing."""
+    import yaml
+
+    from .data import write_text_atomic
+    from .har import convert_har
+    from .scenario import parse_scenario
+
+    out = args.out or args.from_har.with_suffix(".yaml")
+    if out.exists():
+        raise UsageError(f"{out} already exists.", "pass --out with a new file name")
+    text = convert_har(args.from_har, args.name)
+    parse_scenario(yaml.safe_load(text), str(out))  # what is written must load
+    write_text_atomic(out, text)
+    print(f"wrote {out}: review the traffic section, then `loadkit run {out}`")
+    return ExitCode.SURVIVES
 
 
 def cmd_plan(args: argparse.Namespace) -> int:

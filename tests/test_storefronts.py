@@ -75,3 +75,50 @@ def test_css_and_json_checks(tmp_path: Path, demo_factory: Any) -> None:
     kinds = {(e["endpoint"], e["kind"]) for e in summary["errors"]}
     assert kinds == {("stats wrong", "check_failed")}
     assert result.returncode == 1
+
+
+def _record_order(url: str, har: Path) -> None:
+    """A real headless Chromium buys one item in the demo shop while Playwright records a HAR."""
+    from .test_browser import CHROMIUM, sync_api
+
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                    args=["--no-sandbox", "--disable-gpu", "--no-first-run",
+                                          "--disable-background-networking", "--disable-component-update"])
+        context = browser.new_context(record_har_path=str(har), record_har_content="embed")
+        page = context.new_page()
+        page.goto(url + "/")
+        page.goto(url + "/products/kitchen-01")
+        page.click("text=Add to cart")
+        page.wait_for_url("**/cart")
+        page.click("text=Checkout")
+        page.wait_for_load_state("load")
+        assert "Thank you for your order" in page.content()
+        context.close()
+        browser.close()
+
+
+def test_a_recorded_browser_visit_becomes_a_scenario_that_runs_clean(tmp_path: Path, demo_factory: Any) -> None:
+    pytest.importorskip("playwright.sync_api")
+    recorded = demo_factory(DemoConfig())
+    har = tmp_path / "order.har"
+    _record_order(recorded.url, har)
+    out = tmp_path / "order.yaml"
+    result = run_cli("init", "--from-har", str(har), "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    text = out.read_text(encoding="utf-8")
+    assert "/static/app.css" in text.split("\n\n")[0] or "static assets" in text  # listed, not loaded
+    assert "{csrf_token}" in text and "extract:" in text  # the token the site handed out is extracted
+    assert "sid=" not in text  # the session cookie is the cookie jar's business, never copied
+    assert "post: /checkout" in text and "status: 303" in text
+    # the scenario runs against a fresh shop with zero failures
+    site = demo_factory(DemoConfig())
+    before = site.stats()["orders"]
+    run = run_cli("run", str(out), "--target", site.url, "--duration-scale", "0.12", "--out", str(tmp_path / "run"))
+    summary = read_summary(tmp_path / "run")
+    assert summary["totals"]["failures"] == 0, (summary["errors"], run.stderr[-1500:])
+    assert summary["traffic"]["delivered_arrivals"] > 5
+    assert site.stats()["orders"] - before == summary["traffic"]["delivered_arrivals"]
+    # a second conversion never overwrites the first
+    again = run_cli("init", "--from-har", str(har), "--out", str(out))
+    assert again.returncode == 2 and "already exists" in again.stderr
