@@ -443,6 +443,11 @@ class Scenario(_Frozen):
     headers: dict[str, str] = Field(default_factory=dict, description="Sent with every request; "
                                                                         "'${ENV_VAR}' reads the environment.")
     request_timeout: Duration = Field(10.0, gt=0, description="Give up on a request after this long.")
+    page_resources: Literal["off", "empty-cache", "warm-cache"] = Field(
+        "off", description="Fetch what each HTML page references (stylesheets, scripts, images) from the "
+                           "target, as a browser would: empty-cache: every asset once per visitor; "
+                           "warm-cache: only assets the site does not let browsers cache. Reported as "
+                           "'asset: ...' endpoints.")
     csrf: Literal["auto", "off"] = Field(
         "auto", description="auto: send back CSRF tokens the way browsers do (a hidden csrf form field into "
                             "later form posts, a csrftoken / XSRF-TOKEN cookie as a header on unsafe methods); "

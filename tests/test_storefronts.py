@@ -122,3 +122,24 @@ def test_a_recorded_browser_visit_becomes_a_scenario_that_runs_clean(tmp_path: P
     # a second conversion never overwrites the first
     again = run_cli("init", "--from-har", str(har), "--out", str(out))
     assert again.returncode == 2 and "already exists" in again.stderr
+
+
+@pytest.mark.parametrize("mode, expected", [("off", 0), ("empty-cache", 10), ("warm-cache", 1)])
+def test_page_resources_like_a_browser_with_an_empty_or_warm_cache(tmp_path: Path, demo_factory: Any, mode: str,
+                                                                  expected: int) -> None:
+    site = demo_factory(DemoConfig())
+    before = site.stats()["by_page"].get("static", 0)
+    scenario = write_scenario(tmp_path / "assets.yaml", {
+        "name": "assets", "page_resources": mode,
+        "traffic": {"profile": "constant", "rate": "5/s", "duration": "2s"},
+        "journeys": [{"name": "look", "steps": [{"get": "/"}, {"get": "/products/kitchen-01"}]}]})
+    result = run_cli("run", str(scenario), "--target", site.url, "--out", str(tmp_path / "run"))
+    assert result.returncode == 0, result.stderr
+    summary = read_summary(tmp_path / "run")
+    endpoints = {e["name"]: e for e in summary["endpoints"]}
+    fetched = endpoints.get("asset: GET /static/app.css", {"requests": 0})["requests"]
+    # empty cache: each of the 10 visitors loads the stylesheet once (both pages share it); warm cache:
+    # the stylesheet is cacheable (max-age), so only the first visitor loads it
+    assert fetched == expected
+    assert site.stats()["by_page"].get("static", 0) - before == expected
+    assert summary["totals"]["failures"] == 0

@@ -27,7 +27,7 @@ from geventhttpclient.client import HTTPClientPool
 from locust.contrib.fasthttp import FastHttpSession, insecure_ssl_context_factory
 from selectolax.lexbor import LexborHTMLParser
 
-from ..scenario import Journey, Scenario, Step
+from ..scenario import Journey, Scenario, Step, mask_query
 from .recorder import BODY_SNIPPET, RequestFailure
 
 _VAR = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -194,6 +194,8 @@ class VisitorFactory:
         self.interleave = scenario.traffic.spacing == "uniform"
         self._credit = [0.0] * len(self.journeys)
         self._total_weight = sum(self.weights)
+        self.resources = scenario.page_resources
+        self._cacheable: set[str] = set()  # asset URLs browsers may cache (warm-cache skips them)
         # Automatic CSRF costs a scan of every HTML page; only journeys that post forms need it.
         self.csrf = scenario.csrf == "auto" and any(
             step.method not in _SAFE_METHODS and step.method != "THINK" for j in self.journeys for step in j.steps)
@@ -254,6 +256,8 @@ class VisitorFactory:
                     continue
                 if not self.request(session, step, values):
                     return False
+                if self.resources != "off" and values.get(_ASSETS):
+                    self.fetch_assets(session, values)
             return True
         finally:
             if own and self._shared is None:
@@ -314,6 +318,8 @@ class VisitorFactory:
                 if failure is None:
                     if self.csrf:
                         self.remember_csrf(response, values)
+                    if self.resources != "off" and method == "GET":
+                        values[_ASSETS] = self.page_assets(response, url if "://" in url else self.target + url)
                     response.success()
                     return True
                 response.failure(failure)
@@ -376,6 +382,42 @@ class VisitorFactory:
                                           response.status_code)
         return None
 
+    # --- page resources (page_resources: empty-cache | warm-cache) --------------------------------
+
+    def page_assets(self, response: Any, page_url: str) -> list[str]:
+        """Same-origin stylesheets, scripts and images an HTML page references, in page order."""
+        if "html" not in ((response.headers or {}).get("Content-Type") or ""):
+            return []
+        tree = LexborHTMLParser(_text(response, None))
+        found: list[str] = []
+        for node in tree.css("link[href], script[src], img[src]"):
+            if node.tag == "link" and "stylesheet" not in (node.attributes.get("rel") or "").lower().split():
+                continue
+            ref = node.attributes.get("href" if node.tag == "link" else "src") or ""
+            absolute = urljoin(page_url, ref)
+            if ref and _origin(absolute) == _origin(self.target) and absolute not in found:
+                found.append(absolute)
+        return found
+
+    def fetch_assets(self, session: FastHttpSession, values: dict[str, Any]) -> None:
+        """Fetch a page's assets one by one, as ``asset: GET /path`` endpoints; a broken asset is a failure
+        of its endpoint but does not end the visit (a missing image does not send a visitor away)."""
+        seen: set[str] = values.setdefault(_ASSETS_SEEN, set())
+        for url in values.pop(_ASSETS):
+            if url in seen or (self.resources == "warm-cache" and url in self._cacheable):
+                continue
+            seen.add(url)
+            path = urlsplit(url)
+            name = f"asset: GET {mask_query(path.path + ('?' + path.query if path.query else ''))}"
+            with session.request("GET", url, name=name, catch_response=True, allow_redirects=False) as response:
+                failure = self.check(response, _ASSET_STEP)
+                if failure is None:
+                    if _cacheable(response):
+                        self._cacheable.add(url)
+                    response.success()
+                else:
+                    response.failure(failure)
+
     # --- automatic CSRF (csrf: auto) -------------------------------------------------------------
 
     def remember_csrf(self, response: Any, values: dict[str, Any]) -> None:
@@ -406,6 +448,17 @@ class VisitorFactory:
 
 
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "THINK"})
+_ASSETS, _ASSETS_SEEN = "assets:pending", "assets:seen"  # keys in a visitor's values, not {placeholders}
+_ASSET_STEP = Step(get="/")  # asset checks: any status below 400
+
+
+def _cacheable(response: Any) -> bool:
+    """Whether a browser would keep this response for a later visit without asking again."""
+    control = ((response.headers or {}).get("Cache-Control") or "").lower()
+    if "no-store" in control or "no-cache" in control:
+        return False
+    match = re.search(r"max-age\s*=\s*(\d+)", control)
+    return bool(match and int(match.group(1)) > 0) or bool((response.headers or {}).get("Expires"))
 _CSRF_FIELD = "csrf:form-field"  # key in a visitor's values; not a valid {placeholder} name
 _CSRF_NAMES = re.compile(r"csrf[\w-]*|_csrf[\w-]*|csrfmiddlewaretoken|authenticity_token|"
                          r"__requestverificationtoken|_token", re.IGNORECASE)
