@@ -198,7 +198,7 @@ class VisitorFactory:
         self._cacheable: set[str] = set()  # asset URLs browsers may cache (warm-cache skips them)
         # Automatic CSRF costs a scan of every HTML page; only journeys that post forms need it.
         self.csrf = scenario.csrf == "auto" and any(
-            step.method not in _SAFE_METHODS and step.method != "THINK" for j in self.journeys for step in j.steps)
+            step.method not in _SAFE_METHODS for j in self.journeys for step in j.steps)
         self._shared: HTTPClientPool | None = None
         self._idle: list[FastHttpSession] = []  # clients of visitors that left (shared connections only)
         self.on_offsite: Callable[[str, str, str], None] | None = None  # (endpoint, method, location)
@@ -284,7 +284,7 @@ class VisitorFactory:
         form = {render(k, values): render(v, values) for k, v in step.form.items()} if step.form is not None \
             else None
         if self.csrf and step.method not in _SAFE_METHODS:
-            extra = self.csrf_additions(session, step.method, form, values)
+            extra = self.csrf_additions(session, form, values)
             if extra:
                 headers = {**headers, **extra}
         if form is not None:
@@ -431,11 +431,9 @@ class VisitorFactory:
                 values[_CSRF_FIELD] = (name, value)
                 return
 
-    def csrf_additions(self, session: FastHttpSession, method: str, form: dict[str, str] | None,
+    def csrf_additions(self, session: FastHttpSession, form: dict[str, str] | None,
                        values: dict[str, Any]) -> dict[str, str]:
         """Headers to add to an unsafe request (and fills the form's token field in place)."""
-        if method in _SAFE_METHODS:
-            return {}
         remembered = values.get(_CSRF_FIELD)
         if form is not None and remembered is not None and remembered[0] not in form:
             form[remembered[0]] = remembered[1]
