@@ -35,7 +35,8 @@ from .arrivals import dispatch, drain
 from .locustfile import LocustfileVisitors
 from .outcome import Progress, RunOutcome
 from .recorder import Recorder
-from .visitors import DataPool, VisitorFactory, cache_dns
+from .browser import cache_dns
+from .visitors import DataPool, VisitorFactory
 
 FLUSH_EVERY_S = 2.0
 PROGRESS_EVERY_S = 1.0

@@ -15,11 +15,10 @@ import re
 import resource
 import socket
 import ssl
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, unquote, urlencode, urljoin, urlsplit
+from urllib.parse import quote, urlencode, urljoin, urlsplit
 
 import gevent
 import gevent.ssl
@@ -28,6 +27,7 @@ from locust.contrib.fasthttp import FastHttpSession, insecure_ssl_context_factor
 from selectolax.lexbor import LexborHTMLParser
 
 from ..scenario import Journey, Scenario, Step, mask_query
+from .browser import cacheable, csrf_field, csrf_headers, origin, page_assets
 from .recorder import BODY_SNIPPET, RequestFailure
 
 _VAR = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -129,34 +129,6 @@ class _Prepared:
                    headers={**defaults, **base_headers, **step.headers} if static else {})
 
 
-class CachingResolver:
-    """gevent's resolver, remembering each answer for ``ttl`` seconds, as browsers cache DNS.
-
-    geventhttpclient resolves the host for every new connection, and every visitor opens one: without a
-    cache a run against a host name would send the shop's DNS thousands of lookups a second (each
-    through gevent's thread pool), which no crowd of browsers does.
-    """
-
-    def __init__(self, inner: Any, ttl: float = 60.0) -> None:
-        self.inner = inner
-        self.ttl = ttl
-        self._cache: dict[tuple[Any, ...], tuple[float, Any]] = {}
-
-    def getaddrinfo(self, host: Any, port: Any, family: int = 0, socktype: int = 0, proto: int = 0,
-                    flags: int = 0) -> Any:
-        key = (host, port, family, socktype, proto, flags)
-        now = time.monotonic()
-        hit = self._cache.get(key)
-        if hit is not None and now - hit[0] < self.ttl:
-            return hit[1]
-        answer = self.inner.getaddrinfo(host, port, family, socktype, proto, flags)
-        self._cache[key] = (now, answer)
-        return answer
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-
 MAX_IDLE_SESSIONS = 1000
 MAX_REDIRECTS = 5
 ALL_STATUSES = frozenset(range(100, 1000))
@@ -167,13 +139,6 @@ def shared_pool_size() -> int:
     """Connections a shared pool may open: most of this process's file descriptors."""
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     return max(64, min(10_000, soft - 256)) if soft > 0 else 10_000
-
-
-def cache_dns() -> None:
-    """Make this process's gevent hub cache name lookups (see :class:`CachingResolver`)."""
-    hub = gevent.get_hub()
-    if not isinstance(hub.resolver, CachingResolver):
-        hub.resolver = CachingResolver(hub.resolver)
 
 
 class VisitorFactory:
@@ -284,7 +249,10 @@ class VisitorFactory:
         form = {render(k, values): render(v, values) for k, v in step.form.items()} if step.form is not None \
             else None
         if self.csrf and step.method not in _SAFE_METHODS:
-            extra = self.csrf_additions(session, form, values)
+            remembered = values.get(_CSRF_FIELD)
+            if form is not None and remembered is not None and remembered[0] not in form:
+                form[remembered[0]] = remembered[1]  # the page's form carried it
+            extra = csrf_headers(session.cookiejar)
             if extra:
                 headers = {**headers, **extra}
         if form is not None:
@@ -302,7 +270,7 @@ class VisitorFactory:
                 if location:
                     here = url if "://" in url else self.target + url
                     there = urljoin(here, location)
-                    same_site = _origin(there) == _origin(self.target)
+                    same_site = origin(there) == origin(self.target)
                     if not same_site and self.on_offsite is not None:
                         self.on_offsite(step.endpoint, method, there)
                     if step.follow_redirects and same_site and hop < MAX_REDIRECTS and \
@@ -316,10 +284,13 @@ class VisitorFactory:
                 if failure is None:
                     failure = self.extract(response, step, values)
                 if failure is None:
-                    if self.csrf:
-                        self.remember_csrf(response, values)
-                    if self.resources != "off" and method == "GET":
-                        values[_ASSETS] = self.page_assets(response, url if "://" in url else self.target + url)
+                    html = _html(response)
+                    if self.csrf and html is not None:
+                        field = csrf_field(html)
+                        if field is not None:
+                            values[_CSRF_FIELD] = field
+                    if self.resources != "off" and method == "GET" and html is not None:
+                        values[_ASSETS] = page_assets(html, url if "://" in url else self.target + url, self.target)
                     response.success()
                     return True
                 response.failure(failure)
@@ -384,21 +355,6 @@ class VisitorFactory:
 
     # --- page resources (page_resources: empty-cache | warm-cache) --------------------------------
 
-    def page_assets(self, response: Any, page_url: str) -> list[str]:
-        """Same-origin stylesheets, scripts and images an HTML page references, in page order."""
-        if "html" not in ((response.headers or {}).get("Content-Type") or ""):
-            return []
-        tree = LexborHTMLParser(_text(response, None))
-        found: list[str] = []
-        for node in tree.css("link[href], script[src], img[src]"):
-            if node.tag == "link" and "stylesheet" not in (node.attributes.get("rel") or "").lower().split():
-                continue
-            ref = node.attributes.get("href" if node.tag == "link" else "src") or ""
-            absolute = urljoin(page_url, ref)
-            if ref and _origin(absolute) == _origin(self.target) and absolute not in found:
-                found.append(absolute)
-        return found
-
     def fetch_assets(self, session: FastHttpSession, values: dict[str, Any]) -> None:
         """Fetch a page's assets one by one, as ``asset: GET /path`` endpoints; a broken asset is a failure
         of its endpoint but does not end the visit (a missing image does not send a visitor away)."""
@@ -412,57 +368,24 @@ class VisitorFactory:
             with session.request("GET", url, name=name, catch_response=True, allow_redirects=False) as response:
                 failure = self.check(response, _ASSET_STEP)
                 if failure is None:
-                    if _cacheable(response):
+                    if cacheable(response):
                         self._cacheable.add(url)
                     response.success()
                 else:
                     response.failure(failure)
 
-    # --- automatic CSRF (csrf: auto) -------------------------------------------------------------
-
-    def remember_csrf(self, response: Any, values: dict[str, Any]) -> None:
-        """Keep the CSRF form token an HTML page carries, as a browser keeps the page's form."""
-        headers = response.headers or {}
-        if "html" not in (headers.get("Content-Type") or ""):
-            return
-        for node in LexborHTMLParser(_text(response, None)).css("input[type=hidden][name]"):
-            name, value = node.attributes.get("name") or "", node.attributes.get("value")
-            if value is not None and _CSRF_NAMES.fullmatch(name):
-                values[_CSRF_FIELD] = (name, value)
-                return
-
-    def csrf_additions(self, session: FastHttpSession, form: dict[str, str] | None,
-                       values: dict[str, Any]) -> dict[str, str]:
-        """Headers to add to an unsafe request (and fills the form's token field in place)."""
-        remembered = values.get(_CSRF_FIELD)
-        if form is not None and remembered is not None and remembered[0] not in form:
-            form[remembered[0]] = remembered[1]
-        headers: dict[str, str] = {}
-        for cookie in session.cookiejar:
-            header = _CSRF_COOKIES.get(cookie.name.lower())
-            if header is not None and cookie.value:
-                headers[header] = unquote(cookie.value)
-        return headers
-
 
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "THINK"})
-_ASSETS, _ASSETS_SEEN = "assets:pending", "assets:seen"  # keys in a visitor's values, not {placeholders}
+# keys in a visitor's values (none is a valid {placeholder} name)
+_ASSETS, _ASSETS_SEEN, _CSRF_FIELD = "assets:pending", "assets:seen", "csrf:form-field"
 _ASSET_STEP = Step(get="/")  # asset checks: any status below 400
 
 
-def _cacheable(response: Any) -> bool:
-    """Whether a browser would keep this response for a later visit without asking again."""
-    control = ((response.headers or {}).get("Cache-Control") or "").lower()
-    if "no-store" in control or "no-cache" in control:
-        return False
-    match = re.search(r"max-age\s*=\s*(\d+)", control)
-    return bool(match and int(match.group(1)) > 0) or bool((response.headers or {}).get("Expires"))
-_CSRF_FIELD = "csrf:form-field"  # key in a visitor's values; not a valid {placeholder} name
-_CSRF_NAMES = re.compile(r"csrf[\w-]*|_csrf[\w-]*|csrfmiddlewaretoken|authenticity_token|"
-                         r"__requestverificationtoken|_token", re.IGNORECASE)
-# cookie that carries a CSRF token -> the header frameworks read it back from
-_CSRF_COOKIES = {"csrftoken": "X-CSRFToken", "xsrf-token": "X-XSRF-TOKEN", "csrf_token": "X-CSRF-Token",
-                 "_csrf": "X-CSRF-Token"}
+def _html(response: Any) -> str | None:
+    """The body of an HTML response as text, else None."""
+    if "html" not in ((response.headers or {}).get("Content-Type") or ""):
+        return None
+    return _text(response, None)
 
 
 def _check_json(text: str, fields: Mapping[str, Any], status: int) -> RequestFailure | None:
@@ -480,12 +403,6 @@ def _check_json(text: str, fields: Mapping[str, Any], status: int) -> RequestFai
             return RequestFailure("check_failed", f"JSON field {path!r} is {actual!r}, expected {expected!r}",
                                   status)
     return None
-
-
-def _origin(url: str) -> tuple[str, str, int | None]:
-    parts = urlsplit(url)
-    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
-    return parts.scheme, (parts.hostname or "").lower(), port
 
 
 def _expects(step: Step, status: int) -> bool:
