@@ -251,14 +251,20 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 def publish_job_summary(model: object, environ: Mapping[str, str]) -> None:
     """Append the short Markdown verdict to ``$GITHUB_STEP_SUMMARY`` when CI provides one."""
+    if environ.get("GITHUB_STEP_SUMMARY"):
+        from .report.markdown import render_job_summary
+
+        _append_step_summary(render_job_summary(model), environ)  # type: ignore[arg-type]
+
+
+def _append_step_summary(markdown: str, environ: Mapping[str, str]) -> None:
+    """Append Markdown to the CI job summary file, if there is one; a failure is a warning, not an error."""
     path = environ.get("GITHUB_STEP_SUMMARY")
     if not path:
         return
-    from .report.markdown import render_job_summary
-
     try:
         with open(path, "a", encoding="utf-8") as handle:
-            handle.write(render_job_summary(model) + "\n")  # type: ignore[arg-type]
+            handle.write(markdown + "\n")
     except OSError as exc:
         print(f"loadkit: warning: cannot append to GITHUB_STEP_SUMMARY ({exc.strerror})", file=sys.stderr)
 
@@ -295,13 +301,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     for change in comparison.regressions:
         print(f"  regression: {change.metric} of {change.endpoint}: {change.base:.4g} -> {change.new:.4g}")
     print(f"wrote {html_path} (and .md, .json)")
-    path = os.environ.get("GITHUB_STEP_SUMMARY")
-    if path:
-        try:
-            with open(path, "a", encoding="utf-8") as handle:
-                handle.write(markdown[:4000] + "\n")
-        except OSError as exc:
-            print(f"loadkit: warning: cannot append to GITHUB_STEP_SUMMARY ({exc.strerror})", file=sys.stderr)
+    _append_step_summary(markdown[:4000], os.environ)
     return ExitCode.FAILS if comparison.regressions else ExitCode.SURVIVES
 
 

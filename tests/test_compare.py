@@ -71,8 +71,10 @@ def test_compare_cli_writes_html_markdown_and_json_and_escapes_names(tmp_path: P
     base = make_run_dir(tmp_path / "base", hostile, _lognormal(1.0, 1))
     slow = make_run_dir(tmp_path / "slow", hostile, _lognormal(3.0, 2))
     out = tmp_path / "out" / "cmp.html"
-    result = run_cli("compare", str(base), str(slow), "--out", str(out))
+    step_summary = tmp_path / "step-summary.md"
+    result = run_cli("compare", str(base), str(slow), "--out", str(out), env={"GITHUB_STEP_SUMMARY": str(step_summary)})
     assert result.returncode == 1, result.stderr
+    assert "loadkit compare" in step_summary.read_text(encoding="utf-8")
     assert "Regression" in result.stdout
     html = out.read_text(encoding="utf-8")
     assert "<script" not in html and "<img" not in html
