@@ -164,6 +164,7 @@ class VisitorFactory:
         # Automatic CSRF costs a scan of every HTML page; only journeys that post forms need it.
         self.csrf = scenario.csrf == "auto" and any(
             step.method not in _SAFE_METHODS for j in self.journeys for step in j.steps)
+        self.reads_pages = self.csrf or self.resources != "off"  # HTML is parsed after each page
         self._shared: HTTPClientPool | None = None
         self._idle: list[FastHttpSession] = []  # clients of visitors that left (shared connections only)
         self.on_offsite: Callable[[str, str, str], None] | None = None  # (endpoint, method, location)
@@ -284,7 +285,7 @@ class VisitorFactory:
                 if failure is None:
                     failure = self.extract(response, step, values)
                 if failure is None:
-                    html = _html(response)
+                    html = _html(response) if self.reads_pages else None  # decoded only when needed
                     if self.csrf and html is not None:
                         field = csrf_field(html)
                         if field is not None:
