@@ -9,21 +9,27 @@ It speaks just enough HTTP/1.1 (keep-alive, Content-Length) on 127.0.0.1 and scr
     /flood/<anything>    500 with a unique, hostile body (markup, template syntax, control bytes, bad UTF-8)
     /redirect-away       302 to another host
     /redirect-here       302 to /ok on this host
+    /echo                the request it got (method, headers, body) as JSON
+    /encoded/<E>         a body compressed with E (gzip, deflate, br) when the request accepts E
     /__count             requests seen so far, as JSON (not counted)
 
-Options: ``--die-after S`` stops listening and drops every connection S seconds after start (the target
-dying mid-run); ``--tls CERT KEY`` serves HTTPS with that certificate. Prints ``listening URL`` when ready.
+Options: ``--die-after S`` stops listening and drops every connection S seconds after the first request
+(the target dying mid-run); ``--tls CERT KEY`` serves HTTPS with that certificate. Prints ``listening URL`` when ready.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gzip
 import json
 import socket
 import ssl
 import struct
 import sys
+import zlib
+
+import brotli
 
 HOSTILE = '</script><script>alert(1)</script> "><img src=x onerror=alert(2)> {{7*7}} ${7*7} \x1b[31m\x00'
 COOKIE = "sid=COOKIESECRET-4711; Path=/; HttpOnly"
@@ -33,6 +39,7 @@ class FaultServer:
     def __init__(self) -> None:
         self.count = 0
         self.writers: set[asyncio.StreamWriter] = set()
+        self.first_request = asyncio.Event()  # the die-after clock starts here, not at start-up
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.writers.add(writer)
@@ -43,13 +50,15 @@ class FaultServer:
                 method, path, _ = lines[0].split(" ", 2)
                 headers = {k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines[1:] if ln)}
                 length = int(headers.get("content-length", "0") or 0)
-                if length:
-                    await reader.readexactly(length)
+                body = await reader.readexactly(length) if length else b""
                 if path == "/__count":
                     await self.send(writer, 200, json.dumps({"requests": self.count}).encode())
                     continue
                 self.count += 1
-                if not await self.answer(path.split("?")[0], writer):
+                self.first_request.set()
+                if path in ("/echo", "/encoded/gzip", "/encoded/deflate", "/encoded/br"):
+                    await self.protocol(path, method, headers, body, writer)
+                elif not await self.answer(path.split("?")[0], writer):
                     return
         except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError, ValueError):
             pass
@@ -60,10 +69,27 @@ class FaultServer:
     async def send(self, writer: asyncio.StreamWriter, status: int, body: bytes,
                    extra: dict[str, str] | None = None) -> None:
         reason = {200: "OK", 302: "Found", 500: "Internal Server Error"}.get(status, "Status")
-        head = [f"HTTP/1.1 {status} {reason}", f"Content-Length: {len(body)}", "Content-Type: text/html"]
-        head += [f"{k}: {v}" for k, v in (extra or {}).items()]
+        fields = {"Content-Length": str(len(body)), "Content-Type": "text/html", **(extra or {})}
+        head = [f"HTTP/1.1 {status} {reason}", *(f"{k}: {v}" for k, v in fields.items())]
         writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)
         await writer.drain()
+
+    async def protocol(self, path: str, method: str, headers: dict[str, str], body: bytes,
+                       writer: asyncio.StreamWriter) -> None:
+        """What a client must get right: ``/echo`` answers the request it got as JSON; ``/encoded/E`` sends
+        a body compressed with E when the client said it accepts E."""
+        if path == "/echo":
+            echo = {"method": method, "headers": headers, "body": body.decode("utf-8", "replace")}
+            await self.send(writer, 200, json.dumps(echo).encode(), {"Content-Type": "application/json"})
+            return
+        encoding = path.rsplit("/", 1)[1]
+        plain = b"compressed hello " * 50
+        if encoding not in headers.get("accept-encoding", ""):
+            await self.send(writer, 200, plain)
+        else:
+            packed = {"gzip": lambda: gzip.compress(plain), "deflate": lambda: zlib.compress(plain),
+                      "br": lambda: brotli.compress(plain)}[encoding]()
+            await self.send(writer, 200, packed, {"Content-Encoding": encoding})
 
     async def answer(self, path: str, writer: asyncio.StreamWriter) -> bool:
         """Answer one request; False when the connection is finished with."""
@@ -109,6 +135,7 @@ async def main(args: argparse.Namespace) -> None:
     port = server.sockets[0].getsockname()[1]
     print(f"listening {'https' if context else 'http'}://127.0.0.1:{port}", flush=True)
     if args.die_after:
+        await app.first_request.wait()
         await asyncio.sleep(args.die_after)
         server.close()
         for writer in list(app.writers):

@@ -273,3 +273,32 @@ def test_an_unwritable_output_folder_is_one_line_before_any_load(tmp_path: Path,
     assert len(errors) == 1 and "cannot write the run directory" in errors[0], result.stderr
     assert ("Read-only file system" if state == "read-only" else "No space left on device") in errors[0]
     assert "Traceback" not in result.stderr
+
+
+def test_the_client_speaks_http_as_a_browser_would(tmp_path: Path) -> None:
+    """Compressed bodies are checked decoded; a cookie the site set goes back; credentials in the target
+    URL become HTTP Basic; a JSON body says so in its headers."""
+    contains = {"expect": {"contains": "compressed hello compressed hello"}}
+    scenario = write_scenario(tmp_path / "protocol.yaml", {
+        "name": "protocol",
+        "traffic": {"profile": "constant", "rate": "4/s", "duration": "2s"},
+        "journeys": [_journey(
+            "browse",
+            {"get": "/encoded/gzip", **contains}, {"get": "/encoded/deflate", **contains},
+            {"get": "/encoded/br", **contains},
+            {"get": "/ok"},
+            {"post": "/echo", "json": {"item": "{n}"}, "expect": {"json": {
+                "method": "POST", "headers.cookie": "sid=COOKIESECRET-4711",
+                "headers.authorization": "Basic c2hvcDpzM2NyZXQtcGFzcw==",
+                "headers.content-type": "application/json", "headers.accept-encoding": "gzip, deflate, br",
+                "body": '{"item": "7"}'}}})],
+        "data": {"n": {"values": ["7"]}}})
+    with fault_server() as url:
+        target = url.replace("http://", "http://shop:s3cret-pass@")
+        result = run_cli("run", str(scenario), "--target", target, "--out", str(tmp_path / "run"), timeout=60)
+        served = _count(url)
+    assert result.returncode == 0, result.stderr + json.dumps(read_summary(tmp_path / "run")["errors"])
+    summary = read_summary(tmp_path / "run")
+    assert summary["totals"]["failures"] == 0
+    assert summary["totals"]["requests"] == 8 * 5 == served - 1
+    assert "s3cret-pass" not in (tmp_path / "run" / "report.html").read_text(encoding="utf-8")

@@ -36,6 +36,7 @@ from .locustfile import LocustfileVisitors
 from .outcome import Progress, RunOutcome
 from .recorder import Recorder
 from .browser import cache_dns
+from .client import VisitorClient
 from .visitors import DataPool, VisitorFactory
 
 FLUSH_EVERY_S = 2.0
@@ -77,12 +78,12 @@ class _Visitor(User):
 
     abstract = True
     wait_time = constant(0)
-    _session: Any = None  # closed model: like a Locust user, one client (connection, cookies) per user
+    _client: VisitorClient | None = None  # closed model: like a Locust user, one client (connection, cookies)
 
     def on_stop(self) -> None:
-        if self._session is not None:
-            self._session.client.close()
-            self._session = None
+        if self._client is not None:
+            self._client.close()
+            self._client = None
 
     @task
     def work(self) -> None:
@@ -92,9 +93,9 @@ class _Visitor(User):
         elif ctx.plan.model == "users":
             ctx.recorder.on_loop(time.time() - ctx.t0)
             if isinstance(ctx.factory, VisitorFactory):
-                if self._session is None:
-                    self._session = ctx.factory.new_session()
-                ctx.factory.visit(session=self._session)
+                if self._client is None:
+                    self._client = ctx.factory.new_client()
+                ctx.factory.visit(client=self._client)
             else:
                 ctx.factory.visit()
         elif ctx.dispatched:

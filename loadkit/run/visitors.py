@@ -1,7 +1,8 @@
 """Journeys -> visitors: one visitor walks one journey with its own cookie jar and connection.
 
-Each request goes through Locust's ``FastHttpSession`` (geventhttpclient), named by its templated
-endpoint (``GET /products/{product}``), never the expanded URL. A request that fails (connection error,
+Each request goes through the visitor's :class:`~loadkit.run.client.VisitorClient` (geventhttpclient), and is
+reported to Locust's ``events.request`` named by its templated endpoint (``GET /products/{product}``), never
+the expanded URL. A request that fails (connection error,
 unexpected status, a failed check, a value that could not be extracted) ends the visit, as it would for
 a real visitor, and is reported with a stable failure kind.
 """
@@ -21,13 +22,11 @@ from typing import Any
 from urllib.parse import quote, urlencode, urljoin, urlsplit
 
 import gevent
-import gevent.ssl
-from geventhttpclient.client import HTTPClientPool
-from locust.contrib.fasthttp import FastHttpSession, insecure_ssl_context_factory
 from selectolax.lexbor import LexborHTMLParser
 
 from ..scenario import Journey, Scenario, Step, mask_query
 from .browser import cacheable, csrf_field, csrf_headers, origin, page_assets
+from .client import Connections, Response, VisitorClient
 from .recorder import BODY_SNIPPET, RequestFailure
 
 _VAR = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -118,20 +117,22 @@ class _Prepared:
 
     path_vars: bool
     headers_static: bool
-    headers: dict[str, str]  # the whole set when static (never mutated: the session copies it)
-    defaults: dict[str, str]  # what the step's body implies (Content-Type of a form), below any header given
+    headers: dict[str, str]  # the whole set when static (never mutated)
+    defaults: dict[str, str]  # what the step's body implies (its Content-Type), below any header given
 
     @classmethod
     def of(cls, step: Step, base_headers: Mapping[str, str]) -> _Prepared:
         static = not any(_VAR.search(v) for v in step.headers.values())
-        defaults = {"Content-Type": "application/x-www-form-urlencoded"} if step.form is not None else {}
+        given = {name.lower() for name in (*base_headers, *step.headers)}
+        implied = {"Content-Type": "application/x-www-form-urlencoded"} if step.form is not None else \
+            {"Content-Type": "application/json", "Accept": "application/json"} if step.json_body is not None else \
+            {"Content-Type": "text/plain; charset=utf-8"} if step.body is not None else {}
+        defaults = {name: value for name, value in implied.items() if name.lower() not in given}
         return cls(path_vars=bool(_VAR.search(step.path)), headers_static=static, defaults=defaults,
                    headers={**defaults, **base_headers, **step.headers} if static else {})
 
 
-MAX_IDLE_SESSIONS = 1000
 MAX_REDIRECTS = 5
-ALL_STATUSES = frozenset(range(100, 1000))
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 
 
@@ -165,8 +166,9 @@ class VisitorFactory:
         self.csrf = scenario.csrf == "auto" and any(
             step.method not in _SAFE_METHODS for j in self.journeys for step in j.steps)
         self.reads_pages = self.csrf or self.resources != "off"  # HTML is parsed after each page
-        self._shared: HTTPClientPool | None = None
-        self._idle: list[FastHttpSession] = []  # clients of visitors that left (shared connections only)
+        shared = scenario.connections == "shared"
+        self.connections = Connections(shared, scenario.verify_tls, scenario.request_timeout,
+                                       shared_pool_size() if shared else 1)
         self.on_offsite: Callable[[str, str, str], None] | None = None  # (endpoint, method, location)
         self._prepared: dict[int, _Prepared] = {}
 
@@ -182,58 +184,38 @@ class VisitorFactory:
         self._credit[best] -= self._total_weight
         return self.journeys[best]
 
-    def new_session(self) -> FastHttpSession:
+    def new_client(self) -> VisitorClient:
         """A fresh visitor's client: its own cookie jar and connection (or, with ``connections: shared``,
-        a keep-alive connection borrowed from the process's pool), no retries."""
-        timeout = self.scenario.request_timeout
-        if self._idle:
-            return self._idle.pop()
-        if self.scenario.connections == "shared" and self._shared is None:
-            insecure = not self.scenario.verify_tls
-            self._shared = HTTPClientPool(concurrency=shared_pool_size(), network_timeout=timeout,
-                                          connection_timeout=timeout, insecure=insecure,
-                                          ssl_context_factory=insecure_ssl_context_factory if insecure
-                                          else gevent.ssl.create_default_context)
-        session = FastHttpSession(self.target, request_event=self.request_event, user=None,
-                                  insecure=not self.scenario.verify_tls,
-                                  network_timeout=timeout, connection_timeout=timeout, max_retries=0,
-                                  concurrency=1, client_pool=self._shared)
-        # Every status is an answer that check() judges; the client's own error path for 4xx/5xx decodes
-        # the body strictly and would crash on a target's invalid UTF-8.
-        session.client.valid_response_codes = ALL_STATUSES
-        return session
+        keep-alive connections borrowed from the process's pool); no retries."""
+        return VisitorClient(self.target, self.connections, self.request_event)
 
     def visit(self, journey: Journey | None = None, sleep: Callable[[float], None] = gevent.sleep,
-              session: FastHttpSession | None = None) -> bool:
+              client: VisitorClient | None = None) -> bool:
         """Walk one journey; True when every step succeeded.
 
-        A new visitor gets a new session (cookie jar and connection), closed afterwards; a looping user
+        A new visitor gets a new client (cookie jar and connection), closed afterwards; a looping user
         (closed model) passes its own, which it keeps.
         """
         journey = journey or self.pick()
         values = self.data.draw()
-        own = session is None
-        session = session or self.new_session()
+        own = client is None
+        client = client or self.new_client()
         try:
             for step in journey.steps:
                 if step.method == "THINK":
                     lo, hi = step.think_range
                     sleep(lo if hi == lo else self.rng.uniform(lo, hi))
                     continue
-                if not self.request(session, step, values):
+                if not self.request(client, step, values):
                     return False
                 if self.resources != "off" and values.get(_ASSETS):
-                    self.fetch_assets(session, values)
+                    self.fetch_assets(client, values)
             return True
         finally:
-            if own and self._shared is None:
-                session.client.close()  # the visitor leaves: its own connection closes
-            elif own and len(self._idle) < MAX_IDLE_SESSIONS:
-                # shared connections: the next visitor reuses this client with an empty cookie jar
-                session.cookiejar.clear()
-                self._idle.append(session)
+            if own:
+                client.close()  # the visitor leaves: its own connection closes
 
-    def request(self, session: FastHttpSession, step: Step, values: dict[str, Any]) -> bool:
+    def request(self, client: VisitorClient, step: Step, values: dict[str, Any]) -> bool:
         """Send one step's request (and, with ``follow_redirects``, its redirects on this site), check it,
         extract values; False when it failed.
 
@@ -246,69 +228,62 @@ class VisitorFactory:
         url = render(step.path, values, in_path=True) if prepared.path_vars else step.path
         headers = prepared.headers if prepared.headers_static else \
             {**prepared.defaults, **self.headers, **{k: render(v, values) for k, v in step.headers.items()}}
-        kwargs: dict[str, Any] = {}
         form = {render(k, values): render(v, values) for k, v in step.form.items()} if step.form is not None \
             else None
         if self.csrf and step.method not in _SAFE_METHODS:
             remembered = values.get(_CSRF_FIELD)
             if form is not None and remembered is not None and remembered[0] not in form:
                 form[remembered[0]] = remembered[1]  # the page's form carried it
-            extra = csrf_headers(session.cookiejar)
+            extra = csrf_headers(client.cookiejar)
             if extra:
                 headers = {**headers, **extra}
+        body: str | None = None
         if form is not None:
-            kwargs["data"] = urlencode(form)
+            body = urlencode(form)
         elif step.json_body is not None:
-            kwargs["json"] = render_json(step.json_body, values)
+            body = json.dumps(render_json(step.json_body, values))
         elif step.body is not None:
-            kwargs["data"] = render(step.body, values)
+            body = render(step.body, values)
         method = step.method
         for hop in range(MAX_REDIRECTS + 1):
-            with session.request(method, url, name=step.endpoint, headers=headers, catch_response=True,
-                                 allow_redirects=False, **kwargs) as response:
-                status = response.status_code or 0
-                location = (response.headers or {}).get("Location") if status in REDIRECT_STATUSES else None
-                if location:
-                    here = url if "://" in url else self.target + url
-                    there = urljoin(here, location)
-                    same_site = origin(there) == origin(self.target)
-                    if not same_site and self.on_offsite is not None:
-                        self.on_offsite(step.endpoint, method, there)
-                    if step.follow_redirects and same_site and hop < MAX_REDIRECTS and \
-                            not _expects(step, status):
-                        response.success()  # one hop of a redirect chain; the last hop is judged
-                        url = there
-                        if status in (301, 302, 303):
-                            method, kwargs = "GET", {}
-                        continue
-                failure = self.check(response, step)
-                if failure is None:
-                    failure = self.extract(response, step, values)
-                if failure is None:
-                    html = _html(response) if self.reads_pages else None  # decoded only when needed
-                    if self.csrf and html is not None:
-                        field = csrf_field(html)
-                        if field is not None:
-                            values[_CSRF_FIELD] = field
-                    if self.resources != "off" and method == "GET" and html is not None:
-                        values[_ASSETS] = page_assets(html, url if "://" in url else self.target + url, self.target)
-                    response.success()
-                    return True
-                response.failure(failure)
-                return False
+            response = client.send(method, url, headers, body)
+            status = response.status_code
+            location = response.headers.get("Location") if status in REDIRECT_STATUSES else None
+            if location:
+                here = url if "://" in url else self.target + url
+                there = urljoin(here, location)
+                same_site = origin(there) == origin(self.target)
+                if not same_site and self.on_offsite is not None:
+                    self.on_offsite(step.endpoint, method, there)
+                if step.follow_redirects and same_site and hop < MAX_REDIRECTS and not _expects(step, status):
+                    client.report(step.endpoint, response, None)  # one hop of a redirect chain; the last is judged
+                    url = there
+                    if status in (301, 302, 303):
+                        method, body = "GET", None
+                    continue
+            failure = self.check(response, step)
+            if failure is None:
+                failure = self.extract(response, step, values)
+            if failure is None:
+                html = _html(response) if self.reads_pages else None  # decoded only when needed
+                if self.csrf and html is not None:
+                    field = csrf_field(html)
+                    if field is not None:
+                        values[_CSRF_FIELD] = field
+                if self.resources != "off" and method == "GET" and html is not None:
+                    values[_ASSETS] = page_assets(html, url if "://" in url else self.target + url, self.target)
+            client.report(step.endpoint, response, failure)
+            return failure is None
         return False  # unreachable: the last hop always returns
 
-    def check(self, response: Any, step: Step) -> RequestFailure | None:
+    def check(self, response: Response, step: Step) -> RequestFailure | None:
         """The failure a response represents, or None."""
-        error = getattr(response, "error", None)
-        status = response.status_code or 0
+        error = response.error
+        status = response.status_code
         if status == 0:
             return RequestFailure(classify_error(error) if error else "connection_error", str(error or ""))
-        # The session reads the whole body before handing the response over; a connection that broke
-        # mid-response is recorded there (the status line had arrived, the body had not).
-        broken = (getattr(response, "request_meta", None) or {}).get("exception")
-        if broken is not None:
-            return RequestFailure(classify_error(broken), f"the response broke off: {broken}", status)
+        if error is not None:  # the status line had arrived, the body had not
+            return RequestFailure(classify_error(error), f"the response broke off: {error}", status)
         expected = step.expect.status
         body = ""
         if expected is not None:
@@ -326,7 +301,7 @@ class VisitorFactory:
             return _check_json(_text(response, None), step.expect.json_fields, status)
         return None
 
-    def extract(self, response: Any, step: Step, values: dict[str, Any]) -> RequestFailure | None:
+    def extract(self, response: Response, step: Step, values: dict[str, Any]) -> RequestFailure | None:
         """Store extracted values for later steps; a failure when one is absent."""
         for name, extractor in step.extract.items():
             text = _text(response, None)
@@ -356,7 +331,7 @@ class VisitorFactory:
 
     # --- page resources (page_resources: empty-cache | warm-cache) --------------------------------
 
-    def fetch_assets(self, session: FastHttpSession, values: dict[str, Any]) -> None:
+    def fetch_assets(self, client: VisitorClient, values: dict[str, Any]) -> None:
         """Fetch a page's assets one by one, as ``asset: GET /path`` endpoints; a broken asset is a failure
         of its endpoint but does not end the visit (a missing image does not send a visitor away)."""
         seen: set[str] = values.setdefault(_ASSETS_SEEN, set())
@@ -366,14 +341,11 @@ class VisitorFactory:
             seen.add(url)
             path = urlsplit(url)
             name = f"asset: GET {mask_query(path.path + ('?' + path.query if path.query else ''))}"
-            with session.request("GET", url, name=name, catch_response=True, allow_redirects=False) as response:
-                failure = self.check(response, _ASSET_STEP)
-                if failure is None:
-                    if cacheable(response):
-                        self._cacheable.add(url)
-                    response.success()
-                else:
-                    response.failure(failure)
+            response = client.send("GET", url)
+            failure = self.check(response, _ASSET_STEP)
+            if failure is None and cacheable(response):
+                self._cacheable.add(url)
+            client.report(name, response, failure)
 
 
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "THINK"})
@@ -382,9 +354,9 @@ _ASSETS, _ASSETS_SEEN, _CSRF_FIELD = "assets:pending", "assets:seen", "csrf:form
 _ASSET_STEP = Step(get="/")  # asset checks: any status below 400
 
 
-def _html(response: Any) -> str | None:
+def _html(response: Response) -> str | None:
     """The body of an HTML response as text, else None."""
-    if "html" not in ((response.headers or {}).get("Content-Type") or ""):
+    if "html" not in (response.headers.get("Content-Type") or ""):
         return None
     return _text(response, None)
 
@@ -414,20 +386,15 @@ def _expects(step: Step, status: int) -> bool:
     return status in (expected if isinstance(expected, list) else [expected])
 
 
-def _status_kind(response: Any, status: int) -> str:
+def _status_kind(response: Response, status: int) -> str:
     """``http_NNN``; a 503 that says when to come back (``Retry-After``) is shedding, kept apart."""
-    if status == 503 and (response.headers or {}).get("Retry-After") is not None:
+    if status == 503 and response.headers.get("Retry-After") is not None:
         return "http_503_retry_after"
     return f"http_{status}"
 
 
-def _text(response: Any, limit: int | None = BODY_SNIPPET) -> str:
+def _text(response: Response, limit: int | None = BODY_SNIPPET) -> str:
     """The response body as text (undecodable bytes replaced), optionally truncated."""
-    try:
-        content = response.content or b""
-    except Exception:  # a body that failed mid-read: treat as empty
-        content = b""
-    if limit is not None:
-        content = content[:limit * 4]
-    text = content.decode("utf-8", errors="replace") if isinstance(content, bytes) else str(content)
+    content = response.content if limit is None else response.content[:limit * 4]
+    text = content.decode("utf-8", errors="replace")
     return text[:limit] if limit is not None else text
