@@ -26,7 +26,6 @@ from geventhttpclient.client import HTTPClientPool
 from geventhttpclient.header import Headers
 from geventhttpclient.url import URL
 from geventhttpclient.useragent import CompatRequest, CompatResponse
-from locust.contrib.fasthttp import insecure_ssl_context_factory
 
 try:  # brotli comes with geventhttpclient; without it "br" is simply not offered
     import brotli
@@ -63,6 +62,27 @@ def _parse(url: str) -> tuple[URL, str]:
     return parsed, parsed.quoted_uri
 
 
+class _OneContext:
+    """A TLS context factory that builds each context once per process, as a browser loads its trust store
+    once. geventhttpclient asks for a context per connection pool, that is per new visitor, and building
+    one (loading the CA bundle) costs about 17 ms of CPU: a new HTTPS visitor each time would cap one
+    process at some sixty visitors a second."""
+
+    def __init__(self, verify: bool) -> None:
+        self.verify = verify
+        self._made: dict[str | None, gevent.ssl.SSLContext] = {}
+
+    def __call__(self, cafile: str | None = None) -> gevent.ssl.SSLContext:
+        context = self._made.get(cafile)
+        if context is None:
+            context = gevent.ssl.create_default_context(cafile=cafile)
+            if not self.verify:
+                context.check_hostname = False
+                context.verify_mode = gevent.ssl.CERT_NONE
+            self._made[cafile] = context
+        return context
+
+
 class Connections:
     """How a load process's visitors reach the target: each visitor with its own keep-alive connection
     (``connections: new``, opened on its first request, closed when it leaves), or all of them through one
@@ -71,7 +91,7 @@ class Connections:
     def __init__(self, shared: bool, verify_tls: bool, timeout: float, pool_size: int) -> None:
         self.args: dict[str, Any] = {
             "network_timeout": timeout, "connection_timeout": timeout, "insecure": not verify_tls,
-            "ssl_context_factory": gevent.ssl.create_default_context if verify_tls else insecure_ssl_context_factory,
+            "ssl_context_factory": _OneContext(verify_tls),
             "headers": {"Accept-Encoding": ACCEPT_ENCODING}}
         self.shared = HTTPClientPool(concurrency=pool_size, **self.args) if shared else None
 
@@ -93,8 +113,15 @@ class VisitorClient:
         self.base = urlunsplit(parts).rstrip("/")
         self.connections = connections
         self.pool = connections.for_visitor()
-        self.cookiejar = CookieJar()
+        self._jar: CookieJar | None = None  # made when first needed: a jar costs more than a request's parsing
         self.fire = request_event.fire
+
+    @property
+    def cookiejar(self) -> CookieJar:
+        """The cookies this visitor holds."""
+        if self._jar is None:
+            self._jar = CookieJar()
+        return self._jar
 
     def send(self, method: str, url: str, headers: Mapping[str, str] | None = None,
              body: str | bytes | None = None) -> Response:
@@ -105,7 +132,7 @@ class VisitorClient:
         started = time.perf_counter()
         try:
             parsed, target = _parse(full)
-            if self.auth is not None or len(self.cookiejar):
+            if self.auth is not None or (self._jar is not None and len(self._jar)):
                 headers = self._with_credentials(method, full, headers)
             answer = self.pool.get_client(parsed).request(method, target, body=body, headers=headers)
         except (Exception, gevent.Timeout) as error:  # every transport failure is the answer (a GreenletExit is not)
@@ -132,7 +159,7 @@ class VisitorClient:
         merged = Headers(headers or {})
         if self.auth is not None and "authorization" not in merged:
             merged["Authorization"] = self.auth
-        if len(self.cookiejar):
+        if self._jar is not None and len(self._jar):
             request = CompatRequest(url, method, headers=merged)
             self.cookiejar.add_cookie_header(request)  # type: ignore[arg-type]
             merged = request.headers
