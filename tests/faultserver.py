@@ -14,7 +14,8 @@ It speaks just enough HTTP/1.1 (keep-alive, Content-Length) on 127.0.0.1 and scr
     /__count             requests seen so far, as JSON (not counted)
 
 Options: ``--die-after S`` stops listening and drops every connection S seconds after the first request
-(the target dying mid-run); ``--tls CERT KEY`` serves HTTPS with that certificate. Prints ``listening URL`` when ready.
+(the target dying mid-run); ``--tls CERT KEY`` serves HTTPS with that certificate. Prints ``listening URL``
+when ready.
 """
 
 from __future__ import annotations

@@ -3,10 +3,10 @@ visitor's own cookie jar, and every request reported to Locust's ``events.reques
 
 Locust's ``FastHttpSession`` wraps the same client in a user agent that builds compatibility request and
 response objects, handles retries and redirects, and turns bad statuses into exceptions. loadkit does its own
-redirects and checks and never retries, and that wrapping was about 40% of the CPU a request cost the load
-generator (157 vs 99 microseconds a request, one visitor, measured with nginx on this machine), which capped
-the open model's rate. So a visitor talks to ``HTTPClient`` directly; cookies still go through the standard
-library's ``http.cookiejar``, as they did in Locust's session.
+redirects and checks and never retries, and that wrapping was about a third of the load generator's CPU per
+request (``benchmarks/bench_client.py``), which caps the open model's rate. So a visitor talks to
+``HTTPClient`` directly; cookies still go through the standard library's ``http.cookiejar``, as they did in
+Locust's session.
 """
 
 from __future__ import annotations
@@ -113,7 +113,7 @@ class VisitorClient:
         self.base = urlunsplit(parts).rstrip("/")
         self.connections = connections
         self.pool = connections.for_visitor()
-        self._jar: CookieJar | None = None  # made when first needed: a jar costs more than a request's parsing
+        self._jar: CookieJar | None = None  # made when a site first sets a cookie (a jar comes with a lock)
         self.fire = request_event.fire
 
     @property
@@ -135,7 +135,7 @@ class VisitorClient:
             if self.auth is not None or (self._jar is not None and len(self._jar)):
                 headers = self._with_credentials(method, full, headers)
             answer = self.pool.get_client(parsed).request(method, target, body=body, headers=headers)
-        except (Exception, gevent.Timeout) as error:  # every transport failure is the answer (a GreenletExit is not)
+        except (Exception, gevent.Timeout) as error:  # a transport failure is the answer; GreenletExit is not
             response.error = error
             response.response_time = (time.perf_counter() - started) * 1000
             return response
@@ -152,7 +152,8 @@ class VisitorClient:
         response.length = len(raw)
         response.content = _decode(raw, answer.get("content-encoding"))
         if "set-cookie" in answer:
-            self.cookiejar.extract_cookies(CompatResponse(answer), CompatRequest(full, method))  # type: ignore[arg-type]
+            jar, request = self.cookiejar, CompatRequest(full, method)
+            jar.extract_cookies(CompatResponse(answer), request)  # type: ignore[arg-type]
         return response
 
     def _with_credentials(self, method: str, url: str, headers: Mapping[str, str] | None) -> Headers:
