@@ -42,7 +42,7 @@ def main() -> int:
             return lambda: session.get("/", name="GET /")
 
         def loadkit_get() -> object:
-            client = VisitorClient(url, Connections(False, True, 10.0, 1), env.events.request)
+            client = VisitorClient(Connections(url, False, True, 10.0, 1), env.events.request)
 
             def get() -> None:
                 client.report("GET /", client.send("GET", "/"), None)
@@ -71,8 +71,7 @@ def main() -> int:
     med = {k: median(v) for k, v in rows.items()}
     ratios = {"loadkit_vs_locust_1_in_flight": med["loadkit_1"] / med["locust_1"],
               "loadkit_vs_locust_10_in_flight": med["loadkit_10"] / med["locust_10"]}
-    path = save("client", {"command": " ".join(["python", "benchmarks/bench_client.py", *sys.argv[1:]]),
-                           "runs": rows, "medians_cpu_us_per_request": med, "ratios": ratios})
+    path = save("client", {"runs": rows, "medians_cpu_us_per_request": med, "ratios": ratios})
     for k, v in med.items():
         print(f"{k:<12} {v:6.1f} us CPU/request (median of {args.runs})")
     for k, v in ratios.items():

@@ -86,9 +86,17 @@ class _OneContext:
 class Connections:
     """How a load process's visitors reach the target: each visitor with its own keep-alive connection
     (``connections: new``, opened on its first request, closed when it leaves), or all of them through one
-    pool of keep-alive connections (``connections: shared``)."""
+    pool of keep-alive connections (``connections: shared``). The target URL is read once here: its
+    credentials, if any, become an HTTP Basic header and leave the URL."""
 
-    def __init__(self, shared: bool, verify_tls: bool, timeout: float, pool_size: int) -> None:
+    def __init__(self, target: str, shared: bool, verify_tls: bool, timeout: float, pool_size: int) -> None:
+        parts = urlsplit(target)
+        self.auth: str | None = None
+        if parts.username is not None:
+            user, password = unquote(parts.username), unquote(parts.password or "")
+            self.auth = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+            parts = parts._replace(netloc=parts.netloc.rpartition("@")[2])
+        self.base = urlunsplit(parts).rstrip("/")
         self.args: dict[str, Any] = {
             "network_timeout": timeout, "connection_timeout": timeout, "insecure": not verify_tls,
             "ssl_context_factory": _OneContext(verify_tls),
@@ -103,14 +111,8 @@ class Connections:
 class VisitorClient:
     """One visitor's view of the site: a cookie jar and the connections it sends through."""
 
-    def __init__(self, target: str, connections: Connections, request_event: Any) -> None:
-        parts = urlsplit(target)
-        self.auth: str | None = None
-        if parts.username is not None:  # credentials in the target URL: HTTP Basic, the URL without them
-            user, password = unquote(parts.username), unquote(parts.password or "")
-            self.auth = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
-            parts = parts._replace(netloc=parts.netloc.rpartition("@")[2])
-        self.base = urlunsplit(parts).rstrip("/")
+    def __init__(self, connections: Connections, request_event: Any) -> None:
+        self.base, self.auth = connections.base, connections.auth
         self.connections = connections
         self.pool = connections.for_visitor()
         self._jar: CookieJar | None = None  # made when a site first sets a cookie (a jar comes with a lock)

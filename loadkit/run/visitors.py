@@ -167,7 +167,7 @@ class VisitorFactory:
             step.method not in _SAFE_METHODS for j in self.journeys for step in j.steps)
         self.reads_pages = self.csrf or self.resources != "off"  # HTML is parsed after each page
         shared = scenario.connections == "shared"
-        self.connections = Connections(shared, scenario.verify_tls, scenario.request_timeout,
+        self.connections = Connections(target, shared, scenario.verify_tls, scenario.request_timeout,
                                        shared_pool_size() if shared else 1)
         self.on_offsite: Callable[[str, str, str], None] | None = None  # (endpoint, method, location)
         self._prepared: dict[int, _Prepared] = {}
@@ -187,7 +187,7 @@ class VisitorFactory:
     def new_client(self) -> VisitorClient:
         """A fresh visitor's client: its own cookie jar and connection (or, with ``connections: shared``,
         keep-alive connections borrowed from the process's pool); no retries."""
-        return VisitorClient(self.target, self.connections, self.request_event)
+        return VisitorClient(self.connections, self.request_event)
 
     def visit(self, journey: Journey | None = None, sleep: Callable[[float], None] = gevent.sleep,
               client: VisitorClient | None = None) -> bool:
