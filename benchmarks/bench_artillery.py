@@ -76,8 +76,7 @@ def main() -> int:
             rows["loadkit_req_per_cpu_s"].append(count / cpu_used)
             print(", ".join(f"{k} {v[-1]:.0f}" for k, v in rows.items()), file=sys.stderr)
     med = {k: median(v) for k, v in rows.items()}
-    path = save("artillery", {"command": " ".join(["python", "benchmarks/bench_artillery.py", *sys.argv[1:]]),
-                              "planned_rps": args.rate * STEPS, "runs": rows, "medians": med})
+    path = save("artillery", {"planned_rps": args.rate * STEPS, "runs": rows, "medians": med})
     for k, v in med.items():
         print(f"{k:<26} {v:>9.0f}")
     print(f"saved {path}")

@@ -48,7 +48,7 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=800.0, help="fidelity: arrivals/s (one request each)")
     parser.add_argument("--seconds", type=int, default=30)
     args = parser.parse_args()
-    out: dict = {"command": " ".join(["python", "benchmarks/bench_fidelity.py", *sys.argv[1:]])}
+    out: dict = {}
 
     # 1 + 2: fidelity and accuracy against the 50 ms server
     fid = {"worst_window_error": [], "lateness_p99_ms": [], "late": [], "dropped": []}
@@ -92,7 +92,7 @@ def main() -> int:
             print("co run: " + ", ".join(f"{k} {v[-1]:.0f}" for k, v in co.items()), file=sys.stderr)
     out["coordinated_omission"] = {"runs": co, **{f"median_{k}": median(v) for k, v in co.items()}}
     path = save("fidelity", out)
-    print(json.dumps({k: v for k, v in out.items() if k != "command"}, indent=1, default=str)[:3000])
+    print(json.dumps(out, indent=1, default=str)[:3000])
     print(f"saved {path}")
     return 0
 

@@ -99,8 +99,7 @@ def main() -> int:
         "workers2_vs_one_process": med["loadkit_closed_w2"] / med["loadkit_closed"],
         "workers2_vs_workers1": med["loadkit_closed_w2"] / med["loadkit_closed_w1"],
     }
-    path = save("throughput", {"command": " ".join(["python", "benchmarks/bench_throughput.py", *sys.argv[1:]]),
-                               "runs": rows, "medians_rps": med, "ratios": ratios})
+    path = save("throughput", {"runs": rows, "medians_rps": med, "ratios": ratios})
     for k, v in med.items():
         print(f"{k:<24} {v:>9.0f} req/s (median of {args.runs})")
     for k, v in ratios.items():

@@ -170,9 +170,18 @@ def machine() -> str:
     return f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores ({cpu}), Python {platform.python_version()}"
 
 
+def command() -> str:
+    """How this benchmark was invoked, as docs/benchmarks.md quotes it."""
+    script = Path(sys.argv[0]).resolve()
+    shown = script.relative_to(ROOT) if script.is_relative_to(ROOT) else script
+    return " ".join(["python", str(shown), *sys.argv[1:]])
+
+
 def save(name: str, data: dict[str, Any]) -> Path:
+    """Write ``benchmarks/results/NAME.json`` with the date, the machine and the command."""
     RESULTS.mkdir(exist_ok=True)
-    data = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": machine(), **data}
+    data = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": machine(), "command": command(),
+            **data}
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(data, indent=2))
     return path
