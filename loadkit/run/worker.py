@@ -20,7 +20,8 @@ from locust.env import Environment
 
 from ..scenario import parse_scenario
 from ..traffic import plan_from_dict
-from .engine import FLUSH_EVERY_S, LoadContext, build_context, cpu_sampler, drop_locust_request_stats, user_class
+from .engine import (FLUSH_EVERY_S, LoadContext, build_context, burst_tolerant_gc, cpu_sampler, drop_locust_request_stats,
+                     user_class)
 from .locustfile import load_user_classes
 from .recorder import Recorder
 
@@ -93,7 +94,8 @@ def run_worker(master_host: str, master_port: int = DEFAULT_PORT) -> int:
 
     runner.register_message("loadkit_setup", on_setup)
     runner.register_message("loadkit_stop", on_stop)
-    runner.greenlet.join()
+    with burst_tolerant_gc():
+        runner.greenlet.join()
     shipper = state["shipper"]
     if shipper is not None:
         shipper.join(timeout=5)
