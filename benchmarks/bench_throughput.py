@@ -8,7 +8,9 @@ metrics file) and plain Locust (its stats history) alike. Measures, in one run, 
 - open model at its maximum rate: a ladder of arrival rates in one run (visits of 1 and of 5 requests, each
   visitor with a new connection, then with `connections: shared`); the best step that started >= 98% of
   its visitors on time, requests/s;
-- --workers 2 vs one process (closed model), requests/s.
+- --workers 2 vs one process (closed model), requests/s; and, for these closed-model runs, how busy the
+  machine was over the steady seconds (/proc/stat) and requests per CPU-second of loadkit's processes
+  (start-up included), which tells whether the machine or loadkit set the limit.
 The target (nginx, one worker process) shares this machine's cores with the load generators.
 """
 
@@ -19,7 +21,7 @@ import json
 import sys
 from pathlib import Path
 
-from harness import plain_locustfile, loadkit_run, locust_run, median, nginx, save, steady_rps
+from harness import MachineBusy, loadkit_run, locust_run, median, nginx, plain_locustfile, save, steady_rps
 
 PLAIN_LOCUSTFILE = plain_locustfile(0)
 
@@ -68,26 +70,37 @@ def rps(summary: dict) -> float:
     return steady_rps(summary["_run_dir"], summary["run"]["planned_duration_s"])
 
 
+def closed_run(url: str, users: int, seconds: int, rows: dict[str, list[float]], name: str, *args: str) -> None:
+    """A closed-model run: its steady requests/s, the machine's busy share meanwhile (percent of all cores)
+    and requests per CPU-second of loadkit's processes, appended to ``rows``."""
+    busy = MachineBusy(3, seconds - 2)  # loadkit starts in well under 3 s; the same steady window as rps()
+    summary = loadkit_run(closed(users, seconds), url, *args)
+    rows[name].append(rps(summary))
+    rows[f"{name}_machine_busy_pct"].append(100 * (busy.result() or float("nan")))
+    rows[f"{name}_req_per_cpu_s"].append(summary["totals"]["requests"] / summary["_cpu_s"])
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--users", type=int, default=50)
     args = parser.parse_args()
-    rows: dict[str, list[float]] = {k: [] for k in ("locust", "loadkit_closed", "loadkit_open_1", "loadkit_open_5",
-                                                    "loadkit_open_1_shared", "loadkit_open_5_shared",
-                                                    "loadkit_closed_w2", "loadkit_closed_w1")}
+    closed_names = ("loadkit_closed", "loadkit_closed_w1", "loadkit_closed_w2")
+    rows: dict[str, list[float]] = {k: [] for k in ("locust", "loadkit_open_1", "loadkit_open_5",
+                                                    "loadkit_open_1_shared", "loadkit_open_5_shared")}
+    rows.update({f"{name}{part}": [] for name in closed_names for part in ("", "_machine_busy_pct", "_req_per_cpu_s")})
     with nginx() as url:
         for i in range(args.runs):
             plain = locust_run(PLAIN_LOCUSTFILE, url, args.users, args.seconds)
             rows["locust"].append(float(plain["steady_rps"]))
-            rows["loadkit_closed"].append(rps(loadkit_run(closed(args.users, args.seconds), url)))
+            closed_run(url, args.users, args.seconds, rows, "loadkit_closed")
             rows["loadkit_open_1"].append(open_max(url, 1))
             rows["loadkit_open_5"].append(open_max(url, 5))
             rows["loadkit_open_1_shared"].append(open_max(url, 1, connections="shared"))
             rows["loadkit_open_5_shared"].append(open_max(url, 5, connections="shared"))
-            rows["loadkit_closed_w1"].append(rps(loadkit_run(closed(args.users, args.seconds), url, "--workers", "1")))
-            rows["loadkit_closed_w2"].append(rps(loadkit_run(closed(args.users, args.seconds), url, "--workers", "2")))
+            closed_run(url, args.users, args.seconds, rows, "loadkit_closed_w1", "--workers", "1")
+            closed_run(url, args.users, args.seconds, rows, "loadkit_closed_w2", "--workers", "2")
             print(f"run {i + 1}: " + ", ".join(f"{k} {v[-1]:.0f}" for k, v in rows.items()), file=sys.stderr)
     med = {k: median(v) for k, v in rows.items()}
     ratios = {
@@ -101,7 +114,8 @@ def main() -> int:
     }
     path = save("throughput", {"runs": rows, "medians_rps": med, "ratios": ratios})
     for k, v in med.items():
-        print(f"{k:<24} {v:>9.0f} req/s (median of {args.runs})")
+        unit = "% of the machine's CPU" if k.endswith("_pct") else "" if k.endswith("_cpu_s") else " req/s"
+        print(f"{k:<36} {v:>9.0f}{unit} (median of {args.runs})")
     for k, v in ratios.items():
         print(f"{k:<34} {v:.2f}x")
     print(f"saved {path}")

@@ -9,12 +9,14 @@ import csv
 import json
 import os
 import platform
+import resource
 import shutil
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -105,21 +107,52 @@ class Plain(FastHttpUser):
 """
 
 
+def _machine_ticks() -> tuple[int, int]:
+    """(all, idle) CPU ticks of this machine since boot, from /proc/stat."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return sum(values), values[3] + values[4]
+
+
+class MachineBusy:
+    """The share of this machine's CPU in use between ``start_s`` and ``end_s`` from now (a background
+    thread reads /proc/stat at both moments); ``share`` is None until the window has passed."""
+
+    def __init__(self, start_s: float, end_s: float) -> None:
+        self.share: float | None = None
+        self._thread = threading.Thread(target=self._measure, args=(start_s, end_s), daemon=True)
+        self._thread.start()
+
+    def _measure(self, start_s: float, end_s: float) -> None:
+        time.sleep(start_s)
+        total0, idle0 = _machine_ticks()
+        time.sleep(end_s - start_s)
+        total1, idle1 = _machine_ticks()
+        self.share = 1 - (idle1 - idle0) / max(1, total1 - total0)
+
+    def result(self) -> float | None:
+        self._thread.join(timeout=1)
+        return self.share
+
+
 def loadkit_run(scenario: dict[str, Any], target: str, *args: str, timeout: float = 600) -> dict[str, Any]:
-    """Run ``loadkit run`` on a scenario document; returns its summary.json plus the wall time."""
+    """Run ``loadkit run`` on a scenario document; returns its summary.json plus the wall time (``_wall_s``)
+    and the CPU time of loadkit's processes, workers included (``_cpu_s``)."""
     folder = Path(tempfile.mkdtemp(prefix="loadkit-bench-"))
     path = folder / "scenario.yaml"
     path.write_text(yaml.safe_dump(scenario, sort_keys=False))
     out = folder / "run"
     started = time.monotonic()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     result = subprocess.run([sys.executable, "-m", "loadkit", "run", str(path), "--target", target, "--out", str(out),
                              "--quiet", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout,
                             env=dict(os.environ, PYTHONPATH=str(ROOT)))
     wall = time.monotonic() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if not (out / "summary.json").exists():
         raise RuntimeError(f"loadkit run failed: {result.stderr[-2000:]}")
     summary = json.loads((out / "summary.json").read_text())
     summary["_wall_s"] = wall
+    summary["_cpu_s"] = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     summary["_run_dir"] = str(out)
     return summary
 
