@@ -50,9 +50,9 @@ USER_CLASS_NAME = "LoadkitVisitor"  # the same name on the master and every work
 # Python's cyclic collector makes a young-generation pass after every 700 new container objects still alive.
 # Steady load leaves few (a visit's objects die by reference counting), but a burst of late visitors (after
 # a pause of the machine, say) keeps thousands of greenlets, frames and sockets alive at once: the collector
-# then walks them again and again, the generator falls further behind and the burst grows. Measured after a
-# 150 ms pause at 7,200 visitors/s: 0.8-1.4 s of collection in 8 s and one run in three never caught up with
-# the default; 3-7 ms and every run back on time within 2 s with this (docs/benchmarks.md).
+# then walks them again and again, the generator falls further behind and the burst grows. After a 150 ms
+# pause at 7,200 visitors/s (benchmarks/bench_burst.py, medians of 5): 1,001 ms collecting and 9,858
+# visitors late with the default, never back on time; 9 ms and 557 late with this, on time 2-3 s later.
 LOAD_GC_THRESHOLD = (10_000, 10, 10)
 
 log = logging.getLogger("loadkit.run")
