@@ -20,7 +20,7 @@ import subprocess
 import sys
 from typing import Any
 
-from harness import median, nginx, save
+from harness import ROOT, median, nginx, save
 
 ON_TIME_P99_MS = 10.0
 PAUSE_AT_S = 3.0
@@ -113,7 +113,7 @@ def main() -> int:
                 out = subprocess.run([sys.executable, __file__, "--trial", mode, "--url", url, "--rate", str(args.rate),
                                       "--seconds", str(args.seconds), "--pause-ms", str(args.pause_ms)],
                                      capture_output=True, text=True, check=True, timeout=120,
-                                     env=dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(__file__))))
+                                     env=dict(os.environ, PYTHONPATH=str(ROOT)))
                 rows[mode].append(json.loads(out.stdout.strip().splitlines()[-1]))
             print(f"run {i + 1}: " + "; ".join(f"{m} {r[-1]}" for m, r in rows.items()), file=sys.stderr)
     summary = {mode: {key: median([r[key] for r in runs]) for key in runs[0]} for mode, runs in rows.items()}
