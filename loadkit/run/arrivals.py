@@ -3,6 +3,7 @@
 The schedule comes from the plan (:meth:`loadkit.traffic.Plan.arrival_times`), so a slow site cannot slow
 the load down (no coordinated omission). Every arrival is accounted for: started (with its lateness:
 actual start minus planned time) or dropped because the generator was at its in-flight limit.
+Visitors run on a :class:`Crew` of greenlets that stay for the next arrival.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ import time
 from collections.abc import Callable, Iterable
 
 import gevent
+from gevent import Greenlet
 from gevent.event import Event
-from gevent.pool import Pool
+from gevent.hub import Waiter
 
 from .recorder import Recorder
 
@@ -24,8 +26,79 @@ from .recorder import Recorder
 MIN_WAIT_S = 0.001
 
 
+# Idle crew members kept for the next arrivals; beyond, a member that finishes leaves. A few hundred cover
+# the arrivals of one dispatcher wake at any rate; a burst's extra members leave as it ends.
+IDLE_KEEP = 256
+
+
+class Crew:
+    """The greenlets that walk visits, reused from one arrival to the next.
+
+    A greenlet that starts on Python 3.11 gets its own frame stack, 16 KiB mapped from the kernel and
+    unmapped when it dies: a new greenlet per visitor cost an mmap, an munmap and their page faults per
+    visit (measured: 16 vs 3 microseconds of CPU per start, ``Pool.spawn`` vs a reused greenlet). A member
+    that finishes a visit waits for the next arrival instead; at most ``keep_idle`` wait, the rest leave.
+    ``len()`` is the visitors in flight; at ``limit`` in flight the crew is full.
+    """
+
+    def __init__(self, limit: int, keep_idle: int = IDLE_KEEP) -> None:
+        self.limit = limit
+        self.keep_idle = keep_idle
+        self.busy = 0
+        self._idle: list[Waiter] = []
+        self._members: set[Greenlet] = set()
+        self._quiet = Event()
+        self._quiet.set()
+        self._hub = gevent.get_hub()
+
+    def __len__(self) -> int:
+        return self.busy
+
+    def full(self) -> bool:
+        """Whether ``limit`` visitors are in flight."""
+        return self.busy >= self.limit
+
+    def start(self, work: Callable[[float], object], arg: float) -> None:
+        """Run ``work(arg)`` on an idle member (from the next turn of the event loop) or a new one."""
+        self.busy += 1
+        self._quiet.clear()
+        if self._idle:
+            self._hub.loop.run_callback(self._idle.pop().switch, (work, arg))
+        else:
+            member = Greenlet(self._member, (work, arg))
+            self._members.add(member)
+            member.start()
+
+    def _member(self, job: tuple[Callable[[float], object], float] | None) -> None:
+        try:
+            while job is not None:
+                work, arg = job
+                try:
+                    work(arg)
+                finally:
+                    self.busy -= 1
+                    if not self.busy:
+                        self._quiet.set()
+                if len(self._idle) >= self.keep_idle:
+                    return
+                waiter = Waiter(self._hub)
+                self._idle.append(waiter)
+                job = waiter.get()
+        finally:
+            self._members.discard(gevent.getcurrent())  # type: ignore[arg-type]
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait up to ``timeout`` s until no visitor is in flight; True when none is."""
+        return self._quiet.wait(timeout)
+
+    def kill(self, timeout: float = 5) -> None:
+        """Stop every member, busy or idle."""
+        self._idle.clear()
+        gevent.killall(list(self._members), block=True, timeout=timeout)
+
+
 def dispatch(times: Iterable[float], t0: float, visit: Callable[[], object], recorder: Recorder,
-             pool: Pool, stop: Event, max_rate: float | None = None) -> None:
+             pool: Crew, stop: Event, max_rate: float | None = None) -> None:
     """Start ``visit`` once per planned time (seconds after ``t0``) until the plan ends or ``stop`` is set.
 
     ``max_rate`` (safety.max_rate) skips arrivals that would exceed that many starts per second; they are
@@ -51,14 +124,14 @@ def dispatch(times: Iterable[float], t0: float, visit: Callable[[], object], rec
             recorder.on_dropped(planned)
             continue
         last_start = planned
-        pool.spawn(visitor, planned)
+        pool.start(visitor, planned)
 
 
-def drain(pool: Pool, timeout: float) -> int:
-    """Wait up to ``timeout`` s for in-flight visitors; kill the rest; return how many were cut short."""
+def drain(pool: Crew, timeout: float) -> int:
+    """Wait up to ``timeout`` s for in-flight visitors; stop the rest and the idle crew; return how many
+    visitors were cut short."""
     pool.join(timeout=timeout)
     left = len(pool)
-    if left:
-        pool.kill(block=True, timeout=5)
+    pool.kill(timeout=5)
     gevent.sleep(0)
     return left

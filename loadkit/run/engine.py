@@ -24,7 +24,6 @@ from typing import Any
 
 import gevent
 from gevent.event import Event
-from gevent.pool import Pool
 from locust import LoadTestShape, User, constant, task
 from locust.env import Environment
 from locust.exception import StopUser
@@ -33,7 +32,7 @@ from .. import data as rundata
 from ..redaction import redact_url, secret_values
 from ..scenario import CsvSource, ListSource, RangeSource, Scenario
 from ..traffic import Plan
-from .arrivals import dispatch, drain
+from .arrivals import Crew, dispatch, drain
 from .locustfile import LocustfileVisitors
 from .outcome import Progress, RunOutcome
 from .recorder import Recorder
@@ -66,7 +65,7 @@ class LoadContext:
     plan: Plan
     recorder: Recorder
     stop: Event
-    pool: Pool
+    pool: Crew
     finished: Event
     drain_s: float
     max_rate: float | None
@@ -166,7 +165,7 @@ def build_context(env: Environment, scenario: Scenario, plan: Plan, target: str,
         else VisitorFactory(scenario, target, env.events.request, pool, headers, rng))
     if isinstance(factory, VisitorFactory):
         factory.on_offsite = recorder.on_offsite_redirect
-    return LoadContext(factory=factory, plan=plan, recorder=recorder, stop=Event(), pool=Pool(MAX_IN_FLIGHT),
+    return LoadContext(factory=factory, plan=plan, recorder=recorder, stop=Event(), pool=Crew(MAX_IN_FLIGHT),
                        finished=Event(), drain_s=min(30.0, scenario.request_timeout + 5.0),
                        max_rate=scenario.safety.max_rate, worker_index=worker_index, worker_count=worker_count)
 
