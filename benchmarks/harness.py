@@ -134,9 +134,11 @@ class MachineBusy:
         return self.share
 
 
-def loadkit_run(scenario: dict[str, Any], target: str, *args: str, timeout: float = 600) -> dict[str, Any]:
+def loadkit_run(scenario: dict[str, Any], target: str, *args: str, timeout: float = 600,
+                root: Path = ROOT) -> dict[str, Any]:
     """Run ``loadkit run`` on a scenario document; returns its summary.json plus the wall time (``_wall_s``)
-    and the CPU time of loadkit's processes, workers included (``_cpu_s``)."""
+    and the CPU time of loadkit's processes, workers included (``_cpu_s``). ``root``: the source tree whose
+    loadkit runs (another checkout, for side-by-side comparisons)."""
     folder = Path(tempfile.mkdtemp(prefix="loadkit-bench-"))
     path = folder / "scenario.yaml"
     path.write_text(yaml.safe_dump(scenario, sort_keys=False))
@@ -144,8 +146,8 @@ def loadkit_run(scenario: dict[str, Any], target: str, *args: str, timeout: floa
     started = time.monotonic()
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     result = subprocess.run([sys.executable, "-m", "loadkit", "run", str(path), "--target", target, "--out", str(out),
-                             "--quiet", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout,
-                            env=dict(os.environ, PYTHONPATH=str(ROOT)))
+                             "--quiet", *args], cwd=root, capture_output=True, text=True, timeout=timeout,
+                            env=dict(os.environ, PYTHONPATH=str(root)))
     wall = time.monotonic() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if not (out / "summary.json").exists():
