@@ -35,9 +35,10 @@ class Crew:
     """The greenlets that walk visits, reused from one arrival to the next.
 
     A greenlet that starts on Python 3.11 gets its own frame stack, 16 KiB mapped from the kernel and
-    unmapped when it dies: a new greenlet per visitor cost an mmap, an munmap and their page faults per
-    visit (measured: 16 vs 3 microseconds of CPU per start, ``Pool.spawn`` vs a reused greenlet). A member
-    that finishes a visit waits for the next arrival instead; at most ``keep_idle`` wait, the rest leave.
+    unmapped when it dies: a new greenlet per visitor (``Pool.spawn``) cost an mmap, an munmap, their page
+    faults and the pool's bookkeeping per visit (``benchmarks/bench_cpu.py``: 134 vs 109 microseconds of CPU
+    per one-request shared visit at 5,000/s). A member that finishes a visit waits for the next arrival
+    instead; at most ``keep_idle`` wait, the rest leave.
     ``len()`` is the visitors in flight; at ``limit`` in flight the crew is full.
     """
 
@@ -98,7 +99,7 @@ class Crew:
 
 
 def dispatch(times: Iterable[float], t0: float, visit: Callable[[], object], recorder: Recorder,
-             pool: Crew, stop: Event, max_rate: float | None = None) -> None:
+             crew: Crew, stop: Event, max_rate: float | None = None) -> None:
     """Start ``visit`` once per planned time (seconds after ``t0``) until the plan ends or ``stop`` is set.
 
     ``max_rate`` (safety.max_rate) skips arrivals that would exceed that many starts per second; they are
@@ -120,18 +121,18 @@ def dispatch(times: Iterable[float], t0: float, visit: Callable[[], object], rec
             gevent.sleep(max(delay, MIN_WAIT_S))  # short gaps: a plain timer costs less than an event wait
         if stop.is_set():
             return
-        if planned - last_start < min_gap * 0.999 or pool.full():
+        if planned - last_start < min_gap * 0.999 or crew.full():
             recorder.on_dropped(planned)
             continue
         last_start = planned
-        pool.start(visitor, planned)
+        crew.start(visitor, planned)
 
 
-def drain(pool: Crew, timeout: float) -> int:
+def drain(crew: Crew, timeout: float) -> int:
     """Wait up to ``timeout`` s for in-flight visitors; stop the rest and the idle crew; return how many
     visitors were cut short."""
-    pool.join(timeout=timeout)
-    left = len(pool)
-    pool.kill(timeout=5)
+    crew.join(timeout=timeout)
+    left = len(crew)
+    crew.kill(timeout=5)
     gevent.sleep(0)
     return left

@@ -65,7 +65,7 @@ class LoadContext:
     plan: Plan
     recorder: Recorder
     stop: Event
-    pool: Crew
+    crew: Crew
     finished: Event
     drain_s: float
     max_rate: float | None
@@ -118,10 +118,10 @@ class _Visitor(User):
         ctx.dispatched = True
         try:
             dispatch(ctx.plan.arrival_times(ctx.worker_index, ctx.worker_count), ctx.t0, ctx.factory.visit,
-                     ctx.recorder, ctx.pool, ctx.stop,
+                     ctx.recorder, ctx.crew, ctx.stop,
                      ctx.max_rate / ctx.worker_count if ctx.max_rate else None)
             ctx.load_s = time.time() - ctx.t0
-            ctx.cut_short = drain(ctx.pool, 0.5 if ctx.stop.is_set() else ctx.drain_s)
+            ctx.cut_short = drain(ctx.crew, 0.5 if ctx.stop.is_set() else ctx.drain_s)
         finally:
             ctx.finished.set()
         raise StopUser()
@@ -165,7 +165,7 @@ def build_context(env: Environment, scenario: Scenario, plan: Plan, target: str,
         else VisitorFactory(scenario, target, env.events.request, pool, headers, rng))
     if isinstance(factory, VisitorFactory):
         factory.on_offsite = recorder.on_offsite_redirect
-    return LoadContext(factory=factory, plan=plan, recorder=recorder, stop=Event(), pool=Crew(MAX_IN_FLIGHT),
+    return LoadContext(factory=factory, plan=plan, recorder=recorder, stop=Event(), crew=Crew(MAX_IN_FLIGHT),
                        finished=Event(), drain_s=min(30.0, scenario.request_timeout + 5.0),
                        max_rate=scenario.safety.max_rate, worker_index=worker_index, worker_count=worker_count)
 
@@ -366,7 +366,7 @@ def _execute(scenario: Scenario, plan: Plan, target: str, run_dir: Path, data_va
     sample_cpu = cpu_sampler()
     sup = Supervisor(scenario=scenario, plan=plan, run_dir=run_dir, recorder=recorder, stop=ctx.stop,
                      cpu=lambda: {"this process": sample_cpu()},
-                     users=lambda: runner.user_count, on_progress=on_progress, in_flight=lambda: len(ctx.pool))
+                     users=lambda: runner.user_count, on_progress=on_progress, in_flight=lambda: len(ctx.crew))
     sup.install_signals()
     ctx.t0 = time.time()
     recorder.start_clock(ctx.t0)

@@ -46,7 +46,7 @@ def run_worker(master_host: str, master_port: int = DEFAULT_PORT) -> int:
             ctx = state["ctx"]
             runner.send_message("loadkit_data", {"metrics": metrics, "arrivals": arrivals, "samples": samples,
                                                  "cpu": sample_cpu(),
-                                                 "in_flight": len(ctx.pool) if ctx is not None else 0})
+                                                 "in_flight": len(ctx.crew) if ctx is not None else 0})
 
     def ship() -> None:
         ctx: LoadContext = state["ctx"]
