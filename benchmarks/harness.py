@@ -189,6 +189,18 @@ def steady_rps(run_dir: str, seconds: float) -> float:
     return median([float(v) for v in steady])
 
 
+def lateness_by_second(run_dir: str) -> dict[int, float]:
+    """Arrival lateness p99 (ms) of each second of a loadkit run, from its arrivals file (a second's rows
+    from several flushes or workers merged first)."""
+    from loadkit.histogram import Histogram
+
+    merged: dict[int, Histogram] = {}
+    for line in Path(run_dir, "arrivals.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        merged.setdefault(row["t"], Histogram()).merge(Histogram.from_dict(row["lateness"]))
+    return {t: h.percentile(0.99) / 1000 for t, h in sorted(merged.items()) if h.counts}
+
+
 def median(values: list[float]) -> float:
     return float(statistics.median(values))
 
