@@ -3,7 +3,7 @@
     python benchmarks/bench_burst.py [--runs 5] [--rate 7200] [--seconds 8] [--pause-ms 150]
 
 One load process starts one-request visitors at ``--rate`` per second (``connections: shared``, the
-generator's cheapest visit), and 3 s in the whole process stops for ``--pause-ms`` (as a machine that
+generator's cheapest visit; pick a rate near the generator's capacity, docs/benchmarks.md), and 3 s in the whole process stops for ``--pause-ms`` (as a machine that
 schedules something else does). The visitors due meanwhile start late, all at once; the question is whether
 the generator then catches up. Each trial runs in a fresh process, alternating the collector's default
 thresholds with loadkit's (``burst_tolerant_gc``). Reported per setting (medians): time spent collecting,
@@ -39,11 +39,10 @@ def trial(url: str, mode: str, rate: float, seconds: float, pause_ms: float) -> 
 
     import gevent
     from gevent.event import Event
-    from gevent.pool import Pool
     from locust.env import Environment
 
     from loadkit.histogram import Histogram
-    from loadkit.run.arrivals import dispatch
+    from loadkit.run.arrivals import Crew, dispatch
     from loadkit.run.engine import MAX_IN_FLIGHT, burst_tolerant_gc
     from loadkit.run.recorder import Recorder
     from loadkit.run.visitors import DataPool, VisitorFactory
@@ -81,9 +80,9 @@ def trial(url: str, mode: str, rate: float, seconds: float, pause_ms: float) -> 
         recorder.start_clock(t0)
         gevent.spawn(pause)
         before = resource.getrusage(resource.RUSAGE_SELF)
-        pool = Pool(MAX_IN_FLIGHT)
-        dispatch(times, t0, factory.visit, recorder, pool, Event())
-        pool.join(timeout=30)
+        crew = Crew(MAX_IN_FLIGHT)
+        dispatch(times, t0, factory.visit, recorder, crew, Event())
+        crew.join(timeout=30)
         after = resource.getrusage(resource.RUSAGE_SELF)
     gc.callbacks.remove(on_gc)
     _, arrivals, _ = recorder.flush()

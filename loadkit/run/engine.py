@@ -50,8 +50,9 @@ USER_CLASS_NAME = "LoadkitVisitor"  # the same name on the master and every work
 # Steady load leaves few (a visit's objects die by reference counting), but a burst of late visitors (after
 # a pause of the machine, say) keeps thousands of greenlets, frames and sockets alive at once: the collector
 # then walks them again and again, the generator falls further behind and the burst grows. After a 150 ms
-# pause at 7,200 visitors/s (benchmarks/bench_burst.py, medians of 5): 1,001 ms collecting and 9,858
-# visitors late with the default, never back on time; 9 ms and 557 late with this, on time 2-3 s later.
+# pause near the generator's capacity (benchmarks/bench_burst.py, 10,000 visitors/s with the crew of reused
+# greenlets, medians of 3): 1,547 ms collecting and 44,664 visitors late with the default; 151 ms and 13,756
+# with this. Well below capacity (7,200/s) both recover; the default then collects 162 ms against 5.
 LOAD_GC_THRESHOLD = (10_000, 10, 10)
 
 log = logging.getLogger("loadkit.run")
