@@ -11,6 +11,7 @@ import os
 import platform
 import resource
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -30,9 +31,17 @@ ROOT = HERE.parent
 RESULTS = HERE / "results"
 
 
+def _stop_cleanly_on_sigterm() -> None:
+    """Turn SIGTERM into SystemExit, so a benchmark stopped with ``kill`` still stops the servers it
+    started (the ``finally`` blocks below) instead of leaving them running."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+
+
 @contextmanager
 def python_server(*args: str) -> Iterator[str]:
     """Start this module's server in a subprocess with ``args``; yields its URL."""
+    _stop_cleanly_on_sigterm()
     proc = subprocess.Popen([sys.executable, str(HERE / "servers.py"), *args], stdout=subprocess.PIPE, text=True)
     try:
         line = proc.stdout.readline()  # type: ignore[union-attr]
@@ -52,6 +61,7 @@ def _free_port() -> int:
 @contextmanager
 def nginx() -> Iterator[str]:
     """Debian's nginx on 127.0.0.1, one worker process, answering ``ok`` to everything."""
+    _stop_cleanly_on_sigterm()
     binary = shutil.which("nginx") or "/usr/sbin/nginx"
     folder = tempfile.mkdtemp(prefix="loadkit-bench-nginx-")
     port = _free_port()
@@ -88,8 +98,6 @@ http {{
         proc.terminate()
         proc.wait(timeout=10)
         shutil.rmtree(folder, ignore_errors=True)
-
-
 
 
 def plain_locustfile(wait_s: float = 0.0) -> str:
