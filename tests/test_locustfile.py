@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +80,64 @@ def test_closed_model_runs_the_classes_as_they_are(tmp_path: Path, shop: Any) ->
     summary = read_summary(out)
     assert summary["traffic"]["peak_delivered_per_s"] == 3
     assert summary["totals"]["requests"] > 20
+
+
+THINKING_LOCUSTFILE = '''
+import json, os, time
+from locust import HttpUser, SequentialTaskSet, TaskSet, constant, task
+
+
+def product(walk):
+    walk.user.times.append(time.monotonic())
+    walk.client.get("/products/kitchen-03", name="product page")
+
+
+def cart(walk):
+    walk.user.times.append(time.monotonic())
+    walk.client.get("/cart", name="cart")
+
+
+class Reviews(TaskSet):
+    @task
+    def read(self):
+        self.client.get("/products/garden-02", name="reviews")
+
+
+class Walk(SequentialTaskSet):
+    wait_time = constant(0.4)
+    tasks = [product, Reviews, cart]
+
+
+class Thinker(HttpUser):
+    tasks = [Walk]
+
+    def on_start(self):
+        self.times = []
+
+    def on_stop(self):
+        with open(os.environ["VISIT_LOG"], "a") as log:
+            log.write(json.dumps(self.times) + "\\n")
+'''
+
+
+def test_open_model_walks_a_sequence_with_its_think_time_and_nested_sets_once(tmp_path: Path, shop: Any) -> None:
+    (tmp_path / "thinking.py").write_text(THINKING_LOCUSTFILE, encoding="utf-8")
+    scenario = write_scenario(tmp_path / "s.yaml", {
+        "name": "thinking", "locustfile": "thinking.py",
+        "traffic": {"profile": "constant", "rate": "5/s", "duration": "3s"}})
+    before = shop.stats()["served"]
+    out, log = tmp_path / "run", tmp_path / "visits.jsonl"
+    result = run_cli("run", str(scenario), "--target", shop.url, "--out", str(out), env={"VISIT_LOG": str(log)})
+    assert result.returncode == 0, result.stdout + result.stderr
+    summary = read_summary(out)
+    # every visit: product page, one pass of the nested set (one request), cart; then it leaves
+    assert summary["traffic"]["delivered_arrivals"] == 15
+    assert summary["totals"]["requests"] == 45 == shop.stats()["served"] - before - 1
+    assert {e["name"] for e in summary["endpoints"]} == {"product page", "reviews", "cart"}
+    visits = [json.loads(line) for line in log.read_text().splitlines()]
+    assert len(visits) == 15
+    # two waits of the set's wait_time (0.4 s) between the first step and the last
+    assert all(len(times) == 2 and times[1] - times[0] >= 0.78 for times in visits)
 
 
 def test_a_broken_locustfile_is_one_line(tmp_path: Path) -> None:

@@ -3,7 +3,7 @@
 Closed model: Locust runs the classes as they are, with loadkit's plan as the shape. Open model: each
 arrival instantiates one class (chosen by its ``weight``), runs ``on_start``, one pass of its tasks and
 ``on_stop``, then leaves. One pass is one task chosen by weight; for a ``SequentialTaskSet``, every task
-in order.
+in order with the set's ``wait_time`` between them; a nested set makes one pass as well.
 """
 
 from __future__ import annotations
@@ -81,18 +81,26 @@ class LocustfileVisitors:
             _close(user)
 
     def _one_pass(self, user: User) -> None:
-        task = self.rng.choice(user.tasks)
+        self._walk(self.rng.choice(user.tasks), user)
+
+    def _walk(self, task: Any, parent: User | TaskSet) -> None:
+        """One pass of ``task`` under ``parent``. A TaskSet runs one of its tasks (chosen by weight); a
+        SequentialTaskSet runs each of its tasks in order, waiting its ``wait_time`` between them as a
+        visitor thinks between pages; a nested set makes one pass too (Locust's ``execute_task`` would loop
+        it until interrupted, and the visit would never end)."""
         if isinstance(task, type) and issubclass(task, TaskSet):
-            taskset = task(user)
+            taskset = task(parent)
             taskset.on_start()
-            if issubclass(task, SequentialTaskSet):
-                for step in taskset.tasks:
-                    taskset.execute_task(step)
-            else:
-                taskset.execute_task(self.rng.choice(taskset.tasks))
+            steps = list(taskset.tasks) if issubclass(task, SequentialTaskSet) else [self.rng.choice(taskset.tasks)]
+            for i, step in enumerate(steps):
+                if i:
+                    taskset.wait()
+                self._walk(step, taskset)
             taskset.on_stop()
+        elif isinstance(parent, TaskSet):
+            parent.execute_task(task)  # a function or a method of the set, called as Locust calls it
         else:
-            task(user)
+            task(parent)
 
 
 def _close(user: Any) -> None:
