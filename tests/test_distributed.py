@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -120,3 +121,70 @@ def test_closed_model_on_two_workers(tmp_path: Path, demo_factory: Any) -> None:
     summary = read_summary(out)
     assert summary["traffic"]["peak_delivered_per_s"] == 4
     assert summary["totals"]["requests"] > 50
+
+
+NEIGHBOUR_LOCUSTFILE = '''
+from locust import FastHttpUser, task
+from shop_pages import PRODUCT  # a module next to the locustfile, as `locust -f` allows
+
+
+class Shopper(FastHttpUser):
+    @task
+    def look(self):
+        self.client.get(PRODUCT, name="product page")
+'''
+
+
+def test_a_locustfile_that_imports_its_neighbours_runs_on_workers(tmp_path: Path, demo_factory: Any) -> None:
+    shop = site(demo_factory)
+    (tmp_path / "shop_pages.py").write_text('PRODUCT = "/products/kitchen-03"\n', encoding="utf-8")
+    (tmp_path / "shop.py").write_text(NEIGHBOUR_LOCUSTFILE, encoding="utf-8")
+    scenario = write_scenario(tmp_path / "s.yaml", {"name": "neighbours", "locustfile": "shop.py",
+                                                     "traffic": {"profile": "constant", "rate": "10/s",
+                                                                 "duration": "3s"}})
+    before = shop.stats()["served"]
+    out = tmp_path / "run"
+    result = run_cli("run", str(scenario), "--target", shop.url, "--workers", "2", "--out", str(out))
+    assert result.returncode == 0, result.stdout + result.stderr
+    summary = read_summary(out)
+    assert summary["traffic"]["delivered_arrivals"] == 30
+    assert summary["totals"]["requests"] == 30 == shop.stats()["served"] - before - 1
+
+
+def test_a_worker_that_cannot_take_the_scenario_stops_the_run_with_its_reason(tmp_path: Path) -> None:
+    # imports on the master, fails on the load machine: as a missing module or database would there
+    (tmp_path / "shop.py").write_text(
+        "import sys\nfrom locust import HttpUser, task\n"
+        "if 'worker' in sys.argv:\n    raise RuntimeError('no client certificate on this machine')\n"
+        "class Shopper(HttpUser):\n    @task\n    def look(self):\n        self.client.get('/')\n", encoding="utf-8")
+    scenario = write_scenario(tmp_path / "s.yaml", {"name": "refused", "locustfile": "shop.py",
+                                                     "traffic": {"profile": "constant", "rate": "5/s",
+                                                                 "duration": "2s"}})
+    result = run_cli("run", str(scenario), "--workers", "1", "--out", str(tmp_path / "run"), timeout=120)
+    assert result.returncode == 3, result.stdout + result.stderr
+    errors = [ln for ln in result.stderr.splitlines() if ln.startswith("loadkit: error:")]
+    assert len(errors) == 1, result.stderr
+    assert "worker 0 could not take the scenario" in errors[0]
+    assert "RuntimeError: no client certificate on this machine" in errors[0] and "no load was sent" in errors[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_a_worker_imports_the_masters_locustfile_in_place_when_it_has_the_same_file(tmp_path: Path) -> None:
+    same = tmp_path / "same.py"
+    same.write_text("X = 1\n", encoding="utf-8")
+    child = (
+        "import json, sys\nfrom loadkit.run.worker import locustfile_here\n"
+        f"same = {str(same)!r}\n"
+        "cases = {'same': (same, 'X = 1\\n'), 'changed': (same, 'X = 2\\n'), 'elsewhere': ('/nonexistent/shop.py', 'X = 3\\n')}\n"
+        "out = {}\n"
+        "for name, (path, text) in cases.items():\n"
+        "    got = locustfile_here({'locustfile_path': path, 'locustfile': text, 'locustfile_name': 'shop.py'})\n"
+        "    out[name] = [str(got), got.read_text()]\n"
+        "print(json.dumps(out))\n")
+    done = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["same"] == [str(same), "X = 1\n"]  # this machine has the file: imported in place
+    for name, text in (("changed", "X = 2\n"), ("elsewhere", "X = 3\n")):  # otherwise the master's text
+        path, content = out[name]
+        assert path != str(same) and path.endswith("shop.py") and content == text

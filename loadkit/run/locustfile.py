@@ -32,6 +32,11 @@ def load_user_classes(path: Path) -> list[type[User]]:
     """Import a locustfile and return its concrete User classes; ScenarioError when there are none."""
     if not path.is_file():
         raise ScenarioError(f"locustfile {path}: no such file.", "give a path relative to the scenario file")
+    # As `locust -f` does: the file's folder comes first on the import path, so the locustfile can import
+    # its neighbours (shared helpers, page objects) and they import as they would under plain Locust.
+    folder = str(path.resolve().parent)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
     name = f"loadkit_locustfile_{abs(hash(str(path.resolve())))}"
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:

@@ -81,6 +81,7 @@ def _execute(scenario: Scenario, plan: Plan, target: str, run_dir: Path, data_va
     runner = env.create_master_runner(master_bind_host=bind_host, master_bind_port=port)
     done: dict[str, dict[str, Any]] = {}
     ready: set[str] = set()
+    refused: list[dict[str, Any]] = []  # workers that could not take the scenario: index, problem, fix
     cpu: dict[str, float] = {}
     in_flight: dict[str, int] = {}
     index_of: dict[str, int] = {}
@@ -103,9 +104,13 @@ def _execute(scenario: Scenario, plan: Plan, target: str, run_dir: Path, data_va
     def on_done(environment: Environment, msg: Any, **_: Any) -> None:
         done[msg.node_id] = msg.data
 
+    def on_refused(environment: Environment, msg: Any, **_: Any) -> None:
+        refused.append(msg.data)
+
     runner.register_message("loadkit_data", on_data)
     runner.register_message("loadkit_ready", on_ready)
     runner.register_message("loadkit_done", on_done)
+    runner.register_message("loadkit_refused", on_refused)
 
     for i in range(local_workers):
         log_file = (run_dir / f"worker-{i}.log").open("wb")
@@ -133,13 +138,21 @@ def _execute(scenario: Scenario, plan: Plan, target: str, run_dir: Path, data_va
              "plan": plan_to_dict(plan), "target": target, "data": data_values, "headers": headers,
              "t0": t0, "count": len(clients),
              "locustfile": locustfile.read_text(encoding="utf-8") if locustfile else None,
-             "locustfile_name": locustfile.name if locustfile else None}
+             "locustfile_name": locustfile.name if locustfile else None,
+             "locustfile_path": str(locustfile.resolve()) if locustfile else None}
     for index, client_id in enumerate(clients):
         index_of[client_id] = index
         runner.send_message("loadkit_setup", {**setup, "index": index, "master_now": time.time()},
                             client_id=client_id)
-    while len(ready) < len(clients) and time.monotonic() < deadline + 30:
+    while len(ready) < len(clients) and not refused and time.monotonic() < deadline + 30:
         gevent.sleep(0.05)
+    if refused:
+        runner.quit()
+        first = refused[0]
+        raise RunError(f"worker {first['index']} could not take the scenario: {first['problem'].rstrip('.')}; "
+                       "no load was sent.",
+                       first.get("fix") or "see the workers' logs (worker-N.log in the run directory for local "
+                       "workers)")
     if len(ready) < len(clients):
         runner.quit()
         raise RunError(f"only {len(ready)} of {len(clients)} workers accepted the scenario; no load was sent.",

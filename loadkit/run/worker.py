@@ -18,6 +18,7 @@ from typing import Any
 import gevent
 from locust.env import Environment
 
+from ..errors import LoadkitError, ScenarioError
 from ..scenario import parse_scenario
 from ..traffic import plan_from_dict
 from .engine import (FLUSH_EVERY_S, LoadContext, build_context, burst_tolerant_gc, cpu_sampler, drop_locust_request_stats,
@@ -27,6 +28,21 @@ from .recorder import Recorder
 
 log = logging.getLogger("loadkit.worker")
 DEFAULT_PORT = 5557
+
+
+def locustfile_here(data: dict[str, Any]) -> Path:
+    """Where this worker imports the scenario's locustfile from: the master's own path when this machine
+    has the same file there (a local worker, or a load machine with the same checkout), so the modules
+    next to it import too; otherwise the text the master sent, written to a folder of its own."""
+    original = Path(data.get("locustfile_path") or "")
+    try:
+        if original.is_file() and original.read_text(encoding="utf-8") == data["locustfile"]:
+            return original
+    except (OSError, UnicodeDecodeError):
+        pass
+    path = Path(tempfile.mkdtemp(prefix="loadkit-worker-")) / (data.get("locustfile_name") or "locustfile.py")
+    path.write_text(data["locustfile"], encoding="utf-8")
+    return path
 
 
 def run_worker(master_host: str, master_port: int = DEFAULT_PORT) -> int:
@@ -60,17 +76,29 @@ def run_worker(master_host: str, master_port: int = DEFAULT_PORT) -> int:
                                              "requests": recorder.total_requests})
 
     def on_setup(environment: Environment, msg: Any, **_: Any) -> None:
-        data = msg.data
+        try:
+            set_up(environment, msg.data)
+        except LoadkitError as error:  # the master stops the run with this one line
+            log.error("cannot take the scenario: %s", error)
+            runner.send_message("loadkit_refused", {"index": msg.data.get("index"), "problem": error.problem,
+                                                    "fix": error.fix})
+
+    def set_up(environment: Environment, data: dict[str, Any]) -> None:
         scenario = parse_scenario(data["scenario"], "scenario from the master")
         plan = plan_from_dict(data["plan"])
         # The master's clock says data["master_now"] now: shift its t0 onto this machine's clock.
         offset = data["master_now"] - time.time()
         locust_users = None
         if data.get("locustfile"):
-            folder = Path(tempfile.mkdtemp(prefix="loadkit-worker-"))
-            path = folder / (data.get("locustfile_name") or "locustfile.py")
-            path.write_text(data["locustfile"], encoding="utf-8")
-            locust_users = load_user_classes(path)
+            path = locustfile_here(data)
+            try:
+                locust_users = load_user_classes(path)
+            except ScenarioError as error:
+                if str(path) == data.get("locustfile_path"):
+                    raise
+                raise ScenarioError(error.problem, f"{error.fix}; a locustfile that imports files next to it "
+                                    f"needs its folder at {Path(data['locustfile_path']).parent} on every load "
+                                    "machine (the same checkout)") from None
             if plan.model == "users":
                 environment.user_classes[:] = locust_users  # the master spawns these by name
         ctx = build_context(environment, scenario, plan, data["target"], data["data"], data["headers"], recorder,
