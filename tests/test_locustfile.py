@@ -14,7 +14,7 @@ from tests.helpers import read_summary, run_cli, write_scenario
 pytestmark = pytest.mark.integration
 
 LOCUSTFILE = '''
-from locust import FastHttpUser, HttpUser, SequentialTaskSet, task
+from locust import FastHttpUser, HttpUser, LoadTestShape, SequentialTaskSet, task
 
 
 class Shopper(FastHttpUser):
@@ -39,6 +39,11 @@ class Checkout(SequentialTaskSet):
 class Buyer(HttpUser):
     weight = 1
     tasks = [Checkout]
+
+
+class Ramp(LoadTestShape):  # loadkit's traffic wins; the run says so
+    def tick(self):
+        return (100, 100)
 '''
 
 
@@ -70,6 +75,7 @@ def test_open_model_runs_one_pass_per_arrival(tmp_path: Path, shop: Any) -> None
     # each visit is two requests, whichever user class walked it
     assert summary["totals"]["requests"] == 120 == shop.stats()["served"] - before - 1
     assert summary["slos"][0]["endpoint"] == "product page" and summary["slos"][0]["passed"]
+    assert "the locustfile's Ramp (a LoadTestShape) is not used" in result.stderr
 
 
 def test_closed_model_runs_the_classes_as_they_are(tmp_path: Path, shop: Any) -> None:

@@ -107,7 +107,7 @@ def run_scenario(scenario: Scenario, plan: Plan, run_dir: Path, base_dir: Path, 
         if locustfile is not None:
             from .locustfile import load_user_classes
 
-            locust_users = load_user_classes(locustfile)
+            locust_users = load_user_classes(locustfile, notice=say)
         if dist.distributed:
             from .master import execute_distributed
 

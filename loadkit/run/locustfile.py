@@ -13,10 +13,11 @@ import logging
 import random
 import sys
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from locust import User
+from locust import LoadTestShape, User
 from locust.env import Environment
 from locust.exception import InterruptTaskSet, RescheduleTask, RescheduleTaskImmediately, StopUser
 from locust.user.sequential_taskset import SequentialTaskSet
@@ -28,8 +29,9 @@ log = logging.getLogger("loadkit.locustfile")
 _END_OF_VISIT = (StopUser, RescheduleTask, RescheduleTaskImmediately, InterruptTaskSet)
 
 
-def load_user_classes(path: Path) -> list[type[User]]:
-    """Import a locustfile and return its concrete User classes; ScenarioError when there are none."""
+def load_user_classes(path: Path, notice: Callable[[str], None] | None = None) -> list[type[User]]:
+    """Import a locustfile and return its concrete User classes; ScenarioError when there are none.
+    ``notice`` hears, in a sentence, what of the file loadkit does not use (a ``LoadTestShape``)."""
     if not path.is_file():
         raise ScenarioError(f"locustfile {path}: no such file.", "give a path relative to the scenario file")
     # As `locust -f` does: the file's folder comes first on the import path, so the locustfile can import
@@ -53,6 +55,14 @@ def load_user_classes(path: Path) -> list[type[User]]:
     if not classes:
         raise ScenarioError(f"locustfile {path}: defines no User class with tasks.",
                             "define a class deriving from HttpUser or FastHttpUser with @task methods")
+    shapes = sorted(v.__name__ for v in vars(module).values()
+                    if isinstance(v, type) and issubclass(v, LoadTestShape) and not getattr(v, "abstract", False))
+    if shapes:
+        message = (f"the locustfile's {', '.join(shapes)} (a LoadTestShape) is not used: the scenario's traffic "
+                   "shapes the run")
+        log.warning(message)
+        if notice is not None:
+            notice(message)
     return classes
 
 
