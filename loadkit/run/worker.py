@@ -82,6 +82,12 @@ def run_worker(master_host: str, master_port: int = DEFAULT_PORT) -> int:
             log.error("cannot take the scenario: %s", error)
             runner.send_message("loadkit_refused", {"index": msg.data.get("index"), "problem": error.problem,
                                                     "fix": error.fix})
+        except Exception as error:  # a fault of this worker's machine or of loadkit: stop the run, not hang it
+            log.exception("setting up the run failed")
+            runner.send_message("loadkit_refused", {"index": msg.data.get("index"),
+                                                    "problem": f"its set-up raised {type(error).__name__}: {error}",
+                                                    "fix": "see the worker's log (worker-N.log in the run "
+                                                    "directory for local workers)"})
 
     def set_up(environment: Environment, data: dict[str, Any]) -> None:
         scenario = parse_scenario(data["scenario"], "scenario from the master")
@@ -94,7 +100,7 @@ def run_worker(master_host: str, master_port: int = DEFAULT_PORT) -> int:
             try:
                 locust_users = load_user_classes(path)
             except ScenarioError as error:
-                if str(path) == data.get("locustfile_path"):
+                if not data.get("locustfile_path") or str(path) == data["locustfile_path"]:
                     raise
                 raise ScenarioError(error.problem, f"{error.fix}; a locustfile that imports files next to it "
                                     f"needs its folder at {Path(data['locustfile_path']).parent} on every load "
