@@ -164,7 +164,7 @@ def test_a_worker_that_cannot_take_the_scenario_stops_the_run_with_its_reason(tm
     assert result.returncode == 3, result.stdout + result.stderr
     errors = [ln for ln in result.stderr.splitlines() if ln.startswith("loadkit: error:")]
     assert len(errors) == 1, result.stderr
-    assert "worker 0 could not take the scenario" in errors[0]
+    assert "worker 0 could not take the scenario" in errors[0], result.stderr
     assert "RuntimeError: no client certificate on this machine" in errors[0] and "no load was sent" in errors[0]
     assert "Traceback" not in result.stderr
 
@@ -188,3 +188,26 @@ def test_a_worker_imports_the_masters_locustfile_in_place_when_it_has_the_same_f
     for name, text in (("changed", "X = 2\n"), ("elsewhere", "X = 3\n")):  # otherwise the master's text
         path, content = out[name]
         assert path != str(same) and path.endswith("shop.py") and content == text
+
+
+def test_a_worker_on_another_machine_checks_it_can_reach_the_target(tmp_path: Path, demo_factory: Any) -> None:
+    shop = site(demo_factory)
+    closed = f"http://127.0.0.1:{_free_port()}"  # nothing listens there
+    child = (
+        "import json, socket\nfrom loadkit.errors import TargetError\nfrom loadkit.run.worker import reach_target\n"
+        "out = {}\n"
+        f"reach_target({closed!r}, {{}}, True, socket.gethostname())  # the master's machine: it checked\n"
+        f"reach_target({shop.url!r}, {{}}, True, 'load-machine-a')  # elsewhere, and the target answers\n"
+        "try:\n"
+        f"    reach_target({closed!r}, {{}}, True, 'load-machine-a')\n"
+        "except TargetError as error:\n"
+        "    out['error'] = str(error)\n"
+        "out['host'] = socket.gethostname()\n"
+        "print(json.dumps(out))\n")
+    before = shop.stats()["served"]
+    done = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert shop.stats()["served"] - before == 1  # one check from "another machine", none from this one
+    assert out["error"].startswith(f"from {out['host']}, target {closed} did not answer (ConnectionRefusedError")
+    assert "loopback target" in out["error"] and "every load machine can reach" in out["error"]

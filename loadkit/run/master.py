@@ -11,6 +11,7 @@ another machine.
 from __future__ import annotations
 
 import logging
+import socket
 import subprocess
 import sys
 import time
@@ -32,7 +33,7 @@ from .outcome import Progress, RunOutcome
 from .recorder import Recorder
 
 log = logging.getLogger("loadkit.master")
-START_DELAY_S = 1.0  # the run's clock starts this long after the setup is sent, so every worker is ready
+START_DELAY_S = 1.0  # the run's clock starts this long after every worker is ready, so each hears it in time
 
 
 def execute_distributed(scenario: Scenario, plan: Plan, target: str, run_dir: Path,
@@ -133,30 +134,36 @@ def _execute(scenario: Scenario, plan: Plan, target: str, run_dir: Path, data_va
                        "--bind), or lower --expect-workers")
 
     clients = sorted(c.id for c in runner.clients.values())[:expect_workers]
-    t0 = time.time() + START_DELAY_S
     setup = {"scenario": scenario.model_dump(mode="json", by_alias=True, exclude_none=True),
              "plan": plan_to_dict(plan), "target": target, "data": data_values, "headers": headers,
-             "t0": t0, "count": len(clients),
+             "count": len(clients),
              "locustfile": locustfile.read_text(encoding="utf-8") if locustfile else None,
              "locustfile_name": locustfile.name if locustfile else None,
-             "locustfile_path": str(locustfile.resolve()) if locustfile else None}
+             "locustfile_path": str(locustfile.resolve()) if locustfile else None,
+             "master_hostname": socket.gethostname()}  # workers elsewhere check the target from there
     for index, client_id in enumerate(clients):
         index_of[client_id] = index
-        runner.send_message("loadkit_setup", {**setup, "index": index, "master_now": time.time()},
-                            client_id=client_id)
+        runner.send_message("loadkit_setup", {**setup, "index": index}, client_id=client_id)
     while len(ready) < len(clients) and not refused and time.monotonic() < deadline + 30:
         gevent.sleep(0.05)
     if refused:
         runner.quit()
         first = refused[0]
-        raise RunError(f"worker {first['index']} could not take the scenario: {first['problem'].rstrip('.')}; "
-                       "no load was sent.",
+        problem = first["problem"].rstrip(".")
+        if not problem.endswith("no load was sent"):
+            problem += "; no load was sent"
+        raise RunError(f"worker {first['index']} could not take the scenario: {problem}.",
                        first.get("fix") or "see the workers' logs (worker-N.log in the run directory for local "
                        "workers)")
     if len(ready) < len(clients):
         runner.quit()
         raise RunError(f"only {len(ready)} of {len(clients)} workers accepted the scenario; no load was sent.",
                        "see the workers' logs (worker-N.log in the run directory for local workers)")
+    # The clock starts only now: a worker's set-up (its check of the target, from another machine) may
+    # take a while, and a start fixed before it would find that worker already behind the plan.
+    t0 = time.time() + START_DELAY_S
+    for client_id in clients:
+        runner.send_message("loadkit_start", {"t0": t0, "master_now": time.time()}, client_id=client_id)
     recorder.start_clock(t0)
     sup.install_signals()
     log.info("distributed run started on %d workers: %s arrivals planned over %.0f s against %s",

@@ -2,25 +2,31 @@
 
 Started by ``loadkit run --workers N`` on this machine, or by ``loadkit worker --master HOST[:PORT]`` on
 another. The master sends the scenario, the plan, the data and this worker's index in a ``loadkit_setup``
-message; the worker keys its measurements by the master's run clock (corrected for the two machines'
-clock offset) and ships them to the master every couple of seconds (``loadkit_data``), then says
-``loadkit_done``.
+message (the worker answers ``loadkit_ready``, or ``loadkit_refused`` with the reason), then, once every
+worker is ready, the run's start time (``loadkit_start``); the worker keys its measurements by the master's
+run clock (corrected for the two machines' clock offset) and ships them to the master every couple of
+seconds (``loadkit_data``), then says ``loadkit_done``.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
+import socket
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import gevent
 from locust.env import Environment
 
-from ..errors import LoadkitError, ScenarioError
+from ..errors import LoadkitError, ScenarioError, TargetError
+from ..redaction import redact_url
 from ..scenario import parse_scenario
 from ..traffic import plan_from_dict
+from .client import Connections, VisitorClient
 from .engine import (FLUSH_EVERY_S, LoadContext, build_context, burst_tolerant_gc, cpu_sampler, drop_locust_request_stats,
                      user_class)
 from .locustfile import load_user_classes
@@ -43,6 +49,41 @@ def locustfile_here(data: dict[str, Any]) -> Path:
     path = Path(tempfile.mkdtemp(prefix="loadkit-worker-")) / (data.get("locustfile_name") or "locustfile.py")
     path.write_text(data["locustfile"], encoding="utf-8")
     return path
+
+
+class _Unrecorded:
+    """A request event that records nothing: the reachability check is not part of the run's data."""
+
+    @staticmethod
+    def fire(**_: Any) -> None:
+        pass
+
+
+def reach_target(target: str, headers: dict[str, str], verify_tls: bool, master_hostname: str | None) -> None:
+    """On a machine other than the master's, check the target answers from here before any load (the
+    master's preflight saw it from the master only). A worker that cannot reach it would otherwise report
+    every request as failed, and the site would get the blame; TargetError instead, in one line. The check
+    is one GET through the visitors' own client (httpx cannot start once gevent has patched the process)."""
+    if master_hostname == socket.gethostname():
+        return  # the master checked from this machine
+    client = VisitorClient(Connections(target, shared=False, verify_tls=verify_tls, timeout=10.0, pool_size=1),
+                           _Unrecorded())
+    try:
+        answer = client.send("GET", "/", headers)
+    finally:
+        client.pool.close()
+    if answer.status_code:
+        return  # any HTTP answer will do: the run measures it
+    host = urlsplit(target).hostname or ""
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    fix = ("a loopback target (localhost, 127.0.0.1, ::1) is on the master's machine only: give --target an address "
+           "every load machine can reach" if loopback else
+           "check that this machine can reach the site (DNS, firewall, proxy), or run the worker elsewhere")
+    raise TargetError(f"from {socket.gethostname()}, target {redact_url(target)} did not answer "
+                      f"({type(answer.error).__name__}: {answer.error}); no load was sent.", fix)
 
 
 def run_worker(master_host: str, master_port: int = DEFAULT_PORT) -> int:
@@ -92,8 +133,7 @@ def run_worker(master_host: str, master_port: int = DEFAULT_PORT) -> int:
     def set_up(environment: Environment, data: dict[str, Any]) -> None:
         scenario = parse_scenario(data["scenario"], "scenario from the master")
         plan = plan_from_dict(data["plan"])
-        # The master's clock says data["master_now"] now: shift its t0 onto this machine's clock.
-        offset = data["master_now"] - time.time()
+        reach_target(data["target"], data["headers"], scenario.verify_tls, data.get("master_hostname"))
         locust_users = None
         if data.get("locustfile"):
             path = locustfile_here(data)
@@ -109,15 +149,21 @@ def run_worker(master_host: str, master_port: int = DEFAULT_PORT) -> int:
                 environment.user_classes[:] = locust_users  # the master spawns these by name
         ctx = build_context(environment, scenario, plan, data["target"], data["data"], data["headers"], recorder,
                             worker_index=data["index"], worker_count=data["count"], locust_users=locust_users)
-        ctx.t0 = data["t0"] - offset
-        recorder.start_clock(ctx.t0)
         environment.host = data["target"]
         environment.loadkit = ctx  # type: ignore[attr-defined]
         state["ctx"] = ctx
-        state["shipper"] = gevent.spawn(ship)
-        log.info("worker %d of %d ready (clock offset to the master %.3f s)", ctx.worker_index, ctx.worker_count,
-                 offset)
+        log.info("worker %d of %d ready", ctx.worker_index, ctx.worker_count)
         runner.send_message("loadkit_ready", {"index": ctx.worker_index})
+
+    def on_start(environment: Environment, msg: Any, **_: Any) -> None:
+        # The master's clock said msg.data["master_now"] when it sent this: shift its t0 onto this machine's
+        # clock. It arrives before Locust's spawn message (one ordered connection), so before any arrival.
+        offset = msg.data["master_now"] - time.time()
+        ctx: LoadContext = state["ctx"]
+        ctx.t0 = msg.data["t0"] - offset
+        recorder.start_clock(ctx.t0)
+        state["shipper"] = gevent.spawn(ship)
+        log.info("worker %d starts (clock offset to the master %.3f s)", ctx.worker_index, offset)
 
     def on_stop(environment: Environment, msg: Any, **_: Any) -> None:
         ctx = state["ctx"]
@@ -127,6 +173,7 @@ def run_worker(master_host: str, master_port: int = DEFAULT_PORT) -> int:
                 ctx.finished.set()
 
     runner.register_message("loadkit_setup", on_setup)
+    runner.register_message("loadkit_start", on_start)
     runner.register_message("loadkit_stop", on_stop)
     with burst_tolerant_gc():
         runner.greenlet.join()
