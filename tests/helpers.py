@@ -14,6 +14,15 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def run_child(code: str, timeout: float = 60) -> dict[str, Any]:
+    """Run Python ``code`` in a child process (the run stage's gevent stays out of the test process) and
+    return the JSON object it printed last."""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout, cwd=ROOT,
+                          env=dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")))
+    assert done.returncode == 0, done.stderr
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
 def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
             timeout: float = 180) -> subprocess.CompletedProcess[str]:
     """Run ``python -m loadkit ARGS`` in a subprocess (the run stage monkey-patches its process)."""

@@ -5,11 +5,9 @@ The checks run in a child process: the run stage's gevent stays out of the test 
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 import textwrap
-from typing import Any
+
+from tests.helpers import run_child
 
 CHILD = textwrap.dedent('''
     import json
@@ -76,14 +74,8 @@ CHILD = textwrap.dedent('''
 ''')
 
 
-def _child() -> dict[str, Any]:
-    done = subprocess.run([sys.executable, "-c", CHILD], capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
-
-
 def test_crew_reuses_counts_drains_and_stops() -> None:
-    out = _child()
+    out = run_child(CHILD)
     # 120 visits three at a time: a handful of greenlets, not one per visit
     assert out["reuse_done"] is True and out["reuse_busy"] == 0
     assert out["reuse_walkers"] <= 12

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
@@ -16,7 +15,7 @@ import psutil
 import pytest
 
 from loadkit.demo import DemoConfig
-from tests.helpers import ROOT, read_summary, run_cli, write_scenario
+from tests.helpers import ROOT, read_summary, run_child, run_cli, write_scenario
 
 pytestmark = pytest.mark.integration
 
@@ -181,9 +180,7 @@ def test_a_worker_imports_the_masters_locustfile_in_place_when_it_has_the_same_f
         "    got = locustfile_here({'locustfile_path': path, 'locustfile': text, 'locustfile_name': 'shop.py'})\n"
         "    out[name] = [str(got), got.read_text()]\n"
         "print(json.dumps(out))\n")
-    done = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, timeout=60, cwd=ROOT)
-    assert done.returncode == 0, done.stderr
-    out = json.loads(done.stdout.strip().splitlines()[-1])
+    out = run_child(child)
     assert out["same"] == [str(same), "X = 1\n"]  # this machine has the file: imported in place
     for name, text in (("changed", "X = 2\n"), ("elsewhere", "X = 3\n")):  # otherwise the master's text
         path, content = out[name]
@@ -205,9 +202,7 @@ def test_a_worker_on_another_machine_checks_it_can_reach_the_target(tmp_path: Pa
         "out['host'] = socket.gethostname()\n"
         "print(json.dumps(out))\n")
     before = shop.stats()["served"]
-    done = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, timeout=60, cwd=ROOT)
-    assert done.returncode == 0, done.stderr
-    out = json.loads(done.stdout.strip().splitlines()[-1])
+    out = run_child(child)
     assert shop.stats()["served"] - before == 1  # one check from "another machine", none from this one
     assert out["error"].startswith(f"from {out['host']}, target {closed} did not answer (ConnectionRefusedError")
     assert "loopback target" in out["error"] and "every load machine can reach" in out["error"]

@@ -7,11 +7,9 @@ The checks run in a child process: the run stage's gevent stays out of the test 
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 import textwrap
-from typing import Any
+
+from tests.helpers import run_child
 
 CHILD = textwrap.dedent('''
     import json, socket
@@ -98,14 +96,8 @@ CHILD = textwrap.dedent('''
 ''')
 
 
-def _child() -> dict[str, Any]:
-    done = subprocess.run([sys.executable, "-c", CHILD], capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
-
-
 def test_new_visitors_share_one_resolution_that_expires() -> None:
-    out = _child()
+    out = run_child(CHILD)
     assert out["statuses"] == [200] and out["visits"] == 40
     assert out["asked"] == 1  # forty new connections, one question to the system's resolver
     assert out["wrapped_once"] is True
