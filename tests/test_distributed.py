@@ -206,3 +206,18 @@ def test_a_worker_on_another_machine_checks_it_can_reach_the_target(tmp_path: Pa
     assert shop.stats()["served"] - before == 1  # one check from "another machine", none from this one
     assert out["error"].startswith(f"from {out['host']}, target {closed} did not answer (ConnectionRefusedError")
     assert "loopback target" in out["error"] and "every load machine can reach" in out["error"]
+
+
+def test_a_worker_whose_master_never_answers_is_a_clear_error() -> None:
+    # Locust's own retry count, lowered in the worker's process to keep the test short (its default waits
+    # five minutes for a master that starts after its workers)
+    port = _free_port()
+    code = ("import sys\nimport locust.runners\nlocust.runners.CONNECT_RETRY_COUNT = 1\n"
+            f"from loadkit.cli import main\nsys.exit(main(['worker', '--master', '127.0.0.1:{port}']))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert done.returncode == 3, done.stderr
+    errors = [ln for ln in done.stderr.splitlines() if ln.startswith("loadkit: error:")]
+    assert errors == [f"loadkit: error: no loadkit master answered at 127.0.0.1:{port} within 10 s. Fix: start the "
+                      "master first (loadkit run SCENARIO --master --bind ADDRESS --expect-workers N), and check the "
+                      "address, the port (--master-port) and firewalls"], done.stderr
+    assert "Traceback" not in done.stderr

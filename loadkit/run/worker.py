@@ -20,9 +20,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import gevent
+from locust import runners as locust_runners
 from locust.env import Environment
 
-from ..errors import LoadkitError, ScenarioError, TargetError
+from ..errors import LoadkitError, RunError, ScenarioError, TargetError
 from ..redaction import redact_url
 from ..scenario import parse_scenario
 from ..traffic import plan_from_dict
@@ -92,7 +93,14 @@ def run_worker(master_host: str, master_port: int = DEFAULT_PORT) -> int:
     recorder = Recorder()
     env = Environment(user_classes=[user_class()], host="http://127.0.0.1")
     env.events.request.add_listener(recorder.on_request)
-    runner = env.create_worker_runner(master_host, master_port)
+    log.info("connecting to the master at %s:%d", master_host, master_port)
+    try:  # Locust retries for a while (workers may start before their master), then gives up
+        runner = env.create_worker_runner(master_host, master_port)
+    except ConnectionError:
+        waited = locust_runners.CONNECT_TIMEOUT * (locust_runners.CONNECT_RETRY_COUNT + 1)
+        raise RunError(f"no loadkit master answered at {master_host}:{master_port} within {waited:g} s.",
+                       "start the master first (loadkit run SCENARIO --master --bind ADDRESS --expect-workers N), "
+                       "and check the address, the port (--master-port) and firewalls") from None
     drop_locust_request_stats(env)
     sample_cpu = cpu_sampler()
     state: dict[str, Any] = {"ctx": None, "shipper": None}
