@@ -3,12 +3,12 @@
     python benchmarks/bench_burst.py [--runs 5] [--rate 7200] [--seconds 8] [--pause-ms 150]
 
 One load process starts one-request visitors at ``--rate`` per second (``connections: shared``, the
-generator's cheapest visit; pick a rate near the generator's capacity, docs/benchmarks.md), and 3 s in the whole process stops for ``--pause-ms`` (as a machine that
-schedules something else does). The visitors due meanwhile start late, all at once; the question is whether
-the generator then catches up. Each trial runs in a fresh process, alternating the collector's default
-thresholds with loadkit's (``burst_tolerant_gc``). Reported per setting (medians): time spent collecting,
-visitors started more than 100 ms late (the pause alone makes some), seconds from the pause on whose p99
-lateness reached 10 ms, and CPU per visit.
+generator's cheapest visit; pick a rate near the generator's capacity, docs/benchmarks.md), and 3 s in the
+whole process stops for ``--pause-ms`` (as a machine that schedules something else does). The visitors due
+meanwhile start late, all at once; the question is whether the generator then catches up. Each trial runs in
+a fresh process, alternating the collector's default thresholds with loadkit's (``burst_tolerant_gc``).
+Reported per setting (medians): time spent collecting, visitors started more than 100 ms late (the pause
+alone makes some), seconds from the pause on whose p99 lateness reached 10 ms, and CPU per visit.
 """
 
 from __future__ import annotations

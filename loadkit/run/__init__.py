@@ -30,7 +30,8 @@ from .preflight import preflight
 __all__ = ["Distribution", "Progress", "RunOutcome", "run_scenario"]
 
 
-def _is_loopback(url: str) -> bool:
+def is_loopback(url: str) -> bool:
+    """Whether the URL's host is this machine's loopback (localhost, or every address it resolves to)."""
     from urllib.parse import urlsplit
 
     host = urlsplit(url).hostname or ""
@@ -71,7 +72,7 @@ def run_scenario(scenario: Scenario, plan: Plan, run_dir: Path, base_dir: Path, 
     dist = distribution or Distribution()
     say = on_status or (lambda _msg: None)
     target = (target or scenario.target or "").rstrip("/") or None
-    if os.environ.get("LOADKIT_LOOPBACK_ONLY") == "1" and target and not _is_loopback(target):
+    if os.environ.get("LOADKIT_LOOPBACK_ONLY") == "1" and target and not is_loopback(target):
         raise UsageError(f"target {redact_url(target)} is not on this machine and LOADKIT_LOOPBACK_ONLY=1.",
                          "point --target at 127.0.0.1, or unset LOADKIT_LOOPBACK_ONLY")
     rundata.prepare_run_dir(run_dir)

@@ -149,10 +149,8 @@ def _execute(scenario: Scenario, plan: Plan, target: str, run_dir: Path, data_va
     if refused:
         runner.quit()
         first = refused[0]
-        problem = first["problem"].rstrip(".")
-        if not problem.endswith("no load was sent"):
-            problem += "; no load was sent"
-        raise RunError(f"worker {first['index']} could not take the scenario: {problem}.",
+        raise RunError(f"worker {first['index']} could not take the scenario: {first['problem'].rstrip('.')}; "
+                       "no load was sent.",
                        first.get("fix") or "see the workers' logs (worker-N.log in the run directory for local "
                        "workers)")
     if len(ready) < len(clients):

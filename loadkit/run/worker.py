@@ -10,23 +10,23 @@ seconds (``loadkit_data``), then says ``loadkit_done``.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import socket
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import gevent
 from locust import runners as locust_runners
+from locust.event import EventHook
 from locust.env import Environment
 
 from ..errors import LoadkitError, RunError, ScenarioError, TargetError
 from ..redaction import redact_url
 from ..scenario import parse_scenario
 from ..traffic import plan_from_dict
+from . import is_loopback
 from .client import Connections, VisitorClient
 from .engine import (FLUSH_EVERY_S, LoadContext, build_context, burst_tolerant_gc, cpu_sampler, drop_locust_request_stats,
                      user_class)
@@ -52,14 +52,6 @@ def locustfile_here(data: dict[str, Any]) -> Path:
     return path
 
 
-class _Unrecorded:
-    """A request event that records nothing: the reachability check is not part of the run's data."""
-
-    @staticmethod
-    def fire(**_: Any) -> None:
-        pass
-
-
 def reach_target(target: str, headers: dict[str, str], verify_tls: bool, master_hostname: str | None) -> None:
     """On a machine other than the master's, check the target answers from here before any load (the
     master's preflight saw it from the master only). A worker that cannot reach it would otherwise report
@@ -68,23 +60,18 @@ def reach_target(target: str, headers: dict[str, str], verify_tls: bool, master_
     if master_hostname == socket.gethostname():
         return  # the master checked from this machine
     client = VisitorClient(Connections(target, shared=False, verify_tls=verify_tls, timeout=10.0, pool_size=1),
-                           _Unrecorded())
+                           EventHook())  # an event nobody listens to: the check is not part of the run's data
     try:
         answer = client.send("GET", "/", headers)
     finally:
         client.pool.close()
     if answer.status_code:
         return  # any HTTP answer will do: the run measures it
-    host = urlsplit(target).hostname or ""
-    try:
-        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = False
     fix = ("a loopback target (localhost, 127.0.0.1, ::1) is on the master's machine only: give --target an address "
-           "every load machine can reach" if loopback else
+           "every load machine can reach" if is_loopback(target) else
            "check that this machine can reach the site (DNS, firewall, proxy), or run the worker elsewhere")
     raise TargetError(f"from {socket.gethostname()}, target {redact_url(target)} did not answer "
-                      f"({type(answer.error).__name__}: {answer.error}); no load was sent.", fix)
+                      f"({type(answer.error).__name__}: {answer.error}).", fix)
 
 
 def run_worker(master_host: str, master_port: int = DEFAULT_PORT) -> int:
