@@ -28,7 +28,9 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 
+from bench_fidelity import constant
 from harness import lateness_by_second, loadkit_run, median, nginx, save
 
 
@@ -65,7 +67,7 @@ def control(rate: float, share: float, seconds: float) -> dict:
             "lateness_p99_ms_by_second": {str(t): round(v, 2) for t, v in p99_by_second.items()}}
 
 
-def _serve(work, steps: int, rate: float, seconds: float) -> tuple[list[float], list[float]]:
+def _serve(work: Callable[[int], object], steps: int, rate: float, seconds: float) -> tuple[list[float], list[float]]:
     """Serve arrivals at ``rate`` for ``seconds``, in order, each ``work(steps)``; returns each arrival's
     lateness and work time (seconds)."""
     period = 1.0 / rate
@@ -85,7 +87,7 @@ def _serve(work, steps: int, rate: float, seconds: float) -> tuple[list[float], 
     return lateness, busy
 
 
-def _timed(work, n: int) -> float:
+def _timed(work: Callable[[int], object], n: int) -> float:
     began = time.perf_counter()
     work(n)
     return time.perf_counter() - began
@@ -94,12 +96,6 @@ def _timed(work, n: int) -> float:
 def _p99(values: list[float]) -> float:
     ordered = sorted(values)
     return ordered[int(0.99 * (len(ordered) - 1))]
-
-
-def constant(rate: float, seconds: int) -> dict:
-    return {"name": "headroom", "request_timeout": "10s",
-            "traffic": {"profile": "constant", "rate": f"{rate:.0f}/s", "duration": f"{seconds}s"},
-            "journeys": [{"name": "visit", "steps": [{"get": "/"}]}]}
 
 
 def main() -> int:
@@ -127,7 +123,7 @@ def main() -> int:
             for share in shares:
                 rate = share * args.capacity
                 row = runs[str(share)]
-                s = loadkit_run(constant(rate, args.seconds), url)
+                s = loadkit_run(constant(rate, args.seconds, "headroom"), url)
                 by_second = lateness_by_second(s["_run_dir"])
                 row["loadkit_lateness_p99_ms"].append(s["traffic"]["lateness_p99_ms"])
                 row["loadkit_seconds_over_10ms"].append(sum(v >= 10 for v in by_second.values()))

@@ -23,17 +23,11 @@ from __future__ import annotations
 import argparse
 import sys
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
-from harness import loadkit_run, locust_run, median, nginx, plain_locustfile, save, steady_rps
-
-PLAIN_LOCUSTFILE = plain_locustfile(0)
-
-
-def closed(users: int, seconds: int) -> dict:
-    return {"name": "bench-workers", "request_timeout": "10s",
-            "traffic": {"model": "users", "profile": "constant", "rate": users, "duration": f"{seconds}s"},
-            "journeys": [{"name": "home", "steps": [{"get": "/"}]}]}
+from bench_throughput import PLAIN_LOCUSTFILE, closed
+from harness import loadkit_run, locust_run, median, nginx, save, steady_rps
 
 
 def together(*calls: Callable[[], float]) -> float:
