@@ -5,6 +5,7 @@ It speaks just enough HTTP/1.1 (keep-alive, Content-Length) on 127.0.0.1 and scr
     /ok                  200 "ok" (sets a session cookie)
     /hang                reads the request, never answers
     /reset               starts a response, then resets the connection
+    /drop                reads the request, then resets the connection before any answer
     /slow-body           sends the headers, then the body in pieces over ~0.6 s
     /flood/<anything>    500 with a unique, hostile body (markup, template syntax, control bytes, bad UTF-8)
     /redirect-away       302 to another host
@@ -104,6 +105,12 @@ class FaultServer:
             await writer.drain()
             sock = writer.get_extra_info("socket")
             if sock is not None:  # RST instead of FIN
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            writer.transport.abort()
+            return False
+        elif path == "/drop":  # the request arrived; the connection dies before a byte of the answer
+            sock = writer.get_extra_info("socket")
+            if sock is not None:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             writer.transport.abort()
             return False

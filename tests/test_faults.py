@@ -115,6 +115,26 @@ def test_the_target_dying_mid_run_is_shown_with_its_time(tmp_path: Path) -> None
     assert summary["totals"]["requests"] >= 150  # measuring went on after the target died
 
 
+@pytest.mark.parametrize("connections", ["new", "shared"])
+def test_a_dropped_request_is_one_request_on_the_server_and_one_failure(tmp_path: Path, connections: str) -> None:
+    # /drop reads the request, then resets the connection before a byte of the answer: the case an HTTP
+    # client is tempted to retry. loadkit never retries, so the site sees each request once.
+    scenario = write_scenario(tmp_path / "drop.yaml", {
+        "name": "drop", "request_timeout": "2s", "connections": connections,
+        "traffic": {"profile": "constant", "rate": "50/s", "duration": "2s"},
+        "journeys": [_journey("drop", {"get": "/drop"})]})
+    with fault_server() as url:
+        before = _count(url)
+        result = run_cli("run", str(scenario), "--target", url, "--out", str(tmp_path / "run"), timeout=60)
+        served = _count(url) - before
+    assert result.returncode == 1, result.stderr
+    summary = read_summary(tmp_path / "run")
+    assert summary["totals"]["requests"] == 100 and summary["totals"]["failures"] == 100, summary["totals"]
+    assert served - 1 == 100  # the preflight's one request is not load
+    assert [(e["endpoint"], e["kind"], e["count"]) for e in summary["errors"]] == \
+        [("GET /drop", "connection_reset", 100)]
+
+
 def _self_signed(folder: Path) -> tuple[Path, Path]:
     cert, key = folder / "cert.pem", folder / "key.pem"
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",

@@ -22,7 +22,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 import gevent
 import gevent.ssl
-from geventhttpclient.client import HTTPClientPool
+from geventhttpclient.client import HTTPClient, HTTPClientPool
 from geventhttpclient.header import Headers
 from geventhttpclient.url import URL
 from geventhttpclient.useragent import CompatRequest, CompatResponse
@@ -83,6 +83,33 @@ class _OneContext:
         return context
 
 
+class _OneAttemptClient(HTTPClient):
+    """geventhttpclient's client without its hidden retries. When a connection closes or resets before the
+    first byte of the answer, ``HTTPClient.request`` sends an idempotent request again, up to the pool's
+    size + 1 more times, and that budget is the only use of the pool's ``size`` (its semaphore and queue were
+    sized at construction). A size of -1 leaves no extra attempt, so a request loadkit sends is a request the
+    site sees once, and a dropped one is one failure. An idle keep-alive connection the site has closed is
+    still noticed before reuse (the pool checks it), so this costs nothing on the request path."""
+
+    def __init__(self, host: str, **kw: Any) -> None:
+        super().__init__(host, **kw)
+        self._connection_pool.size = -1  # no retry budget; tests/test_faults.py checks it stays so
+
+
+class _Pool(HTTPClientPool):
+    """``HTTPClientPool`` making ``_OneAttemptClient``s (one client per host and port, as the base does)."""
+
+    def get_client(self, url: str | URL) -> HTTPClient:
+        if not isinstance(url, URL):
+            url = URL(url)
+        key = url.host, url.port
+        try:
+            return self.clients[key]
+        except KeyError:
+            client = self.clients[key] = _OneAttemptClient.from_url(url, **self.client_args)
+            return client
+
+
 class Connections:
     """How a load process's visitors reach the target: each visitor with its own keep-alive connection
     (``connections: new``, opened on its first request, closed when it leaves), or all of them through one
@@ -101,11 +128,11 @@ class Connections:
             "network_timeout": timeout, "connection_timeout": timeout, "insecure": not verify_tls,
             "ssl_context_factory": _OneContext(verify_tls),
             "headers": {"Accept-Encoding": ACCEPT_ENCODING}}
-        self.shared = HTTPClientPool(concurrency=pool_size, **self.args) if shared else None
+        self.shared = _Pool(concurrency=pool_size, **self.args) if shared else None
 
     def for_visitor(self) -> HTTPClientPool:
         """The client pool a new visitor sends through."""
-        return self.shared if self.shared is not None else HTTPClientPool(concurrency=1, **self.args)
+        return self.shared if self.shared is not None else _Pool(concurrency=1, **self.args)
 
 
 class VisitorClient:

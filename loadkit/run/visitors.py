@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import quote, urlencode, urljoin, urlsplit
 
 import gevent
+from geventhttpclient.response import HTTPConnectionClosed
 from selectolax.lexbor import LexborHTMLParser
 
 from ..scenario import Journey, Scenario, Step, mask_query
@@ -39,8 +40,8 @@ def classify_error(error: BaseException) -> str:
         return classify_error(original)
     if isinstance(error, ConnectionRefusedError):
         return "connection_refused"
-    if isinstance(error, ConnectionResetError | BrokenPipeError):
-        return "connection_reset"
+    if isinstance(error, ConnectionResetError | BrokenPipeError | HTTPConnectionClosed):
+        return "connection_reset"  # HTTPConnectionClosed: reset or closed before a byte of the answer
     if isinstance(error, socket.gaierror):
         return "dns"
     if isinstance(error, ssl.SSLError | ssl.CertificateError):
