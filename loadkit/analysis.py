@@ -18,10 +18,11 @@ import pandas as pd
 from .aggregate import Exploded, aggregate
 from .data import RunData
 from .scenario import Journey, Slo, VerdictPolicy, mean_visit_seconds
-from .traffic import Plan, judged_phases, plan_from_dict
+from .held import (MIN_WINDOW_REQUESTS, SIGNALS, WINDOW_S, Break, Windows, breaks, breaks_row, plateau_breaks,
+                   plateau_flags, signal_of, slo_breaks)
+from .held import capacity as held_capacity
+from .traffic import Plan, is_probe, judged_phases, plan_from_dict
 
-WINDOW_S = 5
-MIN_WINDOW_REQUESTS = 5  # a window with fewer requests cannot break a latency SLO on its own
 DEFAULT_SLOS = (Slo(metric="p95", below="1s"), Slo(metric="error_rate", below="1%"))
 
 
@@ -51,11 +52,14 @@ class SloResult:
     """One SLO observed over one scope."""
 
     slo: Slo
-    scope: str  # "run" (everything before the probe), "peak", "probe" or a phase name
+    scope: str  # "run" (everything before the probe), "peak", "probe" (its ramp and hold) or a phase name
     observed: float | None
     passed: bool
-    first_break_s: float | None
+    first_break_s: float | None  # start of the first counted break in the scope (None: held)
     requests: int
+    until_s: float | None = None  # end of the sustained broken windows that ``observed`` covers
+    over_scope: bool = True  # ``observed`` is the scope's merged total (False: the broken windows')
+    scope_observed: float | None = None  # the scope's merged total, whatever ``observed`` shows
 
     @property
     def limit(self) -> float:
@@ -87,6 +91,7 @@ class Analysis:
     apdex_t_ms: float
     offsite: pd.DataFrame  # per endpoint: redirects to another host (not followed), an example location
     slos_defaulted: bool = False
+    breaks: tuple[Break, ...] = ()  # counted breaks (held.py's rule), earliest first
 
 
 def _slos(scenario: dict[str, Any]) -> tuple[tuple[Slo, ...], bool]:
@@ -101,15 +106,6 @@ def _metric_value(row: pd.Series | None, metric: str) -> float | None:
         return None
     value = row["error_rate"] if metric == "error_rate" else row[metric]
     return None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
-
-
-def _breaks(row: pd.Series | None, slo: Slo) -> bool:
-    value = _metric_value(row, slo.metric)
-    if value is None:
-        return False
-    if slo.metric != "error_rate" and row is not None and row["requests"] < MIN_WINDOW_REQUESTS:
-        return False
-    return value >= slo.limit if slo.metric == "error_rate" and slo.limit == 0 else value > slo.limit
 
 
 def analyze(run: RunData) -> Analysis:
@@ -190,6 +186,7 @@ def analyze(run: RunData) -> Analysis:
         row = by_phase.loc[ph.name] if ph.name in by_phase.index else None
         inside = seconds.loc[int(ph.start):int(math.ceil(ph.end)) - 1]
         phase_rows.append({"phase": ph.name, "start": ph.start, "end": ph.end, "level": ph.level,
+                           "level_from": plan.rate(ph.start), "level_to": plan.rate(max(ph.start, ph.end - 1e-6)),
                            "planned": plan.integral(ph.start, ph.end), "started": int(inside["started"].sum()),
                            "requests": int(row["requests"]) if row is not None else 0,
                            "error_rate": _metric_value(row, "error_rate"), "p95": _metric_value(row, "p95")})
@@ -210,7 +207,7 @@ def analyze(run: RunData) -> Analysis:
 
     window_cache: dict[str | None, pd.DataFrame] = {}  # "by_endpoint" holds all endpoints' windows
 
-    n_windows = int(m["t"].max()) // WINDOW_S + 1 if len(m) else 0
+    n_windows = max(int(m["t"].max()) // WINDOW_S + 1 if len(m) else 0, int(math.ceil(plan.duration / WINDOW_S)))
 
     def windows(endpoint: str | None) -> pd.DataFrame:
         """5 s windows (every one, empty ones with zero requests) over all requests or one endpoint."""
@@ -233,21 +230,73 @@ def analyze(run: RunData) -> Analysis:
             window_cache[endpoint] = agg
         return window_cache[endpoint]
 
-    scopes = ["run"] + ([peak_phase] if peak_phase and peak_phase in {p.name for p in plan.phases} else []) + \
-        (["probe"] if plan.probe_level else [])
+    def span_row(t0: int, t1: int, endpoint: str | None) -> pd.Series | None:
+        """Aggregate over seconds [t0, t1) for all requests or one endpoint."""
+        inside = (m["t"] >= t0) & (m["t"] < t1)
+        if endpoint is not None:
+            inside &= m["endpoint"] == endpoint
+        agg = aggregate(m, hist, ok_hist, pd.Series(np.where(inside, "in", None), index=m.index, name="span"),
+                        with_ok=False)
+        return agg.loc["in"] if "in" in agg.index else None
+
+    def span_value(slo: Slo, first_w: int, last_w: int) -> float | None:
+        return _metric_value(span_row(first_w * WINDOW_S, (last_w + 1) * WINDOW_S, slo.endpoint), slo.metric)
+
+    # --- the one rule: sustained window breaks, scopes, capacity ---------------------------------
+    visit_s = _visit_seconds(run.scenario)
+    wins = Windows(plan, n_windows, visit_s)
+    probe_phases = tuple(p.name for p in plan.phases if is_probe(p.name))
+    scopes: list[str] = ["run"] + ([peak_phase] if peak_phase and peak_phase in {p.name for p in plan.phases}
+                                   else []) + (["probe"] if probe_phases else [])
+    counted: list[Break] = []
+    slo_flags: list[np.ndarray] = []
     results: list[SloResult] = []
     for slo in slos:
+        win = windows(slo.endpoint)
+        flags = breaks(win, slo) & wins.applies(slo) if n_windows else np.zeros(0, dtype=bool)
+        slo_flags.append(flags)
+        sustained = slo_breaks(slo, win, wins, span_value) if n_windows else []
+        counted.extend(sustained)
         for scope in ([slo.phase] if slo.phase else scopes):
-            row = scope_row(scope, slo.endpoint)
-            observed = _metric_value(row, slo.metric)
+            row = scope_row(probe_phases if scope == "probe" else scope, slo.endpoint)
+            aggregate_value = _metric_value(row, slo.metric)
             requests = int(row["requests"]) if row is not None else 0
-            passed = not _breaks(row, slo) if requests >= MIN_WINDOW_REQUESTS or slo.metric == "error_rate" \
-                else True
-            first = None
-            if not passed:
-                first = _first_break(windows(slo.endpoint), slo, plan, scope, judged)
-            results.append(SloResult(slo=slo, scope=scope, observed=observed, passed=passed,
-                                     first_break_s=first, requests=requests))
+            aggregate_broke = breaks_row(row, slo)
+            inside = [b for b in sustained if wins.in_scope(int(b.start_s // WINDOW_S), scope)]
+            observed, first, until = aggregate_value, None, None
+            if aggregate_broke:
+                in_scope = [w for w in np.flatnonzero(flags) if wins.in_scope(int(w), scope)]
+                first = float(in_scope[0] * WINDOW_S) if in_scope else _scope_start(plan, scope)
+                if inside:
+                    first, until = min(first, inside[0].start_s), inside[0].end_s
+                if not inside:
+                    # Only the scope's total broke: it counts as a break from its first slow window.
+                    w0 = int(first // WINDOW_S)
+                    counted.append(Break(signal=signal_of(slo), slo=slo, endpoint=slo.endpoint, start_s=first,
+                                         end_s=_scope_end(plan, scope), phase=wins.phase[w0] if w0 < wins.n else
+                                         scope, offered_per_s=float(wins.max_offered[w0]) if w0 < wins.n else
+                                         plan.planned_peak, observed=aggregate_value, sustained=False))
+            elif inside:
+                observed, first, until = inside[0].observed, inside[0].start_s, inside[0].end_s
+            results.append(SloResult(slo=slo, scope=scope, observed=observed, passed=first is None,
+                                     first_break_s=first, requests=requests, until_s=until,
+                                     over_scope=first is None or aggregate_broke, scope_observed=aggregate_value))
+
+    ep_list = list(endpoints.index)
+    started_per_window = [float(seconds["started"].to_numpy()[w * WINDOW_S:(w + 1) * WINDOW_S].sum())
+                          for w in range(n_windows)]
+    reference = _throughput_reference(plan, windows, ep_list, started_per_window)
+    done = {endpoint: windows(endpoint)["requests"].to_numpy(dtype=float) for endpoint in reference}
+    plateaus = plateau_breaks(wins, done, reference, started_per_window, visit_s)
+    counted.extend(plateaus)
+    any_flag = plateau_flags(plateaus, n_windows)
+    for flags in slo_flags:
+        any_flag |= flags
+    overall_windows = windows(None) if n_windows else pd.DataFrame({"requests": []})
+    measured = overall_windows["requests"].reindex(range(n_windows)).fillna(0).to_numpy() > 0
+    held_windows = ~any_flag & measured  # a window held when it was measured and nothing broke in it
+    cap = held_capacity(wins, counted, held_windows, lambda w: _rps(overall_windows, w))
+    counted.sort(key=lambda b: (b.start_s, SIGNALS.index(b.signal)))
 
     # --- totals and traffic ----------------------------------------------------------------------
     overall = aggregate(m, hist, ok_hist, pd.Series("all", index=m.index, name="all"), apdex_t)
@@ -290,16 +339,16 @@ def analyze(run: RunData) -> Analysis:
     }
 
     latency_distribution = _distribution(hist)
-    capacity = _capacity(plan, seconds, slos, windows, list(endpoints.index), _visit_seconds(run.scenario))
-    recovery = _recovery(plan, slos, windows, scope_row, list(endpoints.index))
-    broke_first = _broke_first(slos, windows, list(endpoints.index))
+    recovery = _recovery(plan, slos, windows, scope_row, ep_list)
+    broke_first = _broke_first(counted, results, windows, ep_list)
     offsite = _offsite(m)
     return Analysis(meta=run.meta, scenario=run.scenario, plan=plan, seconds=seconds.reset_index(),
                     endpoints=endpoints.reset_index(), endpoint_seconds=endpoint_seconds,
                     errors_by_kind=errors_by_kind, error_kinds=error_kinds, phases=phases, totals=totals,
-                    traffic=traffic, slo_results=tuple(results), capacity=capacity, recovery=recovery,
+                    traffic=traffic, slo_results=tuple(results), capacity=cap.to_dict(), recovery=recovery,
                     latency_distribution=latency_distribution, error_samples=tuple(run.errors),
-                    broke_first=broke_first, apdex_t_ms=apdex_t, offsite=offsite, slos_defaulted=defaulted)
+                    broke_first=broke_first, apdex_t_ms=apdex_t, offsite=offsite, slos_defaulted=defaulted,
+                    breaks=tuple(counted))
 
 
 def _rolling_max(seconds: pd.DataFrame, column: str, phases: set[str]) -> float:
@@ -321,28 +370,20 @@ def _peak_phase(plan: Plan) -> str | None:
     return max(candidates, key=lambda p: (p.level, p.start)).name
 
 
-def _breaks_vec(frame: pd.DataFrame, slo: Slo) -> np.ndarray:
-    """:func:`_breaks` for every row of a window frame at once."""
-    requests = frame["requests"].to_numpy(dtype=float)
-    value = frame["error_rate" if slo.metric == "error_rate" else slo.metric].to_numpy(dtype=float)
-    valid = (requests > 0) & ~np.isnan(value)
-    if slo.metric != "error_rate":
-        valid &= requests >= MIN_WINDOW_REQUESTS
-    with np.errstate(invalid="ignore"):
-        over = value >= slo.limit if slo.metric == "error_rate" and slo.limit == 0 else value > slo.limit
-    return valid & over
+def _scope_phases(plan: Plan, scope: str) -> list[Any]:
+    judged = set(judged_phases(plan))
+    return [p for p in plan.phases if (p.name in judged if scope == "run" else
+                                       is_probe(p.name) if scope == "probe" else p.name == scope)]
 
 
-def _first_break(win: pd.DataFrame, slo: Slo, plan: Plan, scope: str, judged: set[str]) -> float | None:
-    """Start (s) of the first 5 s window inside ``scope`` where the SLO broke."""
-    broken = _breaks_vec(win, slo)
-    for w in np.flatnonzero(broken):
-        start = float(win.index[w]) * WINDOW_S
-        phase = plan.phase_at(start + WINDOW_S / 2)
-        if phase in judged if scope == "run" else phase == scope:
-            return start
-    bounds = [p for p in plan.phases if (p.name in judged if scope == "run" else p.name == scope)]
-    return bounds[0].start if bounds else None
+def _scope_start(plan: Plan, scope: str) -> float:
+    inside = _scope_phases(plan, scope)
+    return float(inside[0].start) if inside else 0.0
+
+
+def _scope_end(plan: Plan, scope: str) -> float:
+    inside = _scope_phases(plan, scope)
+    return float(inside[-1].end) if inside else plan.duration
 
 
 def _distribution(hist: Exploded) -> pd.DataFrame:
@@ -352,70 +393,6 @@ def _distribution(hist: Exploded) -> pd.DataFrame:
     counts = np.bincount(hist.pos, weights=hist.cnt, minlength=len(hist.vocab)).astype(np.int64)
     keep = counts > 0
     return pd.DataFrame({"ms": hist.values[keep], "count": counts[keep]})
-
-
-def _capacity(plan: Plan, seconds: pd.DataFrame, slos: Sequence[Slo], windows: Any,
-              endpoints: Sequence[str] = (), visit_s: float = 1.0) -> dict[str, Any]:
-    """Highest offered arrival rate at which every SLO held, below the lowest rate at which they broke.
-
-    A window breaks when an SLO breaks in it, or when an endpoint's throughput stopped keeping up with
-    the offered load (its completed requests per arrival fell more than 10% below what they were at the
-    start of the run: a throughput plateau). Throughput is judged only where the offered rate has been
-    flat for twice the mean visit (``visit_s``) before the window, as a visit's later requests trail its
-    arrival. A break counts when it is sustained (two windows in a row,
-    or the last window before the load falls away); a rate that held for a few seconds but broke once
-    the queue built up is not capacity.
-    """
-    overall = windows(None)
-    n_windows = len(seconds) // WINDOW_S
-    started = seconds["started"].to_numpy()
-    per_window_started = [float(started[w * WINDOW_S:(w + 1) * WINDOW_S].sum()) for w in range(n_windows)]
-    reference = _throughput_reference(plan, windows, endpoints, per_window_started)
-    guard = max(float(WINDOW_S), 2 * visit_s)
-    slo_breaks = [("errors" if s.metric == "error_rate" else "latency", _breaks_vec(windows(s.endpoint), s))
-                  for s in slos]
-    done = {endpoint: windows(endpoint)["requests"].to_numpy(dtype=float) for endpoint in reference}
-    rows: list[tuple[int, float, list[str]]] = []
-    for w in range(n_windows):
-        start = w * WINDOW_S
-        if plan.phase_at(start + 0.5) == "recovery":
-            break  # load falling away tells nothing about capacity
-        broken = [signal for signal, flags in slo_breaks if w < len(flags) and flags[w]]
-        if plan.model == "arrivals" and _flat(plan, start - guard, start + WINDOW_S) and \
-                _plateau(done, reference, w, per_window_started[w], plan.spacing):
-            broken.append("throughput")
-        # A held window sustained its mean rate; a broken one broke at its highest rate at most.
-        offered = max(plan.rate(start + WINDOW_S * k / 10) for k in range(11)) if broken else \
-            plan.integral(start, start + WINDOW_S) / WINDOW_S
-        rows.append((w, offered, broken))
-    sustained = [i for i, (_, _, broken) in enumerate(rows)
-                 if broken and ((i > 0 and rows[i - 1][2]) or (i + 1 < len(rows) and rows[i + 1][2])
-                                or i == len(rows) - 1)]
-    tested = max((offered for _, offered, _ in rows), default=0.0)
-    peak = plan.planned_peak
-    if not sustained:
-        held = [(offered, w) for w, offered, broken in rows if not broken]
-        best, best_w = max(held, default=(0.0, -1))
-        return {"found": False, "arrivals_per_s": best, "requests_per_s": _rps(overall, best_w),
-                "limited_by": None, "broke_at_s": None, "headroom": best / peak if peak > 0 else None,
-                "tested_up_to_per_s": tested}
-    first = rows[sustained[0]]
-    limit_rate = min(rows[i][1] for i in sustained)
-    held = [(offered, w) for w, offered, broken in rows if not broken and offered < limit_rate * 0.999]
-    best, best_w = max(held, default=(0.0, -1))
-    limited_by = {"latency": "latency", "errors": "errors", "throughput": "throughput plateau"}[first[2][0]]
-    return {"found": True, "arrivals_per_s": best, "requests_per_s": _rps(overall, best_w),
-            "limited_by": limited_by, "broke_at_s": first[0] * WINDOW_S,
-            "broke_at_per_s": limit_rate, "headroom": best / peak if peak > 0 else None,
-            "tested_up_to_per_s": tested}
-
-
-def _flat(plan: Plan, t0: float, t1: float) -> bool:
-    """Whether the planned rate stays within 2% over [t0, t1]."""
-    if t0 < 0:
-        return False
-    rates = [plan.rate(t0 + (t1 - t0) * k / 20) for k in range(21)]
-    return max(rates) <= min(rates) * 1.02
 
 
 def _visit_seconds(scenario: dict[str, Any]) -> float:
@@ -446,24 +423,6 @@ def _throughput_reference(plan: Plan, windows: Any, endpoints: Sequence[str],
         if done > 0:
             out[endpoint] = done / arrivals
     return out
-
-
-def _plateau(done: dict[str, np.ndarray], reference: dict[str, float], w: int, started: float,
-             spacing: str) -> bool:
-    """True when some endpoint completed clearly fewer requests than this window's arrivals call for.
-
-    "Clearly": more than 10% short, and (with Poisson spacing, where the journey mix varies at random)
-    more than three standard deviations of a Poisson count short.
-    """
-    for endpoint, per_arrival in reference.items():
-        expected = per_arrival * started
-        if expected < 20:
-            continue
-        completed = float(done[endpoint][w]) if w < len(done[endpoint]) else 0.0
-        short = expected - completed
-        if short > 0.1 * expected and (spacing == "uniform" or short > 3 * math.sqrt(expected)):
-            return True
-    return False
 
 
 def _rps(overall: pd.DataFrame, w: int) -> float:
@@ -502,7 +461,7 @@ def _recovery(plan: Plan, slos: Sequence[Slo], windows: Any, scopes: Any, endpoi
         if overall is None or overall["requests"] == 0:
             continue
         checked += 1
-        good = not any(_breaks(_row(windows(s.endpoint), w), s) for s in slos)
+        good = not any(breaks_row(_row(windows(s.endpoint), w), s) for s in slos)
         for endpoint, (ref_p95, ref_err) in reference.items():
             row = _row(windows(endpoint), w)
             if row is None or row["requests"] < 3:
@@ -529,39 +488,63 @@ def _offsite(m: pd.DataFrame) -> pd.DataFrame:
         .reset_index().sort_values("count", ascending=False).reset_index(drop=True)
 
 
-def _broke_first(slos: Sequence[Slo], windows: Any, endpoints: Sequence[str]) -> pd.DataFrame:
-    """Per endpoint: when its service levels first broke and when its errors began, earliest first.
-
-    Run-wide SLOs apply to each endpoint on its own, next to the SLOs that name it. "Errors began" is
-    the first 5 s window in which more than 1% of the endpoint's requests failed.
-    """
-    rows = []
+def _broke_first(counted: Sequence[Break], results: Sequence[SloResult], windows: Any,
+                 endpoints: Sequence[str]) -> pd.DataFrame:
+    """What broke first, from the counted breaks: one row per SLO (its first scope's row in the SLO
+    table, with the same observed value and limit), one per throughput plateau, and per endpoint the
+    second its errors began (the first second with a failure in the first window where more than 1% of its
+    requests failed), earliest first."""
+    rows: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for b in counted:
+        if b.slo is not None:
+            if b.slo.name in seen:
+                continue
+            seen.add(b.slo.name)
+            result = next((r for r in sorted(results, key=lambda r: (r.first_break_s is None, r.first_break_s or 0))
+                           if r.slo.name == b.slo.name and not r.passed), None)
+            first_s = result.first_break_s if result and result.first_break_s is not None else b.start_s
+            rows.append({"endpoint": b.endpoint or "all requests", "first_s": first_s, "signal": b.signal,
+                         "slo": b.slo.name, "metric": b.slo.metric,
+                         "worst_endpoint": None if b.endpoint else _worst(windows, endpoints, b.slo, first_s),
+                         "observed": result.observed if result else b.observed, "limit": b.slo.limit,
+                         "scope": result.scope if result else "run",
+                         "slo_break_s": result.first_break_s if result else b.start_s, "errors_began_s": None})
+        else:
+            key = f"plateau {b.endpoint}"
+            if key in seen:
+                continue
+            seen.add(key)
+            rows.append({"endpoint": b.endpoint, "first_s": b.start_s, "signal": b.signal, "slo": None,
+                         "metric": "throughput", "worst_endpoint": None, "observed": b.observed, "limit": 0.9,
+                         "scope": "probe" if not b.judged else "run", "slo_break_s": b.start_s,
+                         "errors_began_s": None})
     for endpoint in endpoints:
         win = windows(endpoint)
-        if not win["requests"].any():
-            continue
-        applicable = [s for s in slos if s.endpoint in (None, endpoint) and s.phase is None]
-        slo_break: tuple[float, Slo, float] | None = None
-        firsts = [(int(np.argmax(flags)), i) for i, flags in enumerate(_breaks_vec(win, s) for s in applicable)
-                  if flags.any()]
-        if firsts:
-            w, i = min(firsts)
-            broken = applicable[i]
-            slo_break = (float(win.index[w]) * WINDOW_S, broken,
-                         float(_metric_value(win.iloc[w], broken.metric) or 0.0))
         erring = win[(win["failures"] > 0) & (win["error_rate"] > 0.01)]
-        errors_began = float(erring.index[0]) * WINDOW_S if len(erring) else None
-        firsts = [x for x in (slo_break[0] if slo_break else None, errors_began) if x is not None]
-        rows.append({"endpoint": endpoint, "first_s": min(firsts) if firsts else None,
-                     "slo_break_s": slo_break[0] if slo_break else None,
-                     "slo": slo_break[1].name if slo_break else None,
-                     "metric": slo_break[1].metric if slo_break else None,
-                     "observed": slo_break[2] if slo_break else None,
-                     "limit": slo_break[1].limit if slo_break else None,
-                     "errors_began_s": errors_began})
-    frame = pd.DataFrame(rows, columns=["endpoint", "first_s", "slo_break_s", "slo", "metric", "observed", "limit",
-                                        "errors_began_s"])
-    return frame.sort_values(["first_s", "endpoint"], na_position="last").reset_index(drop=True)
+        if len(erring):
+            rows.append({"endpoint": endpoint, "first_s": None, "signal": "errors began", "slo": None,
+                         "metric": "error_rate", "worst_endpoint": None, "observed": float(erring.iloc[0]["error_rate"]), "limit": 0.01,
+                         "scope": None, "slo_break_s": None, "errors_began_s": float(erring.index[0]) * WINDOW_S})
+    frame = pd.DataFrame(rows, columns=["endpoint", "first_s", "signal", "slo", "metric", "worst_endpoint",
+                                        "observed", "limit", "scope", "slo_break_s", "errors_began_s"])
+    frame["first_s"] = frame["first_s"].where(frame["first_s"].notna(), frame["errors_began_s"])
+    # At the same second, a broken service level speaks before the errors that came with it.
+    frame["rank"] = [{"errors began": 2, "throughput plateau": 1}.get(s, 0) for s in frame["signal"]]
+    frame = frame.sort_values(["first_s", "rank", "endpoint"], na_position="last").reset_index(drop=True)
+    return frame.drop(columns="rank")
+
+
+def _worst(windows: Any, endpoints: Sequence[str], slo: Slo, t: float) -> str | None:
+    """The endpoint furthest over an all-requests SLO in the window starting at ``t`` (None: none was)."""
+    w = int(t // WINDOW_S)
+    best: tuple[float, str] | None = None
+    for endpoint in endpoints:
+        row = _row(windows(endpoint), w)
+        value = _metric_value(row, slo.metric)
+        if value is not None and value > slo.limit and (best is None or value > best[0]):
+            best = (value, endpoint)
+    return best[1] if best else None
 
 
 __all__ = ["Analysis", "SloResult", "analyze", "error_class"]

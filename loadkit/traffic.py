@@ -242,11 +242,16 @@ def build_plan(scenario: Scenario, rate_scale: float = 1.0, duration_scale: floa
     return Plan(segments=segments, phases=phases, planned_peak=phases[0].level, **common)  # type: ignore[arg-type]
 
 
+def is_probe(phase: str) -> bool:
+    """Whether a phase is part of the headroom probe (its ramp or its hold)."""
+    return phase.startswith("probe")
+
+
 def judged_phases(plan: Plan) -> tuple[str, ...]:
     """Phases in which SLOs decide survives/fails: everything up to the headroom probe."""
     names: list[str] = []
     for phase in plan.phases:
-        if phase.name.startswith("probe"):
+        if is_probe(phase.name):
             break
         names.append(phase.name)
     return tuple(names)

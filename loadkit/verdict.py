@@ -14,9 +14,11 @@ the limit and when it happened. Reasons are ranked: what broke first comes first
 from __future__ import annotations
 
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
 
 from .analysis import Analysis, SloResult
+from .held import Break
 from .scenario import VerdictPolicy
 from .units import format_clock, format_duration, format_ms, format_percent, parse_rate
 
@@ -51,15 +53,64 @@ def _limit(result: SloResult) -> str:
     return format_percent(result.limit) if result.slo.metric == "error_rate" else format_ms(result.limit)
 
 
+def metric_words(metric: str) -> str:
+    """An SLO metric in words: ``p95`` -> ``p95 response time``."""
+    return _METRIC_WORDS.get(metric, metric)
+
+
+def capacity_figure(cap: dict[str, Any], unit: str = "/s") -> str:
+    """The capacity as every report prints it: ``~26.7/s``, ``>= 12/s`` or ``below 8/s``."""
+    value, broke_at = cap.get("arrivals_per_s") or 0.0, cap.get("broke_at_per_s") or 0.0
+    if cap.get("found") and value > 0:
+        return f"~{value:.3g}{unit}"
+    if cap.get("found"):
+        return f"below {broke_at:.3g}{unit}" if broke_at > 0 else "below the lowest rate offered"
+    return f">= {value:.3g}{unit}" if value > 0 else "n/a"
+
+
+_KIND_WORDS = {"timeout": "timed out", "connection_timeout": "connection timed out",
+               "network_timeout": "response timed out", "connection_reset": "connection reset by the site",
+               "connection_refused": "connection refused", "connection_error": "connection failed",
+               "dns": "host name did not resolve", "tls": "TLS (certificate) error",
+               "check_failed": "a check on the page failed", "extract_failed": "a value to extract was missing",
+               "http_503_retry_after": "HTTP 503 with Retry-After (shedding load)", "http_429": "HTTP 429 Too Many "
+               "Requests", "error": "request failed"}
+_CLASS_WORDS = {"shedding": "turned away politely", "collapse": "breakdown", "other": "other"}
+
+
+def kind_words(kind: str) -> str:
+    """A failure kind in words: ``http_503`` -> ``HTTP 503 Service Unavailable``."""
+    if kind in _KIND_WORDS:
+        return _KIND_WORDS[kind]
+    if kind.startswith("http_") and kind[5:8].isdigit():
+        code = int(kind[5:8])
+        try:
+            return f"HTTP {code} {HTTPStatus(code).phrase}"
+        except ValueError:
+            return f"HTTP {code}"
+    return kind.replace("_", " ")
+
+
+def class_words(cls: str) -> str:
+    """An error class in words."""
+    return _CLASS_WORDS.get(cls, cls)
+
+
 def _scope_words(result: SloResult, analysis: Analysis) -> str:
-    plan = analysis.plan
-    if result.scope == "run":
-        return f"up to the planned peak ({plan.planned_peak:.3g} {_unit(analysis)})"
-    if result.scope == "probe":
-        return f"in the headroom probe at {plan.probe_level or 0:.3g} {_unit(analysis)}"
-    if result.scope == "peak":
-        return f"during the peak ({plan.planned_peak:.3g} {_unit(analysis)})"
-    return f"during the {result.scope} phase"
+    return scope_label(result.scope, analysis, levels=True)
+
+
+def scope_label(scope: str, analysis: Analysis, levels: bool = False) -> str:
+    """A scope in words, the same in every report; with ``levels``, with its planned level too."""
+    plan, unit = analysis.plan, _unit(analysis)
+    if scope == "run":
+        return f"up to the planned peak ({plan.planned_peak:.3g} {unit})" if levels else "up to the planned peak"
+    if scope == "probe":
+        return f"in the headroom probe at up to {plan.probe_level or 0:.3g} {unit}" if levels else \
+            "in the headroom probe"
+    if scope == "peak":
+        return f"during the peak ({plan.planned_peak:.3g} {unit})" if levels else "during the peak"
+    return f"during the {scope} phase"
 
 
 def _unit(analysis: Analysis) -> str:
@@ -70,9 +121,28 @@ def slo_sentence(result: SloResult, analysis: Analysis) -> str:
     """A failed SLO as a sentence with its numbers."""
     what = _METRIC_WORDS[result.slo.metric]
     where = f"{result.slo.endpoint}" if result.slo.endpoint else "all requests"
-    when = f", first from {format_clock(result.first_break_s)}" if result.first_break_s is not None else ""
+    if result.first_break_s is None:
+        when = ""
+    elif result.until_s is not None and not result.over_scope:
+        when = f" from {format_clock(result.first_break_s)} to {format_clock(result.until_s)}"
+    else:
+        when = f", first from {format_clock(result.first_break_s)}"
+    total = ""
+    if not result.over_scope and result.scope_observed is not None:
+        total = f"; {_value(result, result.scope_observed)} over the whole of it"
+    if not result.over_scope:
+        return (f"The {what} of {where} reached {_value(result)}{when} {_scope_words(result, analysis)} "
+                f"(limit {_limit(result)}{total}).")
     return (f"The {what} of {where} reached {_value(result)} {_scope_words(result, analysis)} "
             f"(limit {_limit(result)}{when}).")
+
+
+def _plateau_sentence(b: Break, analysis: Analysis) -> str:
+    share = f"{(1 - (b.observed or 0)) * 100:.0f}% fewer requests than its visitors asked for" \
+        if b.observed is not None else "fewer requests than its visitors asked for"
+    return (f"The site stopped keeping up with its visitors from {format_clock(b.start_s)} at about "
+            f"{b.offered_per_s:.3g} {_unit(analysis)}: {b.endpoint} completed {share} "
+            f"({'in the headroom probe' if not b.judged else 'at or below the planned peak'}).")
 
 
 def judge(analysis: Analysis, policy: VerdictPolicy | None = None) -> Verdict:
@@ -80,9 +150,11 @@ def judge(analysis: Analysis, policy: VerdictPolicy | None = None) -> Verdict:
     policy = policy or VerdictPolicy.model_validate(analysis.scenario.get("verdict") or {})
     traffic, meta = analysis.traffic, analysis.meta
     if meta.get("aborted"):
+        collapse = analysis.totals.get("collapse_errors", 0)
+        how = "broke down so badly" if collapse else "turned visitors away so often"
         return Verdict("fails", (f"The load was aborted to protect the site: {meta['aborted']}.",
                                  *_context(analysis, policy)),
-                       "Fails: the site broke down so badly that the load was stopped.")
+                       f"Fails: the site {how} that the load was stopped.")
     inconclusive: list[str] = []
     if meta.get("interrupted"):
         inconclusive.append(f"The run was interrupted at {format_clock(meta.get('duration_s') or 0)} of "
@@ -96,10 +168,10 @@ def judge(analysis: Analysis, policy: VerdictPolicy | None = None) -> Verdict:
                 "limit.")
     elif planned:
         missing = max(traffic["dropped_arrivals"], planned - traffic["delivered_arrivals"])
-        cap = _max_rate(analysis)
-        if cap is not None and cap < analysis.plan.max_level * (1 - policy.max_late_share):
+        max_rate = _max_rate(analysis)
+        if max_rate is not None and max_rate < analysis.plan.max_level * (1 - policy.max_late_share):
             inconclusive.append(
-                f"The scenario's safety.max_rate of {cap:.3g}/s held the load below the plan (peak "
+                f"The scenario's safety.max_rate of {max_rate:.3g}/s held the load below the plan (peak "
                 f"{analysis.plan.max_level:.3g}/s): {traffic['delivered_arrivals']} of {planned} planned visitors "
                 "started, so the plan was not tested.")
         elif traffic["dropped_arrivals"] + traffic["late_arrivals"] > policy.max_late_share * planned or \
@@ -120,21 +192,28 @@ def judge(analysis: Analysis, policy: VerdictPolicy | None = None) -> Verdict:
     judged_failures = sorted((r for r in analysis.slo_results if not r.passed and r.scope != "probe"),
                              key=_rank)
     probe_failures = sorted((r for r in analysis.slo_results if not r.passed and r.scope == "probe"), key=_rank)
+    plateaus = [b for b in analysis.breaks if b.signal == "throughput plateau"]
     # One sentence per SLO: the judged scope that broke first speaks for it.
-    reasons = _dedupe([slo_sentence(r, analysis) for r in _first_per_slo(judged_failures)])
+    reasons = _dedupe([slo_sentence(r, analysis) for r in _first_per_slo(judged_failures)] +
+                      [_plateau_sentence(b, analysis) for b in plateaus if b.judged])
     if reasons:
+        how = "broke down" if analysis.totals.get("collapse_errors") else "broke its service levels"
+        if not analysis.totals.get("collapse_errors") and analysis.totals.get("shedding_errors"):
+            how = "turned visitors away or slowed past its service levels"
         return Verdict("fails", tuple(reasons + _broke_first(analysis) + _context(analysis, policy)),
-                       "Fails: the site broke at or below the planned peak.")
+                       f"Fails: the site {how} at or below the planned peak.")
 
     risk: list[str] = []
     cap = analysis.capacity
-    if probe_failures:
+    probe_reasons = _dedupe([slo_sentence(r, analysis) for r in _first_per_slo(probe_failures)] +
+                            [_plateau_sentence(b, analysis) for b in plateaus if not b.judged])
+    if probe_reasons:
         headroom = cap.get("headroom")
         cap_words = (f"it held up to about {cap['arrivals_per_s']:.3g} {_unit(analysis)}, a headroom of "
                      f"{headroom:.2f}x" if cap.get("found") and headroom is not None else "")
         risk.append(f"The site held at the planned peak but not at {policy.required_headroom:g}x of it "
                     + (f"({cap_words}, below the {policy.required_headroom:g}x required)." if cap_words else "."))
-        risk.extend(_dedupe([slo_sentence(r, analysis) for r in _first_per_slo(probe_failures)]))
+        risk.extend(probe_reasons)
     recovery = analysis.recovery
     if recovery.get("measured"):
         if recovery.get("recovered") is False:
@@ -143,15 +222,18 @@ def judge(analysis: Analysis, policy: VerdictPolicy | None = None) -> Verdict:
             risk.append(f"After the load fell back to baseline, the site took {format_duration(recovery['seconds'])} "
                         f"to recover (limit {format_duration(policy.recovery_within)}).")
     if risk:
-        return Verdict("at-risk", tuple(risk + _broke_first(analysis) + _context(analysis, policy)),
-                       "At risk: the site held at the planned peak with too little margin.")
+        headline = ("At risk: the site held at the planned peak with too little margin." if probe_reasons else
+                    "At risk: the site held at the planned peak but was slow to recover after it.")
+        return Verdict("at-risk", tuple(risk + _broke_first(analysis) + _context(analysis, policy)), headline)
 
     held = len({r.slo.name for r in analysis.slo_results})
     probe = analysis.plan.probe_level
     survived = [f"All {held} service levels held up to the planned peak of {analysis.plan.planned_peak:.3g} "
-                f"{_unit(analysis)}" + (f" and in the headroom probe at {probe:.3g} {_unit(analysis)}." if probe else ".")]
-    return Verdict("survives", tuple(survived + _context(analysis, policy)),
-                   "Survives: the site kept its service levels with margin.")
+                f"{_unit(analysis)}" + (f" and in the headroom probe at {probe:.3g} {_unit(analysis)}." if probe else
+                                        "; no headroom probe ran, so the margin above the peak was not tested.")]
+    headline = ("Survives: the site kept its service levels with margin." if probe else
+                "Survives: the site kept its service levels up to the planned peak (margin not tested).")
+    return Verdict("survives", tuple(survived + _context(analysis, policy)), headline)
 
 
 def _max_rate(analysis: Analysis) -> float | None:
@@ -180,20 +262,23 @@ def _dedupe(items: list[str]) -> list[str]:
 
 
 def _broke_first(analysis: Analysis, limit: int = 3) -> list[str]:
-    """One sentence naming the endpoints that broke first, in order, with their numbers."""
+    """One sentence naming what broke first, in order, with the same numbers as the tables."""
     parts = []
     for row in analysis.broke_first.to_dict("records")[:limit]:
-        if row["first_s"] is None or row["first_s"] != row["first_s"]:
+        first = row["first_s"]
+        if first is None or first != first:
             break
-        what = []
-        if row["slo"] is not None:
+        if row["signal"] == "errors began":
+            parts.append(f"{row['endpoint']} (errors from {format_clock(row['errors_began_s'])})")
+        elif row["signal"] == "throughput plateau":
+            parts.append(f"{row['endpoint']} (stopped keeping up from {format_clock(first)})")
+        else:
             value = format_percent(row["observed"]) if row["metric"] == "error_rate" else format_ms(row["observed"])
             limit_text = format_percent(row["limit"]) if row["metric"] == "error_rate" else format_ms(row["limit"])
-            what.append(f"{_METRIC_WORDS[row['metric']]} {value} against {limit_text} from "
-                        f"{format_clock(row['slo_break_s'])}")
-        if row["errors_began_s"] is not None and row["errors_began_s"] == row["errors_began_s"]:
-            what.append(f"errors from {format_clock(row['errors_began_s'])}")
-        parts.append(f"{row['endpoint']} ({'; '.join(what)})")
+            worst = row.get("worst_endpoint")
+            worst_words = f", worst: {worst}" if isinstance(worst, str) and worst else ""
+            parts.append(f"{row['endpoint']} ({_METRIC_WORDS[row['metric']]} {value} against {limit_text} from "
+                         f"{format_clock(first)}{worst_words})")
     if not parts:
         return []
     return [f"What broke first: {parts[0]}" + (f", then {', then '.join(parts[1:])}" if parts[1:] else "") + "."]
@@ -216,8 +301,10 @@ def _context(analysis: Analysis, policy: VerdictPolicy) -> list[str]:
                        "refused connections).")
     cap = analysis.capacity
     if cap.get("found") and not cap.get("arrivals_per_s"):
-        out.append(f"Capacity: below {cap.get('broke_at_per_s') or 0:.3g} {_unit(analysis)}; {cap['limited_by']} "
-                   "broke the service levels at the lowest rate this run offered.")
+        below = f"below {cap['broke_at_per_s']:.3g} {_unit(analysis)}" if cap.get("broke_at_per_s") else \
+            "below the lowest rate this run offered"
+        out.append(f"Capacity: {below}; {cap['limited_by']} broke the service levels at the lowest rate this run "
+                   "offered.")
     elif cap.get("found"):
         out.append(f"Capacity: about {cap['arrivals_per_s']:.3g} {_unit(analysis)} before {cap['limited_by']} "
                    f"broke the service levels (headroom {cap['headroom']:.2f}x the planned peak).")

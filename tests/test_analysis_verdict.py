@@ -146,15 +146,26 @@ def test_what_broke_first_ranks_endpoints_and_names_them_in_the_reasons(tmp_path
         return [5.0] * fails + [40.0] * (n - fails), ({"timeout": fails} if fails else {})
 
     analysis = analyze(load_run(make_run_dir(tmp_path / "r", scenario_doc(), shape)))
-    first = analysis.broke_first.iloc[0]
-    assert first["endpoint"] == "POST /checkout" and first["slo_break_s"] == 25.0
-    second = analysis.broke_first.iloc[1]
-    assert second["endpoint"] == "GET /" and second["errors_began_s"] == 35.0
+    rows = analysis.broke_first.to_dict("records")
+    # Each SLO that broke, with the limit and value of its own row in the SLO table: checkout's p99, then
+    # the all-requests p95 with checkout named as the endpoint furthest over it, both from 0:25.
+    assert (rows[0]["endpoint"], rows[0]["metric"], rows[0]["slo_break_s"]) == ("POST /checkout", "p99", 25.0)
+    assert (rows[1]["endpoint"], rows[1]["metric"], rows[1]["worst_endpoint"]) == ("all requests", "p95",
+                                                                                  "POST /checkout")
+    assert rows[1]["first_s"] == 25.0
+    for row in rows[:2]:
+        result = next(r for r in analysis.slo_results if r.slo.name == row["slo"] and not r.passed)
+        assert (row["observed"], row["limit"]) == (result.observed, result.limit)
+    # GET /'s errors from 0:35: the all-requests error rate broke then, and its own errors began then
+    errors = next(r for r in rows if r["metric"] == "error_rate" and r["signal"] == "errors")
+    assert (errors["first_s"], errors["worst_endpoint"]) == (35.0, "GET /")
+    began = next(r for r in rows if r["signal"] == "errors began")
+    assert (began["endpoint"], began["errors_began_s"]) == ("GET /", 35.0)
     verdict = judge(analysis)
     assert verdict.verdict == "fails"
     sentence = next(r for r in verdict.reasons if r.startswith("What broke first"))
-    assert sentence.index("POST /checkout") < sentence.index("then GET /")
-    assert "0:25" in sentence and "errors from 0:35" in sentence
+    assert sentence.index("POST /checkout") < sentence.index("GET /")
+    assert "from 0:25" in sentence and "from 0:35" in sentence
     # fast failures do not flatter latency: all-request p50 of GET / is pulled down, successful-only is not
     get = analysis.endpoints.set_index("endpoint").loc["GET /"]
     assert get["ok_p50"] == pytest.approx(40, rel=0.02)

@@ -61,8 +61,13 @@ def test_junit_has_a_case_per_slo_and_scope(tmp_path: Path) -> None:
     summary = json.loads((run / "summary.json").read_text())
     assert int(suite.get("tests")) == len(cases) == len(summary["slos"]) + 2
     failed = {c.get("name"): c.find("failure").get("message") for c in cases if c.find("failure") is not None}
-    assert "p95 < 500ms [run]" in failed
-    assert re.match(r"p95 .* > 500 ms up to the planned peak", failed["p95 < 500ms [run]"])
+    # the scope has the same name here as in the HTML, the Markdown and summary.json
+    assert "p95 < 500ms [up to the planned peak]" in failed
+    assert re.match(r"p95 .* > 500 ms up to the planned peak", failed["p95 < 500ms [up to the planned peak]"])
+    scopes = {row["scope"] for row in summary["slos"]}
+    assert scopes == {"up to the planned peak", "during the peak", "in the headroom probe"}
+    assert "| up to the planned peak |" in (run / "summary.md").read_text()
+    assert ">up to the planned peak<" in (run / "report.html").read_text()
     assert int(suite.get("failures")) == len(failed)
 
 

@@ -39,6 +39,25 @@ def _nice_max(value: float) -> float:
     return 10 * exp
 
 
+def _nice_step(top: float, count: int = 4) -> float:
+    """A round step (1, 2, 2.5 or 5 times a power of ten) that divides ``top`` into about ``count`` ticks."""
+    raw = top / count
+    exp = 10 ** math.floor(math.log10(raw)) if raw > 0 else 1.0
+    for step in (1, 2, 2.5, 5, 10):
+        if raw <= step * exp:
+            return step * exp
+    return 10 * exp
+
+
+_CLOCK_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200)
+
+
+def time_ticks(span_s: float, most: int = 10) -> list[float]:
+    """Round clock ticks (every 10 s, 30 s, 1 min, ...) over ``[0, span_s]``, at most ``most`` + 1."""
+    step = next((s for s in _CLOCK_STEPS if span_s / s <= most), 3600 * math.ceil(span_s / most / 3600))
+    return [float(t) for t in range(0, int(span_s) + 1, int(step))]
+
+
 def _fmt(value: float, unit: str) -> str:
     if unit == "%":
         return f"{value * 100:.3g}%"
@@ -73,6 +92,8 @@ def line_chart(title: str, series: Sequence[Series], phases: Sequence[dict[str, 
     plot_w, plot_h = width - left - right, height - top - bottom
     observed = [v for _, d in data for v in d if v is not None and not math.isnan(v)]
     top_value = _nice_max(y_max if y_max is not None else (max(observed) if observed else 1.0))
+    y_step = _nice_step(top_value)
+    top_value = y_step * math.ceil(top_value / y_step - 1e-9)
     span_s = max(1, length)
 
     def x(sec: float) -> float:
@@ -93,15 +114,13 @@ def line_chart(title: str, series: Sequence[Series], phases: Sequence[dict[str, 
                      f'fill="{PHASE_FILL[i % 2]}"/>')
         if x1 - x0 > 34:
             parts.append(f'<text x="{x0 + 3:.1f}" y="{top + 11}" class="phase">{escape(str(phase["phase"]))}</text>')
-    for i in range(5):
-        value = top_value * i / 4
+    for i in range(int(round(top_value / y_step)) + 1):
+        value = y_step * i
         yy = y(value)
         parts.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{yy:.1f}" y2="{yy:.1f}" stroke="#e2e8f0"/>')
         parts.append(f'<text x="{left - 6}" y="{yy + 4:.1f}" text-anchor="end" class="tick">'
                      f'{escape(_fmt(value, unit))}</text>')
-    ticks = 8
-    for i in range(ticks + 1):
-        sec = span_s * i / ticks
+    for sec in time_ticks(span_s):
         parts.append(f'<text x="{x(sec):.1f}" y="{top + plot_h + 16}" text-anchor="middle" class="tick">'
                      f'{format_clock(sec)}</text>')
     for s, values in data:
@@ -117,13 +136,21 @@ def line_chart(title: str, series: Sequence[Series], phases: Sequence[dict[str, 
             dash = ' stroke-dasharray="6 4"' if s.dashed else ""
             parts.append(f'<path d="{" ".join(path)}" fill="none" stroke="{s.color}" stroke-width="1.8"{dash}>'
                          f'<title>{escape(s.name)}</title></path>')
-    lx = left
+    # The legend wraps onto more rows rather than running off the chart's right edge.
+    lx, row, legend = left, 0, []
     for s, _ in data:
         label = escape(s.name if len(s.name) <= 40 else s.name[:39] + "…")
-        parts.append(f'<rect x="{lx}" y="{height - 14}" width="10" height="10" fill="{s.color}"/>'
-                     f'<text x="{lx + 14}" y="{height - 5}" class="legend">{label}</text>')
-        lx += 24 + 7 * min(len(s.name), 40)
+        item_w = 24 + 7 * min(len(s.name), 40)
+        if lx > left and lx + item_w > width - right:
+            lx, row = left, row + 1
+        ly = height + row * 16
+        legend.append(f'<rect x="{lx}" y="{ly - 14}" width="10" height="10" fill="{s.color}"/>'
+                      f'<text x="{lx + 14}" y="{ly - 5}" class="legend">{label}</text>')
+        lx += item_w
+    parts += legend
     parts.append(f'<text x="{left}" y="16" class="ctitle">{escape(title)}</text></svg>')
+    if row:
+        parts[0] = parts[0].replace(f'viewBox="0 0 {width} {height}"', f'viewBox="0 0 {width} {height + 16 * row}"')
     return "".join(parts)
 
 
@@ -140,7 +167,7 @@ def histogram_chart(title: str, distribution: Sequence[tuple[float, int]], width
     for ms, c in distribution:
         k = min(bins - 1, int(math.log(max(ms, lo) / lo) / math.log(ratio))) if ratio > 1 else 0
         counts[k] += c
-    left, top, bottom = 64, 26, 34
+    left, top, bottom = 64, 26, 48
     plot_w, plot_h = width - left - 12, height - top - bottom
     peak = max(counts) or 1
     bar_w = plot_w / bins
@@ -156,5 +183,10 @@ def histogram_chart(title: str, distribution: Sequence[tuple[float, int]], width
         parts.append(f'<text x="{left + k * bar_w:.1f}" y="{top + plot_h + 16}" text-anchor="middle" class="tick">'
                      f'{escape(_fmt(edge, "ms"))}</text>')
     parts.append(f'<text x="{left - 6}" y="{top + 8}" text-anchor="end" class="tick">{peak}</text>')
+    parts.append(f'<text x="{left - 6}" y="{top + plot_h + 4}" text-anchor="end" class="tick">0</text>')
+    parts.append(f'<text x="{left + plot_w / 2:.1f}" y="{height - 6}" text-anchor="middle" class="legend">'
+                 'response time (log scale)</text>')
+    parts.append(f'<text x="14" y="{top + plot_h / 2:.1f}" text-anchor="middle" class="legend" '
+                 f'transform="rotate(-90 14 {top + plot_h / 2:.1f})">requests</text>')
     parts.append(f'<text x="{left}" y="16" class="ctitle">{escape(title)}</text></svg>')
     return "".join(parts)

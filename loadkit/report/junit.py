@@ -33,7 +33,7 @@ def render_junit(model: ReportModel) -> str:
         ET.SubElement(delivered, "error", message=xml_text(model.reasons[0] if model.reasons else "inconclusive"),
                       type="inconclusive").text = xml_text("\n".join(model.reasons))
     for row in model.slos:
-        element = case(f"{row.name} [{row.phase}]")
+        element = case(f"{row.name} [{row.scope or row.phase}]")
         if not row.passed:
             failures += 1
             ET.SubElement(element, "failure", message=xml_text(slo_outcome(row)), type="slo").text = \

@@ -23,13 +23,9 @@ def render_markdown(model: ReportModel) -> str:
                if t["planned_arrivals"] is not None else f"| journeys walked | {t['delivered_arrivals']} |"),
               f"| requests | {tot['requests']} ({format_percent(tot['error_rate'])} failed) |",
               f"| p95 / p99 | {format_ms(tot['p95_ms'])} / {format_ms(tot['p99_ms'])} |"]
-    if cap.get("found") and not cap.get("arrivals_per_s"):
-        lines.append(f"| capacity | below {cap.get('broke_at_per_s') or 0:.3g}{unit} ({md_text(cap['limited_by'])}) |")
-    elif cap.get("found"):
-        lines.append(f"| capacity | ~{cap['arrivals_per_s']:.3g}/s ({md_text(cap['limited_by'])}; "
-                     f"headroom {cap['headroom']:.2f}x) |")
-    elif cap.get("arrivals_per_s"):
-        lines.append(f"| capacity | >= {cap['arrivals_per_s']:.3g}/s |")
+    limited = f" ({md_text(cap['limited_by'])}; headroom {cap['headroom']:.2f}x)" \
+        if cap.get("found") and cap.get("headroom") is not None else ""
+    lines.append(f"| capacity | {md_text(model.capacity_figure)}{limited} |")
     rec = model.recovery
     if rec.get("measured"):
         lines.append("| recovery | " + (f"{format_duration(rec['seconds'])} |" if rec.get("recovered")
@@ -37,7 +33,7 @@ def render_markdown(model: ReportModel) -> str:
     if model.slos:
         lines += ["", "| SLO | scope | observed | limit | |", "| --- | --- | --- | --- | --- |"]
         for row in model.slos:
-            lines.append(f"| {md_text(row.name)} | {md_text(row.phase)} | {slo_value(row, row.observed)} | "
+            lines.append(f"| {md_text(row.name)} | {md_text(row.scope or row.phase)} | {slo_value(row, row.observed)} | "
                          f"{slo_value(row, row.threshold)} | {'pass' if row.passed else '**FAIL**'} |")
     lines += ["", f"<sub>loadkit {md_text(model.run.get('loadkit_version'))}, "
                   f"{md_text(model.run.get('started_at'))}, target {md_text(model.run.get('target'))}</sub>", ""]

@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 
 from ..analysis import Analysis
-from ..verdict import Verdict
+from ..verdict import Verdict, capacity_figure, class_words, kind_words, scope_label
 
 SCHEMA_VERSION = 1
 MAX_ERROR_SAMPLES = 20
@@ -39,8 +39,10 @@ class SloRow:
     threshold: float  # ms, or a fraction for error_rate
     observed: float | None
     passed: bool
-    phase: str
+    phase: str  # the scope's id: "run" (up to the planned peak), "peak", "probe" or a phase name
     first_break_s: float | None
+    scope: str = ""  # the scope in words, the same in every report
+    until_s: float | None = None  # ``observed`` covers the broken windows up to here (None: the whole scope)
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,7 @@ class ReportModel:
     broke_first: tuple[dict[str, Any], ...] = ()
     apdex_t_ms: float = 500.0
     offsite_redirects: tuple[dict[str, Any], ...] = ()
+    capacity_figure: str = "n/a"  # the capacity as every report prints it: "~26.7/s", ">= 12/s", "below 8/s"
 
     def summary(self) -> dict[str, Any]:
         """The ``summary.json`` document (schema_version 1)."""
@@ -102,10 +105,10 @@ class ReportModel:
                            "p99_ms": e.p99_ms, "max_ms": e.max_ms, "ok_p95_ms": e.ok_p95_ms, "apdex": e.apdex}
                           for e in self.endpoints],
             "slos": [{"name": s.name, "endpoint": s.endpoint, "metric": s.metric, "threshold": s.threshold,
-                      "observed": s.observed, "passed": s.passed, "phase": s.phase,
-                      "first_break_s": s.first_break_s} for s in self.slos],
+                      "observed": s.observed, "passed": s.passed, "phase": s.phase, "scope": s.scope,
+                      "first_break_s": s.first_break_s, "until_s": s.until_s} for s in self.slos],
             "slos_defaulted": self.slos_defaulted,
-            "capacity": self.capacity,
+            "capacity": {**self.capacity, "figure": self.capacity_figure},
             "recovery": self.recovery,
             "phases": list(self.phases),
             "errors": list(self.error_kinds),
@@ -138,15 +141,21 @@ def build_model(analysis: Analysis, verdict: Verdict) -> ReportModel:
         for r in analysis.endpoints.to_dict("records"))
     slos = tuple(SloRow(name=r.slo.name, endpoint=r.slo.endpoint, metric=r.slo.metric, threshold=_num(r.limit, 5) or 0.0,
                         observed=_num(r.observed, 5), passed=r.passed, phase=r.scope,
-                        first_break_s=_num(r.first_break_s, 1)) for r in analysis.slo_results)
+                        first_break_s=_num(r.first_break_s, 1), scope=scope_label(r.scope, analysis),
+                        until_s=None if r.over_scope else _num(r.until_s, 1)) for r in analysis.slo_results)
     cap = {k: (_num(v, 3) if isinstance(v, float) else v) for k, v in analysis.capacity.items()}
     rec = {k: (_num(v, 3) if isinstance(v, float) else v) for k, v in analysis.recovery.items()}
     phases = tuple({k: (_num(v, 3) if isinstance(v, float) else v) for k, v in row.items()}
                    for row in analysis.phases.to_dict("records"))
+    unit = " users" if analysis.plan.model == "users" else "/s"
     error_kinds = tuple({"endpoint": r["endpoint"], "kind": r["kind"], "class": r["class"], "count": int(r["count"]),
-                         "first_s": int(r["first_s"])} for r in analysis.error_kinds.to_dict("records"))
-    broke_first = tuple({k: (_num(v, 3) if isinstance(v, float) else v) for k, v in row.items()}
-                        for row in analysis.broke_first.to_dict("records"))
+                         "first_s": int(r["first_s"]), "kind_words": kind_words(str(r["kind"])),
+                         "class_words": class_words(str(r["class"]))}
+                        for r in analysis.error_kinds.to_dict("records"))
+    # What broke first is the story of a site that broke: never beside a survives verdict.
+    broke_first = () if verdict.verdict == "survives" else tuple(
+        {k: (_num(v, 5 if k in ("observed", "limit") else 3) if isinstance(v, float) else v) for k, v in row.items()}
+        for row in analysis.broke_first.to_dict("records"))
     samples = tuple(analysis.error_samples[:MAX_ERROR_SAMPLES])
     s = analysis.seconds
     series = {
@@ -171,7 +180,7 @@ def build_model(analysis: Analysis, verdict: Verdict) -> ReportModel:
                        phases=phases, error_kinds=error_kinds, error_samples=samples,
                        slos_defaulted=analysis.slos_defaulted, scenario=analysis.scenario, series=series,
                        endpoint_series=endpoint_series, latency_distribution=dist, broke_first=broke_first,
-                       apdex_t_ms=analysis.apdex_t_ms,
+                       apdex_t_ms=analysis.apdex_t_ms, capacity_figure=capacity_figure(cap, unit),
                        offsite_redirects=tuple({"endpoint": str(r["endpoint"]), "count": int(r["count"]),
                                                 "example": str(r["example"])}
                                                for r in analysis.offsite.to_dict("records")))

@@ -18,7 +18,7 @@ def slo_value(row: SloRow, value: float | None) -> str:
 
 def slo_outcome(row: SloRow) -> str:
     """``p95 812 ms > 500 ms during peak`` (or ``<=`` when it held)."""
-    scope = "up to the planned peak" if row.phase == "run" else f"during {row.phase}"
+    scope = row.scope or ("up to the planned peak" if row.phase == "run" else f"during {row.phase}")
     where = f" of {row.endpoint}" if row.endpoint else ""
     op = "<=" if row.passed else ">"
     return f"{row.metric}{where} {slo_value(row, row.observed)} {op} {slo_value(row, row.threshold)} {scope}"

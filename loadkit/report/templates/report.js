@@ -74,4 +74,7 @@
     holder.uplot = new uPlot(opts, columns, box);  // kept on the element for scripting and tests
     holder.classList.add("interactive");
   });
+  // The zoom hint is only true once the charts are interactive.
+  var hint = document.querySelector(".js-hint");
+  if (hint) { hint.hidden = false; }
 })();
