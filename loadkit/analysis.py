@@ -156,12 +156,13 @@ def analyze(run: RunData) -> Analysis:
     ep_codes, ep_names = pd.factorize(m["endpoint"], sort=True)
     n_ep = max(1, len(ep_names))
     ep_sec = aggregate(m, hist, ok_hist, pd.Series(m["t"].to_numpy() * n_ep + ep_codes, name="key"), with_ok=False,
-                        quantiles=("p95",))
+                       quantiles=("p95",))
     keys = ep_sec.index.to_numpy(dtype=np.int64)
     endpoint_seconds = pd.DataFrame({
         "t": keys // n_ep, "endpoint": np.asarray(ep_names, dtype=object)[keys % n_ep] if len(keys) else [],
         "requests": ep_sec["requests"].to_numpy(), "failures": ep_sec["failures"].to_numpy(),
-        "p95": ep_sec["p95"].to_numpy()}).sort_values(["t", "endpoint"]).reset_index(drop=True)
+        "p95": ep_sec["p95"].to_numpy(), "max": ep_sec["max"].to_numpy()}).sort_values(["t", "endpoint"]) \
+        .reset_index(drop=True)
 
     # --- errors ----------------------------------------------------------------------------------
     kinds = [(t, ep, kind, n) for t, ep, f in zip(m["t"], m["endpoint"], m["failures"]) if isinstance(f, dict)
@@ -278,6 +279,10 @@ def analyze(run: RunData) -> Analysis:
                                          plan.planned_peak, observed=aggregate_value, sustained=False))
             elif inside:
                 observed, first, until = inside[0].observed, inside[0].start_s, inside[0].end_s
+            if first is not None:
+                first = _first_second(seconds if slo.endpoint is None else
+                                      endpoint_seconds[endpoint_seconds["endpoint"] == slo.endpoint].set_index("t"),
+                                      slo, first)
             results.append(SloResult(slo=slo, scope=scope, observed=observed, passed=first is None,
                                      first_break_s=first, requests=requests, until_s=until,
                                      over_scope=first is None or aggregate_broke, scope_observed=aggregate_value))
@@ -340,7 +345,7 @@ def analyze(run: RunData) -> Analysis:
 
     latency_distribution = _distribution(hist)
     recovery = _recovery(plan, slos, windows, scope_row, ep_list)
-    broke_first = _broke_first(counted, results, windows, ep_list)
+    broke_first = _broke_first(counted, results, windows, ep_list, endpoint_seconds)
     offsite = _offsite(m)
     return Analysis(meta=run.meta, scenario=run.scenario, plan=plan, seconds=seconds.reset_index(),
                     endpoints=endpoints.reset_index(), endpoint_seconds=endpoint_seconds,
@@ -488,8 +493,23 @@ def _offsite(m: pd.DataFrame) -> pd.DataFrame:
         .reset_index().sort_values("count", ascending=False).reset_index(drop=True)
 
 
+def _first_second(per_second: pd.DataFrame, slo: Slo, window_start: float) -> float:
+    """The first second of a broken window in which the SLO's trouble showed: a failed request (error
+    rate) or a request over the limit (latency). Break times read "from 2:03", as the errors table does."""
+    start = int(window_start)
+    for t in range(start, start + WINDOW_S):
+        if t not in per_second.index:
+            continue
+        row = per_second.loc[t]
+        if slo.metric == "error_rate" and row["failures"] > 0:
+            return float(t)
+        if slo.metric != "error_rate" and row["requests"] > 0 and row["max"] > slo.limit:
+            return float(t)
+    return float(start)
+
+
 def _broke_first(counted: Sequence[Break], results: Sequence[SloResult], windows: Any,
-                 endpoints: Sequence[str]) -> pd.DataFrame:
+                 endpoints: Sequence[str], endpoint_seconds: pd.DataFrame) -> pd.DataFrame:
     """What broke first, from the counted breaks: one row per SLO (its first scope's row in the SLO
     table, with the same observed value and limit), one per throughput plateau, and per endpoint the
     second its errors began (the first second with a failure in the first window where more than 1% of its
@@ -523,9 +543,12 @@ def _broke_first(counted: Sequence[Break], results: Sequence[SloResult], windows
         win = windows(endpoint)
         erring = win[(win["failures"] > 0) & (win["error_rate"] > 0.01)]
         if len(erring):
+            began = _first_second(endpoint_seconds[endpoint_seconds["endpoint"] == endpoint].set_index("t"),
+                                  Slo(metric="error_rate", below=0.01), float(erring.index[0]) * WINDOW_S)
             rows.append({"endpoint": endpoint, "first_s": None, "signal": "errors began", "slo": None,
-                         "metric": "error_rate", "worst_endpoint": None, "observed": float(erring.iloc[0]["error_rate"]), "limit": 0.01,
-                         "scope": None, "slo_break_s": None, "errors_began_s": float(erring.index[0]) * WINDOW_S})
+                         "metric": "error_rate", "worst_endpoint": None,
+                         "observed": float(erring.iloc[0]["error_rate"]), "limit": 0.01,
+                         "scope": None, "slo_break_s": None, "errors_began_s": began})
     frame = pd.DataFrame(rows, columns=["endpoint", "first_s", "signal", "slo", "metric", "worst_endpoint",
                                         "observed", "limit", "scope", "slo_break_s", "errors_began_s"])
     frame["first_s"] = frame["first_s"].where(frame["first_s"].notna(), frame["errors_began_s"])

@@ -112,7 +112,7 @@ def line_chart(title: str, series: Sequence[Series], phases: Sequence[dict[str, 
         x0, x1 = x(start), x(min(end, span_s))
         parts.append(f'<rect x="{x0:.1f}" y="{top}" width="{max(0.0, x1 - x0):.1f}" height="{plot_h}" '
                      f'fill="{PHASE_FILL[i % 2]}"/>')
-        if x1 - x0 > 34:
+        if x1 - x0 > 8 + 6 * len(str(phase["phase"])):  # room for the label, or none
             parts.append(f'<text x="{x0 + 3:.1f}" y="{top + 11}" class="phase">{escape(str(phase["phase"]))}</text>')
     for i in range(int(round(top_value / y_step)) + 1):
         value = y_step * i
@@ -154,6 +154,15 @@ def line_chart(title: str, series: Sequence[Series], phases: Sequence[dict[str, 
     return "".join(parts)
 
 
+def _log_ticks(lo: float, hi: float) -> list[float]:
+    """1, 2 and 5 times powers of ten within [lo, hi] (only the powers of ten when there are many)."""
+    ticks = [m * 10 ** e for e in range(math.floor(math.log10(lo)) - 1, math.ceil(math.log10(hi)) + 1)
+             for m in (1, 2, 5) if lo <= m * 10 ** e <= hi]
+    if len(ticks) > 10:
+        ticks = [t for t in ticks if math.isclose(10 ** round(math.log10(t)), t)]
+    return ticks
+
+
 def histogram_chart(title: str, distribution: Sequence[tuple[float, int]], width: int = 920,
                     height: int = 200) -> str:
     """Latency distribution as bars over log-spaced bins; returns SVG markup."""
@@ -178,10 +187,13 @@ def histogram_chart(title: str, distribution: Sequence[tuple[float, int]], width
         edge = lo * ratio ** k
         parts.append(f'<rect x="{left + k * bar_w:.1f}" y="{top + plot_h - h:.1f}" width="{bar_w - 1:.1f}" '
                      f'height="{h:.1f}" fill="#2563eb"><title>{edge:.4g}-{edge * ratio:.4g} ms: {c}</title></rect>')
-    for k in range(0, bins + 1, 8):
-        edge = lo * ratio ** k
-        parts.append(f'<text x="{left + k * bar_w:.1f}" y="{top + plot_h + 16}" text-anchor="middle" class="tick">'
-                     f'{escape(_fmt(edge, "ms"))}</text>')
+    # Round ticks (1, 2, 5 x a power of ten) at their place on the log scale.
+    span = math.log(ratio) * bins if ratio > 1 else 1.0
+    for tick in _log_ticks(lo, lo * ratio ** bins):
+        xx = left + plot_w * math.log(tick / lo) / span
+        parts.append(f'<line x1="{xx:.1f}" x2="{xx:.1f}" y1="{top + plot_h}" y2="{top + plot_h + 4}" stroke="#94a3b8"/>'
+                     f'<text x="{xx:.1f}" y="{top + plot_h + 16}" text-anchor="middle" class="tick">'
+                     f'{escape(_fmt(tick, "ms"))}</text>')
     parts.append(f'<text x="{left - 6}" y="{top + 8}" text-anchor="end" class="tick">{peak}</text>')
     parts.append(f'<text x="{left - 6}" y="{top + plot_h + 4}" text-anchor="end" class="tick">0</text>')
     parts.append(f'<text x="{left + plot_w / 2:.1f}" y="{height - 6}" text-anchor="middle" class="legend">'
