@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -111,4 +112,64 @@ def test_report_reads_with_javascript_off(report: Path) -> None:
         for i in range(charts.count()):
             assert charts.nth(i).is_visible()
             assert charts.nth(i).locator("path, rect").count() > 3  # something was drawn
+        browser.close()
+
+
+def _fails_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A run that fails at its peak (28/s against a knee at 24/s), with errors on checkout."""
+    doc = scenario_doc(traffic={**scenario_doc()["traffic"], "peak": "28/s"})
+    run = make_run_dir(tmp_path_factory.mktemp("fails") / "run", doc, shape)
+    render_run_dir(run)
+    return run / "report.html"
+
+
+def test_numbers_on_the_page_agree(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """What a reader compares on the page agrees: the verdict box, the key figures and the tables."""
+    report = _fails_report(tmp_path_factory)
+    with sync_api.sync_playwright() as p:
+        browser, context = _launch(p, javascript=False)
+        page = context.new_page()
+        page.goto(report.as_uri())
+        reasons = page.locator("#verdict li").all_inner_texts()
+        assert page.locator("#verdict h2").inner_text().strip().lower() == "fails"
+        # capacity: the key figure and the sentence in the verdict box give the same number
+        figure = page.locator(".figure", has_text="capacity").locator("b").inner_text()
+        sentence = next(r for r in reasons if r.startswith("Capacity:"))
+        assert re.match(r"~[\d.]+/s$", figure), figure
+        assert f"about {figure[1:-2]} visitors/s" in sentence, (figure, sentence)
+        # every failed SLO row: its value, limit and first time are the ones the verdict box and what broke
+        # first print for the same SLO and scope
+        rows = [[c.strip() for c in r.locator("td").all_inner_texts()] for r in page.locator("#slos tbody tr").all()]
+        failed = [r for r in rows if r[4] == "FAIL"]
+        assert failed
+        broke = [[c.strip() for c in r.locator("td").all_inner_texts()]
+                 for r in page.locator("#broke-first tbody tr").all()]
+        text = " ".join(reasons)
+        for name, scope, observed, limit, _, first in failed:
+            if scope == "up to the planned peak":  # the scope the verdict box speaks for
+                assert f"reached {observed.split(' (')[0]}" in text and f"limit {limit}" in text, (name, text)
+        slo_cells = {(r[2].split(" (")[0], r[3], r[5]) for r in failed}
+        metric_rows = [r for r in broke if "response time" in r[2] or r[2] == "error rate"]
+        assert metric_rows
+        for row in metric_rows:
+            value, limit = (x.strip() for x in row[3].split("/"))
+            assert (value, limit, row[4]) in slo_cells, (row, slo_cells)
+        # scope names: the same words as summary.json's
+        summary = json.loads((report.parent / "summary.json").read_text(encoding="utf-8"))
+        assert {r[1] for r in rows} == {s["scope"] for s in summary["slos"]}
+        # error kinds in words, not identifiers
+        kinds = page.locator("#errors tbody td:nth-child(2)").all_inner_texts()
+        assert kinds and all("_" not in k for k in kinds), kinds
+        # with JavaScript off: no zoom hint, round clock ticks, the histogram's axes named
+        assert page.locator(".js-hint").is_hidden()
+        ticks = page.locator("#chart-latency svg text.tick").all_text_contents()
+        clock = [int(t.split(":")[0]) * 60 + int(t.split(":")[1]) for t in ticks if ":" in t]
+        steps = {b - a for a, b in zip(clock, clock[1:])}
+        assert len(steps) == 1 and steps.pop() in (5, 10, 15, 30, 60), ticks
+        assert "response time (log scale)" in page.content() and ">requests<" in page.content()
+        browser.close()
+        browser, context = _launch(p, javascript=True)
+        page = context.new_page()
+        page.goto(report.as_uri())
+        assert page.locator(".js-hint").is_visible()
         browser.close()

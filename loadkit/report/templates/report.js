@@ -15,7 +15,7 @@
   }
 
   function fmt(v, unit) {
-    if (v == null || isNaN(v)) { return "–"; }
+    if (v == null || isNaN(v)) { return ""; }  // no placeholder until the pointer is over the chart
     if (unit === "%") { return (v * 100).toPrecision(3).replace(/\.?0+$/, "") + "%"; }
     if (unit === "ms") { return v >= 1000 ? (v / 1000).toPrecision(3) + " s" : Math.round(v * 10) / 10 + " ms"; }
     return Math.round(v * 100) / 100 + (unit ? " " + unit : "");
@@ -35,9 +35,9 @@
             if (x1 <= x0) { return; }
             ctx.fillStyle = i % 2 ? "#ffffff" : "#f1f5f9";
             ctx.fillRect(x0, top, x1 - x0, height);
-            if (x1 - x0 > 40 * devicePixelRatio) {
+            ctx.font = (10 * devicePixelRatio) + "px sans-serif";
+            if (x1 - x0 > ctx.measureText(p.phase).width + 8 * devicePixelRatio) {  // a label only where it fits
               ctx.fillStyle = "#64748b";
-              ctx.font = (10 * devicePixelRatio) + "px sans-serif";
               ctx.fillText(p.phase, x0 + 4 * devicePixelRatio, top + 12 * devicePixelRatio);
             }
           });
@@ -68,7 +68,9 @@
         { values: function (u, ticks) { return ticks.map(clock); } },
         { size: 72, values: function (u, ticks) { return ticks.map(function (v) { return fmt(v, chart.unit); }); } }
       ],
-      cursor: { sync: { key: "loadkit" }, drag: { x: true, y: false } }
+      cursor: { sync: { key: "loadkit" }, drag: { x: true, y: false } },
+      // legend markers filled with the line's colour (uPlot fills them with the area fill, which is none)
+      legend: { markers: { fill: function (u, i) { return i > 0 ? chart.series[i - 1].color : null; } } }
     };
     var columns = [data.t].concat(chart.series.map(function (s) { return s.values; }));
     holder.uplot = new uPlot(opts, columns, box);  // kept on the element for scripting and tests
