@@ -187,7 +187,8 @@ def analyze(run: RunData) -> Analysis:
         row = by_phase.loc[ph.name] if ph.name in by_phase.index else None
         inside = seconds.loc[int(ph.start):int(math.ceil(ph.end)) - 1]
         phase_rows.append({"phase": ph.name, "start": ph.start, "end": ph.end, "level": ph.level,
-                           "level_from": plan.rate(ph.start), "level_to": plan.rate(max(ph.start, ph.end - 1e-6)),
+                           "level_from": plan.rate(ph.start + 1e-6),
+                           "level_to": plan.rate(max(ph.start, ph.end - 1e-6)),
                            "planned": plan.integral(ph.start, ph.end), "started": int(inside["started"].sum()),
                            "requests": int(row["requests"]) if row is not None else 0,
                            "error_rate": _metric_value(row, "error_rate"), "p95": _metric_value(row, "p95")})

@@ -355,10 +355,14 @@ def describe_plan(scenario: Scenario, plan: Plan) -> list[str]:
         lines.append(f"headroom probe: {plan.probe_level:.3g} {unit} "
                      f"({plan.probe_level / plan.planned_peak:.2g}x the planned peak)" if plan.planned_peak else "")
     lines.append("")
-    lines.append(f"{'phase':<12}{'from':>7}{'to':>7}  {'level':>10}  {'visitors':>9}")
+    lines.append(f"{'phase':<12}{'from':>7}{'to':>7}  {'level':>13}  {'visitors':>9}")
     for phase in plan.phases:
+        # a phase whose level moves (ramp, decay) shows where it starts and ends
+        start, end = plan.rate(phase.start + 1e-6), plan.rate(max(phase.start, phase.end - 1e-6))
+        level = f"{start:.3g} -> {end:.3g}" if abs(start - end) > 0.01 * max(phase.level, 1e-9) else \
+            f"{phase.level:.3g}"
         lines.append(f"{phase.name:<12}{format_clock(phase.start):>7}{format_clock(phase.end):>7}  "
-                     f"{phase.level:>10.3g}  {plan.integral(phase.start, phase.end):>9.0f}")
+                     f"{level:>13}  {plan.integral(phase.start, phase.end):>9.0f}")
     return lines
 
 
