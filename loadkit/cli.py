@@ -114,6 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the plan as JSON")
     p.set_defaults(func=cmd_plan)
 
+    p = sub.add_parser("scenarios", help="list the bundled scenarios (run them by name: loadkit run tv-spot)")
+    p.set_defaults(func=cmd_scenarios)
+
     p = sub.add_parser("validate", help="check a scenario file")
     p.add_argument("scenario")
     p.set_defaults(func=cmd_validate)
@@ -364,6 +367,23 @@ def describe_plan(scenario: Scenario, plan: Plan) -> list[str]:
         lines.append(f"{phase.name:<12}{format_clock(phase.start):>7}{format_clock(phase.end):>7}  "
                      f"{level:>13}  {plan.integral(phase.start, phase.end):>9.0f}")
     return lines
+
+
+def cmd_scenarios(args: argparse.Namespace) -> int:
+    """``loadkit scenarios``: the bundled scenarios, their length and what they replay."""
+    from .scenario import bundled_scenarios
+
+    found = bundled_scenarios()
+    width = max((len(name) for name, _, _ in found), default=0)
+    for name, description, _ in found:
+        try:
+            length = format_duration(build_plan(load_scenario(name)).duration)
+        except LoadkitError:  # a bundled file that does not load is a bug; list it rather than hide it
+            length = "?"
+        print(f"{name:<{width}}  {length:>6}  {description}")
+    if found:
+        print(f"\nfiles: {found[0][2].parent} (copy one to start your own; data paths are relative to it)")
+    return ExitCode.SURVIVES
 
 
 def cmd_validate(args: argparse.Namespace) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+from importlib import resources
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
@@ -589,7 +590,7 @@ def parse_scenario(document: Any, source: str = "<scenario>") -> Scenario:
     if not isinstance(document, dict):
         raise ScenarioError(f"{source}: a scenario is a mapping of fields (name, traffic, journeys, ...), "
                             f"got {type(document).__name__}.",
-                            "start from scenarios/smoke.yaml")
+                            "start from a bundled scenario (`loadkit scenarios` lists them)")
     try:
         return Scenario.model_validate(document)
     except ValidationError as exc:
@@ -602,12 +603,34 @@ def parse_scenario(document: Any, source: str = "<scenario>") -> Scenario:
 
 
 def bundled_scenarios_dir() -> Path:
-    """The ``scenarios/`` folder shipped beside the package."""
-    return Path(__file__).resolve().parent.parent / "scenarios"
+    """The bundled scenarios and their data: package data in ``loadkit/scenarios/``, found the same way
+    from a source tree, an editable install or a wheel."""
+    folder = resources.files("loadkit").joinpath("scenarios")
+    # Relative data paths (data/products.csv) resolve against the scenario's folder on disk, so the
+    # package must be installed as files (pip always unpacks wheels); a zipped install is not supported.
+    if not isinstance(folder, Path):
+        raise ScenarioError("the bundled scenarios are not on disk (loadkit was imported from an archive).",
+                            "install loadkit with pip, which unpacks it")
+    return folder
+
+
+def bundled_scenarios() -> list[tuple[str, str, Path]]:
+    """The bundled scenarios as (name, description, path), by name; a file that does not parse is listed
+    with its problem as the description."""
+    found = []
+    for path in sorted(bundled_scenarios_dir().glob("*.yaml")):
+        try:
+            document = yaml.safe_load(path.read_text(encoding="utf-8"))
+            description = str(document.get("description", "")) if isinstance(document, dict) else ""
+        except (OSError, yaml.YAMLError) as exc:
+            description = f"(unreadable: {type(exc).__name__})"
+        found.append((path.stem, " ".join(description.split()), path))
+    return found
 
 
 def resolve_scenario_path(spec: str) -> Path:
-    """A path, or the name of a bundled scenario (``tv-spot`` -> ``scenarios/tv-spot.yaml``)."""
+    """A path, or the name of a bundled scenario (``tv-spot`` -> ``loadkit/scenarios/tv-spot.yaml``); a
+    ``scenarios/NAME.yaml`` in the working folder comes first, so a project's own copy wins."""
     path = Path(spec)
     if path.is_file():
         return path
@@ -618,9 +641,9 @@ def resolve_scenario_path(spec: str) -> Path:
             candidate = base / f"{spec}.yaml"
             if candidate.is_file():
                 return candidate
-    names = sorted(p.stem for p in bundled_scenarios_dir().glob("*.yaml"))
+    names = [name for name, _, _ in bundled_scenarios()]
     raise ScenarioError(f"{spec}: no such scenario file.",
-                        f"pass a path, or one of the bundled names: {', '.join(names)}")
+                        f"pass a path, or one of the bundled names: {', '.join(names)} (`loadkit scenarios`)")
 
 
 def load_scenario(spec: str | Path) -> Scenario:

@@ -60,8 +60,8 @@ def test_css_and_json_checks(tmp_path: Path, demo_factory: Any) -> None:
             {"get": "/__stats", "name": "stats ok", "expect": {"json": {"served": "*", "shed": 0}}},
             {"get": "/__stats", "name": "stats wrong", "expect": {"json": {"no.such.field": 1}}},
         ]}],
-        "data": {"product": {"csv": str(Path(__file__).resolve().parent.parent / "scenarios" / "data" /
-                                        "products.csv"), "column": "slug"}},
+        "data": {"product": {"csv": str(Path(__file__).resolve().parent.parent / "loadkit" / "scenarios" /
+                                        "data" / "products.csv"), "column": "slug"}},
     })
     result = run_cli("run", str(scenario), "--target", site.url, "--out", str(tmp_path / "run"))
     summary = read_summary(tmp_path / "run")
