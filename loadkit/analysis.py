@@ -342,6 +342,8 @@ def analyze(run: RunData) -> Analysis:
         "delivered_share": (started / planned_total if planned_total >= 1 else 1.0) if not closed else
         (peak_of(judged) / plan.planned_peak if plan.planned_peak else 1.0),
         "model": plan.model,
+        # visitors still walking when the plan and its drain ended, stopped mid-journey
+        "cut_short": int((run.meta.get("generator") or {}).get("cut_short") or 0),
     }
 
     latency_distribution = _distribution(hist)

@@ -252,3 +252,18 @@ def test_an_overloaded_generator_is_inconclusive_never_survives(tmp_path: Path, 
     assert summary["verdict"] == "inconclusive"
     assert any("could not deliver" in r or "saturated" in r for r in summary["reasons"]), summary["reasons"]
     assert summary["run"]["generator"]["cpu_percent_max"] > 50
+
+
+def test_visitors_cut_short_are_counted_in_the_summary_and_report(tmp_path: Path, demo_factory: Any) -> None:
+    # Each visit thinks for a minute between two pages: every visitor is still walking when the 2-second
+    # plan and its drain (request_timeout + 5 s) end.
+    site = demo_factory(DemoConfig())
+    scenario = write_scenario(tmp_path / "long.yaml", {
+        "name": "long-visits", "request_timeout": "1s",
+        "traffic": {"profile": "constant", "rate": "2/s", "duration": "2s"},
+        "journeys": [{"name": "linger", "steps": [{"get": "/"}, {"think": "60s"}, {"get": "/cart"}]}]})
+    done = run_cli("run", str(scenario), "--target", site.url, "--out", str(tmp_path / "out"), "--quiet")
+    summary = read_summary(tmp_path / "out")
+    assert summary["traffic"]["cut_short"] == summary["traffic"]["delivered_arrivals"] == 4, done.stderr
+    assert "4 still walking when the run ended" in (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+    assert "4 stopped mid-journey" in (tmp_path / "out" / "summary.md").read_text(encoding="utf-8")

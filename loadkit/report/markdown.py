@@ -19,7 +19,8 @@ def render_markdown(model: ReportModel) -> str:
     lines += ["", "| figure | value |", "| --- | --- |",
               f"| planned peak | {t['peak_planned_per_s']:.3g}{unit} |",
               f"| delivered peak | {t['peak_delivered_per_s']:.3g}{unit} |",
-              (f"| visitors | {t['delivered_arrivals']} of {t['planned_arrivals']} planned |"
+              (f"| visitors | {t['delivered_arrivals']} of {t['planned_arrivals']} planned"
+               + (f"; {t['cut_short']} stopped mid-journey when the run ended" if t.get("cut_short") else "") + " |"
                if t["planned_arrivals"] is not None else f"| journeys walked | {t['delivered_arrivals']} |"),
               f"| requests | {tot['requests']} ({format_percent(tot['error_rate'])} failed) |",
               f"| p95 / p99 | {format_ms(tot['p95_ms'])} / {format_ms(tot['p99_ms'])} |"]
