@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .config import SETTINGS as CONFIG_SETTINGS
@@ -25,6 +25,9 @@ from .errors import ExitCode, LoadkitError, OutputError, UsageError
 from .scenario import Scenario, json_schema, load_scenario, mean_visit_seconds, scenario_base_dir
 from .traffic import Plan, build_plan
 from .units import format_clock, format_duration, parse_percent
+
+if TYPE_CHECKING:
+    from .verdict import Verdict
 
 DEFAULT_MASTER_PORT = 5557  # Locust's own default
 
@@ -188,7 +191,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             progress.close()
     rendered = render_run_dir(run_dir)
     verdict = rendered.verdict
-    print(f"{verdict.verdict.upper()}: {verdict.headline}")
+    print(_verdict_line(verdict))
     if not quiet:
         for reason in verdict.reasons:
             print(f"  - {reason}")
@@ -277,7 +280,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from .report import render_run_dir
 
     rendered = render_run_dir(args.run_dir)
-    print(f"{rendered.verdict.verdict.upper()}: {rendered.verdict.headline}")
+    print(_verdict_line(rendered.verdict))
     for path in rendered.files:
         print(f"wrote {path}")
     return ExitCode.SURVIVES
@@ -384,6 +387,12 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
     if found:
         print(f"\nfiles: {found[0][2].parent} (copy one to start your own; data paths are relative to it)")
     return ExitCode.SURVIVES
+
+
+def _verdict_line(verdict: Verdict) -> str:
+    """``FAILS: the site broke ...`` (the headline already starts with the verdict's word)."""
+    words = verdict.headline.split(": ", 1)
+    return f"{verdict.verdict.upper()}: {words[-1]}"
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
