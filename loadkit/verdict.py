@@ -65,7 +65,7 @@ def capacity_figure(cap: dict[str, Any], unit: str = "/s") -> str:
         return f"~{value:.3g}{unit}"
     if cap.get("found"):
         return f"below {broke_at:.3g}{unit}" if broke_at > 0 else "below the lowest rate offered"
-    return f">= {value:.3g}{unit}" if value > 0 else "n/a"
+    return f"≥ {value:.3g}{unit}" if value > 0 else "n/a"
 
 
 _KIND_WORDS = {"timeout": "timed out", "connection_timeout": "connection timed out",
