@@ -21,7 +21,7 @@ from markupsafe import Markup
 from ..units import format_clock, format_duration, format_ms, format_percent
 from .charts import DISPLAY_POINTS, PALETTE, Series, downsample, histogram_chart, line_chart, stride_for
 from .model import ReportModel
-from ..verdict import metric_words
+from ..verdict import kind_words, metric_words
 from .text import slo_value
 
 _ENV = jinja2.Environment(
@@ -135,7 +135,7 @@ def render_html(model: ReportModel) -> str:
     charts = _line_charts(model)
     template = _ENV.get_template("report.html.j2")
     return template.render(  # noqa: S704 - every Markup below is escaped or our own code
-        m=model, css=Markup(css), csp=csp, slo_value=slo_value, metric_words=metric_words,
+        m=model, css=Markup(css), csp=csp, slo_value=slo_value, metric_words=metric_words, kind_words=kind_words,
         charts=[(c.id, _svg(c, model.phases)) for c in charts],
         distribution=Markup(histogram_chart("Response time distribution (all requests)",  # noqa: S704
                                             model.latency_distribution)),
