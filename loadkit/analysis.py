@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .aggregate import Exploded, aggregate
+from .aggregate import Exploded, aggregate, bucket_values_ms
 from .data import RunData
 from .scenario import Journey, Slo, VerdictPolicy, mean_visit_seconds
 from .held import (MIN_WINDOW_REQUESTS, SIGNALS, WINDOW_S, Break, Windows, breaks, breaks_row, plateau_breaks,
@@ -148,6 +148,13 @@ def analyze(run: RunData) -> Analysis:
                                     "ok_p95", "error_rate", "apdex"]])
     seconds[["requests", "failures", "bytes"]] = seconds[["requests", "failures", "bytes"]].fillna(0).astype(int)
     seconds["rps"] = seconds["requests"].astype(float)
+    # Requests are keyed by the second they started (latency without coordinated omission); the chart
+    # of what the site got done counts each one in the second it ended: completed, or failed (a timeout
+    # when it timed out).
+    t_rows = m["t"].to_numpy(dtype=np.int64)
+    ended_all = _by_end_second(run.hist, t_rows, span)
+    seconds["completed"] = _by_end_second(run.ok_hist, t_rows, span).astype(int)
+    seconds["failed_done"] = np.maximum(ended_all - seconds["completed"].to_numpy(), 0).astype(int)
 
     # --- per endpoint ----------------------------------------------------------------------------
     endpoints = aggregate(m, hist, ok_hist, m["endpoint"].rename("endpoint"), apdex_t)
@@ -357,6 +364,16 @@ def analyze(run: RunData) -> Analysis:
                     latency_distribution=latency_distribution, error_samples=tuple(run.errors),
                     broke_first=broke_first, apdex_t_ms=apdex_t, offsite=offsite, slos_defaulted=defaulted,
                     breaks=tuple(counted))
+
+
+def _by_end_second(table: Any, t: np.ndarray, span: int) -> np.ndarray:
+    """Requests per second they ended in: each histogram bucket moved from its row's start second by its
+    latency (a request starting within second t and taking d ends around t + 0.5 + d)."""
+    if len(table.idx) == 0 or span <= 0:
+        return np.zeros(span, dtype=np.int64)
+    end = table.per_entry(t) + np.floor(0.5 + bucket_values_ms(table.idx) / 1000.0).astype(np.int64)
+    counts = np.bincount(np.clip(end, 0, span - 1), weights=table.cnt, minlength=span)
+    return np.rint(counts[:span]).astype(np.int64)
 
 
 def _rolling_max(seconds: pd.DataFrame, column: str, phases: set[str]) -> float:

@@ -192,3 +192,26 @@ def test_error_classes_and_apdex(tmp_path: Path) -> None:
     assert set(analysis.error_kinds["class"]) == {"shedding"}
     verdict = judge(analysis)
     assert any("turned away politely" in r for r in verdict.reasons)
+
+
+def test_requests_done_are_counted_in_the_second_they_ended(tmp_path: Path) -> None:
+    # GET / answers in 3 s; POST /checkout times out after 10 s in the peak. Started per second is the
+    # plan's shape; completed and failed are the same requests moved to when they ended.
+    def shape(t: int, endpoint: str, rate: float) -> tuple[list[float], dict[str, int]]:
+        n = max(1, int(round(rate)))
+        if endpoint == "POST /checkout" and 30 <= t < 40:
+            return [10_000.0] * n, {"timeout": n}
+        return [3_000.0 if endpoint == "GET /" else 40.0] * n, {}
+
+    analysis = analyze(load_run(make_run_dir(tmp_path / "r", scenario_doc(), shape)))
+    s = analysis.seconds.set_index("t")
+    get = analysis.endpoint_seconds[analysis.endpoint_seconds["endpoint"] == "GET /"].set_index("t")["requests"]
+    post = analysis.endpoint_seconds[analysis.endpoint_seconds["endpoint"] == "POST /checkout"] \
+        .set_index("t")[["requests", "failures"]]
+    for t in range(31, 39):
+        # completed in t: GET / requests started 3 s before, POST /checkout's that did not time out
+        expected = get[t - 3] + (post.loc[t, "requests"] - post.loc[t, "failures"])
+        assert s.loc[t, "completed"] == expected, t
+        assert s.loc[t, "failed_done"] == (post.loc[t - 10, "failures"] if t >= 40 else 0)
+    assert s.loc[42, "failed_done"] == post.loc[32, "failures"] > 0  # the timeouts, ten seconds on
+    assert int(s["completed"].sum() + s["failed_done"].sum()) == analysis.totals["requests"]

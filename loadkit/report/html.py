@@ -62,10 +62,11 @@ def _line_charts(model: ReportModel) -> list[Chart]:
     s = model.series
     unit = "users" if model.run.get("model") == "users" else "visitors/s"
     charts = [
-        Chart("chart-traffic", f"Planned vs delivered ({unit}) and requests/s", (
+        Chart("chart-traffic", f"Planned vs delivered ({unit}) and requests done per second", (
             Series(f"planned {unit}", s["planned"], "#64748b", dashed=True),
             Series(f"delivered {unit}", s["started"], PALETTE[0]),
-            Series("requests/s", s["rps"], PALETTE[2]))),
+            Series("completed requests/s", s["completed"], PALETTE[2]),
+            Series("failed requests/s (when they failed)", s["failed_done"], PALETTE[1]))),
         Chart("chart-latency", "Response time (all requests)", (
             Series("p50", s["p50"], PALETTE[2]), Series("p95", s["p95"], PALETTE[0]),
             Series("p99", s["p99"], PALETTE[1])), unit="ms"),

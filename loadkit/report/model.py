@@ -162,6 +162,7 @@ def build_model(analysis: Analysis, verdict: Verdict) -> ReportModel:
         "t": s["t"].tolist(), "planned": [_num(v, 2) for v in s["planned"]],
         "started": (s["users"] if analysis.plan.model == "users" else s["started"]).tolist(),
         "rps": s["requests"].tolist(),
+        "completed": s["completed"].tolist(), "failed_done": s["failed_done"].tolist(),
         "p50": [_num(v, 1) for v in s["p50"]], "p95": [_num(v, 1) for v in s["p95"]],
         "p99": [_num(v, 1) for v in s["p99"]], "error_rate": [_num(v, 4) for v in s["error_rate"]],
         "failures": s["failures"].tolist(),
