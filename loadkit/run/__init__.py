@@ -75,8 +75,8 @@ def run_scenario(scenario: Scenario, plan: Plan, run_dir: Path, base_dir: Path, 
     if os.environ.get("LOADKIT_LOOPBACK_ONLY") == "1" and target and not is_loopback(target):
         raise UsageError(f"target {redact_url(target)} is not on this machine and LOADKIT_LOOPBACK_ONLY=1.",
                          "point --target at 127.0.0.1, or unset LOADKIT_LOOPBACK_ONLY")
+    data_values = load_data_values(scenario, base_dir)  # a bad data source is refused before the run dir exists
     rundata.prepare_run_dir(run_dir)
-    data_values = load_data_values(scenario, base_dir)
     with ExitStack() as stack:
         demo_url = None
         if target is None:

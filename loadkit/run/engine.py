@@ -16,7 +16,7 @@ import os
 import random
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -147,7 +147,7 @@ def user_class() -> type[User]:
     return type(USER_CLASS_NAME, (_Visitor,), {"abstract": False, "__module__": __name__})
 
 
-def build_context(env: Environment, scenario: Scenario, plan: Plan, target: str, data_values: dict[str, list[Any]],
+def build_context(env: Environment, scenario: Scenario, plan: Plan, target: str, data_values: Mapping[str, Sequence[Any]],
                   headers: dict[str, str], recorder: Recorder, worker_index: int = 0,
                   worker_count: int = 1, locust_users: list[type[User]] | None = None) -> LoadContext:
     """Prepare a process to carry its share (``worker_index`` of ``worker_count``) of the plan.
@@ -338,7 +338,7 @@ class Supervisor:
                           aborted=self.aborted, saturated=self.saturated)
 
 
-def execute(scenario: Scenario, plan: Plan, target: str, run_dir: Path, data_values: dict[str, list[Any]],
+def execute(scenario: Scenario, plan: Plan, target: str, run_dir: Path, data_values: Mapping[str, Sequence[Any]],
             headers: dict[str, str], on_progress: Callable[[Progress], None] | None = None,
             locust_users: list[type[User]] | None = None) -> RunOutcome:
     """Run the plan against ``target`` in this process; write data files into ``run_dir`` as it goes."""
@@ -351,7 +351,7 @@ def execute(scenario: Scenario, plan: Plan, target: str, run_dir: Path, data_val
         handler.close()
 
 
-def _execute(scenario: Scenario, plan: Plan, target: str, run_dir: Path, data_values: dict[str, list[Any]],
+def _execute(scenario: Scenario, plan: Plan, target: str, run_dir: Path, data_values: Mapping[str, Sequence[Any]],
              headers: dict[str, str], on_progress: Callable[[Progress], None] | None,
              locust_users: list[type[User]] | None) -> RunOutcome:
     recorder = Recorder()

@@ -15,7 +15,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ from locust.env import Environment
 
 from ..errors import RunError
 from ..redaction import redact_url
-from ..scenario import Scenario
+from ..scenario import Scenario, data_to_wire
 from ..traffic import Plan, plan_to_dict
 from .engine import PlanShape, Supervisor, setup_logging, user_class
 from .outcome import Progress, RunOutcome
@@ -37,7 +37,7 @@ START_DELAY_S = 1.0  # the run's clock starts this long after every worker is re
 
 
 def execute_distributed(scenario: Scenario, plan: Plan, target: str, run_dir: Path,
-                        data_values: dict[str, list[Any]], headers: dict[str, str], *, local_workers: int,
+                        data_values: Mapping[str, Sequence[Any]], headers: dict[str, str], *, local_workers: int,
                         locustfile: Path | None = None, locust_users: list[type[User]] | None = None,
                         expect_workers: int, bind_host: str = "127.0.0.1", bind_port: int = 0,
                         worker_timeout: float = 60.0,
@@ -69,7 +69,7 @@ def _free_port(host: str) -> int:
         return int(sock.getsockname()[1])
 
 
-def _execute(scenario: Scenario, plan: Plan, target: str, run_dir: Path, data_values: dict[str, list[Any]],
+def _execute(scenario: Scenario, plan: Plan, target: str, run_dir: Path, data_values: Mapping[str, Sequence[Any]],
              headers: dict[str, str], local_workers: int, expect_workers: int, bind_host: str, bind_port: int,
              worker_timeout: float, on_progress: Callable[[Progress], None] | None, say: Callable[[str], None],
              procs: list[subprocess.Popen[bytes]], locustfile: Path | None,
@@ -135,8 +135,8 @@ def _execute(scenario: Scenario, plan: Plan, target: str, run_dir: Path, data_va
 
     clients = sorted(c.id for c in runner.clients.values())[:expect_workers]
     setup = {"scenario": scenario.model_dump(mode="json", by_alias=True, exclude_none=True),
-             "plan": plan_to_dict(plan), "target": target, "data": data_values, "headers": headers,
-             "count": len(clients),
+             "plan": plan_to_dict(plan), "target": target, "headers": headers, "count": len(clients),
+             "data": data_to_wire(data_values),  # a range travels as its bounds, not its values
              "locustfile": locustfile.read_text(encoding="utf-8") if locustfile else None,
              "locustfile_name": locustfile.name if locustfile else None,
              "locustfile_path": str(locustfile.resolve()) if locustfile else None,

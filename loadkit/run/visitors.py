@@ -16,7 +16,7 @@ import re
 import resource
 import socket
 import ssl
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode, urljoin, urlsplit
@@ -95,7 +95,7 @@ def json_path(document: Any, path: str) -> Any:
 class DataPool:
     """Per-visitor draws from the scenario's data sources (random, or sequential across visitors)."""
 
-    values: dict[str, list[Any]]
+    values: Mapping[str, Sequence[Any]]  # lists, or ``range`` objects drawn from their bounds (never expanded)
     sequential: frozenset[str]
     rng: random.Random
     offset: int = 0  # this worker's place in a sequential walk
@@ -108,7 +108,14 @@ class DataPool:
         index = self.offset + self._counter * self.stride
         self._counter += 1
         for name, column in self.values.items():
-            drawn[name] = column[index % len(column)] if name in self.sequential else self.rng.choice(column)
+            if isinstance(column, range):
+                # From the bounds: len() of a range wider than sys.maxsize would overflow. randrange(n) draws
+                # what choice() on the expanded list would have drawn, so seeded runs repeat as before.
+                size = (column.stop - column.start) // column.step
+                position = index % size if name in self.sequential else self.rng.randrange(size)
+                drawn[name] = column.start + position * column.step
+            else:
+                drawn[name] = column[index % len(column)] if name in self.sequential else self.rng.choice(column)
         return drawn
 
 

@@ -24,7 +24,7 @@ from locust.env import Environment
 
 from ..errors import LoadkitError, RunError, ScenarioError, TargetError
 from ..redaction import redact_url
-from ..scenario import parse_scenario
+from ..scenario import data_from_wire, parse_scenario
 from ..traffic import plan_from_dict
 from . import is_loopback
 from .client import Connections, VisitorClient
@@ -142,8 +142,9 @@ def run_worker(master_host: str, master_port: int = DEFAULT_PORT) -> int:
                                     "machine (the same checkout)") from None
             if plan.model == "users":
                 environment.user_classes[:] = locust_users  # the master spawns these by name
-        ctx = build_context(environment, scenario, plan, data["target"], data["data"], data["headers"], recorder,
-                            worker_index=data["index"], worker_count=data["count"], locust_users=locust_users)
+        ctx = build_context(environment, scenario, plan, data["target"], data_from_wire(data["data"]),
+                            data["headers"], recorder, worker_index=data["index"], worker_count=data["count"],
+                            locust_users=locust_users)
         environment.host = data["target"]
         environment.loadkit = ctx  # type: ignore[attr-defined]
         state["ctx"] = ctx
