@@ -27,6 +27,8 @@ from geventhttpclient.header import Headers
 from geventhttpclient.url import URL
 from geventhttpclient.useragent import CompatRequest, CompatResponse
 
+from .identity import USER_AGENT
+
 try:  # brotli comes with geventhttpclient; without it "br" is simply not offered
     import brotli
 except ImportError:  # pragma: no cover - depends on the installation
@@ -127,7 +129,8 @@ class Connections:
         self.args: dict[str, Any] = {
             "network_timeout": timeout, "connection_timeout": timeout, "insecure": not verify_tls,
             "ssl_context_factory": _OneContext(verify_tls),
-            "headers": {"Accept-Encoding": ACCEPT_ENCODING}}
+            # set once per client, not per request: a scenario's own User-Agent header replaces it per request
+            "headers": {"Accept-Encoding": ACCEPT_ENCODING, "User-Agent": USER_AGENT}}
         self.shared = _Pool(concurrency=pool_size, **self.args) if shared else None
 
     def for_visitor(self) -> HTTPClientPool:

@@ -9,6 +9,7 @@ import httpx
 
 from ..errors import TargetError
 from ..redaction import redact_url
+from .identity import USER_AGENT
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,9 @@ def preflight(target: str, headers: dict[str, str] | None = None, timeout: float
     started = time.perf_counter()
     fix = "check the URL and that the site is up, or omit --target to use the demo storefront"
     try:
-        with httpx.Client(timeout=timeout, follow_redirects=False, verify=verify) as client:
+        # the run's own User-Agent, unless the scenario's headers give one (httpx merges them case-blind)
+        with httpx.Client(timeout=timeout, follow_redirects=False, verify=verify,
+                          headers={"User-Agent": USER_AGENT}) as client:
             response = client.get(target + "/", headers=headers or {})
     except httpx.ConnectError as exc:
         text = str(exc).lower()
