@@ -180,8 +180,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     quiet = config.quiet
     say = (lambda _m: None) if quiet else (lambda m: print(f"loadkit: {m}", file=sys.stderr, flush=True))
     progress = None if quiet else progress_view(sys.stderr.isatty())
-    say(f"running {scenario.name}: {plan.total_arrivals:.0f} visitors over {format_duration(plan.duration)}, "
-        f"peak {plan.planned_peak:.3g}/s" + (f", headroom probe {plan.probe_level:.3g}/s" if plan.probe_level else ""))
+    say(f"running {scenario.name}: {plan_headline(plan)}")
     try:
         outcome = run_scenario(scenario, plan, run_dir, scenario_base_dir(args.scenario), target=config.target,
                                on_progress=progress.update if progress else None, on_status=say,
@@ -342,6 +341,19 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return ExitCode.SURVIVES
 
 
+def plan_headline(plan: Plan) -> str:
+    """The plan in one phrase: visitors and their peak rate (open model), or looping users (closed model)."""
+    over = format_duration(plan.duration)
+    if plan.model == "users":
+        # the closed model has no arrival rate: its level is a number of users, each looping through visits
+        lowest = min(min(s.r0, s.r1) for s in plan.segments) if plan.segments else 0.0
+        users = f"{plan.planned_peak:.3g}" if lowest >= plan.planned_peak else f"up to {plan.planned_peak:.3g}"
+        return (f"{users} looping users over {over} (closed model)"
+                + (f", headroom probe {plan.probe_level:.3g} users" if plan.probe_level else ""))
+    return (f"{plan.total_arrivals:.0f} visitors over {over}, peak {plan.planned_peak:.3g}/s"
+            + (f", headroom probe {plan.probe_level:.3g}/s" if plan.probe_level else ""))
+
+
 def describe_plan(scenario: Scenario, plan: Plan) -> list[str]:
     """The plan in words and a phase table."""
     unit = "users" if plan.model == "users" else "visitors/s"
@@ -406,7 +418,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
         check_locustfile(base_dir / scenario.locustfile)
     walkers = f"locustfile {scenario.locustfile}" if scenario.locustfile else f"{len(scenario.journeys)} journeys"
     print(f"ok: {scenario.name}: {walkers}, {len(scenario.endpoints)} endpoints, "
-          f"{len(scenario.slos)} SLOs, {format_duration(plan.duration)}, peak {plan.planned_peak:.3g}/s")
+          f"{len(scenario.slos)} SLOs, {format_duration(plan.duration)}, "
+          f"peak {plan.planned_peak:.3g}{' users' if plan.model == 'users' else '/s'}")
     return ExitCode.SURVIVES
 
 

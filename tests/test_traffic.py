@@ -80,3 +80,14 @@ def test_bundled_scenarios_plan() -> None:
     assert smoke.duration <= 30
     probe = build_plan(load_scenario("capacity-probe"))
     assert [p.level for p in probe.phases] == pytest.approx([10 + 5 * i for i in range(16)])
+
+
+def test_the_start_banner_speaks_of_users_for_the_closed_model() -> None:
+    from loadkit.cli import plan_headline
+
+    closed = build_plan(scenario({"model": "users", "profile": "constant", "rate": 5, "duration": "20s"}))
+    assert plan_headline(closed) == "5 looping users over 20 s (closed model)"
+    ramp = build_plan(scenario({"model": "users", "profile": "points", "points": [[0, 1], ["10s", 8]]}))
+    assert plan_headline(ramp).startswith("up to 8 looping users over 10 s")
+    opened = build_plan(scenario({"profile": "constant", "rate": "5/s", "duration": "20s"}))
+    assert plan_headline(opened) == "100 visitors over 20 s, peak 5/s"
