@@ -24,6 +24,12 @@ from .held import capacity as held_capacity
 from .traffic import Plan, is_probe, judged_phases, plan_from_dict
 
 DEFAULT_SLOS = (Slo(metric="p95", below="1s"), Slo(metric="error_rate", below="1%"))
+# A second in which the load generator's event loop stalled this long (the hiccup meter, run/hiccups.py)
+# is a pause: arrivals due then start late and responses in flight are measured that much slower.
+PAUSE_MS = 50.0
+# A load process at or above this share of one core in a second was saturated in it: its own queue adds
+# to every response time it measures and delays the arrivals it starts.
+SATURATED_CPU = 85.0
 
 
 # --- error taxonomy ------------------------------------------------------------------------------
@@ -74,7 +80,8 @@ class Analysis:
     meta: dict[str, Any]
     scenario: dict[str, Any]
     plan: Plan
-    seconds: pd.DataFrame  # per second: planned, started, dropped, late, requests, failures, rps, p50..max
+    seconds: pd.DataFrame  # per second: planned, started, dropped, late, requests, failures, rps, p50..max,
+    # hiccup_ms (the longest stall of a load process's event loop), cpu (the busiest load process, % of a core)
     endpoints: pd.DataFrame  # per endpoint over the run: method, requests, failures, error_rate, p50..max
     endpoint_seconds: pd.DataFrame  # per (second, endpoint): requests, failures, p95
     errors_by_kind: pd.DataFrame  # per (second, kind): count
@@ -92,6 +99,9 @@ class Analysis:
     offsite: pd.DataFrame  # per endpoint: redirects to another host (not followed), an example location
     slos_defaulted: bool = False
     breaks: tuple[Break, ...] = ()  # counted breaks (held.py's rule), earliest first
+    # The run and peak SLO results again, over the seconds the generator was neither paused nor saturated
+    # (and the second before each such second); empty when there were no such seconds.
+    undisturbed_slo_results: tuple[SloResult, ...] = ()
 
 
 def _slos(scenario: dict[str, Any]) -> tuple[tuple[Slo, ...], bool]:
@@ -144,6 +154,12 @@ def analyze(run: RunData) -> Analysis:
     else:
         arr = pd.DataFrame(columns=["started", "late", "dropped", "users"])
     seconds = seconds.join(arr.reindex(seconds.index).fillna(0).astype(int))
+    # Stalls and CPU merge by the largest (several flushes, several workers); NaN where not measured
+    # (runs recorded before the hiccup meter existed).
+    for column in ("hiccup_ms", "cpu"):
+        values = pd.to_numeric(a[column], errors="coerce") if not a.empty and column in a else None
+        seconds[column] = (values.groupby(a["t"]).max().reindex(seconds.index).astype(float)
+                           if values is not None else np.nan)
     seconds = seconds.join(per_sec[["requests", "failures", "bytes", "p50", "p90", "p95", "p99", "max",
                                     "ok_p95", "error_rate", "apdex"]])
     seconds[["requests", "failures", "bytes"]] = seconds[["requests", "failures", "bytes"]].fillna(0).astype(int)
@@ -311,6 +327,34 @@ def analyze(run: RunData) -> Analysis:
     cap = held_capacity(wins, counted, held_windows, lambda w: _rps(overall_windows, w))
     counted.sort(key=lambda b: (b.start_s, SIGNALS.index(b.signal)))
 
+    # The same judged SLOs without the seconds the generator was paused or saturated: a response in
+    # flight during a stall is measured that much slower, so a break that needs those seconds may be
+    # loadkit's doing, not the site's. The second before each is left out too (its requests may have
+    # been in flight when the stall began). Still broken: the scope's total without those seconds
+    # breaks, or a sustained break in the scope touches none of them.
+    disturbed = _disturbed_seconds(seconds)
+    undisturbed: list[SloResult] = []
+    if disturbed:
+        left_out = set(disturbed) | {t - 1 for t in disturbed}
+        clean = ~m["t"].isin(left_out)
+        for r in results:
+            if is_probe(r.scope) or r.scope == "probe" or r.passed:
+                continue
+            phases_in = judged if r.scope == "run" else {r.scope}
+            inside = clean & m["phase"].isin(phases_in)
+            if r.slo.endpoint is not None:
+                inside &= m["endpoint"] == r.slo.endpoint
+            agg = aggregate(m, hist, ok_hist, pd.Series("in", index=m.index, name="scope").where(inside))
+            row = agg.loc["in"] if "in" in agg.index else None
+            requests = int(row["requests"]) if row is not None else 0
+            clean_breaks = [b for b in counted if b.slo is r.slo and b.sustained
+                            and wins.in_scope(int(b.start_s // WINDOW_S), r.scope)
+                            and not left_out.intersection(range(int(b.start_s), int(math.ceil(b.end_s))))]
+            broke = bool(clean_breaks) or (breaks_row(row, r.slo) and
+                                           (requests >= MIN_WINDOW_REQUESTS or r.slo.metric == "error_rate"))
+            undisturbed.append(SloResult(slo=r.slo, scope=r.scope, observed=_metric_value(row, r.slo.metric),
+                                         passed=not broke, first_break_s=None, requests=requests))
+
     # --- totals and traffic ----------------------------------------------------------------------
     overall = aggregate(m, hist, ok_hist, pd.Series("all", index=m.index, name="all"), apdex_t)
     orow = overall.loc["all"] if "all" in overall.index else None
@@ -351,6 +395,8 @@ def analyze(run: RunData) -> Analysis:
         "model": plan.model,
         # visitors still walking when the plan and its drain ended, stopped mid-journey
         "cut_short": int((run.meta.get("generator") or {}).get("cut_short") or 0),
+
+        **_generator_health(seconds),
     }
 
     latency_distribution = _distribution(hist)
@@ -363,7 +409,7 @@ def analyze(run: RunData) -> Analysis:
                     traffic=traffic, slo_results=tuple(results), capacity=cap.to_dict(), recovery=recovery,
                     latency_distribution=latency_distribution, error_samples=tuple(run.errors),
                     broke_first=broke_first, apdex_t_ms=apdex_t, offsite=offsite, slos_defaulted=defaulted,
-                    breaks=tuple(counted))
+                    breaks=tuple(counted), undisturbed_slo_results=tuple(undisturbed))
 
 
 def _by_end_second(table: Any, t: np.ndarray, span: int) -> np.ndarray:
@@ -374,6 +420,26 @@ def _by_end_second(table: Any, t: np.ndarray, span: int) -> np.ndarray:
     end = table.per_entry(t) + np.floor(0.5 + bucket_values_ms(table.idx) / 1000.0).astype(np.int64)
     counts = np.bincount(np.clip(end, 0, span - 1), weights=table.cnt, minlength=span)
     return np.rint(counts[:span]).astype(np.int64)
+
+
+def _disturbed_seconds(seconds: pd.DataFrame) -> list[int]:
+    """Seconds in which a load process paused (a stall of PAUSE_MS or more) or was saturated."""
+    hiccup = seconds["hiccup_ms"].to_numpy(dtype=float)
+    cpu = seconds["cpu"].to_numpy(dtype=float)
+    with np.errstate(invalid="ignore"):
+        bad = (hiccup >= PAUSE_MS) | (cpu >= SATURATED_CPU)
+    return [int(t) for t in seconds.index[bad]]
+
+
+def _generator_health(seconds: pd.DataFrame) -> dict[str, Any]:
+    """The load generator's pauses and CPU over the run (nothing for a run that did not measure them)."""
+    hiccup, cpu = seconds["hiccup_ms"], seconds["cpu"]
+    if hiccup.isna().all() and cpu.isna().all():
+        return {}  # a run recorded before loadkit measured these
+    return {"hiccup_max_ms": float(hiccup.max()) if hiccup.notna().any() else None,
+            "paused_seconds": int((hiccup >= PAUSE_MS).sum()),
+            "generator_cpu_max": float(cpu.max()) if cpu.notna().any() else None,
+            "saturated_seconds": int((cpu >= SATURATED_CPU).sum())}
 
 
 def _rolling_max(seconds: pd.DataFrame, column: str, phases: set[str]) -> float:
@@ -590,4 +656,4 @@ def _worst(windows: Any, endpoints: Sequence[str], slo: Slo, t: float) -> str | 
     return best[1] if best else None
 
 
-__all__ = ["Analysis", "SloResult", "analyze", "error_class"]
+__all__ = ["PAUSE_MS", "SATURATED_CPU", "Analysis", "SloResult", "analyze", "error_class"]

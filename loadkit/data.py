@@ -226,7 +226,7 @@ class RunData:
     metrics: pd.DataFrame  # t, endpoint, method, requests, failures, bytes, offsite_redirects, offsite_example
     hist: HistogramTable  # all requests' latency, row-aligned with metrics
     ok_hist: HistogramTable  # successful requests' latency, row-aligned with metrics
-    arrivals: pd.DataFrame  # t, started, late, dropped, users (closed model), lateness
+    arrivals: pd.DataFrame  # t, started, late, dropped, users (closed model), lateness, hiccup_ms, cpu
     errors: list[dict[str, Any]]
 
 
@@ -246,6 +246,6 @@ def load_run(path: Path) -> RunData:
                         "re-run the scenario; the data files cannot be trusted") from None
     metrics, hist, ok_hist = read_metrics(path / METRICS)
     arrivals = pd.DataFrame(read_jsonl(path / ARRIVALS),
-                            columns=["t", "started", "late", "dropped", "users", "lateness"])
+                            columns=["t", "started", "late", "dropped", "users", "lateness", "hiccup_ms", "cpu"])
     return RunData(path=path, meta=meta, plan=plan, scenario=scenario, metrics=metrics, hist=hist,
                    ok_hist=ok_hist, arrivals=arrivals, errors=read_jsonl(path / ERRORS))

@@ -1,8 +1,12 @@
 """The verdict: a pure function of the analysis and the scenario's policy.
 
-- **inconclusive**: the planned load was not delivered (late or dropped arrivals beyond the tolerance,
-  a saturated generator) or the run was interrupted. Never "survives" for load not delivered.
-- **fails**: an SLO broke at or below the planned peak (anywhere before the headroom probe).
+- **fails**: an SLO broke at or below the planned peak (anywhere before the headroom probe), also when
+  not all the planned load was delivered or the run was interrupted: less load that breaks the site is
+  conclusive. A break that holds only with the seconds loadkit itself was paused or saturated counted
+  is not the site's (inconclusive).
+- **inconclusive**: the planned load was not delivered (late or dropped arrivals beyond the tolerance:
+  a saturated generator, the machine pausing loadkit, or another cause, each with its own sentence) or
+  the run was interrupted, and no SLO broke. Never "survives" or "at-risk" for load not delivered.
 - **at-risk**: SLOs held up to the planned peak but broke in the headroom probe, or the site recovered
   slowly (or not at all) once the load fell.
 - **survives**: SLOs held through the burst, the probe and the recovery.
@@ -17,7 +21,9 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
-from .analysis import Analysis, SloResult
+import numpy as np
+
+from .analysis import PAUSE_MS, SATURATED_CPU, Analysis, SloResult
 from .held import Break
 from .scenario import VerdictPolicy
 from .units import format_clock, format_duration, format_ms, format_percent, parse_rate
@@ -176,32 +182,39 @@ def judge(analysis: Analysis, policy: VerdictPolicy | None = None) -> Verdict:
                 "started, so the plan was not tested.")
         elif traffic["dropped_arrivals"] + traffic["late_arrivals"] > policy.max_late_share * planned or \
                 missing > max(1.0, policy.max_late_share * planned):
-            inconclusive.append(
-                f"loadkit could not deliver the planned load: {traffic['delivered_arrivals']} of {planned} "
-                f"planned visitors started ({traffic['late_arrivals']} late, {traffic['dropped_arrivals']} could "
-                "not start); the load generator, not the site, was the limit. Use more --workers or a lower "
-                "--rate-scale.")
-    if analysis.totals["requests"] == 0:
+            inconclusive.append(_undelivered(analysis))
+    measured = analysis.totals["requests"] > 0
+    if not measured:
         inconclusive.append("No request was measured, so nothing can be said about the site.")
     for note in meta.get("inconclusive_reasons", []):
         inconclusive.append(str(note))
-    if inconclusive:
-        return Verdict("inconclusive", tuple(inconclusive),
-                       "Inconclusive: the test could not deliver or finish the planned load.")
 
     judged_failures = sorted((r for r in analysis.slo_results if not r.passed and r.scope != "probe"),
                              key=_rank)
     probe_failures = sorted((r for r in analysis.slo_results if not r.passed and r.scope == "probe"), key=_rank)
     plateaus = [b for b in analysis.breaks if b.signal == "throughput plateau"]
+    # A break that needs the seconds loadkit was paused or saturated may be loadkit's doing: only the
+    # breaks that remain without those seconds are the site's.
+    conclusive = [r for r in judged_failures if _undisturbed_break(analysis, r)]
+    site_plateaus = [b for b in plateaus if b.judged and not _disturbed_between(analysis, b.start_s, b.end_s)]
     # One sentence per SLO: the judged scope that broke first speaks for it.
-    reasons = _dedupe([slo_sentence(r, analysis) for r in _first_per_slo(judged_failures)] +
-                      [_plateau_sentence(b, analysis) for b in plateaus if b.judged])
-    if reasons:
+    reasons = _dedupe([slo_sentence(r, analysis) for r in _first_per_slo(conclusive)] +
+                      [_plateau_sentence(b, analysis) for b in site_plateaus])
+    if reasons and measured:
         how = "broke down" if analysis.totals.get("collapse_errors") else "broke its service levels"
         if not analysis.totals.get("collapse_errors") and analysis.totals.get("shedding_errors"):
             how = "turned visitors away or slowed past its service levels"
-        return Verdict("fails", tuple(reasons + _broke_first(analysis) + _context(analysis, policy)),
+        # Less load than planned that already breaks the site is conclusive: fails stands.
+        undelivered = (["Not all of the planned load was delivered, but the site already broke its service "
+                        "levels under the load it did receive, so the verdict stands:"] + inconclusive
+                       if inconclusive else [])
+        return Verdict("fails", tuple(reasons + _broke_first(analysis) + undelivered + _context(analysis, policy)),
                        f"Fails: the site {how} at or below the planned peak.")
+    if (judged_failures or any(b.judged for b in plateaus)) and not inconclusive:
+        inconclusive.append(_disturbed_only(analysis, judged_failures))
+    if inconclusive:
+        return Verdict("inconclusive", tuple(inconclusive),
+                       "Inconclusive: the test could not deliver or finish the planned load.")
 
     risk: list[str] = []
     cap = analysis.capacity
@@ -234,6 +247,109 @@ def judge(analysis: Analysis, policy: VerdictPolicy | None = None) -> Verdict:
     headline = ("Survives: the site kept its service levels with margin." if probe else
                 "Survives: the site kept its service levels up to the planned peak (margin not tested).")
     return Verdict("survives", tuple(survived + _context(analysis, policy)), headline)
+
+
+def _undisturbed_break(analysis: Analysis, result: SloResult) -> bool:
+    """Whether ``result`` (a judged break) also breaks without the seconds loadkit was paused or saturated."""
+    if not analysis.undisturbed_slo_results:
+        return True  # no such seconds (or a run recorded before they were measured)
+    for clean in analysis.undisturbed_slo_results:
+        if clean.slo.name == result.slo.name and clean.scope == result.scope:
+            return not clean.passed
+    return True
+
+
+def _disturbed_between(analysis: Analysis, start_s: float, end_s: float) -> bool:
+    """Whether loadkit was paused or saturated in some second of [start_s, end_s) or the second before."""
+    s = analysis.seconds
+    if "hiccup_ms" not in s:
+        return False
+    inside = s[(s["t"] >= int(start_s) - 1) & (s["t"] < end_s)]
+    return bool(((inside["hiccup_ms"] >= PAUSE_MS) | (inside["cpu"] >= SATURATED_CPU)).any())
+
+
+def _late_share(analysis: Analysis, flag: Any) -> float:
+    """Share of the late and dropped arrivals planned in seconds where ``flag(second, next second)`` holds."""
+    s = analysis.seconds
+    missing = (s["late"] + s["dropped"]).to_numpy(dtype=float)
+    total = missing.sum()
+    if total <= 0:
+        return 0.0
+    hits = sum(missing[i] for i in range(len(s)) if missing[i] and flag(i, min(i + 1, len(s) - 1)))
+    return float(hits / total)
+
+
+def _undelivered(analysis: Analysis) -> str:
+    """Why the planned arrivals did not start on time: (a) a saturated generator, (b) the machine paused
+    loadkit, (c) something else. The per-second CPU and hiccups (run/hiccups.py) tell them apart."""
+    traffic, s = analysis.traffic, analysis.seconds
+    planned, late, dropped = traffic["planned_arrivals"], traffic["late_arrivals"], traffic["dropped_arrivals"]
+    what = (f"{traffic['delivered_arrivals']} of {planned} planned visitors started ({late} late, {dropped} could "
+            "not start)")
+    cpu = s["cpu"].to_numpy(dtype=float) if "cpu" in s else None
+    hiccup = s["hiccup_ms"].to_numpy(dtype=float) if "hiccup_ms" in s else None
+    if cpu is None or hiccup is None or (np.isnan(cpu).all() and np.isnan(hiccup).all()):
+        # A run recorded before loadkit measured its CPU every second: only the run's busiest moment.
+        busiest = float((analysis.meta.get("generator") or {}).get("cpu_percent_max") or 0.0)
+        if busiest >= SATURATED_CPU:
+            return _saturated_sentence(what, busiest)
+        return _other_sentence(what, None)
+    cpu, hiccup = np.nan_to_num(cpu), np.nan_to_num(hiccup)
+
+    def hot(i: int, j: int) -> bool:
+        return bool(max(cpu[i], cpu[j]) >= SATURATED_CPU)
+
+    def paused(i: int, j: int) -> bool:
+        return bool(max(hiccup[i], hiccup[j]) >= PAUSE_MS and not hot(i, j))
+
+    saturated_share, paused_share = _late_share(analysis, hot), _late_share(analysis, paused)
+    if saturated_share + paused_share >= 0.5 and saturated_share >= paused_share:
+        return _saturated_sentence(what, float(cpu.max()))
+    if saturated_share + paused_share >= 0.5:
+        return (f"The machine paused loadkit for up to {format_ms(float(hiccup.max()))} "
+                f"({_paused_seconds_words(hiccup)}) while loadkit used at most {cpu.max():.0f}% of a CPU core, "
+                f"so {what}. Neither the site nor loadkit's capacity was the limit and more --workers would not "
+                "help: run on a quieter machine or a dedicated runner.")
+    return _other_sentence(what, float(cpu.max()))
+
+
+def _saturated_sentence(what: str, cpu: float) -> str:
+    return (f"loadkit could not deliver the planned load: {what} while its load generator ran at up to "
+            f"{cpu:.0f}% of a CPU core (saturated); the load generator, not the site, was the limit. Use more "
+            "--workers, a bigger machine, or a lower --rate-scale.")
+
+
+def _other_sentence(what: str, cpu: float | None) -> str:
+    why = (f" Neither a saturated load generator (at most {cpu:.0f}% of a CPU core) nor pauses of the machine "
+           "explain it." if cpu is not None else "")
+    return (f"loadkit could not deliver the planned load: {what}.{why} The results do not test the planned "
+            "load; run.log may say more.")
+
+
+def _paused_seconds_words(hiccup: np.ndarray) -> str:
+    seconds = [i for i, v in enumerate(hiccup) if v >= PAUSE_MS]
+    if not seconds:
+        return "no single pause reached 50 ms"
+    return (f"{len(seconds)} second{'s' if len(seconds) != 1 else ''} with pauses of {PAUSE_MS:.0f} ms or more, "
+            f"first at {format_clock(seconds[0])}")
+
+
+def _disturbed_only(analysis: Analysis, failures: list[SloResult]) -> str:
+    """Every judged break needs the seconds loadkit was paused or saturated: the site cannot be blamed."""
+    traffic = analysis.traffic
+    names = ", ".join(dict.fromkeys(f"{_METRIC_WORDS[r.slo.metric]} of {r.slo.endpoint or 'all requests'}"
+                                    for r in failures)) or "site's throughput"
+    causes = []
+    if traffic.get("paused_seconds"):
+        causes.append(f"the machine paused loadkit (up to {format_ms(traffic['hiccup_max_ms'] or 0.0)}, in "
+                      f"{traffic['paused_seconds']} seconds)")
+    if traffic.get("saturated_seconds"):
+        causes.append(f"loadkit's own CPU was saturated ({traffic['saturated_seconds']} seconds at "
+                      f"{SATURATED_CPU:.0f}% of a core or more)")
+    return (f"The {names} broke only when counting the seconds in which {' and '.join(causes) or 'loadkit stalled'}; "
+            "without those seconds the service levels held, so this run cannot tell the site's slowness from "
+            "the machine's. Run on a quieter machine or a dedicated runner"
+            + (", or with more --workers." if traffic.get("saturated_seconds") else "."))
 
 
 def _max_rate(analysis: Analysis) -> float | None:

@@ -3,6 +3,7 @@
 It speaks just enough HTTP/1.1 (keep-alive, Content-Length) on 127.0.0.1 and scripts one fault per path:
 
     /ok                  200 "ok" (sets a session cookie)
+    /sleep/<ms>          200 "ok" after <ms> milliseconds (a fast site with a known floor)
     /hang                reads the request, never answers
     /reset               starts a response, then resets the connection
     /drop                reads the request, then resets the connection before any answer
@@ -121,6 +122,9 @@ class FaultServer:
                 await asyncio.sleep(0.1)
                 writer.write(b"x" * 10)
             await writer.drain()
+        elif path.startswith("/sleep/"):
+            await asyncio.sleep(float(path.removeprefix("/sleep/")) / 1000)
+            await self.send(writer, 200, b"ok")
         elif path.startswith("/flood/"):
             body = f"<h1>failure at {path}</h1><pre>{HOSTILE}</pre>".encode("utf-8") + b"\xff\xfe invalid utf-8"
             await self.send(writer, 500, body)

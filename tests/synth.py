@@ -17,11 +17,21 @@ from loadkit.traffic import build_plan, plan_to_dict
 
 # (second, endpoint) -> (latencies in ms, failures by kind)
 Shape = Callable[[int, str, float], tuple[list[float], dict[str, int]]]
+# (second, visitors started) -> fields merged into that second's arrival row: late, dropped, and the
+# generator's health as the run stage records it (hiccup_ms: longest stall, cpu: percent of one core)
+Generator = Callable[[int, int], dict[str, Any]]
+
+
+def healthy_generator(t: int, started: int) -> dict[str, Any]:
+    """A generator that kept up: a 2 ms stall at most, 10% of a core."""
+    return {"hiccup_ms": 2.0, "cpu": 10.0}
 
 
 def make_run_dir(path: Path, scenario_doc: dict[str, Any], shape: Shape, *, interrupted: bool = False,
-                 delivered_share: float = 1.0, requests_per_arrival: int = 1) -> Path:
-    """Write a run directory whose every second follows ``shape(t, endpoint, planned_rate)``."""
+                 delivered_share: float = 1.0, requests_per_arrival: int = 1,
+                 generator: Generator | None = None) -> Path:
+    """Write a run directory whose every second follows ``shape(t, endpoint, planned_rate)``;
+    ``generator(t, started)`` adds late and dropped arrivals and the generator's hiccups and CPU."""
     path.mkdir(parents=True, exist_ok=True)
     scenario = parse_scenario(scenario_doc)
     plan = build_plan(scenario)
@@ -39,7 +49,8 @@ def make_run_dir(path: Path, scenario_doc: dict[str, Any], shape: Shape, *, inte
         lateness = Histogram()
         for _ in range(started):
             lateness.record(500)
-        arrivals.append({"t": t, "started": started, "late": 0, "dropped": 0, "lateness": lateness.to_dict()})
+        arrivals.append({"t": t, "started": started, "late": 0, "dropped": 0, "lateness": lateness.to_dict(),
+                         **(generator(t, started) if generator else {})})
         for endpoint in scenario.endpoints:
             latencies, failures = shape(t, endpoint, planned)
             hist, ok = Histogram(), Histogram()

@@ -15,6 +15,8 @@ from ..units import format_clock
 PALETTE = ("#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#4b5563", "#db2777",
            "#65a30d", "#7c3aed")
 PHASE_FILL = ("#f1f5f9", "#ffffff")
+PAUSE_FILL = "#fde68a"  # seconds in which the machine or the generator stalled loadkit (amber, see-through)
+PAUSE_LABEL = "loadkit paused"
 SVG_POINTS = 300  # the static charts (JavaScript off, print): longer series are downsampled
 DISPLAY_POINTS = 720  # the interactive charts (an hour at 5 s per point); the data files keep every second
 
@@ -83,8 +85,12 @@ def downsample(values: Sequence[float | None], stride: int) -> list[float | None
 
 
 def line_chart(title: str, series: Sequence[Series], phases: Sequence[dict[str, object]], unit: str = "",
-               width: int = 920, height: int = 230, y_max: float | None = None) -> str:
-    """An SVG line chart over the run's seconds with phase bands; returns markup."""
+               width: int = 920, height: int = 230, y_max: float | None = None,
+               marks: Sequence[tuple[int, int]] = ()) -> str:
+    """An SVG line chart over the run's seconds with phase bands; returns markup.
+
+    ``marks``: [start, end) seconds drawn as light bands (the seconds loadkit was paused), with a legend entry.
+    """
     length = max((len(s.values) for s in series), default=0)
     stride = stride_for(length, SVG_POINTS)
     data = [(s, downsample(s.values, stride)) for s in series]
@@ -114,6 +120,13 @@ def line_chart(title: str, series: Sequence[Series], phases: Sequence[dict[str, 
                      f'fill="{PHASE_FILL[i % 2]}"/>')
         if x1 - x0 > 8 + 6 * len(str(phase["phase"])):  # room for the label, or none
             parts.append(f'<text x="{x0 + 3:.1f}" y="{top + 11}" class="phase">{escape(str(phase["phase"]))}</text>')
+    for start, end in marks:
+        if start >= span_s:
+            continue
+        x0, x1 = x(start), x(min(end, span_s))
+        parts.append(f'<rect class="pause" x="{x0:.1f}" y="{top}" width="{max(1.0, x1 - x0):.1f}" height="{plot_h}" '
+                     f'fill="{PAUSE_FILL}" fill-opacity="0.6"><title>{PAUSE_LABEL} {format_clock(start)}'
+                     f'-{format_clock(end)}</title></rect>')
     for i in range(int(round(top_value / y_step)) + 1):
         value = y_step * i
         yy = y(value)
@@ -147,6 +160,13 @@ def line_chart(title: str, series: Sequence[Series], phases: Sequence[dict[str, 
         legend.append(f'<rect x="{lx}" y="{ly - 14}" width="10" height="10" fill="{s.color}"/>'
                       f'<text x="{lx + 14}" y="{ly - 5}" class="legend">{label}</text>')
         lx += item_w
+    if marks:
+        item_w = 24 + 7 * len(PAUSE_LABEL)
+        if lx > left and lx + item_w > width - right:
+            lx, row = left, row + 1
+        ly = height + row * 16
+        legend.append(f'<rect x="{lx}" y="{ly - 14}" width="10" height="10" fill="{PAUSE_FILL}"/>'
+                      f'<text x="{lx + 14}" y="{ly - 5}" class="legend">{PAUSE_LABEL}</text>')
     parts += legend
     parts.append(f'<text x="{left}" y="16" class="ctitle">{escape(title)}</text></svg>')
     if row:

@@ -18,6 +18,7 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
+from ..analysis import PAUSE_MS
 from ..units import format_clock, format_duration, format_ms, format_percent
 from .charts import DISPLAY_POINTS, PALETTE, Series, downsample, histogram_chart, line_chart, stride_for
 from .model import ReportModel
@@ -56,6 +57,7 @@ class Chart:
     series: tuple[Series, ...]
     unit: str = ""
     y_max: float | None = None
+    marks: tuple[tuple[int, int], ...] = ()  # seconds loadkit was paused, drawn as light bands
 
 
 def _line_charts(model: ReportModel) -> list[Chart]:
@@ -66,7 +68,8 @@ def _line_charts(model: ReportModel) -> list[Chart]:
             Series(f"planned {unit}", s["planned"], "#64748b", dashed=True),
             Series(f"delivered {unit}", s["started"], PALETTE[0]),
             Series("completed requests/s", s["completed"], PALETTE[2]),
-            Series("failed requests/s (when they failed)", s["failed_done"], PALETTE[1]))),
+            Series("failed requests/s (when they failed)", s["failed_done"], PALETTE[1])),
+            marks=tuple(model.pauses())),
         Chart("chart-latency", "Response time (all requests)", (
             Series("p50", s["p50"], PALETTE[2]), Series("p95", s["p95"], PALETTE[0]),
             Series("p99", s["p99"], PALETTE[1])), unit="ms"),
@@ -87,7 +90,8 @@ def _line_charts(model: ReportModel) -> list[Chart]:
 
 def _svg(chart: Chart, phases: tuple[dict[str, Any], ...]) -> Markup:
     # Safe: every label inside the SVG was escaped when it was drawn.
-    return Markup(line_chart(chart.title, chart.series, phases, unit=chart.unit, y_max=chart.y_max))  # noqa: S704
+    return Markup(line_chart(chart.title, chart.series, phases, unit=chart.unit, y_max=chart.y_max,  # noqa: S704
+                             marks=chart.marks))
 
 
 def chart_data(model: ReportModel, charts: list[Chart]) -> dict[str, Any]:
@@ -102,7 +106,7 @@ def chart_data(model: ReportModel, charts: list[Chart]) -> dict[str, Any]:
     return {
         "t": t,
         "phases": [{"phase": str(p["phase"]), "start": p["start"], "end": p["end"]} for p in model.phases],
-        "charts": [{"id": c.id, "title": c.title, "unit": c.unit,
+        "charts": [{"id": c.id, "title": c.title, "unit": c.unit, "marks": [list(m) for m in c.marks],
                     "series": [{"name": se.name, "color": se.color, "dashed": se.dashed,
                                 "values": clean(downsample(list(se.values), stride))} for se in c.series]}
                    for c in charts],
@@ -137,6 +141,7 @@ def render_html(model: ReportModel) -> str:
     template = _ENV.get_template("report.html.j2")
     return template.render(  # noqa: S704 - every Markup below is escaped or our own code
         m=model, css=Markup(css), csp=csp, slo_value=slo_value, metric_words=metric_words, kind_words=kind_words,
+        pause_ms=PAUSE_MS,
         charts=[(c.id, _svg(c, model.phases)) for c in charts],
         distribution=Markup(histogram_chart("Response time distribution (all requests)",  # noqa: S704
                                             model.latency_distribution)),

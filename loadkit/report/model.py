@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..analysis import Analysis
+from ..analysis import PAUSE_MS, Analysis
 from ..verdict import Verdict, capacity_figure, class_words, kind_words, scope_label
 
 SCHEMA_VERSION = 1
@@ -89,6 +89,18 @@ class ReportModel:
     apdex_t_ms: float = 500.0
     offsite_redirects: tuple[dict[str, Any], ...] = ()
     capacity_figure: str = "n/a"  # the capacity as every report prints it: "~26.7/s", ">= 12/s", "below 8/s"
+
+    def pauses(self) -> list[tuple[int, int]]:
+        """Runs of seconds in which loadkit stalled for PAUSE_MS or more, as [start, end) seconds."""
+        spans: list[tuple[int, int]] = []
+        for t, ms in zip(self.series.get("t", []), self.series.get("hiccup_ms", [])):
+            if ms is None or ms < PAUSE_MS:
+                continue
+            if spans and spans[-1][1] == t:
+                spans[-1] = (spans[-1][0], t + 1)
+            else:
+                spans.append((t, t + 1))
+        return spans
 
     def summary(self) -> dict[str, Any]:
         """The ``summary.json`` document (schema_version 1)."""
@@ -168,6 +180,7 @@ def build_model(analysis: Analysis, verdict: Verdict) -> ReportModel:
         "failures": s["failures"].tolist(),
         "shedding": s["shedding"].tolist(), "collapse": s["collapse"].tolist(), "other": s["other"].tolist(),
         "apdex": [_num(v, 3) for v in s["apdex"]],
+        "hiccup_ms": [_num(v, 1) for v in s["hiccup_ms"]], "cpu": [_num(v, 1) for v in s["cpu"]],
     }
     endpoint_series: dict[str, list[Any]] = {}
     es = analysis.endpoint_seconds

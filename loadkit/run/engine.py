@@ -32,6 +32,7 @@ from .. import data as rundata
 from ..redaction import redact_url, secret_values
 from ..scenario import CsvSource, ListSource, RangeSource, Scenario
 from ..traffic import Plan
+from . import hiccups
 from .arrivals import Crew, dispatch, drain
 from .locustfile import LocustfileVisitors
 from .outcome import Progress, RunOutcome
@@ -374,6 +375,7 @@ def _execute(scenario: Scenario, plan: Plan, target: str, run_dir: Path, data_va
     log.info("run started: %s arrivals planned over %.0f s against %s", round(plan.total_arrivals),
              plan.duration, redact_url(target))
     bg = gevent.spawn(sup.loop)
+    meter = hiccups.start(recorder, cpu_sampler())
     try:
         if plan.model == "users":
             runner.start_shape()
@@ -389,6 +391,7 @@ def _execute(scenario: Scenario, plan: Plan, target: str, run_dir: Path, data_va
     finally:
         runner.quit()
         bg.kill()
+        meter.kill()
         sup.flush()
         sup.restore_signals()
     return sup.outcome(ctx.t0, ctx.load_s, ctx.cut_short, 1, [])

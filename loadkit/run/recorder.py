@@ -3,7 +3,8 @@
 Everything is keyed by the run's own clock: seconds since the run's start, which the engine sets once.
 :meth:`Recorder.flush` hands out what was measured since the previous flush and starts afresh; rows
 for the same second and endpoint from several flushes (or several workers) are summed when read back,
-which is exact because histograms merge by adding counts.
+which is exact because histograms merge by adding counts. The hiccup meter's stalls and the process's
+CPU share (``hiccups.py``) ride on the arrival rows; those merge by taking the largest.
 """
 
 from __future__ import annotations
@@ -65,6 +66,8 @@ class _ArrivalCell:
     dropped: int = 0
     users: int = 0  # closed model: looping users running in this second (the most seen)
     lateness: Histogram = field(default_factory=Histogram)
+    hiccup_us: int = -1  # the longest stall of the event loop that touched this second (-1: not measured)
+    cpu: float = -1.0  # this process's CPU share in this second, percent of one core (-1: not measured)
 
 
 LIVE_SECONDS = 15  # the live view looks this far back; older seconds are dropped
@@ -181,6 +184,21 @@ class Recorder:
         cell = self._arrival_cell(int(now_s))
         cell.users = max(cell.users, count)
 
+    def on_hiccup(self, start_s: float, end_s: float, late_s: float) -> None:
+        """The event loop stalled from ``start_s`` to ``end_s`` (run clock) for ``late_s`` seconds: the hiccup
+        meter woke that much later than asked. Every second the stall touched keeps its longest stall."""
+        us = int(late_s * 1_000_000)
+        for sec in range(max(0, int(start_s)), max(0, int(end_s)) + 1):
+            cell = self._arrival_cell(sec)
+            if us > cell.hiccup_us:
+                cell.hiccup_us = us
+
+    def on_cpu(self, sec: int, percent: float) -> None:
+        """This process used ``percent`` of one core during second ``sec`` (run clock)."""
+        cell = self._arrival_cell(max(0, sec))
+        cell.cpu = max(cell.cpu, percent)
+        cell.hiccup_us = max(cell.hiccup_us, 0)  # measured, even if no stall was worth recording
+
     def ingest(self, metrics: list[dict[str, Any]], arrivals: list[dict[str, Any]]) -> None:
         """Count rows shipped by a worker into the live view and totals (the master's progress)."""
         for row in metrics:
@@ -225,7 +243,10 @@ class Recorder:
         for (sec, _, _), c in cells.items():
             self._recent_hist(sec).merge(c.hist)
         arrival_rows = [{"t": sec, "started": a.started, "late": a.late, "dropped": a.dropped, "users": a.users,
-                         "lateness": a.lateness.to_dict()} for sec, a in sorted(arrivals.items())]
+                         "lateness": a.lateness.to_dict(),
+                         **({"hiccup_ms": round(a.hiccup_us / 1000, 1)} if a.hiccup_us >= 0 else {}),
+                         **({"cpu": round(a.cpu, 1)} if a.cpu >= 0 else {})}
+                        for sec, a in sorted(arrivals.items())]
         return metrics, arrival_rows, samples
 
     def live_window(self, now_s: float, seconds: int = 5) -> dict[str, float | None]:

@@ -26,7 +26,7 @@ from ..errors import LoadkitError, RunError, ScenarioError, TargetError
 from ..redaction import redact_url
 from ..scenario import data_from_wire, parse_scenario
 from ..traffic import plan_from_dict
-from . import is_loopback
+from . import hiccups, is_loopback
 from .client import Connections, VisitorClient
 from .engine import (FLUSH_EVERY_S, LoadContext, build_context, burst_tolerant_gc, cpu_sampler, drop_locust_request_stats,
                      user_class)
@@ -102,9 +102,11 @@ def run_worker(master_host: str, master_port: int = DEFAULT_PORT) -> int:
 
     def ship() -> None:
         ctx: LoadContext = state["ctx"]
+        meter = hiccups.start(recorder, cpu_sampler())
         while not ctx.finished.is_set():
             ctx.finished.wait(FLUSH_EVERY_S)
             send_rows()
+        meter.kill()
         send_rows(final=True)
         runner.send_message("loadkit_done", {"index": ctx.worker_index, "load_s": ctx.load_s,
                                              "cut_short": ctx.cut_short, "started": recorder.total_started,

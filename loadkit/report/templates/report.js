@@ -47,6 +47,27 @@
     };
   }
 
+  // Seconds in which loadkit was paused (the machine or its own CPU stalled it): light amber bands.
+  function pauses(marks) {
+    return {
+      hooks: {
+        drawClear: function (u) {
+          var ctx = u.ctx, top = u.bbox.top, height = u.bbox.height;
+          var left = u.bbox.left, right = u.bbox.left + u.bbox.width;
+          ctx.save();
+          ctx.fillStyle = "rgba(253, 230, 138, 0.6)";
+          marks.forEach(function (m) {
+            var x0 = Math.max(left, u.valToPos(m[0], "x", true));
+            var x1 = Math.min(right, u.valToPos(m[1], "x", true));
+            if (x1 <= x0) { return; }
+            ctx.fillRect(x0, top, Math.max(x1 - x0, devicePixelRatio), height);
+          });
+          ctx.restore();
+        }
+      }
+    };
+  }
+
   data.charts.forEach(function (chart) {
     var holder = document.getElementById(chart.id);
     if (!holder) { return; }
@@ -62,7 +83,8 @@
     holder.appendChild(box);
     var width = Math.max(320, holder.clientWidth - 16);
     var opts = {
-      title: chart.title, width: width, height: 240, series: series, plugins: [bands(data.phases)],
+      title: chart.title, width: width, height: 240, series: series,
+      plugins: [bands(data.phases)].concat(chart.marks && chart.marks.length ? [pauses(chart.marks)] : []),
       scales: { x: { time: false }, y: { range: function (u, min, max) { return [0, max > 0 ? max * 1.05 : 1]; } } },
       axes: [
         { values: function (u, ticks) { return ticks.map(clock); } },
