@@ -253,6 +253,9 @@ def _undisturbed_break(analysis: Analysis, result: SloResult) -> bool:
     """Whether ``result`` (a judged break) also breaks without the seconds loadkit was paused or saturated."""
     if not analysis.undisturbed_slo_results:
         return True  # no such seconds (or a run recorded before they were measured)
+    stall = analysis.traffic.get("hiccup_max_ms") or 0.0
+    if result.slo.metric != "error_rate" and result.observed is not None and result.observed - stall > result.limit:
+        return True  # even if every response had been slowed by the longest stall, the limit is broken
     for clean in analysis.undisturbed_slo_results:
         if clean.slo.name == result.slo.name and clean.scope == result.scope:
             return not clean.passed

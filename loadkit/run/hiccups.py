@@ -20,11 +20,13 @@ from gevent import Greenlet
 from .recorder import Recorder
 
 # The meter's period. The stall it reports is exact (the time the loop woke minus the time it was due),
-# whatever the period; the period bounds how much of a pause that starts during a wake it may miss, and
-# sets the meter's cost. 10 ms misses at most 10 ms of a pause (the report marks pauses of 50 ms and
-# more) for about 0.1% of a core: 100 wakes a second at 10-15 microseconds of CPU each
-# (docs/benchmarks.md, "Hiccup meter").
-INTERVAL_S = 0.010
+# whatever the period; the period bounds how much of a pause it may miss (a pause that begins just after a
+# wake shows one period shorter) and sets its cost when the process is otherwise idle. Each wake of an
+# idle gevent loop cost about 200 microseconds of CPU on the 2-core VM of docs/benchmarks.md (kernel time
+# included, from /proc/self/schedstat; the meter's own code is lost in it): 2% of a core at 10 ms, 1% at
+# 20 ms. Under load the loop is awake anyway and a timer costs far less. 20 ms still sees every pause of
+# 70 ms or more as one of at least 50 ms (the report's mark, analysis.PAUSE_MS).
+INTERVAL_S = 0.020
 
 
 def measure(recorder: Recorder, sample_cpu: Callable[[], float], interval: float = INTERVAL_S) -> None:
