@@ -306,14 +306,18 @@ def _undelivered(analysis: Analysis) -> str:
         return bool(max(hiccup[i], hiccup[j]) >= PAUSE_MS and not hot(i, j))
 
     saturated_share, paused_share = _late_share(analysis, hot), _late_share(analysis, paused)
+    # the CPU of the seconds the late arrivals were planned in (and the next, when they started)
+    missing = (s["late"] + s["dropped"]).to_numpy() > 0
+    near = missing | np.concatenate(([False], missing[:-1]))
+    cpu_late = float(cpu[near].max()) if near.any() else float(cpu.max())
     if saturated_share + paused_share >= 0.5 and saturated_share >= paused_share:
-        return _saturated_sentence(what, float(cpu.max()))
+        return _saturated_sentence(what, cpu_late)
     if saturated_share + paused_share >= 0.5:
         return (f"The machine paused loadkit for up to {format_ms(float(hiccup.max()))} "
-                f"({_paused_seconds_words(hiccup)}) while loadkit used at most {cpu.max():.0f}% of a CPU core, "
+                f"({_paused_seconds_words(hiccup)}) while loadkit used at most {cpu_late:.0f}% of a CPU core, "
                 f"so {what}. Neither the site nor loadkit's capacity was the limit and more --workers would not "
                 "help: run on a quieter machine or a dedicated runner.")
-    return _other_sentence(what, float(cpu.max()))
+    return _other_sentence(what, cpu_late)
 
 
 def _saturated_sentence(what: str, cpu: float) -> str:
