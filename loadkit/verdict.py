@@ -213,7 +213,10 @@ def judge(analysis: Analysis, policy: VerdictPolicy | None = None) -> Verdict:
     if (judged_failures or any(b.judged for b in plateaus)) and not inconclusive:
         inconclusive.append(_disturbed_only(analysis, judged_failures))
     if inconclusive:
+        paused = len(inconclusive) == 1 and ("The machine paused loadkit" in inconclusive[0]
+                                             or "the machine paused loadkit (" in inconclusive[0])
         return Verdict("inconclusive", tuple(inconclusive),
+                       "Inconclusive: the machine paused loadkit, so this run cannot judge the site." if paused else
                        "Inconclusive: the test could not deliver or finish the planned load.")
 
     risk: list[str] = []

@@ -60,6 +60,7 @@ def test_paused_machine_is_inconclusive_and_names_the_pauses_not_the_generator(t
     assert verdict.verdict == "inconclusive", verdict.reasons
     reason = verdict.reasons[0]
     assert reason.startswith("The machine paused loadkit for up to 400 ms")
+    assert verdict.headline == "Inconclusive: the machine paused loadkit, so this run cannot judge the site."
     assert "10 seconds with pauses of 50 ms or more, first at 0:20" in reason
     assert "at most 10% of a CPU core" in reason  # the late seconds and the next (0:30, a healthy one)
     assert "quieter machine or a dedicated runner" in reason
