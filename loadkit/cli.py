@@ -90,8 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"the master's address (port {DEFAULT_MASTER_PORT} unless given)")
     p.set_defaults(func=cmd_worker)
 
-    p = sub.add_parser("report", help="re-render every report of a run directory from its data")
+    p = sub.add_parser("report", help="re-render every report of a run directory from its data; exit with "
+                                      "the verdict's code")
     p.add_argument("run_dir", type=Path)
+    p.add_argument("--strict", action="store_true", help="exit 1 for at-risk too")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("compare", help="compare two runs; exit 1 when the new one regressed beyond noise")
@@ -102,6 +104,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-change", type=_percent, default=0.10, metavar="PERCENT",
                    help="smallest change in response time or capacity that counts (default 10%%)")
     p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("history", help="one page of every run under a folder: trends, verdicts, changes")
+    p.add_argument("runs_dir", type=Path, metavar="DIR")
+    p.add_argument("--out", type=Path, default=None, metavar="FILE",
+                   help="HTML file to write (default: DIR/history.html); history.json beside it")
+    p.add_argument("--compare-last", type=int, default=None, metavar="N",
+                   help="compare each scenario's newest N runs with the run before each (default 20)")
+    p.set_defaults(func=cmd_history)
 
     p = sub.add_parser("init", help="write a scenario from a browser recording (HAR)")
     p.add_argument("--from-har", type=Path, required=True, metavar="FILE.har", help="the recording to convert")
@@ -282,7 +292,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     print(_verdict_line(rendered.verdict))
     for path in rendered.files:
         print(f"wrote {path}")
-    return ExitCode.SURVIVES
+    # the same exit code as the run that wrote the data, so a CI step can re-render and still gate on it
+    return verdict_exit_code(rendered.verdict.verdict, strict=bool(args.strict),
+                             interrupted=bool(rendered.model.run.get("interrupted")))
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -308,6 +320,39 @@ def cmd_compare(args: argparse.Namespace) -> int:
     print(f"wrote {html_path} (and .md, .json)")
     _append_step_summary(markdown[:4000], os.environ)
     return ExitCode.FAILS if comparison.regressions else ExitCode.SURVIVES
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    """``loadkit history DIR``: every run under DIR, per scenario, with the changes between runs."""
+    from .data import write_json_atomic, write_text_atomic
+    from .history import COMPARE_LAST, collect, history_dict, mark_changes
+    from .report.history import render_history_html
+
+    if not args.runs_dir.is_dir():
+        raise UsageError(f"{args.runs_dir} is not a folder.", "pass the folder that holds your run directories "
+                                                             "(e.g. reports/)")
+    history = collect(args.runs_dir)
+    if not history.run_count:
+        raise UsageError(f"no run directory (with a summary.json) under {args.runs_dir}.",
+                         "pass the folder your runs were written to (loadkit run --out, default reports/)")
+    history = mark_changes(history, compare_last=args.compare_last if args.compare_last is not None else
+                           COMPARE_LAST)
+    out = args.out or args.runs_dir / "history.html"
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create {out.parent} ({exc.strerror}).",
+                          "pass --out with a file in a writable folder") from None
+    write_text_atomic(out, render_history_html(history, out))
+    write_json_atomic(out.with_name("history.json"), history_dict(history, out.parent))
+    for scenario in history.scenarios:
+        last = scenario.runs[-1]
+        change = f", {last.change} against the run before" if last.change else ""
+        print(f"{scenario.name}: {len(scenario.runs)} runs; latest {last.verdict} ({last.started_at}){change}")
+    for note in history.notes:
+        print(f"note: {note}")
+    print(f"wrote {out} (and history.json)")
+    return ExitCode.SURVIVES
 
 
 def cmd_init(args: argparse.Namespace) -> int:

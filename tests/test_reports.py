@@ -104,6 +104,13 @@ def test_report_command_rebuilds_from_disk(tmp_path: Path) -> None:
     assert (run / "summary.json").read_text() == first  # deterministic
 
 
+def test_report_command_exits_with_the_verdict_s_code(tmp_path: Path) -> None:
+    slow = make_run_dir(tmp_path / "slow", scenario_doc(), lambda t, e, r: ([2000.0] * max(1, int(r)), {}))
+    assert run_cli("report", str(slow), timeout=60).returncode == 1  # fails
+    cut = make_run_dir(tmp_path / "cut", scenario_doc(), healthy, interrupted=True)
+    assert run_cli("report", str(cut), timeout=60).returncode == 3  # inconclusive
+
+
 def test_report_command_on_a_missing_directory(tmp_path: Path) -> None:
     result = run_cli("report", str(tmp_path / "nope"), timeout=60)
     assert result.returncode == 2

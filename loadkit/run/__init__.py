@@ -21,6 +21,7 @@ from .. import __version__
 from .. import data as rundata
 from ..demo import DemoSite
 from ..errors import UsageError
+from ..history import ci_context
 from ..redaction import expand_env, redact_url, redacted_document
 from ..scenario import Scenario, load_data_values
 from ..traffic import Plan, plan_to_dict
@@ -99,6 +100,7 @@ def run_scenario(scenario: Scenario, plan: Plan, run_dir: Path, base_dir: Path, 
             "python_version": platform.python_version(), "machine": f"{platform.system()} {platform.machine()}, "
             f"{os.cpu_count()} cores", "hostname": socket.gethostname(),
             "preflight": {"url": check.url, "status": check.status, "ms": round(check.ms, 1)},
+            "ci": ci_context(os.environ),  # the commit and branch a CI job tested, for the run history
         }
         rundata.write_json_atomic(run_dir / rundata.RUN_META, meta)
         # Imported only now: locust monkey-patches the process on import, and httpx (preflight, above)
