@@ -1,10 +1,14 @@
-"""``loadkit init --from-har``: a browser recording (HAR 1.2) turned into a scenario.
+"""``loadkit init --from-har``: a browser recording (HAR 1.2) turned into a scenario that replays.
 
 One journey per recording. Every request to the recorded site becomes a step; gaps between requests
 become think times; requests to other hosts, analytics beacons and static assets are left out (and
-listed in a comment); values the site sent earlier (CSRF tokens, ids) become ``extract`` + ``{var}``;
-credentials (``Authorization``, cookies the recording did not receive) become ``${ENV_VAR}`` references
-and are never copied.
+listed in the file's header). Every value the recording shows flowing from a response into a later
+request (a link followed, a form's action, a hidden field, a JSON field, an id in a path) becomes an
+``extract`` anchored on its context in the page that held it (the link's text, the form's id, the field's
+``name``, the JSON path) and a ``{var}`` (``{+var}`` for a whole link, RFC 6570's reserved expansion);
+each extractor is run on the recorded response and refused, with a note, unless it finds exactly the
+recorded value. Secrets and personal data (``Authorization``, cookies the recording did not receive, card
+numbers, e-mail addresses, tokens, passwords) become ``${ENV_VAR}`` references and are never copied.
 """
 
 from __future__ import annotations
@@ -16,11 +20,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urljoin, urlsplit
 
 import yaml
+from selectolax.lexbor import LexborHTMLParser
 
 from .errors import ScenarioError
+from .extract import NotFound, extract_value, normalized_text
+from .scenario import Extractor
 
 BEACON = re.compile(r"/(collect|analytics|beacon|track(ing)?|pixel|telemetry|metrics|log|events?|rum)(/|\?|$)|"
                     r"\.(gif|png)\?.*(utm_|event|track)", re.IGNORECASE)
@@ -28,14 +35,15 @@ ASSET = re.compile(r"\.(css|js|mjs|map|png|jpe?g|gif|webp|avif|svg|ico|woff2?|tt
                    re.IGNORECASE)
 KEEP_HEADERS = {"x-requested-with"}  # browser defaults (Accept, User-Agent, ...) are left to the client
 SECRET_HEADERS = {"authorization", "proxy-authorization", "x-api-key", "api-key"}
-TOKEN = "[^\"'&<>\\s;,]+"  # a value ends at a quote, a tag, a separator or white space
+TOKEN = "[^\"'&<>\\s;,/?#]+"  # a value ends at a quote, a tag, a separator, white space or a '/', '?', '#'
 MIN_DYNAMIC = 6  # shorter values (1, yes, en) are too common to be something the site handed out
+THINK_MIN_S = 0.5
 
 
 def _looks_dynamic(value: str) -> bool:
     """An id or a token rather than a word: it has a digit, or is long (a random token)."""
     return len(value) >= MIN_DYNAMIC and (any(c.isdigit() for c in value) or len(value) >= 16)
-THINK_MIN_S = 0.5
+
 
 
 @dataclass
@@ -49,6 +57,9 @@ class _Step:
     headers: dict[str, str] = field(default_factory=dict)
     extract: dict[str, dict[str, str]] = field(default_factory=dict)
     response_text: str = ""
+    url: str = ""  # the full recorded URL, without its fragment
+    mime: str = ""  # the response's media type
+    path_out: str = ""  # the path as the scenario writes it ({+link}, {id}, ${TOKEN})
     think_before: float = 0.0  # since the previous request of any kind (page assets included) ended
 
 
@@ -153,6 +164,8 @@ def convert_har(path: Path, name: str | None = None) -> str:
         elif text:
             step.body = text
         content = response.get("content") or {}
+        step.url = url.partition("#")[0]
+        step.mime = str(content.get("mimeType", "")).lower()
         step.response_text = str(content.get("text") or "") if content.get("encoding") != "base64" else ""
         for h in response.get("headers") or []:
             if str(h.get("name", "")).lower() == "set-cookie":
@@ -161,39 +174,188 @@ def convert_har(path: Path, name: str | None = None) -> str:
     if not steps:
         raise ScenarioError(f"{path}: no request to {site} is left once other hosts, beacons and assets are "
                             "set aside.", "record a visit to the site itself") from None
-    variables = _dynamic_values(steps)
-    document = _document(steps, variables, site, name or _name_from(path), secrets)
-    return _comments(path, site, dropped_hosts, dropped_beacons, dropped_assets, secrets) + \
+    flows = _resolve(steps)
+    document = _document(steps, site, name or _name_from(path), secrets)
+    return _comments(path, site, dropped_hosts, dropped_beacons, dropped_assets, secrets, flows) + \
         yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=110)
 
 
-def _values_of(step: _Step) -> list[tuple[str, str]]:
-    """(where, value) pairs a request sends that could be dynamic: form and query values, path segments."""
-    out: list[tuple[str, str]] = []
-    parts = urlsplit(step.path)
-    out += [("query", v) for _, v in parse_qsl(parts.query, keep_blank_values=True)]
-    out += [("path", seg) for seg in parts.path.split("/") if seg]
-    if step.form:
-        out += [("form", v) for v in step.form.values()]
-    return [(w, v) for w, v in out if _looks_dynamic(v)]
+SECRET_NAME = re.compile(r"pass(word|wd)?|pwd|secret|token|api[-_]?key|auth|session|sess_?id|^sid$|card|"
+                         r"cc[-_]?num|^pan$|cvv|cvc|csc|iban|e-?mail|phone|otp", re.IGNORECASE)
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
+JWT = re.compile(r"^eyJ[\w-]+\.[\w-]+\.[\w-]*$")
 
 
-def _dynamic_values(steps: list[_Step]) -> dict[str, str]:
-    """Values requests send that an earlier response of the site handed out -> a variable name.
+def _luhn(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        n = int(ch) * (2 if i % 2 else 1)
+        total += n - 9 if n > 9 else n
+    return total % 10 == 0
 
-    Each becomes an ``extract`` (a regex built from the text just before the value) on the first step
-    whose response contained it, and a ``{var}`` wherever it is sent later.
-    """
-    variables: dict[str, str] = {}
-    names: Counter[str] = Counter()
-    for i, step in enumerate(steps):
-        for where, value in _values_of(step):
-            if value in variables:
+
+def secret_kind(name: str, value: str) -> str | None:
+    """What a sent value is that must not be copied ("a card number", "an e-mail address"...), or None."""
+    compact = re.sub(r"[ -]", "", value)
+    if compact.isdigit() and 13 <= len(compact) <= 19 and _luhn(compact):
+        return "a card number"
+    if EMAIL.match(value):
+        return "an e-mail address"
+    if JWT.match(value):
+        return "a token"
+    if value and SECRET_NAME.search(name):
+        return "a credential or personal value"
+    return None
+
+
+def _slug(text: str, limit: int = 30) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")[:limit].strip("_")
+
+
+class _Flows:
+    """Finds where each value a request sends came from, and writes the extractor that finds it again."""
+
+    def __init__(self, steps: list[_Step]) -> None:
+        self.steps = steps
+        self.names: set[str] = set()
+        self.extracted: dict[str, str] = {}  # value -> variable, for values extracted once and sent again
+        self.notes: list[str] = []  # extractors refused (they did not reproduce the recorded value)
+        self.secrets: dict[str, str] = {}  # environment variable -> what it holds
+        self._parsed: dict[int, LexborHTMLParser] = {}
+
+    def name(self, base: str) -> str:
+        base = _slug(base) or "value"
+        if base[0].isdigit():
+            base = f"v_{base}"
+        name, n = base, 1
+        while name in self.names:
+            n += 1
+            name = f"{base}_{n}"
+        self.names.add(name)
+        return name
+
+    def html(self, step: _Step) -> LexborHTMLParser | None:
+        if "html" not in step.mime or not step.response_text:
+            return None
+        parsed = self._parsed.get(id(step))
+        if parsed is None:
+            parsed = self._parsed[id(step)] = LexborHTMLParser(step.response_text)
+        return parsed
+
+    def keep(self, source: _Step, base: str, extractor: dict[str, Any], expected: Any, what: str) -> str | None:
+        """The variable for ``extractor`` on ``source`` if it finds exactly ``expected`` there, else None."""
+        try:
+            found = extract_value(Extractor(**extractor), source.response_text)
+        except (NotFound, ValueError) as exc:
+            found = f"nothing ({exc})"
+        if found != expected:
+            self.notes.append(f"{what}: no extractor found {expected!r} again in {source.method} {source.path} "
+                              f"(tried {extractor}, got {found!r}); it is sent as recorded")
+            return None
+        var = self.name(base)
+        source.extract[var] = extractor
+        self.extracted[expected] = var
+        return var
+
+    def link(self, i: int) -> str | None:
+        """A link clicked or a form submitted on an earlier page -> ``{+var}`` for the whole path."""
+        step = self.steps[i]
+        if not re.search(r"\d", step.path) and not any(len(seg) >= 16 for seg in step.path.split("/")):
+            return None  # a fixed address (/basket/): nothing the site handed out
+        for source in reversed(self.steps[:i]):
+            parsed = self.html(source)
+            if parsed is None:
                 continue
-            source = next((s for s in steps[:i] if value in s.response_text), None)
-            if source is None:
+            if step.method == "GET":
+                nodes = [n for n in parsed.css("a[href]")
+                         if urljoin(source.url, n.attributes.get("href") or "").partition("#")[0] == step.url]
+                if not nodes:
+                    continue
+                node = next((n for n in nodes if normalized_text(n.text())), nodes[0])
+                href = node.attributes.get("href") or ""
+                text = normalized_text(node.text())
+                if text:
+                    same = [n for n in parsed.css("a") if normalized_text(n.text()) == text]
+                    extractor: dict[str, Any] = {"css": "a", "text": text, "attr": "href"}
+                    base = f"{text}_link"
+                else:
+                    same = parsed.css("a[href]")
+                    extractor = {"css": "a[href]", "attr": "href"}
+                    base = "link"
+            else:
+                nodes = [n for n in parsed.css("form[action]")
+                         if urljoin(source.url, n.attributes.get("action") or "") == step.url]
+                if not nodes:
+                    continue
+                node = nodes[0]
+                href = node.attributes.get("action") or ""
+                form_id = node.attributes.get("id") or ""
+                selector = f"form#{form_id}" if re.fullmatch(r"[A-Za-z][\w-]*", form_id) else "form[action]"
+                same = parsed.css(selector)
+                extractor = {"css": selector, "attr": "action"}
+                base = f"{form_id or 'form'}_action"
+            index = next((k for k, n in enumerate(same) if n == node), 0)
+            if index:
+                extractor["index"] = index
+            var = self.keep(source, base, extractor, href, f"{step.method} {step.path}")
+            return None if var is None else f"{{+{var}}}"
+        return None
+
+    def field(self, i: int, name: str, value: str, where: str) -> str | None:
+        """A form or query value an earlier page held in a field of that name -> ``{var}``."""
+        if value in self.extracted:
+            return f"{{{self.extracted[value]}}}"
+        if not value:
+            return None
+        for source in reversed(self.steps[:i]):
+            parsed = self.html(source)
+            if parsed is None:
                 continue
-            at = source.response_text.index(value)
+            quoted = name.replace("\\", "\\\\").replace('"', '\\"')
+            nodes = parsed.css(f'input[name="{quoted}"]')
+            hits = [k for k, n in enumerate(nodes) if n.attributes.get("value") == value]
+            if not hits:
+                continue
+            hidden = (nodes[hits[0]].attributes.get("type") or "").lower() == "hidden"
+            if not hidden and not _looks_dynamic(value):
+                return None  # a visible field's default (quantity 1): the visitor's choice, kept as sent
+            extractor: dict[str, Any] = {"css": f'input[name="{quoted}"]', "attr": "value"}
+            if hits[0]:
+                extractor["index"] = hits[0]
+            var = self.keep(source, name, extractor, value, f"{where} {name}")
+            return None if var is None else f"{{{var}}}"
+        return None
+
+    def json_value(self, i: int, value: Any) -> str | None:
+        """A JSON value an earlier JSON response held -> the JSON path that finds it."""
+        if isinstance(value, bool) or not isinstance(value, (str, int)) or not _looks_dynamic(str(value)):
+            return None
+        if value in self.extracted:
+            return f"{{{self.extracted[value]}}}"
+        for source in reversed(self.steps[:i]):
+            if "json" not in source.mime:
+                continue
+            try:
+                document = json.loads(source.response_text)
+            except ValueError:
+                continue
+            path = _find_json(document, value)
+            if path is not None:
+                var = self.keep(source, path.rsplit(".", 1)[-1] if not path.rsplit(".", 1)[-1].isdigit() else path,
+                                {"json": path}, value, f"JSON value {path}")
+                return None if var is None else f"{{{var}}}"
+        return None
+
+    def text_value(self, i: int, value: str, where: str) -> str | None:
+        """A value found in an earlier response's text -> a regex anchored on the text just before it."""
+        if value in self.extracted:
+            return f"{{{self.extracted[value]}}}"
+        if not (_looks_dynamic(value) or (where == "path" and value.isdigit())):
+            return None
+        for source in reversed(self.steps[:i]):
+            at = source.response_text.find(value)
+            if at < 0:
+                continue
             before = source.response_text[max(0, at - 40):at]
             prefix = re.split(r"[\n>]", before)[-1]  # the text just before, within the same tag
             if len(prefix) > 30:  # keep whole words: start after the first space of the last 30 chars
@@ -201,12 +363,91 @@ def _dynamic_values(steps: list[_Step]) -> dict[str, str]:
                 prefix = prefix[prefix.find(" ") + 1:] if " " in prefix else prefix
             if not prefix.strip():
                 continue
-            base = re.sub(r"[^a-z0-9]+", "_", _guess_name(prefix, where).lower()).strip("_") or "value"
-            names[base] += 1
-            var = base if names[base] == 1 else f"{base}_{names[base]}"
-            variables[value] = var
-            source.extract[var] = {"regex": re.escape(prefix).replace("\\ ", " ") + f"({TOKEN})"}
-    return variables
+            # the value's own characters only: never a following '/', quote or separator
+            value_class = r"\d+" if value.isdigit() else TOKEN
+            regex = re.escape(prefix).replace("\\ ", " ") + f"({value_class})"
+            return _wrap(self.keep(source, _guess_name(prefix, where), {"regex": regex}, value, f"{where} value"))
+        return None
+
+
+def _wrap(var: str | None) -> str | None:
+    return None if var is None else f"{{{var}}}"
+
+
+def _find_json(node: Any, value: Any, path: str = "") -> str | None:
+    """The dotted path of the first leaf equal to ``value``."""
+    if isinstance(node, dict):
+        items: list[tuple[str, Any]] = [(str(k), v) for k, v in node.items()]
+    elif isinstance(node, list):
+        items = [(str(k), v) for k, v in enumerate(node)]
+    else:
+        return path if node == value and path else None
+    for key, child in items:
+        found = _find_json(child, value, f"{path}.{key}" if path else key)
+        if found is not None:
+            return found
+    return None
+
+
+def _env_ref(flows: _Flows, name: str, kind: str) -> str:
+    """``${NAME}`` for a value that must not be copied; the header comment says what to export."""
+    var = _env_name(name) or "SECRET"
+    flows.secrets.setdefault(var, f"{kind} ({name})")
+    return f"${{{var}}}"
+
+
+def _resolve(steps: list[_Step]) -> _Flows:
+    """Every value a request sends that an earlier response handed out becomes an extractor + ``{var}``;
+    secrets and personal data become ``${ENV}`` references; the rest is sent as recorded."""
+    flows = _Flows(steps)
+    for i, step in enumerate(steps):
+        parts = urlsplit(step.path)
+        whole = flows.link(i) if i else None
+        if whole is not None:
+            step.path_out = whole
+        else:
+            segments = []
+            for seg in parts.path.split("/"):
+                var = flows.text_value(i, unquote(seg), "path") if seg and i else None
+                segments.append(var or seg)
+            query = []
+            for key, value in parse_qsl(parts.query, keep_blank_values=True):
+                out = flows.field(i, key, value, "query") if i else None
+                if out is None and i:
+                    out = flows.text_value(i, value, key)
+                kind = secret_kind(key, value)
+                if out is None and kind is not None:
+                    out = _env_ref(flows, key, kind)
+                query.append(f"{quote(key, safe='')}={out if out is not None else quote(value, safe='')}")
+            step.path_out = "/".join(segments) + (f"?{'&'.join(query)}" if query else "")
+        if step.form is not None:
+            form: dict[str, str] = {}
+            for key, value in step.form.items():
+                out = flows.field(i, key, value, "form field") if i else None
+                if out is None and i:
+                    out = flows.text_value(i, value, key)
+                kind = secret_kind(key, value)
+                if out is None and kind is not None:
+                    out = _env_ref(flows, key, kind)
+                form[key] = out if out is not None else value
+            step.form = form
+        if step.json_body is not None:
+            step.json_body = _json_out(flows, i, step.json_body, "")
+    return flows
+
+
+def _json_out(flows: _Flows, i: int, value: Any, key: str) -> Any:
+    if isinstance(value, dict):
+        return {k: _json_out(flows, i, v, str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_out(flows, i, v, key) for v in value]
+    out = flows.json_value(i, value) if i else None
+    if out is None and isinstance(value, str) and i:
+        out = flows.field(i, key, value, "JSON field") or flows.text_value(i, value, key)
+    kind = secret_kind(key, str(value)) if isinstance(value, (str, int)) and not isinstance(value, bool) else None
+    if out is None and kind is not None:
+        out = _env_ref(flows, key or "value", kind)
+    return out if out is not None else value
 
 
 def _guess_name(prefix: str, where: str) -> str:
@@ -218,44 +459,19 @@ def _guess_name(prefix: str, where: str) -> str:
     return words[-1] if words else where
 
 
-def _substitute(text: str, variables: dict[str, str]) -> str:
-    """A whole value that the site handed out -> its ``{var}`` (never a part of a longer value)."""
-    var = variables.get(text)
-    return f"{{{var}}}" if var is not None else text
-
-
-def _substitute_path(path: str, variables: dict[str, str]) -> str:
-    parts = urlsplit(path)
-    segments = "/".join(_substitute(seg, variables) for seg in parts.path.split("/"))
-    if not parts.query:
-        return segments
-    query = "&".join(f"{k}={_substitute(v, variables)}" for k, v in parse_qsl(parts.query, keep_blank_values=True))
-    return f"{segments}?{query}"
-
-
-def _substitute_json(value: Any, variables: dict[str, str]) -> Any:
-    if isinstance(value, str):
-        return _substitute(value, variables)
-    if isinstance(value, list):
-        return [_substitute_json(v, variables) for v in value]
-    if isinstance(value, dict):
-        return {k: _substitute_json(v, variables) for k, v in value.items()}
-    return value
-
-
-def _document(steps: list[_Step], variables: dict[str, str], site: str, name: str,
+def _document(steps: list[_Step], site: str, name: str,
               secrets: dict[str, str]) -> dict[str, Any]:
     journey: list[dict[str, Any]] = []
     for step in steps:
         if step.think_before >= THINK_MIN_S and journey:
             journey.append({"think": f"{round(step.think_before, 1)}s"})
-        out: dict[str, Any] = {step.method.lower(): _substitute_path(step.path, variables)}
+        out: dict[str, Any] = {step.method.lower(): step.path_out or step.path}
         if step.headers:
-            out["headers"] = {k: _substitute(v, variables) for k, v in step.headers.items()}
+            out["headers"] = dict(step.headers)
         if step.form is not None:
-            out["form"] = {k: _substitute(v, variables) for k, v in step.form.items()}
+            out["form"] = step.form
         elif step.json_body is not None:
-            out["json"] = _substitute_json(step.json_body, variables)
+            out["json"] = step.json_body
         elif step.body is not None:
             out["body"] = step.body
         if step.extract:
@@ -283,10 +499,12 @@ def _name_from(path: Path) -> str:
 
 
 def _comments(path: Path, site: str, hosts: Counter[str], beacons: list[str], assets: list[str],
-              secrets: dict[str, str]) -> str:
+              secrets: dict[str, str], flows: _Flows) -> str:
     lines = [f"# Converted by `loadkit init --from-har {path.name}`: one journey, the recorded visit to {site}.",
-             "# Review it: the traffic below is a small placeholder burst; set the peak you expect, and turn",
-             "# literal ids in paths into data-driven {placeholders} (see docs/scenario-format.md)."]
+             "# Review it: the traffic below is a small placeholder burst; set the peak you expect.",
+             "# Values the site handed out (links clicked, form fields, ids, tokens) are extracted from the page",
+             "# that held them (each extractor was checked against the recorded page) and sent back as {var};",
+             "# a whole link is {+var} (RFC 6570: its '/' kept), one path segment or query value {var} (encoded)."]
     if hosts:
         lines.append("# Left out, other hosts (loadkit loads the target only): "
                      + ", ".join(f"{h} ({n})" for h, n in hosts.most_common()))
@@ -297,6 +515,11 @@ def _comments(path: Path, site: str, hosts: Counter[str], beacons: list[str], as
     for header, var in sorted(secrets.items()):
         lines.append(f"# The recording sent a {header} header; it is read from ${{{var}}} at run time, never "
                      "copied: export it before `loadkit run`.")
+    for var, what in sorted(flows.secrets.items()):
+        lines.append(f"# The recording sent a {what}; it is read from ${{{var}}} at run time, never copied: "
+                     "export it (a test value) before `loadkit run`.")
+    for note in flows.notes:
+        lines.append(f"# Not extracted: {note}.")
     return "\n".join(lines) + "\n"
 
 

@@ -6,6 +6,8 @@ URLs lose ``user:pass@`` and their query values, and headers that carry credenti
 
 from __future__ import annotations
 
+import json
+import os
 import re
 from typing import Any
 from urllib.parse import urlsplit
@@ -26,6 +28,28 @@ def expand_env(text: str, environ: dict[str, str]) -> str:
                                 f"export {key}=... before the run")
         return environ[key]
     return _ENV.sub(sub, text)
+
+
+def step_env_names(scenario: Scenario) -> set[str]:
+    """Environment variables the steps read (``${NAME}`` in a path, a header, a form, a JSON body or a body)."""
+    found: set[str] = set()
+    for journey in scenario.journeys:
+        for step in journey.steps:
+            texts = [*step.headers.values(), *(step.form or {}).values(), step.body or ""]
+            if step.method != "THINK":
+                texts.append(step.path)
+            if step.json_body is not None:
+                texts.append(json.dumps(step.json_body))
+            found.update(m.group(1) for text in texts for m in _ENV.finditer(text))
+    return found
+
+
+def check_step_env(scenario: Scenario, environ: dict[str, str]) -> None:
+    """Every ``${NAME}`` the steps read must be set before the load starts (not fail mid-run)."""
+    missing = sorted(step_env_names(scenario) - set(environ))
+    if missing:
+        raise ScenarioError(f"the scenario reads ${{{missing[0]}}} but it is not set in the environment.",
+                            "export " + " ".join(f"{name}=..." for name in missing) + " before the run")
 
 
 def redact_url(url: str) -> str:
@@ -80,6 +104,7 @@ def secret_values(scenario: Scenario, target: str, headers: dict[str, str]) -> l
             found += [v for k, v in step.headers.items() if k.lower() in _SECRET_HEADERS and "{" not in v]
             _, _, query = step.path.partition("?")
             found += [v for _, _, v in (kv.partition("=") for kv in query.split("&")) if v and "{" not in v]
+    found += [os.environ[name] for name in step_env_names(scenario) if name in os.environ]
     password = urlsplit(target).password
     if password:
         found.append(password)

@@ -32,6 +32,7 @@ from pydantic import (
 )
 
 from .errors import ScenarioError
+from .uri import ENV, starts_with_expression, template_variables
 from .units import parse_duration, parse_percent, parse_rate
 
 _DURATION_SCHEMA = {"anyOf": [{"type": "string", "pattern": r"^\s*(\d+(\.\d+)?\s*(ms|s|m|h)\s*)+$"},
@@ -175,6 +176,9 @@ class Extractor(_Frozen):
     json_path: str | None = Field(None, alias="json", description="Dotted path: 'items.0.id'.")
     css: str | None = Field(None, description="CSS selector: 'input[name=csrf_token]'.")
     attr: str | None = Field(None, description="With css: the attribute to take (default: the text).")
+    text: str | None = Field(None, description="With css: only elements whose text (white space collapsed) "
+                                               "is exactly this, e.g. the link the visitor clicks.")
+    index: int = Field(0, ge=0, description="With css: which of the matching elements (0: the first).")
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -182,8 +186,8 @@ class Extractor(_Frozen):
     def _one(self) -> Extractor:
         if sum(x is not None for x in (self.regex, self.json_path, self.css)) != 1:
             raise ValueError("give exactly one of 'regex', 'json' or 'css'")
-        if self.attr is not None and self.css is None:
-            raise ValueError("'attr' goes with 'css'")
+        if self.css is None and (self.attr is not None or self.text is not None or self.index):
+            raise ValueError("'attr', 'text' and 'index' go with 'css'")
         if self.css is not None:
             try:
                 LexborHTMLParser("<p></p>").css_first(self.css)
@@ -246,8 +250,16 @@ class Step(_Frozen):
                 raise ValueError("a think step takes no request options")
         else:
             path = self.path
-            if not (path.startswith("/") or path.startswith("http://") or path.startswith("https://")):
-                raise ValueError(f"the path must start with '/', got {path!r}")
+            if starts_with_expression(path):
+                if not path.startswith(("{+", "{#")):
+                    raise ValueError(f"a path taken whole from a variable keeps its '/' only as {{+var}}, got "
+                                     f"{path!r}: write {{+{path[1:]}")
+            elif not (path.startswith("/") or path.startswith("http://") or path.startswith("https://")):
+                raise ValueError(f"the path must start with '/' (or be a whole {{+variable}}), got {path!r}")
+            try:
+                template_variables(path)
+            except Exception as exc:  # noqa: BLE001 - uritemplate's parse errors have no common type
+                raise ValueError(f"the path {path!r} is not a valid URI template ({exc})") from None
             bodies = [b for b in (self.form, self.json_body, self.body) if b is not None]
             if len(bodies) > 1:
                 raise ValueError("give at most one of form, json or body")
@@ -318,7 +330,7 @@ def mask_query(path: str) -> str:
     parts = []
     for item in query.split("&"):
         key, eq, value = item.partition("=")
-        parts.append(f"{key}={value}" if eq and re.fullmatch(r"\{[A-Za-z_][A-Za-z0-9_]*\}", value)
+        parts.append(f"{key}={value}" if eq and re.fullmatch(r"\{\+?[A-Za-z_][A-Za-z0-9_]*\}", value)
                      else f"{key}=***" if eq else item)
     return f"{base}?{'&'.join(parts)}"
 
@@ -522,9 +534,8 @@ class Scenario(_Frozen):
 
 def step_variables(step: Step) -> set[str]:
     """Names of the ``{var}`` placeholders a step uses (path, headers, form, json, body)."""
+    names: set[str] = template_variables(step.path) if step.method != "THINK" else set()
     texts: list[str] = []
-    if step.method != "THINK":
-        texts.append(step.path)
     texts.extend(step.headers.values())
     if step.form:
         texts.extend(step.form.values())
@@ -533,7 +544,7 @@ def step_variables(step: Step) -> set[str]:
         texts.append(step.body)
     if step.json_body is not None:
         texts.append(json.dumps(step.json_body))
-    return {m.group(1) for t in texts for m in _VAR.finditer(t)}
+    return names | {m.group(1) for t in texts for m in _VAR.finditer(ENV.sub("", t))}  # ${ENV} is no variable
 
 
 # --- loading -----------------------------------------------------------------------------------

@@ -58,13 +58,17 @@ def test_conversion_keeps_the_site_templates_tokens_and_hides_credentials(tmp_pa
     assert scenario.target == SITE
     steps = document["journeys"][0]["steps"]
     requests = [s for s in steps if "think" not in s]
+    # the link the visitor followed is the whole path ({+var} keeps its '/'), found by the link's text
     assert [next(iter(s)) + " " + next(iter(s.values())) for s in requests] == [
-        "get /", "get /item/{item}", "post /basket", "post /api/quote"]
+        "get /", "get {+lamp_link}", "post /basket", "post /api/quote"]
     assert {"think": "2.2s"} in steps  # from the end of the page load (assets included) to the next page
-    assert requests[0]["extract"]["item"]["regex"].startswith("<a href='/item/")
-    extract = requests[1]["extract"]["csrf_token"]["regex"]
-    assert extract.startswith("name='csrf_token' value='")
-    assert re.search(extract, "<input type='hidden' name='csrf_token' value='other-777'>").group(1) == "other-777"
+    assert requests[0]["extract"]["lamp_link"] == {"css": "a", "text": "Lamp", "attr": "href"}
+    # the sku inside the link: a regex anchored on the text before it, stopping at the value's end
+    sku = requests[0]["extract"]["item"]["regex"]
+    assert sku.startswith("<a href='/item/")
+    assert re.search(sku, "<a href='/item/sku-9/'>").group(1) == "sku-9"
+    # the token: the form field of that name, whatever its place among the page's attributes
+    assert requests[1]["extract"]["csrf_token"] == {"css": 'input[name="csrf_token"]', "attr": "value"}
     assert requests[2]["form"] == {"sku": "{item}", "csrf_token": "{csrf_token}"}
     assert requests[2]["expect"] == {"status": 303}
     assert requests[3]["json"] == {"sku": "{item}", "qty": 2}
@@ -82,3 +86,85 @@ def test_a_file_that_is_not_a_har_is_one_line(tmp_path: Path) -> None:
         convert_har(bad)
     with pytest.raises(ScenarioError, match="no such HAR file"):
         convert_har(tmp_path / "missing.har")
+
+
+def _shop_recording(tmp_path: Path) -> dict[str, Any]:
+    """A storefront visit as a browser records it: the pages hold several links and forms alike, so only an
+    extractor anchored on what the shopper used finds the recorded values."""
+    token = "Xq8ZtVb2Lr0Pw9Kd7Hs3Nm4c"
+    header = ("<form action='/search/' method='get'><input name='q' value='search me'></form>"
+              "<nav><a href='/catalogue/category/clothing_1/'>Clothing</a> "
+              "<a href='/catalogue/category/books_2/'>Books</a></nav>")
+    home = f"<html><body>{header}<h1>Welcome</h1></body></html>"
+    books = (f"<html><body>{header}<a href='/catalogue/category/books/fiction_3/'>Fiction</a>"
+             "<article><a href='/catalogue/gene_11/'><img alt=''></a><a href='/catalogue/gene_11/'>The selfish gene</a>"
+             "</article><article><a href='/catalogue/middlemarch_7/'><img alt=''></a>"
+             "<a href='/catalogue/middlemarch_7/'>Middlemarch</a></article></body></html>")
+    product = (f"<html><body>{header}<form id='add_to_basket_form' action='/basket/add/7/' method='post'>"
+               f"<input type='hidden' name='csrfmiddlewaretoken' value='{token}'>"
+               "<input type='number' name='quantity' value='1'></form>"
+               "<ul><li>code ZZ99ZZ99</li><li>code ab12cd34</li></ul></body></html>")
+    form = "application/x-www-form-urlencoded"
+    har = _har(tmp_path, [
+        _entry("GET", f"{SITE}/", 0, text=home),
+        _entry("GET", f"{SITE}/static/shop.css", 0.1, mime="text/css"),
+        _entry("GET", "https://fonts.example-cdn.test/font.woff2", 0.1, mime="font/woff2"),
+        _entry("GET", f"{SITE}/catalogue/category/books_2/", 1, text=books),
+        _entry("GET", f"{SITE}/catalogue/middlemarch_7/", 2, text=product),
+        _entry("POST", f"{SITE}/basket/add/7/", 3, status=302,
+               post={"mimeType": form, "text": f"csrfmiddlewaretoken={token}&quantity=1"}),
+        _entry("GET", f"{SITE}/offers/ab12cd34/", 4),
+        _entry("POST", f"{SITE}/checkout/payment/", 5, status=302,
+               post={"mimeType": form, "text": "card_number=4111+1111+1111+1111&email=shopper%40example.test"
+                                               "&password=hunter22&quantity=1"}),
+        _entry("GET", f"{SITE}/checkout/return/?token=tok_5d8e2f9a7c1b&status=ok", 6),
+    ])
+    text = convert_har(har)
+    return {"text": text, "document": yaml.safe_load(text)}
+
+
+def test_each_extractor_finds_the_value_the_shopper_used(tmp_path: Path) -> None:
+    converted = _shop_recording(tmp_path)
+    document, text = converted["document"], converted["text"]
+    parse_scenario(document)  # a valid scenario
+    steps = [s for s in document["journeys"][0]["steps"] if "think" not in s]
+    paths = [next(iter(s.values())) for s in steps]
+    # the clicked links, whole (no slash captured into a segment, no encoded '/'), by their text
+    assert paths[:3] == ["/", "{+books_link}", "{+middlemarch_link}"]
+    assert steps[0]["extract"]["books_link"] == {"css": "a", "text": "Books", "attr": "href"}  # not Clothing
+    assert steps[1]["extract"]["middlemarch_link"] == {"css": "a", "text": "Middlemarch", "attr": "href"}
+    # the product's own form: its action is the add-to-basket path, the token its named field
+    assert paths[3] == "{+add_to_basket_form_action}"
+    extract = steps[2]["extract"]
+    assert extract["add_to_basket_form_action"] == {"css": "form#add_to_basket_form", "attr": "action"}
+    assert extract["csrfmiddlewaretoken"] == {"css": 'input[name="csrfmiddlewaretoken"]', "attr": "value"}
+    assert steps[3]["form"] == {"csrfmiddlewaretoken": "{csrfmiddlewaretoken}", "quantity": "1"}
+    # an extractor that would find another value on the recorded page is refused, with a note
+    assert paths[4] == "/offers/ab12cd34/"
+    assert "# Not extracted: path value: no extractor found 'ab12cd34' again" in text
+    # secrets and personal data: read from the environment, never copied
+    assert steps[5]["form"] == {"card_number": "${CARD_NUMBER}", "email": "${EMAIL}", "password": "${PASSWORD}",
+                                "quantity": "1"}
+    assert paths[6] == "/checkout/return/?token=${TOKEN}&status=ok"
+    for literal in ("4111", "shopper", "hunter22", "tok_5d8e2f9a7c1b"):
+        assert literal not in text
+    assert "${CARD_NUMBER}" in text.split("\nname:")[0]  # the header says what to export
+    # static assets and other hosts: left out, and the header says so
+    assert "static assets (1 requests): /static/shop.css" in text and "fonts.example-cdn.test (1)" in text
+
+
+def test_generated_extractors_reproduce_the_recorded_values(tmp_path: Path) -> None:
+    """Every extractor the converter wrote finds, in the recorded page, exactly the value sent later."""
+    from loadkit.extract import extract_value
+    from loadkit.scenario import Extractor
+
+    converted = _shop_recording(tmp_path)
+    steps = [s for s in converted["document"]["journeys"][0]["steps"] if "think" not in s]
+    har = json.loads((tmp_path / "visit.har").read_text())
+    pages = {e["request"]["url"]: e["response"]["content"]["text"] for e in har["log"]["entries"]}
+    expected = {"books_link": "/catalogue/category/books_2/", "middlemarch_link": "/catalogue/middlemarch_7/",
+                "add_to_basket_form_action": "/basket/add/7/", "csrfmiddlewaretoken": "Xq8ZtVb2Lr0Pw9Kd7Hs3Nm4c"}
+    urls = [f"{SITE}/", f"{SITE}/catalogue/category/books_2/", f"{SITE}/catalogue/middlemarch_7/"]
+    found = {name: extract_value(Extractor(**spec), pages[url])
+             for url, step in zip(urls, steps) for name, spec in step.get("extract", {}).items()}
+    assert found == expected

@@ -22,7 +22,7 @@ from .. import data as rundata
 from ..demo import DemoSite
 from ..errors import UsageError
 from ..history import ci_context
-from ..redaction import expand_env, redact_url, redacted_document
+from ..redaction import check_step_env, expand_env, redact_url, redacted_document
 from ..scenario import Scenario, load_data_values
 from ..traffic import Plan, plan_to_dict
 from .outcome import Progress, RunOutcome
@@ -85,6 +85,7 @@ def run_scenario(scenario: Scenario, plan: Plan, run_dir: Path, base_dir: Path, 
             demo = stack.enter_context(DemoSite())
             target = demo_url = demo.url
         headers = {k: expand_env(v, dict(os.environ)) for k, v in scenario.headers.items()}
+        check_step_env(scenario, dict(os.environ))
         check = preflight(target, headers, timeout=min(10.0, scenario.request_timeout), verify=scenario.verify_tls)
         say(f"preflight: {check.url} answered {check.status} in {check.ms:.0f} ms")
         rundata.write_text_atomic(run_dir / rundata.SCENARIO, _yaml(redacted_document(scenario)))

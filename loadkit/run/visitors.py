@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import random
 import re
 import resource
@@ -19,13 +20,14 @@ import ssl
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlencode, urljoin, urlsplit
+from urllib.parse import urlencode, urljoin, urlsplit
 
 import gevent
 from geventhttpclient.response import HTTPConnectionClosed
-from selectolax.lexbor import LexborHTMLParser
 
+from ..extract import NotFound, extract_value, json_path
 from ..scenario import Journey, Scenario, Step, mask_query
+from ..uri import ENV, PathTemplate
 from .browser import cacheable, csrf_field, csrf_headers, origin, page_assets
 from .client import Connections, Response, VisitorClient
 from .recorder import BODY_SNIPPET, RequestFailure
@@ -58,12 +60,9 @@ def classify_error(error: BaseException) -> str:
     return "connection_error"
 
 
-def render(template: str, values: Mapping[str, Any], *, in_path: bool = False) -> str:
-    """Replace ``{var}`` with its value (URL-quoted inside a path)."""
-    def sub(match: re.Match[str]) -> str:
-        value = str(values[match.group(1)])
-        return quote(value, safe="") if in_path else value
-    return _VAR.sub(sub, template)
+def render(template: str, values: Mapping[str, Any]) -> str:
+    """Replace ``{var}`` with its value (form fields, headers, bodies; paths are URI templates)."""
+    return _VAR.sub(lambda match: str(values[match.group(1)]), template)
 
 
 def render_json(value: Any, values: Mapping[str, Any]) -> Any:
@@ -78,17 +77,15 @@ def render_json(value: Any, values: Mapping[str, Any]) -> Any:
     return value
 
 
-def json_path(document: Any, path: str) -> Any:
-    """Follow a dotted path (``items.0.id``) into parsed JSON; KeyError when absent."""
-    node = document
-    for part in path.split("."):
-        if isinstance(node, list) and part.lstrip("-").isdigit():
-            node = node[int(part)]
-        elif isinstance(node, dict) and part in node:
-            node = node[part]
-        else:
-            raise KeyError(path)
-    return node
+def _env_json(value: Any, environ: Mapping[str, str]) -> Any:
+    """``${NAME}`` read from the environment inside every string of a JSON document."""
+    if isinstance(value, str):
+        return ENV.sub(lambda m: environ[m.group(1)], value)
+    if isinstance(value, list):
+        return [_env_json(v, environ) for v in value]
+    if isinstance(value, dict):
+        return {k: _env_json(v, environ) for k, v in value.items()}
+    return value
 
 
 @dataclass
@@ -123,21 +120,34 @@ class DataPool:
 class _Prepared:
     """What a step's requests share, worked out once (the request path runs thousands of times a second)."""
 
+    path: PathTemplate  # compiled once: expanding it is all a request pays
     path_vars: bool
     headers_static: bool
     headers: dict[str, str]  # the whole set when static (never mutated)
+    step_headers: dict[str, str]  # the step's own, ${ENV} read
     defaults: dict[str, str]  # what the step's body implies (its Content-Type), below any header given
+    form: dict[str, str] | None  # the step's body with ${ENV} read (secrets are never in the scenario)
+    json_body: Any
+    body: str | None
 
     @classmethod
-    def of(cls, step: Step, base_headers: Mapping[str, str]) -> _Prepared:
-        static = not any(_VAR.search(v) for v in step.headers.values())
+    def of(cls, step: Step, base_headers: Mapping[str, str], environ: Mapping[str, str]) -> _Prepared:
+        def env(text: str) -> str:
+            return ENV.sub(lambda m: environ[m.group(1)], text)
+
+        step_headers = {k: env(v) for k, v in step.headers.items()}
+        static = not any(_VAR.search(v) for v in step_headers.values())
         given = {name.lower() for name in (*base_headers, *step.headers)}
         implied = {"Content-Type": "application/x-www-form-urlencoded"} if step.form is not None else \
             {"Content-Type": "application/json", "Accept": "application/json"} if step.json_body is not None else \
             {"Content-Type": "text/plain; charset=utf-8"} if step.body is not None else {}
         defaults = {name: value for name, value in implied.items() if name.lower() not in given}
-        return cls(path_vars=bool(_VAR.search(step.path)), headers_static=static, defaults=defaults,
-                   headers={**defaults, **base_headers, **step.headers} if static else {})
+        path = PathTemplate(step.path, environ)
+        return cls(path=path, path_vars=bool(path.variables), headers_static=static, defaults=defaults,
+                   step_headers=step_headers, headers={**defaults, **base_headers, **step_headers} if static else {},
+                   form={env(k): env(v) for k, v in step.form.items()} if step.form is not None else None,
+                   json_body=_env_json(step.json_body, environ) if step.json_body is not None else None,
+                   body=env(step.body) if step.body is not None else None)
 
 
 MAX_REDIRECTS = 5
@@ -232,12 +242,14 @@ class VisitorFactory:
         """
         prepared = self._prepared.get(id(step))
         if prepared is None:
-            prepared = self._prepared[id(step)] = _Prepared.of(step, self.headers)
-        url = render(step.path, values, in_path=True) if prepared.path_vars else step.path
+            prepared = self._prepared[id(step)] = _Prepared.of(step, self.headers, os.environ)
+        url = prepared.path.expand(values) if prepared.path_vars else prepared.path.source
+        if not url.startswith("/") and "://" not in url:  # a relative link, as the page it came from had it
+            url = urljoin(values.get(_PAGE_URL) or self.target + "/", url)
         headers = prepared.headers if prepared.headers_static else \
-            {**prepared.defaults, **self.headers, **{k: render(v, values) for k, v in step.headers.items()}}
-        form = {render(k, values): render(v, values) for k, v in step.form.items()} if step.form is not None \
-            else None
+            {**prepared.defaults, **self.headers, **{k: render(v, values) for k, v in prepared.step_headers.items()}}
+        form = {render(k, values): render(v, values) for k, v in prepared.form.items()} \
+            if prepared.form is not None else None
         if self.csrf and step.method not in _SAFE_METHODS:
             remembered = values.get(_CSRF_FIELD)
             if form is not None and remembered is not None and remembered[0] not in form:
@@ -248,10 +260,10 @@ class VisitorFactory:
         body: str | None = None
         if form is not None:
             body = urlencode(form)
-        elif step.json_body is not None:
-            body = json.dumps(render_json(step.json_body, values))
-        elif step.body is not None:
-            body = render(step.body, values)
+        elif prepared.json_body is not None:
+            body = json.dumps(render_json(prepared.json_body, values))
+        elif prepared.body is not None:
+            body = render(prepared.body, values)
         method = step.method
         for hop in range(MAX_REDIRECTS + 1):
             response = client.send(method, url, headers, body)
@@ -273,6 +285,8 @@ class VisitorFactory:
             if failure is None:
                 failure = self.extract(response, step, values)
             if failure is None:
+                if method == "GET":
+                    values[_PAGE_URL] = url if "://" in url else self.target + url  # relative links resolve here
                 html = _html(response) if self.reads_pages else None  # decoded only when needed
                 if self.csrf and html is not None:
                     field = csrf_field(html)
@@ -311,30 +325,12 @@ class VisitorFactory:
 
     def extract(self, response: Response, step: Step, values: dict[str, Any]) -> RequestFailure | None:
         """Store extracted values for later steps; a failure when one is absent."""
+        text = _text(response, None) if step.extract else ""
         for name, extractor in step.extract.items():
-            text = _text(response, None)
-            if extractor.regex is not None:
-                match = re.search(extractor.regex, text)
-                if match is None:
-                    return RequestFailure("extract_failed", f"{name}: regex {extractor.regex!r} did not match",
-                                          response.status_code)
-                values[name] = match.group(1)
-            elif extractor.css is not None:
-                node = LexborHTMLParser(text).css_first(extractor.css)
-                value = None if node is None else (node.attributes.get(extractor.attr) if extractor.attr
-                                                   else node.text(strip=True))
-                if value is None:
-                    return RequestFailure("extract_failed", f"{name}: CSS selector {extractor.css!r} found "
-                                          + ("nothing" if node is None else f"no {extractor.attr!r} attribute"),
-                                          response.status_code)
-                values[name] = value
-            else:
-                assert extractor.json_path is not None
-                try:
-                    values[name] = json_path(json.loads(text), extractor.json_path)
-                except (ValueError, KeyError, IndexError, TypeError):
-                    return RequestFailure("extract_failed", f"{name}: JSON path {extractor.json_path!r} not found",
-                                          response.status_code)
+            try:
+                values[name] = extract_value(extractor, text)
+            except NotFound as missing:
+                return RequestFailure("extract_failed", f"{name}: {missing}", response.status_code)
         return None
 
     # --- page resources (page_resources: empty-cache | warm-cache) --------------------------------
@@ -359,6 +355,7 @@ class VisitorFactory:
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "THINK"})
 # keys in a visitor's values (none is a valid {placeholder} name)
 _ASSETS, _ASSETS_SEEN, _CSRF_FIELD = "assets:pending", "assets:seen", "csrf:form-field"
+_PAGE_URL = "page:url"  # the last page's URL, which relative links resolve against
 _ASSET_STEP = Step(get="/")  # asset checks: any status below 400
 
 
