@@ -61,9 +61,10 @@ def trial(tree: Path, url: str, slo: str, nice: int, pauses: int, out: Path) -> 
             time.sleep(1.1)
         try:
             returncode = proc.wait(timeout=120)
-        except subprocess.TimeoutExpired:
+        except subprocess.TimeoutExpired:  # too starved to finish: recorded, and the next trial runs
             proc.kill()
-            raise
+            proc.wait()
+            return {"exit": None, "verdict": "did not finish in 120 s"}
     finally:
         hog.kill()
         hog.wait()
