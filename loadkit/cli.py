@@ -88,6 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("worker", help="generate load for a master (`loadkit run ... --master`) on another machine")
     p.add_argument("--master", required=True, metavar="HOST[:PORT]",
                    help=f"the master's address (port {DEFAULT_MASTER_PORT} unless given)")
+    # a local worker's `loadkit run` process, which it does not outlive (set by `run --workers N`)
+    p.add_argument("--parent-pid", type=int, default=None, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_worker)
 
     p = sub.add_parser("report", help="re-render every report of a run directory from its data; exit with "
@@ -258,7 +260,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         raise UsageError(f"--master {args.master!r}: no host.", "write HOST or HOST:PORT")
     from .run.worker import run_worker
 
-    return run_worker(host, port)
+    return run_worker(host, port, parent_pid=args.parent_pid)
 
 
 # --- other subcommands ---------------------------------------------------------------------------

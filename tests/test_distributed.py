@@ -221,3 +221,88 @@ def test_a_worker_whose_master_never_answers_is_a_clear_error() -> None:
                       "master first (loadkit run SCENARIO --master --bind ADDRESS --expect-workers N), and check the "
                       "address, the port (--master-port) and firewalls"], done.stderr
     assert "Traceback" not in done.stderr
+
+
+MASTER_SILENCE_S = 5  # loadkit.run.worker's, as documented (importing it here would patch this process)
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def _start_master(tmp_path: Path, shop: Any, *args: str) -> subprocess.Popen[str]:
+    """A 30-second run at 20 arrivals/s, its output in tmp_path/run."""
+    return subprocess.Popen([sys.executable, "-m", "loadkit", "run",
+                             str(write_scenario(tmp_path / "s.yaml", constant(20, 30))), "--target", shop.url,
+                             "--out", str(tmp_path / "run"), *args], cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
+
+
+def _until(condition: Any, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+def test_local_workers_die_with_a_killed_master(tmp_path: Path, demo_factory: Any) -> None:
+    shop = site(demo_factory)
+    master = _start_master(tmp_path, shop, "--workers", "2")
+    workers: list[psutil.Process] = []
+    try:
+        def loading() -> bool:
+            workers[:] = [c for c in psutil.Process(master.pid).children() if "worker" in c.cmdline()]
+            return len(workers) == 2 and (tmp_path / "run" / "metrics.jsonl").exists()
+
+        assert _until(loading, 30), "the workers did not start"
+        before = shop.stats()["served"]
+        time.sleep(2)
+        assert shop.stats()["served"] - before >= 20  # the site is being loaded
+        master.kill()  # SIGKILL: no cleanup of its own
+        master.wait(timeout=10)
+        # the kernel's parent-death signal (Linux) or the workers' watch on their parent: well within a second
+        assert _until(lambda: all(_gone(w.pid) for w in workers), 3), [w.status() for w in workers]
+        settled = shop.stats()["served"]
+        time.sleep(2)
+        assert shop.stats()["served"] == settled  # no request after the workers went
+    finally:
+        master.kill()
+        for w in workers:
+            if not _gone(w.pid):
+                w.kill()
+
+
+def test_a_worker_stops_its_load_within_seconds_of_losing_its_master(tmp_path: Path, demo_factory: Any) -> None:
+    # A worker on "another machine" (not the master's child): only its silence timeout can stop it.
+    shop = site(demo_factory)
+    port = _free_port()
+    master = _start_master(tmp_path, shop, "--master", "--expect-workers", "1", "--master-port", str(port))
+    worker = subprocess.Popen([sys.executable, "-m", "loadkit", "worker", "--master", f"127.0.0.1:{port}"],
+                              cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)), stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        assert _until(lambda: (tmp_path / "run" / "metrics.jsonl").exists(), 30), "the run did not start"
+        time.sleep(2)
+        master.kill()
+        master.wait(timeout=10)
+        killed = time.monotonic()
+        _, stderr = worker.communicate(timeout=MASTER_SILENCE_S + 5)  # Locust alone would wait 60 s
+        left_after = time.monotonic() - killed
+        settled = shop.stats()["served"]
+        time.sleep(1.5)
+        assert shop.stats()["served"] == settled  # nothing after the worker left
+        assert MASTER_SILENCE_S - 1 <= left_after <= MASTER_SILENCE_S + 3, left_after
+        assert worker.returncode == 3, stderr
+        errors = [ln for ln in stderr.splitlines() if ln.startswith("loadkit: error:")]
+        assert len(errors) == 1 and f"no word from the master at 127.0.0.1:{port} for {MASTER_SILENCE_S} s" in errors[0], \
+            stderr
+        assert "Traceback" not in stderr
+    finally:
+        master.kill()
+        worker.kill()
+        worker.wait(timeout=10)

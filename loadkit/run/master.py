@@ -11,6 +11,7 @@ another machine.
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import subprocess
 import sys
@@ -115,8 +116,9 @@ def _execute(scenario: Scenario, plan: Plan, target: str, run_dir: Path, data_va
 
     for i in range(local_workers):
         log_file = (run_dir / f"worker-{i}.log").open("wb")
-        procs.append(subprocess.Popen([sys.executable, "-m", "loadkit", "worker", "--master", f"{bind_host}:{port}"],
-                                      stdout=log_file, stderr=subprocess.STDOUT))
+        # --parent-pid: the worker dies with this process, however it ends (even SIGKILL)
+        procs.append(subprocess.Popen([sys.executable, "-m", "loadkit", "worker", "--master", f"{bind_host}:{port}",
+                                       "--parent-pid", str(os.getpid())], stdout=log_file, stderr=subprocess.STDOUT))
         log_file.close()
     if local_workers < expect_workers:
         say(f"waiting for {expect_workers - local_workers} worker(s): "

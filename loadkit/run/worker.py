@@ -6,18 +6,28 @@ message (the worker answers ``loadkit_ready``, or ``loadkit_refused`` with the r
 worker is ready, the run's start time (``loadkit_start``); the worker keys its measurements by the master's
 run clock (corrected for the two machines' clock offset) and ships them to the master every couple of
 seconds (``loadkit_data``), then says ``loadkit_done``.
+
+A worker never loads the site for a master that is gone: one that hears nothing from its master (Locust's
+heartbeat answers, every second) for ``MASTER_SILENCE_S`` stops its load and leaves, where Locust waits
+60 s; a local worker also dies with the process that started it (``die_with_parent``).
 """
 
 from __future__ import annotations
 
+import ctypes
 import logging
+import os
+import signal
 import socket
+import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import gevent
+from gevent.event import Event
 from locust import runners as locust_runners
 from locust.event import EventHook
 from locust.env import Environment
@@ -35,6 +45,54 @@ from .recorder import Recorder
 
 log = logging.getLogger("loadkit.worker")
 DEFAULT_PORT = 5557
+# Seconds of silence from the master after which a worker stops its load and leaves. The master answers
+# each of the worker's heartbeats (one a second); Locust's own limit is 60 s, far too long for a load tool:
+# a master killed with SIGKILL would leave its workers loading the site, recorded by nobody, for a minute.
+MASTER_SILENCE_S = 5
+PARENT_CHECK_S = 0.5  # how often a local worker looks for its parent (where the kernel cannot signal it)
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+class Silence:
+    """The master's silence counted in the worker's own one-second ticks, not wall time: a pause of the
+    whole machine (a suspended VM, a stalled container) is one tick, not a gap as long as the pause, and the
+    master's answers queued meanwhile are read before the next. Ticks while the worker sets up (its message
+    loop blocked, answers unread) do not count."""
+
+    def __init__(self) -> None:
+        self.heard = True
+        self.busy = False
+        self.quiet = 0
+
+    def hear(self, **_: Any) -> None:
+        """The master spoke (a listener for Locust's ``heartbeat_received``)."""
+        self.heard = True
+
+    def tick(self) -> int:
+        """One second passed: the seconds of silence so far."""
+        self.quiet = 0 if self.heard or self.busy else self.quiet + 1
+        self.heard = False
+        return self.quiet
+
+
+def die_with_parent(parent_pid: int, on_orphaned: Callable[[], object]) -> None:
+    """A local worker ends with the ``loadkit run`` that started it, however that ends (even SIGKILL).
+    On Linux the kernel sends this process SIGKILL when its parent dies (``prctl(PR_SET_PDEATHSIG)``);
+    elsewhere, or if that call fails, a greenlet checks every ``PARENT_CHECK_S`` that the parent is still
+    ours and calls ``on_orphaned`` when it is not. Nothing this worker measures could reach anyone then."""
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):  # an unusual libc: the watchdog below still holds
+            pass
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:  # the parent died before prctl took effect: caught at once
+            gevent.sleep(PARENT_CHECK_S)
+        on_orphaned()
+
+    gevent.spawn(watch)
 
 
 def locustfile_here(data: dict[str, Any]) -> Path:
@@ -74,9 +132,20 @@ def reach_target(target: str, headers: dict[str, str], verify_tls: bool, master_
                       f"({type(answer.error).__name__}: {answer.error}).", fix)
 
 
-def run_worker(master_host: str, master_port: int = DEFAULT_PORT) -> int:
-    """Serve the master until it ends the run; returns a process exit code."""
+def run_worker(master_host: str, master_port: int = DEFAULT_PORT, parent_pid: int | None = None) -> int:
+    """Serve the master until it ends the run; returns a process exit code. ``parent_pid``: a local
+    worker's ``loadkit run`` process, which this worker does not outlive. Raises RunError when the master
+    goes silent (or the parent ends) and the worker stopped its load."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    lost: list[str] = []  # why this worker left before the master ended the run
+    leave = Event()
+
+    def orphaned() -> None:
+        lost.append("the loadkit run that started it ended")
+        leave.set()
+
+    if parent_pid is not None:
+        die_with_parent(parent_pid, orphaned)
     recorder = Recorder()
     env = Environment(user_classes=[user_class()], host="http://127.0.0.1")
     env.events.request.add_listener(recorder.on_request)
@@ -114,6 +183,7 @@ def run_worker(master_host: str, master_port: int = DEFAULT_PORT) -> int:
                                              "requests": recorder.total_requests})
 
     def on_setup(environment: Environment, msg: Any, **_: Any) -> None:
+        silence.busy = True  # this blocks the message loop (a check of the target may take seconds)
         try:
             set_up(environment, msg.data)
         except LoadkitError as error:  # the master stops the run with this one line
@@ -126,6 +196,8 @@ def run_worker(master_host: str, master_port: int = DEFAULT_PORT) -> int:
                                                     "problem": f"its set-up raised {type(error).__name__}: {error}",
                                                     "fix": "see the worker's log (worker-N.log in the run "
                                                     "directory for local workers)"})
+        finally:
+            silence.busy = False
 
     def set_up(environment: Environment, data: dict[str, Any]) -> None:
         scenario = parse_scenario(data["scenario"], "scenario from the master")
@@ -170,11 +242,44 @@ def run_worker(master_host: str, master_port: int = DEFAULT_PORT) -> int:
             if ctx.plan.model == "users" or not ctx.dispatched:
                 ctx.finished.set()
 
+    def watch_master() -> None:
+        while not leave.is_set():
+            gevent.sleep(1.0)
+            if silence.tick() >= MASTER_SILENCE_S:
+                lost.append(f"no word from the master at {master_host}:{master_port} for {MASTER_SILENCE_S} s")
+                leave.set()
+
+    def stop_and_leave() -> None:
+        """The master is gone: stop sending now (no arrival starts, visitors in flight end mid-visit),
+        then end the runner; nothing measured from here could reach anyone."""
+        leave.wait()
+        log.error("%s: stopping this worker's load", lost[0])
+        ctx: LoadContext | None = state["ctx"]
+        try:
+            if ctx is not None:
+                ctx.stop.set()
+            runner.stop()  # the dispatcher (open model) or the looping users (closed model)
+            if ctx is not None:
+                ctx.crew.kill(timeout=2)  # visitors in flight
+        finally:
+            if state["shipper"] is not None:
+                state["shipper"].kill(block=False)
+            runner.greenlet.kill(block=True, timeout=2)
+
+    silence = Silence()
+    env.events.heartbeat_received.add_listener(silence.hear)
     runner.register_message("loadkit_setup", on_setup)
     runner.register_message("loadkit_start", on_start)
     runner.register_message("loadkit_stop", on_stop)
+    watchers = [gevent.spawn(watch_master), gevent.spawn(stop_and_leave)]
     with burst_tolerant_gc():
         runner.greenlet.join()
+    if leave.is_set():
+        watchers[1].join(timeout=5)
+        raise RunError(f"this worker stopped its load and left: {lost[0]}.",
+                       "the master's run is inconclusive (a lost worker); check the master's machine and the "
+                       "network, then run again")
+    gevent.killall(watchers)
     shipper = state["shipper"]
     if shipper is not None:
         shipper.join(timeout=5)
