@@ -96,6 +96,7 @@ def test_compare_cli_rejects_a_folder_that_is_not_a_run(tmp_path: Path) -> None:
 
 
 @pytest.mark.integration
+@pytest.mark.timing
 def test_compare_flags_a_two_times_slower_storefront_and_not_a_rerun(demo_factory: Any, tmp_path: Path) -> None:
     scenario = write_scenario(tmp_path / "steady.yaml", {
         "name": "steady", "traffic": {"profile": "constant", "rate": "20/s", "duration": "12s"},

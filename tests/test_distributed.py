@@ -38,6 +38,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@pytest.mark.timing
 def test_two_worker_processes_deliver_the_plan_and_match_the_server(tmp_path: Path, demo_factory: Any) -> None:
     shop = site(demo_factory)
     before = shop.stats()["served"]

@@ -97,6 +97,7 @@ def test_faults_are_classified_and_the_run_ends_on_schedule(tmp_path: Path) -> N
     assert "<script" not in markdown and "<img" not in markdown
 
 
+@pytest.mark.timing
 def test_the_target_dying_mid_run_is_shown_with_its_time(tmp_path: Path) -> None:
     scenario = write_scenario(tmp_path / "dies.yaml", {
         "name": "dies", "request_timeout": "1s",

@@ -15,7 +15,7 @@ from loadkit.demo import DemoConfig, DEFAULT_SERVICE_MS
 
 from .helpers import read_summary, run_cli_parallel, write_scenario
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.timing]
 
 
 def _service(**changes: float) -> dict[str, float]:

@@ -43,7 +43,6 @@ def _build_wheel(tmp: Path) -> Path:
 
 
 @pytest.mark.integration
-@pytest.mark.xdist_group("load")
 def test_the_wheel_runs_bundled_scenarios_outside_the_source_tree(tmp_path: Path) -> None:
     wheel = _build_wheel(tmp_path)
     assert wheel.name.startswith("loadkit_burst-")

@@ -42,6 +42,7 @@ def burst(peak: float) -> dict[str, Any]:
     }
 
 
+@pytest.mark.timing
 def test_half_capacity_survives_and_counts_match_the_server(tmp_path: Path, demo_factory: Any) -> None:
     site = known_capacity_site(demo_factory)
     before = site.stats()["served"]
@@ -239,6 +240,7 @@ def test_closed_model_runs_the_planned_users(tmp_path: Path, demo_factory: Any) 
     assert summary["totals"]["requests"] == site.stats()["served"] - before - 1
 
 
+@pytest.mark.timing
 def test_an_overloaded_generator_is_inconclusive_never_survives(tmp_path: Path, demo_factory: Any) -> None:
     service = {page: 0.0 for page in DemoConfig().service_ms}
     shop = demo_factory(DemoConfig(slots=64, service_ms=service))
