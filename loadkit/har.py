@@ -219,6 +219,7 @@ class _Flows:
         self.steps = steps
         self.names: set[str] = set()
         self.extracted: dict[str, str] = {}  # value -> variable, for values extracted once and sent again
+        self.links: dict[str, str] = {}  # absolute URL -> variable holding a link to it
         self.notes: list[str] = []  # extractors refused (they did not reproduce the recorded value)
         self.secrets: dict[str, str] = {}  # environment variable -> what it holds
         self._parsed: dict[int, LexborHTMLParser] = {}
@@ -262,6 +263,8 @@ class _Flows:
         step = self.steps[i]
         if not re.search(r"\d", step.path) and not any(len(seg) >= 16 for seg in step.path.split("/")):
             return None  # a fixed address (/basket/): nothing the site handed out
+        if step.url in self.links:  # the same page again (a redirect back to it, a second visit)
+            return f"{{+{self.links[step.url]}}}"
         for source in reversed(self.steps[:i]):
             parsed = self.html(source)
             if parsed is None:
@@ -298,7 +301,10 @@ class _Flows:
             if index:
                 extractor["index"] = index
             var = self.keep(source, base, extractor, href, f"{step.method} {step.path}")
-            return None if var is None else f"{{+{var}}}"
+            if var is None:
+                return None
+            self.links[step.url] = var
+            return f"{{+{var}}}"
         return None
 
     def field(self, i: int, name: str, value: str, where: str) -> str | None:

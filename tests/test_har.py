@@ -113,6 +113,7 @@ def _shop_recording(tmp_path: Path) -> dict[str, Any]:
         _entry("GET", f"{SITE}/catalogue/middlemarch_7/", 2, text=product),
         _entry("POST", f"{SITE}/basket/add/7/", 3, status=302,
                post={"mimeType": form, "text": f"csrfmiddlewaretoken={token}&quantity=1"}),
+        _entry("GET", f"{SITE}/catalogue/middlemarch_7/", 3.1, text=product),  # redirected back to the product
         _entry("GET", f"{SITE}/offers/ab12cd34/", 4),
         _entry("POST", f"{SITE}/checkout/payment/", 5, status=302,
                post={"mimeType": form, "text": "card_number=4111+1111+1111+1111&email=shopper%40example.test"
@@ -139,6 +140,9 @@ def test_each_extractor_finds_the_value_the_shopper_used(tmp_path: Path) -> None
     assert extract["add_to_basket_form_action"] == {"css": "form#add_to_basket_form", "attr": "action"}
     assert extract["csrfmiddlewaretoken"] == {"css": 'input[name="csrfmiddlewaretoken"]', "attr": "value"}
     assert steps[3]["form"] == {"csrfmiddlewaretoken": "{csrfmiddlewaretoken}", "quantity": "1"}
+    assert paths[4] == "{+middlemarch_link}"  # the same page again: the same variable
+    steps = steps[:4] + steps[5:]
+    paths = paths[:4] + paths[5:]
     # an extractor that would find another value on the recorded page is refused, with a note
     assert paths[4] == "/offers/ab12cd34/"
     assert "# Not extracted: path value: no extractor found 'ab12cd34' again" in text

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import pytest
 
+from loadkit.demo import DemoConfig
 from loadkit.errors import ScenarioError
 from loadkit.scenario import parse_scenario, step_variables
 from loadkit.uri import PathTemplate, template_variables
+
+from .helpers import read_summary, run_cli, write_scenario
 
 
 @pytest.mark.parametrize("value, simple, reserved", [
@@ -60,3 +66,34 @@ def test_environment_references_are_not_template_variables() -> None:
     assert template_variables("/pay?token=${PAY_TOKEN}&id={id}") == {"id"}
     assert PathTemplate("/pay?token=${PAY_TOKEN}&id={id}", {"PAY_TOKEN": "s3/cr t"}).expand({"id": 7}) == \
         "/pay?token=s3%2Fcr%20t&id=7"
+
+
+@pytest.mark.integration
+def test_a_whole_link_and_an_environment_value_on_the_wire(tmp_path: Path, demo_factory: Any) -> None:
+    """Against the demo shop: a category link taken whole from the home page (its '/' kept, not %2F), and a
+    form value read from the environment (never written into the run directory)."""
+    site = demo_factory(DemoConfig())
+    before = site.stats()["by_page"]
+    scenario = write_scenario(tmp_path / "links.yaml", {
+        "name": "links", "csrf": "off",
+        "traffic": {"profile": "constant", "rate": "3/s", "duration": "2s"},
+        "journeys": [{"name": "j", "steps": [
+            {"get": "/", "extract": {"garden": {"css": "a", "text": "Garden", "attr": "href"}}},
+            {"get": "{+garden}", "expect": {"contains": "Garden"}},
+            {"get": "/products/kitchen-01", "extract": {"csrf": {"css": "input[name=csrf_token]", "attr": "value"}}},
+            {"post": "/cart", "form": {"product": "${LK_TEST_PRODUCT}", "csrf_token": "{csrf}"},
+             "expect": {"status": 303}},
+        ]}]})
+    missing = run_cli("run", str(scenario), "--target", site.url, "--out", str(tmp_path / "missing"))
+    assert missing.returncode == 2 and "reads ${LK_TEST_PRODUCT}" in missing.stderr
+    result = run_cli("run", str(scenario), "--target", site.url, "--out", str(tmp_path / "run"),
+                     env={"LK_TEST_PRODUCT": "garden-02"})
+    assert result.returncode == 0, result.stderr
+    summary = read_summary(tmp_path / "run")
+    assert summary["totals"]["failures"] == 0, summary["errors"]
+    endpoints = {e["name"]: e["requests"] for e in summary["endpoints"]}
+    assert endpoints["GET {+garden}"] == 6
+    after = site.stats()["by_page"]
+    assert after["category"] - before.get("category", 0) == 6  # /category/garden, not /category%2Fgarden
+    assert after["add_to_cart"] - before.get("add_to_cart", 0) == 6
+    assert "garden-02" not in (tmp_path / "run" / "scenario.yaml").read_text()
