@@ -166,8 +166,11 @@ def judge(analysis: Analysis, policy: VerdictPolicy | None = None) -> Verdict:
         inconclusive.append(f"The run was interrupted at {format_clock(meta.get('duration_s') or 0)} of "
                             f"{format_clock(analysis.plan.duration)}; the results cover only that part.")
     planned = traffic["planned_arrivals"]
+    lost = [str(w) for w in meta.get("lost_workers") or []]
+    if lost:  # the named cause of load not delivered: not the generator's capacity
+        inconclusive.append(_lost_workers_sentence(analysis, lost))
     if analysis.plan.model == "users":
-        if traffic["delivered_share"] < 1 - policy.max_late_share:
+        if traffic["delivered_share"] < 1 - policy.max_late_share and not lost:
             inconclusive.append(
                 f"loadkit could not run the planned users: at most {traffic['peak_delivered_per_s']:.0f} of "
                 f"{analysis.plan.planned_peak:.0f} were running; the load generator, not the site, was the "
@@ -180,14 +183,15 @@ def judge(analysis: Analysis, policy: VerdictPolicy | None = None) -> Verdict:
                 f"The scenario's safety.max_rate of {max_rate:.3g}/s held the load below the plan (peak "
                 f"{analysis.plan.max_level:.3g}/s): {traffic['delivered_arrivals']} of {planned} planned visitors "
                 "started, so the plan was not tested.")
-        elif traffic["dropped_arrivals"] + traffic["late_arrivals"] > policy.max_late_share * planned or \
-                missing > max(1.0, policy.max_late_share * planned):
+        elif (traffic["dropped_arrivals"] + traffic["late_arrivals"] > policy.max_late_share * planned or
+              missing > max(1.0, policy.max_late_share * planned)) and not lost:
             inconclusive.append(_undelivered(analysis))
     measured = analysis.totals["requests"] > 0
     if not measured:
         inconclusive.append("No request was measured, so nothing can be said about the site.")
     for note in meta.get("inconclusive_reasons", []):
-        inconclusive.append(str(note))
+        if str(note) not in {f"The load generator could not be trusted: {w}." for w in lost}:  # older runs
+            inconclusive.append(str(note))
 
     judged_failures = sorted((r for r in analysis.slo_results if not r.passed and r.scope != "probe"),
                              key=_rank)
@@ -321,6 +325,19 @@ def _undelivered(analysis: Analysis) -> str:
                 f"so {what}. Neither the site nor loadkit's capacity was the limit and more --workers would not "
                 "help: run on a quieter machine or a dedicated runner.")
     return _other_sentence(what, cpu_late)
+
+
+def _lost_workers_sentence(analysis: Analysis, lost: list[str]) -> str:
+    """A lost worker is the cause: its share of the plan stopped when it did, whatever the CPU said."""
+    traffic = analysis.traffic
+    if analysis.plan.model == "users":
+        what = (f"at most {traffic['peak_delivered_per_s']:.0f} of {analysis.plan.planned_peak:.0f} planned users "
+                "were running")
+    else:
+        what = f"{traffic['delivered_arrivals']} of {traffic['planned_arrivals']} planned visitors started"
+    return (f"loadkit lost a load worker ({'; '.join(lost)}), so {what}: the worker's share of the plan was not "
+            "sent after it went. The lost worker, not the site, is why the plan was not delivered: see why it ended "
+            "in its log (worker-N.log in the run directory for a local worker) or on its machine, then run again.")
 
 
 def _saturated_sentence(what: str, cpu: float) -> str:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -99,6 +101,25 @@ def test_undelivered_load_is_never_survives(tmp_path: Path) -> None:
     analysis = analyze(load_run(make_run_dir(tmp_path / "r", scenario_doc(), healthy, delivered_share=0.8)))
     assert analysis.traffic["delivered_arrivals"] < 0.85 * analysis.traffic["planned_arrivals"]
     assert judge(analysis).verdict == "inconclusive"
+
+
+def test_a_lost_worker_is_named_as_the_cause_not_the_generators_capacity(tmp_path: Path) -> None:
+    def hot(t: int, started: int) -> dict[str, Any]:  # the surviving worker busy: would read as saturated
+        return {"hiccup_ms": 2.0, "cpu": 99.0}
+
+    run = make_run_dir(tmp_path / "r", scenario_doc(), healthy, delivered_share=0.6, generator=hot)
+    meta = json.loads((run / "run.json").read_text(encoding="utf-8"))
+    meta.update(workers=2, lost_workers=["worker 1 lost at 30 s"],
+                inconclusive_reasons=["The load generator could not be trusted: worker 1 lost at 30 s."])
+    (run / "run.json").write_text(json.dumps(meta), encoding="utf-8")
+    verdict = judge(analyze(load_run(run)))
+    assert verdict.verdict == "inconclusive"
+    lost = [r for r in verdict.reasons if "worker 1 lost at 30 s" in r]
+    assert len(lost) == 1, verdict.reasons  # one sentence, also for runs that noted it the older way
+    assert lost[0].startswith("loadkit lost a load worker (worker 1 lost at 30 s), so ")
+    assert "planned visitors started" in lost[0] and "worker-N.log" in lost[0]
+    assert not any("--workers" in r or "saturated" in r or "generator, not the site" in r for r in verdict.reasons), \
+        verdict.reasons
 
 
 def test_slow_recovery_is_at_risk(tmp_path: Path) -> None:

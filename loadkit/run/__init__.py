@@ -126,7 +126,7 @@ def run_scenario(scenario: Scenario, plan: Plan, run_dir: Path, base_dir: Path, 
 
             outcome = execute(scenario, plan, target, run_dir, data_values, headers, on_progress=on_progress,
                               locust_users=locust_users)
-        problems = ([outcome.saturated] if outcome.saturated else []) + outcome.lost_workers
+        problems = [outcome.saturated] if outcome.saturated else []  # lost workers: verdict.py names them
         meta.update({
             "t0": outcome.started_at, "duration_s": round(outcome.duration_s, 3), "load_s": round(outcome.load_s, 3),
             "complete": not outcome.interrupted and outcome.aborted is None, "interrupted": outcome.interrupted,
