@@ -83,6 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="stretch or shrink every duration of the plan")
     p.add_argument("--strict", action="store_true", default=None, help="exit 1 for at-risk too")
     p.add_argument("--quiet", action="store_true", default=None, help="print only the verdict")
+    p.add_argument("--baseline", default=None, metavar="RUN_DIR|latest-good",
+                   help="compare with this earlier run (or the newest run of the scenario that survived, beside "
+                        "the new one); a regression beyond noise exits 1")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("worker", help="generate load for a master (`loadkit run ... --master`) on another machine")
@@ -180,6 +183,7 @@ def default_run_dir(scenario: Scenario, now: datetime | None = None) -> Path:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """``loadkit run``: run, analyse, judge, render; exit with the verdict's code."""
+    from .baseline import find_baseline, gate
     from .report import render_run_dir
     from .run import run_scenario
 
@@ -189,6 +193,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     distribution = _distribution(args)
     plan = build_plan(scenario, rate_scale=config.rate_scale, duration_scale=config.duration_scale)
     run_dir = config.out or default_run_dir(scenario)
+    # the baseline is found before any load: a mistyped one is a usage error, not a wasted run
+    baseline = find_baseline(args.baseline, scenario.name, run_dir.parent) if args.baseline else None
     quiet = config.quiet
     say = (lambda _m: None) if quiet else (lambda m: print(f"loadkit: {m}", file=sys.stderr, flush=True))
     progress = None if quiet else progress_view(sys.stderr.isatty())
@@ -200,6 +206,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     finally:
         if progress:
             progress.close()
+    comparison = gate(baseline, run_dir) if baseline is not None and not outcome.interrupted else None
     rendered = render_run_dir(run_dir)
     verdict = rendered.verdict
     print(_verdict_line(verdict))
@@ -207,8 +214,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         for reason in verdict.reasons:
             print(f"  - {reason}")
         print(f"report: {run_dir / 'report.html'}")
+    if comparison is not None:
+        print(f"baseline {baseline}: " + ("regression beyond noise: " + ", ".join(
+            f"{c.metric} of {c.endpoint}" for c in comparison.regressions) if comparison.regressions else
+            "no regression beyond noise"))
     publish_job_summary(rendered.model, os.environ)
-    return verdict_exit_code(verdict.verdict, strict=config.strict, interrupted=outcome.interrupted)
+    code = verdict_exit_code(verdict.verdict, strict=config.strict, interrupted=outcome.interrupted)
+    if code == ExitCode.SURVIVES and comparison is not None and comparison.regressions:
+        return ExitCode.FAILS  # the site held its service levels but got worse than its baseline
+    return code
 
 
 def verdict_exit_code(verdict: str, *, strict: bool, interrupted: bool) -> ExitCode:

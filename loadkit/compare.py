@@ -17,6 +17,7 @@ interval does not rule out noise.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from .aggregate import bucket_values_ms
-from .analysis import Analysis, analyze
+from .analysis import analyze
 from .data import RunData
 from .traffic import judged_phases, plan_from_dict
 from .verdict import judge
@@ -193,9 +194,8 @@ def _compare_endpoint(name: str, base: _Blocks | None, new: _Blocks | None, rng:
     return changes
 
 
-def _capacity_change(base: Analysis, new: Analysis, min_change: float) -> Change:
+def _capacity_change(b: Mapping[str, Any], n: Mapping[str, Any], min_change: float) -> Change:
     """Capacity from each run's own analysis (found, or "at least" what was tried)."""
-    b, n = base.capacity, new.capacity
     b_rate, n_rate = b.get("arrivals_per_s") or None, n.get("arrivals_per_s") or None
     if b_rate is None or n_rate is None or not (b.get("found") or n.get("found")):
         # neither run broke: both capacities are only "at least what was tried"
@@ -210,8 +210,12 @@ def _capacity_change(base: Analysis, new: Analysis, min_change: float) -> Change
 
 
 def compare_runs(base: RunData, new: RunData, *, min_change: float = 0.10, min_error_change: float = 0.005,
-                 seed: int = 1) -> Comparison:
-    """Compare two run directories (read with :func:`loadkit.data.load_run`)."""
+                 seed: int = 1, summaries: tuple[Mapping[str, Any], Mapping[str, Any]] | None = None) -> Comparison:
+    """Compare two run directories (read with :func:`loadkit.data.load_run`).
+
+    Capacity and verdicts come from each run's analysis; ``summaries`` (the runs' saved summary.json
+    documents, as the history passes them) supply both without analysing the runs again.
+    """
     notes: list[str] = []
     if base.meta.get("scenario") != new.meta.get("scenario"):
         notes.append(f"The runs come from different scenarios ({base.meta.get('scenario')} and "
@@ -229,10 +233,16 @@ def compare_runs(base: RunData, new: RunData, *, min_change: float = 0.10, min_e
     for name in names:
         changes += _compare_endpoint(name, base_blocks.get(name), new_blocks.get(name), rng, min_change,
                                      min_error_change)
-    base_analysis, new_analysis = analyze(base), analyze(new)
-    changes.append(_capacity_change(base_analysis, new_analysis, min_change))
+    if summaries is not None:
+        (base_cap, base_verdict), (new_cap, new_verdict) = ((dict(doc.get("capacity") or {}), str(doc.get("verdict")))
+                                                            for doc in summaries)
+    else:
+        base_analysis, new_analysis = analyze(base), analyze(new)
+        base_cap, new_cap = base_analysis.capacity, new_analysis.capacity
+        base_verdict, new_verdict = judge(base_analysis).verdict, judge(new_analysis).verdict
+    changes.append(_capacity_change(base_cap, new_cap, min_change))
     return Comparison(base_name=base.path.name, new_name=new.path.name,
-                      base_verdict=judge(base_analysis).verdict, new_verdict=judge(new_analysis).verdict,
+                      base_verdict=base_verdict, new_verdict=new_verdict,
                       changes=tuple(changes), notes=tuple(notes), min_change=min_change,
                       min_error_change=min_error_change)
 

@@ -177,7 +177,10 @@ def mark_changes(history: History, compare_last: int = COMPARE_LAST, min_change:
                 runs[i] = replace(new, change="not compared", change_details=("one of the two runs did not finish",))
                 continue
             try:
-                comparison = compare_runs(load_run(base.path), load_run(new.path), min_change=min_change)
+                summaries = tuple(json.loads((r.path / "summary.json").read_text(encoding="utf-8"))
+                                  for r in (base, new))
+                comparison = compare_runs(load_run(base.path), load_run(new.path), min_change=min_change,
+                                          summaries=(summaries[0], summaries[1]))
             except Exception as exc:  # a damaged data file: note it, keep the history  # noqa: BLE001
                 notes.append(f"{os.path.relpath(new.path, history.root)}: not compared with the run before it "
                              f"({exc.__class__.__name__}).")

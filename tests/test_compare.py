@@ -117,3 +117,36 @@ def test_compare_flags_a_two_times_slower_storefront_and_not_a_rerun(demo_factor
     assert rerun.returncode == 0, rerun.stdout
     document = json.loads((tmp_path / "rerun" / "compare.json").read_text(encoding="utf-8"))
     assert document["regression"] is False
+
+
+def test_baseline_gate_latest_good_and_a_slower_storefront(demo_factory: Any, tmp_path: Path) -> None:
+    """`loadkit run --baseline latest-good`: a rerun passes; a two times slower storefront exits 1, and the
+    report, summary.json and summary.md carry the comparison."""
+    scenario = write_scenario(tmp_path / "steady.yaml", {
+        "name": "steady", "traffic": {"profile": "constant", "rate": "20/s", "duration": "10s"},
+        "journeys": [{"name": "look", "steps": [{"get": "/"}, {"get": "/products/kitchen-01"}]}]})
+    reports = tmp_path / "reports"
+    normal = demo_factory(DemoConfig())
+    slower = demo_factory(DemoConfig(service_ms={page: 2 * ms for page, ms in DEFAULT_SERVICE_MS.items()}))
+    nothing = run_cli("run", str(scenario), "--target", normal.url, "--out", str(reports / "0"), "--baseline",
+                      "latest-good", "--quiet")
+    assert nothing.returncode == 2 and "no earlier run of steady" in nothing.stderr  # before any load
+    assert not (reports / "0").exists()
+    first = run_cli("run", str(scenario), "--target", normal.url, "--out", str(reports / "1"), "--quiet")
+    assert first.returncode == 0, first.stderr
+    rerun = run_cli("run", str(scenario), "--target", normal.url, "--out", str(reports / "2"), "--quiet",
+                    "--baseline", "latest-good")
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert "no regression beyond noise" in rerun.stdout
+    slow = run_cli("run", str(scenario), "--target", slower.url, "--out", str(reports / "3"), "--quiet",
+                   "--baseline", str(reports / "1"))
+    assert slow.returncode == 1, slow.stdout + slow.stderr
+    summary = json.loads((reports / "3" / "summary.json").read_text(encoding="utf-8"))
+    assert summary["verdict"] == "survives" and summary["baseline"]["regression"] is True
+    regressions = {(c["endpoint"], c["metric"]) for c in summary["baseline"]["changes"] if c["decision"] == "regression"}
+    assert ("GET /", "p50") in regressions
+    assert "regression beyond noise" in (reports / "3" / "summary.md").read_text(encoding="utf-8")
+    assert 'id="baseline-changes"' in (reports / "3" / "report.html").read_text(encoding="utf-8")
+    # re-rendering keeps the comparison
+    assert run_cli("report", str(reports / "3")).returncode == 0
+    assert "baseline" in json.loads((reports / "3" / "summary.json").read_text(encoding="utf-8"))

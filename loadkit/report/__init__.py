@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..baseline import saved_comparison
 from ..analysis import Analysis, analyze
 from ..data import load_run, write_json_atomic, write_text_atomic
 from ..verdict import Verdict, judge
@@ -33,7 +34,7 @@ class Rendered:
 
 def render(analysis: Analysis, verdict: Verdict, run_dir: Path) -> Rendered:
     """Write every report for an analysed run into ``run_dir`` (atomically)."""
-    model = build_model(analysis, verdict)
+    model = build_model(analysis, verdict, saved_comparison(run_dir))
     documents = {"summary.json": model.summary(), "load-performance.json": render_load_performance(model)}
     texts = {"report.html": render_html(model), "junit.xml": render_junit(model),
              "summary.md": render_markdown(model)}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..units import format_duration, format_ms, format_percent
 from .model import ReportModel
 from .text import md_text, slo_value
@@ -36,9 +38,21 @@ def render_markdown(model: ReportModel) -> str:
         for row in model.slos:
             lines.append(f"| {md_text(row.name)} | {md_text(row.scope or row.phase)} | {slo_value(row, row.observed)} | "
                          f"{slo_value(row, row.threshold)} | {'pass' if row.passed else '**FAIL**'} |")
+    if model.baseline is not None:
+        lines += ["", baseline_line(model.baseline)]
     lines += ["", f"<sub>loadkit {md_text(model.run.get('loadkit_version'))}, "
                   f"{md_text(model.run.get('started_at'))}, target {md_text(model.run.get('target'))}</sub>", ""]
     return "\n".join(lines)
+
+
+def baseline_line(baseline: dict[str, Any]) -> str:
+    """One line on the comparison with the baseline run."""
+    changes = [c for c in baseline.get("changes", []) if c.get("decision") == "regression"]
+    what = ", ".join(f"{md_text(c['metric'])} of {md_text(c['endpoint'])}" for c in changes[:5])
+    base = md_text(baseline.get("base"))
+    if changes:
+        return f"**Against the baseline {base}: regression beyond noise** ({what})."
+    return f"Against the baseline {base}: no regression beyond the runs' noise."
 
 
 MAX_JOB_SUMMARY = 4000  # characters: a CI job summary is a glance, not the report

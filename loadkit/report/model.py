@@ -88,6 +88,7 @@ class ReportModel:
     broke_first: tuple[dict[str, Any], ...] = ()
     apdex_t_ms: float = 500.0
     offsite_redirects: tuple[dict[str, Any], ...] = ()
+    baseline: dict[str, Any] | None = None  # the comparison with a baseline run (loadkit run --baseline)
     capacity_figure: str = "n/a"  # the capacity as every report prints it: "~26.7/s", ">= 12/s", "below 8/s"
 
     def pauses(self) -> list[tuple[int, int]]:
@@ -127,10 +128,11 @@ class ReportModel:
             "broke_first": list(self.broke_first),
             "apdex_t_ms": self.apdex_t_ms,
             "offsite_redirects": list(self.offsite_redirects),
+            **({"baseline": self.baseline} if self.baseline is not None else {}),
         }
 
 
-def build_model(analysis: Analysis, verdict: Verdict) -> ReportModel:
+def build_model(analysis: Analysis, verdict: Verdict, baseline: dict[str, Any] | None = None) -> ReportModel:
     """Assemble the view model from the analysis and the verdict."""
     meta = analysis.meta
     run = {
@@ -194,7 +196,7 @@ def build_model(analysis: Analysis, verdict: Verdict) -> ReportModel:
                        phases=phases, error_kinds=error_kinds, error_samples=samples,
                        slos_defaulted=analysis.slos_defaulted, scenario=analysis.scenario, series=series,
                        endpoint_series=endpoint_series, latency_distribution=dist, broke_first=broke_first,
-                       apdex_t_ms=analysis.apdex_t_ms, capacity_figure=capacity_figure(cap, unit),
+                       apdex_t_ms=analysis.apdex_t_ms, capacity_figure=capacity_figure(cap, unit), baseline=baseline,
                        offsite_redirects=tuple({"endpoint": str(r["endpoint"]), "count": int(r["count"]),
                                                 "example": str(r["example"])}
                                                for r in analysis.offsite.to_dict("records")))
