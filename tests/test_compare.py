@@ -119,6 +119,7 @@ def test_compare_flags_a_two_times_slower_storefront_and_not_a_rerun(demo_factor
     assert document["regression"] is False
 
 
+@pytest.mark.timing
 def test_baseline_gate_latest_good_and_a_slower_storefront(demo_factory: Any, tmp_path: Path) -> None:
     """`loadkit run --baseline latest-good`: a rerun passes; a two times slower storefront exits 1, and the
     report, summary.json and summary.md carry the comparison."""
