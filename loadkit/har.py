@@ -414,11 +414,12 @@ def _resolve(steps: list[_Step]) -> _Flows:
         else:
             segments = []
             for seg in parts.path.split("/"):
-                var = flows.text_value(i, unquote(seg), "path") if seg and i else None
+                var = (flows.json_value(i, unquote(seg)) or flows.text_value(i, unquote(seg), "path")) \
+                    if seg and i else None
                 segments.append(var or seg)
             query = []
             for key, value in parse_qsl(parts.query, keep_blank_values=True):
-                out = flows.field(i, key, value, "query") if i else None
+                out = (flows.field(i, key, value, "query") or flows.json_value(i, value)) if i else None
                 if out is None and i:
                     out = flows.text_value(i, value, key)
                 kind = secret_kind(key, value)

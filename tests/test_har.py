@@ -172,3 +172,17 @@ def test_generated_extractors_reproduce_the_recorded_values(tmp_path: Path) -> N
     found = {name: extract_value(Extractor(**spec), pages[url])
              for url, step in zip(urls, steps) for name, spec in step.get("extract", {}).items()}
     assert found == expected
+
+
+def test_values_from_a_json_answer_are_found_by_their_json_path(tmp_path: Path) -> None:
+    cart = {"cart": {"id": "c_8f3a9b2c", "lines": [{"sku": "sku-12345", "qty": 1}, {"sku": "sku-67890", "qty": 2}]}}
+    har = _har(tmp_path, [
+        _entry("GET", f"{SITE}/", 0, text="<h1>Shop</h1>"),
+        _entry("GET", f"{SITE}/api/cart", 1, mime="application/json", text=json.dumps(cart)),
+        _entry("POST", f"{SITE}/api/cart/c_8f3a9b2c/lines?after=sku-67890", 2, mime="application/json",
+               post={"mimeType": "application/json", "text": json.dumps({"sku": "sku-67890", "qty": 3})}),
+    ])
+    steps = [s for s in yaml.safe_load(convert_har(har))["journeys"][0]["steps"] if "think" not in s]
+    assert steps[1]["extract"] == {"id": {"json": "cart.id"}, "sku": {"json": "cart.lines.1.sku"}}
+    assert steps[2]["post"] == "/api/cart/{id}/lines?after={sku}"
+    assert steps[2]["json"] == {"sku": "{sku}", "qty": 3}
