@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -308,3 +309,31 @@ def test_a_worker_stops_its_load_within_seconds_of_losing_its_master(tmp_path: P
         master.kill()
         worker.kill()
         worker.wait(timeout=10)
+
+
+@pytest.mark.timing
+def test_without_the_kernels_signal_a_local_worker_still_notices_its_parent_is_gone(tmp_path: Path) -> None:
+    # The watchdog alone: prctl given an option it rejects, as on a system without PR_SET_PDEATHSIG. A
+    # middle process starts the "worker", then dies by SIGKILL; the worker must notice within about 0.5 s.
+    out = tmp_path / "orphaned.json"
+    worker = ("import json, os, time\nimport gevent\nimport loadkit.run.worker as w\n"
+              "w._PR_SET_PDEATHSIG = -1\nseen = []\n"
+              "w.die_with_parent(os.getppid(), lambda: seen.append(time.time()))\n"
+              "print('ready', flush=True)\n"
+              "while not seen:\n    gevent.sleep(0.05)\n"
+              f"open({str(out)!r}, 'w').write(json.dumps({{'orphaned_at': seen[0]}}))\n")
+    middle = ("import os, signal, subprocess, sys, time\n"
+              f"p = subprocess.Popen([sys.executable, '-c', {worker!r}], stdout=subprocess.PIPE, "
+              "stderr=subprocess.DEVNULL, text=True)\n"
+              "p.stdout.readline()\nprint(p.pid, time.time(), flush=True)\nos.kill(os.getpid(), signal.SIGKILL)\n")
+    done = subprocess.run([sys.executable, "-c", middle], capture_output=True, text=True, timeout=60, cwd=ROOT,
+                          env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    pid, killed_at = done.stdout.split()
+    try:
+        assert _until(out.exists, 5), "the orphaned worker did not notice"
+        assert json.loads(out.read_text())["orphaned_at"] - float(killed_at) < 1.5
+        assert _until(lambda: _gone(int(pid)), 5)
+    finally:
+        if not _gone(int(pid)):
+            os.kill(int(pid), signal.SIGKILL)
