@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .config import SETTINGS as CONFIG_SETTINGS
-from .config import parse_positive, parse_workers
+from .config import parse_positive, parse_workers, read_locust_settings
 from .progress import progress_view
 from .config import resolve as resolve_config
 from .errors import ExitCode, LoadkitError, OutputError, UsageError
@@ -42,6 +42,13 @@ def _arg(parse: Callable[[str], Any]) -> Callable[[str], Any]:
     return convert
 
 
+def _nonempty_path(text: str) -> Path:
+    """A path argument; an empty one (``--out "$UNSET"``) is an error, not the current folder."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("is empty: give a folder")
+    return Path(text)
+
+
 _positive_float = _arg(parse_positive)
 _workers = _arg(parse_workers)
 _percent = _arg(parse_percent)
@@ -63,8 +70,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="run a scenario and write its reports")
     p.add_argument("scenario", help="scenario file, or the name of a bundled scenario (tv-spot, smoke, ...)")
-    p.add_argument("--target", help="base URL to test (default: the scenario's target, else the demo storefront)")
-    p.add_argument("--out", type=Path, help="run directory (default: reports/<scenario>-<UTC time>)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--target", metavar="URL",
+                       help="base URL to test (default: the scenario's target, else the demo storefront, which "
+                            "in CI needs --demo)")
+    where.add_argument("--host", metavar="URL", help="the same as --target (Locust's name for it)")
+    where.add_argument("--demo", action="store_true", default=None,
+                       help="run against the embedded demo storefront (needed in CI, where CI is set)")
+    p.add_argument("--out", type=_nonempty_path, help="run directory (default: reports/<scenario>-<UTC time>)")
     p.add_argument("--workers", type=_workers, default=None,
                    help="start N Locust worker processes here ('auto': one per core); default: load from this "
                         "process")
@@ -188,7 +201,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .run import run_scenario
 
     scenario = load_scenario(args.scenario)
-    config = resolve_config({name: getattr(args, name) for name in CONFIG_SETTINGS}, os.environ, scenario)
+    flags = {name: getattr(args, name) for name in (*CONFIG_SETTINGS, "host", "demo")}
+    config = resolve_config(flags, os.environ, scenario, read_locust_settings(Path.cwd(), os.environ))
+    for warning in config.warnings:
+        print(f"loadkit: warning: {warning}", file=sys.stderr)
     args.workers = config.workers
     distribution = _distribution(args)
     plan = build_plan(scenario, rate_scale=config.rate_scale, duration_scale=config.duration_scale)

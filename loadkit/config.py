@@ -1,4 +1,16 @@
-"""Run configuration, layered: defaults < scenario file < ``LOADKIT_*`` environment < command-line flags.
+"""Run configuration, in layers; a later layer wins:
+
+1. built-in defaults;
+2. Locust's own config files in the working folder, for the settings that mean something to loadkit (only
+   ``host``, as the target): ``locust.conf``, then ``pyproject.toml`` ``[tool.locust]``;
+3. the scenario file (``target:``);
+4. ``LOCUST_HOST`` in the environment;
+5. ``LOADKIT_*`` environment variables;
+6. command-line flags (``--host`` is ``--target`` under Locust's name; ``--demo`` asks for the demo storefront).
+
+Every other Locust setting found (``users``, ``LOCUST_RUN_TIME``, ...) is named in one warning line, never
+silently ignored. A setting given but empty (``LOADKIT_TARGET=""``) is a usage error naming it, and so is a
+run in CI (``CI`` set) that would fall back to the embedded demo storefront without ``--demo``.
 
 The result is one frozen object that says, for every setting, its value and where it came from; it is
 recorded in the run directory (``config.json``, secrets redacted) so a run can be explained later.
@@ -7,16 +19,21 @@ recorded in the run directory (``config.json``, secrets redacted) so a run can b
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+import tomllib
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .errors import UsageError
 from .redaction import redact_url
-from .scenario import Scenario
+from .scenario import DEMO_TARGET, Scenario, target_problem
 
 ENV_PREFIX = "LOADKIT_"
+LOCUST_FILES = ("locust.conf", "pyproject.toml")  # Locust's own, in its order (the later wins)
+# Read by Locust itself when loadkit imports it, so not "unused".
+_LOCUST_IMPORT_VARIABLES = frozenset({"LOCUST_SKIP_MONKEY_PATCH", "LOCUST_SKIP_URLLIB3_PATCH",
+                                      "LOCUST_PLAYWRIGHT"})
 
 
 def parse_bool(text: str) -> bool:
@@ -65,17 +82,73 @@ DEFAULTS: dict[str, Any] = {"target": None, "out": None, "workers": None, "rate_
 
 
 @dataclass(frozen=True)
+class LocustSetting:
+    """A setting found where Locust reads its configuration."""
+
+    source: str  # "locust.conf", "pyproject.toml [tool.locust]", or "environment"
+    name: str  # as written there: "host", "spawn-rate", "LOCUST_HOST"
+    value: str
+
+    @property
+    def key(self) -> str:
+        """Locust's option name: ``host``, ``spawn-rate`` (``LOCUST_SPAWN_RATE`` -> ``spawn-rate``)."""
+        name = self.name.removeprefix("LOCUST_") if self.source == "environment" else self.name
+        return name.lower().replace("_", "-").lstrip("-")
+
+    @property
+    def label(self) -> str:
+        """How a message names it: ``LOCUST_HOST``, ``locust.conf: host``."""
+        return self.name if self.source == "environment" else f"{self.source}: {self.name}"
+
+
+def read_locust_settings(folder: Path, environ: Mapping[str, str]) -> list[LocustSetting]:
+    """Locust settings in ``folder`` (``locust.conf``, ``pyproject.toml [tool.locust]``) and ``LOCUST_*``
+    variables, lowest layer first. Files that cannot be read are Locust's business, not the run's: skipped."""
+    found: list[LocustSetting] = []
+    try:
+        text = (folder / "locust.conf").read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        text = ""
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line[0] in "#;[":
+            continue
+        # ConfigArgParse's syntax: "key = value", "key: value" or "key value"
+        cut = min((i for i in (line.find("="), line.find(":"), line.find(" ")) if i > 0), default=len(line))
+        key, value = line[:cut].strip(), line[cut:].lstrip("=: \t").strip()
+        found.append(LocustSetting("locust.conf", key, value.strip("'\"")))
+    try:
+        with (folder / "pyproject.toml").open("rb") as handle:
+            table = tomllib.load(handle).get("tool", {}).get("locust", {})
+    except (OSError, tomllib.TOMLDecodeError):
+        table = {}
+    if isinstance(table, dict):
+        for key, value in table.items():
+            shown = str(value).lower() if isinstance(value, bool) else str(value)
+            found.append(LocustSetting("pyproject.toml [tool.locust]", str(key), shown))
+    found += [LocustSetting("environment", name, value) for name, value in sorted(environ.items())
+              if name.startswith("LOCUST_") and name not in _LOCUST_IMPORT_VARIABLES]
+    return found
+
+
+def in_ci(environ: Mapping[str, str]) -> bool:
+    """Whether the ``CI`` variable says this is a CI job (GitHub Actions, GitLab CI and most others set it)."""
+    return environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+@dataclass(frozen=True)
 class RunConfig:
     """The resolved settings of one run, and the layer each came from."""
 
-    target: str | None
+    target: str | None  # a base URL, "demo" (the demo storefront asked for), or None (not given)
     out: Path | None
     workers: int | None
     rate_scale: float
     duration_scale: float
     strict: bool
     quiet: bool
-    sources: Mapping[str, str] = field(default_factory=dict)  # setting -> default|scenario|env|flag
+    sources: Mapping[str, str] = field(default_factory=dict)  # setting -> default|scenario|env|flag|...
+    warnings: tuple[str, ...] = ()  # one line each, for stderr
 
     def recorded(self) -> dict[str, Any]:
         """For ``config.json``: values (secrets redacted) with their sources."""
@@ -88,16 +161,61 @@ class RunConfig:
         return out
 
 
-def resolve(flags: Mapping[str, Any], environ: Mapping[str, str], scenario: Scenario | None) -> RunConfig:
-    """Layer the settings; ``flags`` holds None for every flag not given on the command line."""
+def _checked_target(value: str, where: str) -> str:
+    if not value.strip():
+        raise UsageError(f"{where} is set but empty.",
+                         f"give {where} the site's base URL (https://shop.example.com), or leave it out")
+    problem = target_problem(value)
+    if problem is not None:
+        raise UsageError(f"{where} {problem[0]}.", problem[1])
+    return value.strip().rstrip("/")
+
+
+def _resolve_target(flags: Mapping[str, Any], environ: Mapping[str, str], scenario: Scenario | None,
+                    locust: Sequence[LocustSetting]) -> tuple[str | None, str, list[str]]:
+    """(target, its source, Locust settings passed over): every layer that gives one is checked, so a
+    mistyped lower layer is reported even when a higher one wins."""
+    value: str | None = None
+    source, label = "default", ""
+    passed_over: list[str] = []
+    layers: list[tuple[str, str, str]] = []  # (source, how messages name it, value)
+    for setting in locust:
+        if setting.key == "host" and setting.source != "environment":
+            layers.append((setting.source.split()[0], setting.label, setting.value))
+    if scenario is not None and scenario.target:
+        layers.append(("scenario", "the scenario's target", scenario.target))
+    for variable, layer in (("LOCUST_HOST", "LOCUST_HOST"), (ENV_PREFIX + "TARGET", "env")):
+        if variable in environ:
+            layers.append((layer, variable, environ[variable]))
+    for flag in ("target", "host"):
+        if flags.get(flag) is not None:
+            layers.append(("flag", f"--{flag}", flags[flag]))
+    if flags.get("demo"):
+        layers.append(("flag", "--demo", DEMO_TARGET))
+    for layer_source, where, given in layers:
+        checked = _checked_target(given, where)
+        if value is not None and label.startswith(("locust.conf", "pyproject.toml", "LOCUST_HOST")):
+            passed_over.append(f"{label} (overridden by {where})")
+        value, source, label = checked, layer_source, where
+    return value, source, passed_over
+
+
+def resolve(flags: Mapping[str, Any], environ: Mapping[str, str], scenario: Scenario | None,
+            locust: Sequence[LocustSetting] = ()) -> RunConfig:
+    """Layer the settings (see the module's docstring); ``flags`` holds None for every flag not given on the
+    command line, ``locust`` what :func:`read_locust_settings` found."""
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
+    target, target_source, passed_over = _resolve_target(flags, environ, scenario, locust)
     for name, (suffix, parse) in SETTINGS.items():
+        if name == "target":
+            values[name], sources[name] = target, target_source
+            continue
         value, source = DEFAULTS[name], "default"
-        if name == "target" and scenario is not None and scenario.target:
-            value, source = scenario.target, "scenario"
         variable = ENV_PREFIX + suffix
-        if environ.get(variable, "") != "":
+        if variable in environ:
+            if not environ[variable].strip():
+                raise UsageError(f"{variable} is set but empty.", f"give {variable} a value, or unset it")
             try:
                 value, source = parse(environ[variable]), "env"
             except ValueError as exc:
@@ -107,4 +225,12 @@ def resolve(flags: Mapping[str, Any], environ: Mapping[str, str], scenario: Scen
             value, source = flags[name], "flag"
         values[name] = value
         sources[name] = source
-    return RunConfig(**values, sources=sources)
+    if target is None and in_ci(environ):
+        raise UsageError("no target: CI is set, and a CI job that quietly judged the embedded demo storefront "
+                         "would report on the wrong site.",
+                         "pass --target https://your-site (or set LOADKIT_TARGET, or target: in the scenario); "
+                         "for the demo storefront on purpose, pass --demo")
+    unused = [s.label for s in locust if s.key != "host"] + passed_over
+    warnings = (f"Locust settings found and not used: {', '.join(unused)} (loadkit reads only Locust's host, "
+                "as the target; the scenario sets the load; see docs/ci.md).",) if unused else ()
+    return RunConfig(**values, sources=sources, warnings=warnings)

@@ -14,6 +14,8 @@ import os
 import sys
 import tempfile
 from array import array
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,6 +62,28 @@ def prepare_run_dir(path: Path) -> Path:
         raise OutputError(f"cannot write the run directory {path} ({exc.strerror or exc}).",
                           "pass --out with a writable folder, or free some disk space") from None
     return path
+
+
+@contextmanager
+def prepared_run_dir(path: Path) -> Iterator[Path]:
+    """:func:`prepare_run_dir` for the length of a run: if the run is refused before it writes anything (an
+    exception leaves the directory empty), the folders this call created are removed again, so a refused
+    run leaves no empty run directory. A folder that existed before, or holds anything, is left alone."""
+    created: list[Path] = []
+    folder = path.absolute()
+    while not folder.exists() and folder != folder.parent:
+        created.append(folder)
+        folder = folder.parent
+    try:
+        prepare_run_dir(path)
+        yield path
+    except BaseException:
+        for folder in created:  # deepest first
+            try:
+                folder.rmdir()  # only an empty folder goes
+            except OSError:
+                break
+        raise
 
 
 def write_text_atomic(path: Path, text: str) -> None:

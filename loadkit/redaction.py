@@ -82,6 +82,12 @@ def redacted_document(scenario: Scenario) -> dict[str, Any]:
     return doc
 
 
+def secret_header_names(scenario: Scenario) -> set[str]:
+    """Lower-case names of the scenario-wide headers that carry secrets (read from the environment with
+    ``${NAME}``, or credential headers such as Authorization): they go to the target's origin only."""
+    return {key.lower() for key, raw in scenario.headers.items() if _ENV.search(raw) or key.lower() in _SECRET_HEADERS}
+
+
 def scrub(text: str, secrets: list[str]) -> str:
     """``text`` with every occurrence of a known secret value replaced by ``***``."""
     for secret in secrets:

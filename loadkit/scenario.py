@@ -445,6 +445,121 @@ class Safety(_Frozen):
     abort_when: AbortWhen | None = None
 
 
+# --- targets and hosts -------------------------------------------------------------------------
+
+DEMO_TARGET = "demo"  # as a target: the embedded demo storefront, asked for by name
+_HOST_PATTERN = r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(:[0-9]{1,5})?$"
+
+
+def target_problem(value: str) -> tuple[str, str] | None:
+    """What is wrong with a target (problem, fix), or None for a base URL (or ``demo``).
+
+    A target is an http(s) URL with a host, and a base: a query string or fragment would end up inside every
+    step's path, so it is refused. The messages never repeat credentials or query values.
+    """
+    if value == DEMO_TARGET:
+        return None
+    shown = _redacted(value)
+    if not value.strip():
+        return ("is empty", "give the site's base URL (https://shop.example.com), or leave the setting out")
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        guess = "http://" + value.strip()
+        if "://" not in value and urlsplit(guess).hostname and _port_ok(guess):
+            return (f"{shown!r} is not a URL: a target needs http:// or https:// and a host",
+                    f"did you mean {_redacted(guess)}?")
+        return (f"{shown!r} is not an http:// or https:// URL with a host",
+                "write it like https://shop.example.com or http://127.0.0.1:8080")
+    if not _port_ok(value):
+        return f"{shown!r} has a port that is not a number from 1 to 65535", "correct the port"
+    if parts.query or parts.fragment or value.rstrip().endswith(("?", "#")):
+        base = parts._replace(netloc=parts.netloc.rpartition("@")[2], query="", fragment="").geturl()
+        return (f"{shown!r} has a query string or fragment, but a target is a base URL (each step's path is "
+                "added to it)",
+                f"use {base.rstrip('/')} as the target, and put tokens in headers: (Authorization: "
+                "'${TOKEN}') or in the steps' paths")
+    return None
+
+
+def _port_ok(url: str) -> bool:
+    try:
+        port = urlsplit(url).port
+    except ValueError:
+        return False
+    return port is None or port > 0
+
+
+def _redacted(url: str) -> str:
+    """A URL as it may appear in a message: no ``user:pass@``, no query values."""
+    from .redaction import redact_url  # redaction imports this module
+
+    try:
+        return redact_url(url)
+    except ValueError:
+        return url
+
+
+def _host_entry(entry: str) -> tuple[str, int | None] | None:
+    """``host`` or ``host:port`` (``[::1]:8081``) as (lower-case host, port or None), or None if malformed."""
+    if not re.fullmatch(_HOST_PATTERN, entry):
+        return None
+    parts = urlsplit("//" + entry)
+    try:
+        port = parts.port
+    except ValueError:
+        return None
+    if not parts.hostname or (port is not None and port < 1):
+        return None
+    return parts.hostname.lower(), port
+
+
+def url_host(url: str) -> tuple[str, int | None]:
+    """(lower-case host, port made explicit) of an absolute http(s) URL."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return (parts.hostname or "").lower(), port or {"http": 80, "https": 443}.get(parts.scheme)
+
+
+def host_allowed(url: str, target: str, allowed_hosts: Sequence[str]) -> bool:
+    """Whether an absolute URL goes to the target's host and port, or to one of ``allowed_hosts``."""
+    host, port = url_host(url)
+    if (host, port) == url_host(target):
+        return True
+    for entry in allowed_hosts:
+        parsed = _host_entry(entry)
+        if parsed is not None and parsed[0] == host and parsed[1] in (None, port):
+            return True
+    return False
+
+
+def literal_host(path: str) -> str | None:
+    """The scheme and host part of an absolute step URL when it has no placeholder (checkable before the
+    run), else None (a path on the target, or a host built from values: checked per request)."""
+    if "://" not in path:
+        return None
+    parts = urlsplit(path)
+    head = f"{parts.scheme}://{parts.netloc}"
+    return None if _VAR.search(head) else head
+
+
+def check_step_hosts(scenario: Scenario, target: str) -> None:
+    """Every literal absolute URL of the journeys goes to the target's host or an allowed host; a
+    :class:`ScenarioError` naming the step and the fix otherwise (before any load is sent)."""
+    for j, journey in enumerate(scenario.journeys):
+        for k, step in enumerate(journey.steps):
+            head = literal_host(step.path) if step.method != "THINK" else None
+            if head is not None and not host_allowed(head, target, scenario.allowed_hosts):
+                host, port = url_host(head)
+                raise ScenarioError(
+                    f"journeys[{j}].steps[{k}]: {_redacted(head)} is not the target's host "
+                    f"({_redacted(target)}) and not in allowed_hosts; nothing was sent.",
+                    f"add '{host}:{port}' to allowed_hosts: in the scenario if the site really calls it, or "
+                    "use a path on the target")
+
+
 # --- the scenario ------------------------------------------------------------------------------
 
 
@@ -454,7 +569,13 @@ class Scenario(_Frozen):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
                       description="Short name, used in run directory names.")
     description: str = ""
-    target: str | None = Field(None, description="Base URL; absent: the embedded demo storefront.")
+    target: str | None = Field(None, description="Base URL (http:// or https://, no query string); 'demo': the "
+                                                  "embedded demo storefront, also in CI; absent: the demo storefront "
+                                                  "(outside CI).")
+    allowed_hosts: list[str] = Field(
+        default_factory=list, json_schema_extra={"items": {"type": "string", "pattern": _HOST_PATTERN}},
+        description="Hosts besides the target's that steps with absolute URLs may reach: 'api.example.com' (any "
+                    "port) or '127.0.0.1:8081'. The target's credentials and secret headers never go to them.")
     headers: dict[str, str] = Field(default_factory=dict, description="Sent with every request; "
                                                                         "'${ENV_VAR}' reads the environment.")
     request_timeout: Duration = Field(10.0, gt=0, description="Give up on a request after this long.")
@@ -488,10 +609,19 @@ class Scenario(_Frozen):
     def _url(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"expected an http:// or https:// URL, got {value!r}")
+        problem = target_problem(value)
+        if problem is not None:
+            raise ValueError(f"{problem[0]} ({problem[1]})")
         return value.rstrip("/")
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _hosts(cls, value: list[str]) -> list[str]:
+        for index, entry in enumerate(value):
+            if _host_entry(entry) is None:
+                raise ValueError(f"entry {index + 1}, {entry!r}, is not a host: write a host name or host:port, "
+                                 "without scheme or path ('api.example.com', '127.0.0.1:8081')")
+        return value
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Scenario:

@@ -104,7 +104,7 @@ def test_distributed_master_and_a_separate_worker(tmp_path: Path, demo_factory: 
 
 
 def test_workers_that_never_come_are_a_clear_error(tmp_path: Path) -> None:
-    result = run_cli("run", "smoke", "--master", "--expect-workers", "1", "--master-port", str(_free_port()),
+    result = run_cli("run", "smoke", "--demo", "--master", "--expect-workers", "1", "--master-port", str(_free_port()),
                      "--worker-timeout", "2s", "--out", str(tmp_path / "run"), timeout=60)
     assert result.returncode == 3
     errors = [ln for ln in result.stderr.splitlines() if ln.startswith("loadkit: error:")]
@@ -161,7 +161,8 @@ def test_a_worker_that_cannot_take_the_scenario_stops_the_run_with_its_reason(tm
     scenario = write_scenario(tmp_path / "s.yaml", {"name": "refused", "locustfile": "shop.py",
                                                      "traffic": {"profile": "constant", "rate": "5/s",
                                                                  "duration": "2s"}})
-    result = run_cli("run", str(scenario), "--workers", "1", "--out", str(tmp_path / "run"), timeout=120)
+    result = run_cli("run", str(scenario), "--demo", "--workers", "1", "--out", str(tmp_path / "run"),
+                     timeout=120)
     assert result.returncode == 3, result.stdout + result.stderr
     errors = [ln for ln in result.stderr.splitlines() if ln.startswith("loadkit: error:")]
     assert len(errors) == 1, result.stderr

@@ -80,7 +80,7 @@ def test_double_capacity_fails_naming_endpoint_and_metric(tmp_path: Path, demo_f
 
 def test_smoke_runs_against_the_embedded_demo_storefront(tmp_path: Path) -> None:
     out = tmp_path / "smoke"
-    result = run_cli("run", "smoke", "--out", str(out))
+    result = run_cli("run", "smoke", "--demo", "--out", str(out))
     assert result.returncode == 0, result.stdout + result.stderr
     for name in ("report.html", "summary.json", "junit.xml", "summary.md", "scenario.yaml", "run.log",
                  "metrics.jsonl", "arrivals.jsonl", "plan.json", "run.json"):
@@ -114,7 +114,7 @@ def test_unreachable_target_exits_3_before_any_load(tmp_path: Path) -> None:
 def test_unwritable_output_folder_exits_2(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    result = run_cli("run", "smoke", "--out", str(blocker / "run"), timeout=60)
+    result = run_cli("run", "smoke", "--demo", "--out", str(blocker / "run"), timeout=60)
     assert result.returncode == 2
     errors = [ln for ln in result.stderr.splitlines() if ln.startswith("loadkit: error:")]
     assert len(errors) == 1 and "cannot write the run directory" in errors[0] and "Fix:" in errors[0]

@@ -23,7 +23,7 @@ from ..demo import DemoSite
 from ..errors import UsageError
 from ..history import ci_context
 from ..redaction import check_step_env, expand_env, redact_url, redacted_document
-from ..scenario import Scenario, load_data_values
+from ..scenario import DEMO_TARGET, Scenario, check_step_hosts, load_data_values, target_problem
 from ..traffic import Plan, plan_to_dict
 from .outcome import Progress, RunOutcome
 from .preflight import preflight
@@ -73,19 +73,28 @@ def run_scenario(scenario: Scenario, plan: Plan, run_dir: Path, base_dir: Path, 
     dist = distribution or Distribution()
     say = on_status or (lambda _msg: None)
     target = (target or scenario.target or "").rstrip("/") or None
-    if os.environ.get("LOADKIT_LOOPBACK_ONLY") == "1" and target and not is_loopback(target):
-        raise UsageError(f"target {redact_url(target)} is not on this machine and LOADKIT_LOOPBACK_ONLY=1.",
-                         "point --target at 127.0.0.1, or unset LOADKIT_LOOPBACK_ONLY")
-    data_values = load_data_values(scenario, base_dir)  # a bad data source is refused before the run dir exists
-    rundata.prepare_run_dir(run_dir)
+    if target == DEMO_TARGET:
+        target = None
+    if target is not None:
+        problem = target_problem(target)
+        if problem is not None:
+            raise UsageError(f"target {problem[0]}.", problem[1])
+        check_step_hosts(scenario, target)
+    _check_loopback_only(scenario, target)
+    # Everything that can refuse the run without sending anything comes before the run directory exists.
+    data_values = load_data_values(scenario, base_dir)
+    headers = {k: expand_env(v, dict(os.environ)) for k, v in scenario.headers.items()}
+    check_step_env(scenario, dict(os.environ))
     with ExitStack() as stack:
+        # A run refused before any load (the target does not answer, a step's host is not allowed) leaves
+        # no empty run directory behind.
+        stack.enter_context(rundata.prepared_run_dir(run_dir))
         demo_url = None
         if target is None:
             say("starting the demo storefront on 127.0.0.1")
             demo = stack.enter_context(DemoSite())
             target = demo_url = demo.url
-        headers = {k: expand_env(v, dict(os.environ)) for k, v in scenario.headers.items()}
-        check_step_env(scenario, dict(os.environ))
+            check_step_hosts(scenario, target)
         check = preflight(target, headers, timeout=min(10.0, scenario.request_timeout), verify=scenario.verify_tls)
         say(f"preflight: {check.url} answered {check.status} in {check.ms:.0f} ms")
         rundata.write_text_atomic(run_dir / rundata.SCENARIO, _yaml(redacted_document(scenario)))
@@ -143,6 +152,20 @@ def run_scenario(scenario: Scenario, plan: Plan, run_dir: Path, base_dir: Path, 
         })
         rundata.write_json_atomic(run_dir / rundata.RUN_META, meta)
     return outcome
+
+
+def _check_loopback_only(scenario: Scenario, target: str | None) -> None:
+    """With ``LOADKIT_LOOPBACK_ONLY=1``, every host a step can reach (the target and ``allowed_hosts``) must
+    be this machine (the demo storefront always is)."""
+    if os.environ.get("LOADKIT_LOOPBACK_ONLY") != "1":
+        return
+    if target and not is_loopback(target):
+        raise UsageError(f"target {redact_url(target)} is not on this machine and LOADKIT_LOOPBACK_ONLY=1.",
+                         "point --target at 127.0.0.1, or unset LOADKIT_LOOPBACK_ONLY")
+    for host in scenario.allowed_hosts:
+        if not is_loopback(f"http://{host}"):
+            raise UsageError(f"allowed_hosts lists {host}, which is not on this machine, and "
+                             "LOADKIT_LOOPBACK_ONLY=1.", "remove it from allowed_hosts, or unset LOADKIT_LOOPBACK_ONLY")
 
 
 def _locustfile(scenario: Scenario, base_dir: Path) -> Path | None:

@@ -64,6 +64,13 @@ def _parse(url: str) -> tuple[URL, str]:
     return parsed, parsed.quoted_uri
 
 
+@lru_cache(maxsize=1024)
+def _origin(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) of a URL, the port made explicit."""
+    parts = urlsplit(url)
+    return parts.scheme, (parts.hostname or "").lower(), parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+
+
 class _OneContext:
     """A TLS context factory that builds each context once per process, as a browser loads its trust store
     once. geventhttpclient asks for a context per connection pool, that is per new visitor, and building
@@ -126,6 +133,7 @@ class Connections:
             self.auth = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
             parts = parts._replace(netloc=parts.netloc.rpartition("@")[2])
         self.base = urlunsplit(parts).rstrip("/")
+        self.origin = _origin(self.base)  # the credentials go here only
         self.args: dict[str, Any] = {
             "network_timeout": timeout, "connection_timeout": timeout, "insecure": not verify_tls,
             "ssl_context_factory": _OneContext(verify_tls),
@@ -159,13 +167,16 @@ class VisitorClient:
              body: str | bytes | None = None) -> Response:
         """Send one request (``url``: a path on the target, or an absolute URL) and read the whole answer.
         Never raises for a transport problem: it is the response's ``error``."""
-        full = url if "://" in url else self.base + url
+        absolute = "://" in url
+        full = url if absolute else self.base + url
         response = Response(method, full, time.time())
         started = time.perf_counter()
         try:
             parsed, target = _parse(full)
-            if self.auth is not None or (self._jar is not None and len(self._jar)):
-                headers = self._with_credentials(method, full, headers)
+            # the target's Basic credentials go to the target's origin only, never to another allowed host
+            auth = self.auth if not absolute or _origin(full) == self.connections.origin else None
+            if auth is not None or (self._jar is not None and len(self._jar)):
+                headers = self._with_credentials(method, full, headers, auth)
             answer = self.pool.get_client(parsed).request(method, target, body=body, headers=headers)
         except (Exception, gevent.Timeout) as error:  # a transport failure is the answer; GreenletExit is not
             response.error = error
@@ -188,10 +199,11 @@ class VisitorClient:
             jar.extract_cookies(CompatResponse(answer), request)  # type: ignore[arg-type]
         return response
 
-    def _with_credentials(self, method: str, url: str, headers: Mapping[str, str] | None) -> Headers:
+    def _with_credentials(self, method: str, url: str, headers: Mapping[str, str] | None,
+                          auth: str | None) -> Headers:
         merged = Headers(headers or {})
-        if self.auth is not None and "authorization" not in merged:
-            merged["Authorization"] = self.auth
+        if auth is not None and "authorization" not in merged:
+            merged["Authorization"] = auth
         if self._jar is not None and len(self._jar):
             request = CompatRequest(url, method, headers=merged)
             self.cookiejar.add_cookie_header(request)  # type: ignore[arg-type]

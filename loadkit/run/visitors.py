@@ -17,6 +17,7 @@ import re
 import resource
 import socket
 import ssl
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,7 +27,8 @@ import gevent
 from geventhttpclient.response import HTTPConnectionClosed
 
 from ..extract import NotFound, extract_value, json_path
-from ..scenario import Journey, Scenario, Step, mask_query
+from ..redaction import secret_header_names
+from ..scenario import Journey, Scenario, Step, host_allowed, mask_query, url_host
 from ..uri import ENV, PathTemplate
 from .browser import cacheable, csrf_field, csrf_headers, origin, page_assets
 from .client import Connections, Response, VisitorClient
@@ -188,6 +190,9 @@ class VisitorFactory:
         self.connections = Connections(target, shared, scenario.verify_tls, scenario.request_timeout,
                                        shared_pool_size() if shared else 1)
         self.on_offsite: Callable[[str, str, str], None] | None = None  # (endpoint, method, location)
+        # scenario-wide headers that carry secrets: sent to the target's origin only
+        self._secret_headers = frozenset(secret_header_names(scenario))
+        self._origin = origin(target)
         self._prepared: dict[int, _Prepared] = {}
 
     def pick(self) -> Journey:
@@ -248,6 +253,11 @@ class VisitorFactory:
             url = urljoin(values.get(_PAGE_URL) or self.target + "/", url)
         headers = prepared.headers if prepared.headers_static else \
             {**prepared.defaults, **self.headers, **{k: render(v, values) for k, v in prepared.step_headers.items()}}
+        if "://" in url and origin(url) != self._origin:
+            if not host_allowed(url, self.target, self.scenario.allowed_hosts):
+                return self._refuse(client, step, url)
+            own = {name.lower() for name in step.headers}
+            headers = {k: v for k, v in headers.items() if k.lower() not in self._secret_headers or k.lower() in own}
         form = {render(k, values): render(v, values) for k, v in prepared.form.items()} \
             if prepared.form is not None else None
         if self.csrf and step.method not in _SAFE_METHODS:
@@ -297,6 +307,15 @@ class VisitorFactory:
             client.report(step.endpoint, response, failure)
             return failure is None
         return False  # unreachable: the last hop always returns
+
+    def _refuse(self, client: VisitorClient, step: Step, url: str) -> bool:
+        """A step whose URL, built from values, leads to a host that is neither the target's nor allowed: it
+        is not sent, and counts as a failure of kind ``host_not_allowed`` (the scenario's, not the site's)."""
+        host, port = url_host(url)
+        response = Response(step.method, url, time.time())
+        client.report(step.endpoint, response, RequestFailure(
+            "host_not_allowed", f"{host}:{port} is not the target's host and not in allowed_hosts; not sent"))
+        return False
 
     def check(self, response: Response, step: Step) -> RequestFailure | None:
         """The failure a response represents, or None."""
