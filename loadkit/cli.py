@@ -486,11 +486,13 @@ def _verdict_line(verdict: Verdict) -> str:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """``loadkit validate``: load the scenario and its data; print a one-line summary."""
-    from .scenario import load_data_values
+    from .scenario import DEMO_TARGET, check_step_hosts, load_data_values
 
     scenario, plan = _load(args.scenario, 1.0, 1.0)
     base_dir = scenario_base_dir(args.scenario)
     load_data_values(scenario, base_dir)
+    if scenario.target and scenario.target != DEMO_TARGET:
+        check_step_hosts(scenario, scenario.target)  # absolute URLs written out (a --target may change it)
     if scenario.locustfile:
         check_locustfile(base_dir / scenario.locustfile)
     walkers = f"locustfile {scenario.locustfile}" if scenario.locustfile else f"{len(scenario.journeys)} journeys"

@@ -233,6 +233,7 @@ def test_a_host_that_does_not_resolve_is_one_line_before_any_load(tmp_path: Path
     errors = [ln for ln in result.stderr.splitlines() if ln.startswith("loadkit: error:")]
     assert len(errors) == 1 and "does not resolve" in errors[0] and "Fix:" in errors[0]
     assert "Traceback" not in result.stderr
+    assert not (tmp_path / "run").exists()  # a refused run leaves no empty run directory
 
 
 def test_every_listening_socket_binds_loopback(tmp_path: Path, demo_factory: Any) -> None:

@@ -86,7 +86,7 @@ def test_the_wheel_runs_bundled_scenarios_outside_the_source_tree(tmp_path: Path
     assert planned.returncode == 0, planned.stderr
     assert planned.stdout.startswith("scenario tv-spot:") and "headroom probe" in planned.stdout
 
-    smoke = run("run", "smoke", "--quiet", "--out", "run", timeout=180)
+    smoke = run("run", "smoke", "--demo", "--quiet", "--out", "run", timeout=180)
     assert smoke.returncode == 0, smoke.stdout + smoke.stderr
     summary = json.loads((elsewhere / "run" / "summary.json").read_text(encoding="utf-8"))
     assert summary["run"]["scenario"] == "smoke" and summary["run"]["complete"] is True

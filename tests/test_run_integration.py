@@ -108,7 +108,7 @@ def test_unreachable_target_exits_3_before_any_load(tmp_path: Path) -> None:
     errors = [ln for ln in result.stderr.splitlines() if ln.startswith("loadkit: error:")]
     assert len(errors) == 1 and "preflight" in errors[0] and "connection refused" in errors[0]
     assert "Traceback" not in result.stderr
-    assert not (out / "metrics.jsonl").exists()
+    assert not out.exists()  # a refused run leaves no empty run directory
 
 
 def test_unwritable_output_folder_exits_2(tmp_path: Path) -> None:

@@ -268,6 +268,15 @@ def test_a_literal_step_host_is_checked_against_the_target() -> None:
     check_step_hosts(parse_scenario(built), "http://127.0.0.1:8080")  # built from values: checked per request
 
 
+def test_validate_checks_literal_step_hosts_against_the_scenarios_target(tmp_path: Path) -> None:
+    doc = {**_two_host_doc("http://127.0.0.1:8081"), "target": "http://127.0.0.1:8080"}
+    result = run_cli("validate", str(write_scenario(tmp_path / "s.yaml", doc)), timeout=60)
+    assert result.returncode == 2 and "journeys[0].steps[1]" in result.stderr and "allowed_hosts" in result.stderr
+    allowed = run_cli("validate", str(write_scenario(tmp_path / "a.yaml", {**doc, "allowed_hosts": ["127.0.0.1"]})),
+                      timeout=60)
+    assert allowed.returncode == 0, allowed.stderr
+
+
 def test_loopback_only_covers_the_allowed_hosts(tmp_path: Path) -> None:
     scenario = write_scenario(tmp_path / "s.yaml", _two_host_doc("http://shop.invalid",
                                                                  allowed_hosts=["shop.invalid"]))
@@ -279,6 +288,7 @@ def test_loopback_only_covers_the_allowed_hosts(tmp_path: Path) -> None:
 
 
 @pytest.mark.integration
+@pytest.mark.xdist_group("load")
 def test_a_step_to_another_port_needs_allowed_hosts_and_never_gets_the_credentials(tmp_path: Path) -> None:
     secret = "key-7f3a9c1e"
     env = {**NO_CI, "HOSTS_TEST_KEY": secret}
