@@ -249,10 +249,17 @@ def test_an_overloaded_generator_is_inconclusive_never_survives(tmp_path: Path, 
            "journeys": [{"name": "home", "steps": [{"get": "/static/app.css"}]}]}
     out = tmp_path / "run"
     result = run_cli("run", str(write_scenario(tmp_path / "o.yaml", doc)), "--target", shop.url, "--out", str(out))
-    assert result.returncode == 3, result.stdout + result.stderr
     summary = read_summary(out)
-    assert summary["verdict"] == "inconclusive"
-    assert any("could not deliver" in r or "saturated" in r for r in summary["reasons"]), summary["reasons"]
+    # Never survives for load not delivered. The demo shop shares the two cores, so it may also break under
+    # the load it did get: then the verdict is fails (less load that breaks the site is conclusive,
+    # docs/verdict.md) and says the plan was not delivered; otherwise inconclusive, naming the generator.
+    assert summary["verdict"] in ("inconclusive", "fails"), summary["reasons"]
+    if summary["verdict"] == "inconclusive":
+        assert result.returncode == 3, result.stdout + result.stderr
+        assert any("could not deliver" in r or "saturated" in r for r in summary["reasons"]), summary["reasons"]
+    else:
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert any("Not all of the planned load was delivered" in r for r in summary["reasons"]), summary["reasons"]
     assert summary["run"]["generator"]["cpu_percent_max"] > 50
 
 
