@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from . import scenario_errors as scenario_faults
 from .aggregate import Exploded, aggregate, bucket_values_ms
 from .data import RunData
 from .scenario import Journey, Slo, VerdictPolicy, mean_visit_seconds
@@ -102,6 +103,8 @@ class Analysis:
     # The run and peak SLO results again, over the seconds the generator was neither paused nor saturated
     # (and the second before each such second); empty when there were no such seconds.
     undisturbed_slo_results: tuple[SloResult, ...] = ()
+    # the scenario's own errors, apart from the site's (loadkit/scenario_errors.py): count, by_step, sample
+    scenario_errors: dict[str, Any] = field(default_factory=scenario_faults.empty)
 
 
 def _slos(scenario: dict[str, Any]) -> tuple[tuple[Slo, ...], bool]:
@@ -409,7 +412,9 @@ def analyze(run: RunData) -> Analysis:
                     traffic=traffic, slo_results=tuple(results), capacity=cap.to_dict(), recovery=recovery,
                     latency_distribution=latency_distribution, error_samples=tuple(run.errors),
                     broke_first=broke_first, apdex_t_ms=apdex_t, offsite=offsite, slos_defaulted=defaulted,
-                    breaks=tuple(counted), undisturbed_slo_results=tuple(undisturbed))
+                    breaks=tuple(counted), undisturbed_slo_results=tuple(undisturbed),
+                    scenario_errors=scenario_faults.summarize(run.scenario_errors, run.meta, started,
+                                                              int(seconds["requests"].sum())))
 
 
 def _by_end_second(table: Any, t: np.ndarray, span: int) -> np.ndarray:

@@ -99,6 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--baseline", default=None, metavar="RUN_DIR|latest-good",
                    help="compare with this earlier run (or the newest run of the scenario that survived, beside "
                         "the new one); a regression beyond noise exits 1")
+    p.add_argument("--skip-rehearsal", action="store_true", default=None,
+                   help="send the load without first walking every journey once at rest (then a broken step "
+                        "is found only in the results, and check or extraction failures count against the site)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("worker", help="generate load for a master (`loadkit run ... --master`) on another machine")
@@ -173,7 +176,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except LoadkitError as err:
-        print(f"loadkit: error: {err}", file=sys.stderr)
+        for line in str(err).splitlines():  # one line a problem (a rehearsal names each broken step)
+            print(f"loadkit: error: {line}", file=sys.stderr)
         return int(err.exit_code)
     except KeyboardInterrupt:
         print("loadkit: interrupted", file=sys.stderr)
@@ -218,7 +222,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         outcome = run_scenario(scenario, plan, run_dir, scenario_base_dir(args.scenario), target=config.target,
                                on_progress=progress.update if progress else None, on_status=say,
-                               distribution=distribution, config=config.recorded())
+                               distribution=distribution, config=config.recorded(),
+                               rehearse=not config.skip_rehearsal)
     finally:
         if progress:
             progress.close()
@@ -229,6 +234,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not quiet:
         for reason in verdict.reasons:
             print(f"  - {reason}")
+        for line in scenario_error_lines(rendered.analysis.scenario_errors):
+            print(line)
         print(f"report: {run_dir / 'report.html'}")
     if comparison is not None:
         print(f"baseline {baseline}: " + ("regression beyond noise: " + ", ".join(
@@ -239,6 +246,22 @@ def cmd_run(args: argparse.Namespace) -> int:
     if code == ExitCode.SURVIVES and comparison is not None and comparison.regressions:
         return ExitCode.FAILS  # the site held its service levels but got worse than its baseline
     return code
+
+
+def scenario_error_lines(summary: dict[str, Any]) -> list[str]:
+    """The console's account of scenario errors: per step, then one sample's (redacted) traceback."""
+    if not summary.get("count"):
+        return []
+    lines = [f"scenario errors (the scenario's, not counted against the site): {summary['count']:,}"]
+    lines += [f"  - {r['endpoint']}: {r['words']}, {r['count']:,}x from {format_clock(r['first_s'])}"
+              for r in summary["by_step"][:10]]
+    sample = summary.get("sample") or {}
+    if sample.get("traceback"):
+        lines.append("  traceback of one (redacted):")
+        lines += ["    " + line for line in str(sample["traceback"]).rstrip().splitlines()]
+    elif sample.get("detail"):
+        lines.append(f"  for example: {sample.get('url') or sample['endpoint']}: {sample['detail']}")
+    return lines
 
 
 def verdict_exit_code(verdict: str, *, strict: bool, interrupted: bool) -> ExitCode:

@@ -76,9 +76,10 @@ SETTINGS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "duration_scale": ("DURATION_SCALE", parse_positive),
     "strict": ("STRICT", parse_bool),
     "quiet": ("QUIET", parse_bool),
+    "skip_rehearsal": ("SKIP_REHEARSAL", parse_bool),
 }
 DEFAULTS: dict[str, Any] = {"target": None, "out": None, "workers": None, "rate_scale": 1.0,
-                            "duration_scale": 1.0, "strict": False, "quiet": False}
+                            "duration_scale": 1.0, "strict": False, "quiet": False, "skip_rehearsal": False}
 
 
 @dataclass(frozen=True)
@@ -147,6 +148,7 @@ class RunConfig:
     duration_scale: float
     strict: bool
     quiet: bool
+    skip_rehearsal: bool  # the scenario's 'rehearsal: false', LOADKIT_SKIP_REHEARSAL, --skip-rehearsal
     sources: Mapping[str, str] = field(default_factory=dict)  # setting -> default|scenario|env|flag|...
     warnings: tuple[str, ...] = ()  # one line each, for stderr
 
@@ -212,6 +214,8 @@ def resolve(flags: Mapping[str, Any], environ: Mapping[str, str], scenario: Scen
             values[name], sources[name] = target, target_source
             continue
         value, source = DEFAULTS[name], "default"
+        if name == "skip_rehearsal" and scenario is not None and not scenario.rehearsal:
+            value, source = True, "scenario"
         variable = ENV_PREFIX + suffix
         if variable in environ:
             if not environ[variable].strip():

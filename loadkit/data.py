@@ -3,7 +3,8 @@
 Layout (see docs/run-directory.md):
 ``run.json`` metadata, ``plan.json`` the traffic plan, ``scenario.yaml`` the resolved scenario (secrets
 redacted), ``metrics.jsonl`` one row per (second, endpoint) and flush, ``arrivals.jsonl`` one row per
-planned second and flush, ``errors.jsonl`` capped error samples, ``run.log``; then the reports.
+planned second and flush, ``errors.jsonl`` capped error samples, ``scenario_errors.jsonl`` the scenario's own errors (counted apart),
+``run.log``; then the reports.
 Rows for the same key from several flushes or workers are summed when read.
 """
 
@@ -16,7 +17,7 @@ import tempfile
 from array import array
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from .errors import DataError, OutputError, UsageError
 METRICS = "metrics.jsonl"
 ARRIVALS = "arrivals.jsonl"
 ERRORS = "errors.jsonl"
+SCENARIO_ERRORS = "scenario_errors.jsonl"  # the scenario's own mistakes, never counted against the site
 RUN_META = "run.json"
 PLAN = "plan.json"
 SCENARIO = "scenario.yaml"
@@ -252,6 +254,7 @@ class RunData:
     ok_hist: HistogramTable  # successful requests' latency, row-aligned with metrics
     arrivals: pd.DataFrame  # t, started, late, dropped, users (closed model), lateness, hiccup_ms, cpu
     errors: list[dict[str, Any]]
+    scenario_errors: list[dict[str, Any]] = field(default_factory=list)  # rows of scenario_errors.jsonl
 
 
 def load_run(path: Path) -> RunData:
@@ -272,4 +275,5 @@ def load_run(path: Path) -> RunData:
     arrivals = pd.DataFrame(read_jsonl(path / ARRIVALS),
                             columns=["t", "started", "late", "dropped", "users", "lateness", "hiccup_ms", "cpu"])
     return RunData(path=path, meta=meta, plan=plan, scenario=scenario, metrics=metrics, hist=hist,
-                   ok_hist=ok_hist, arrivals=arrivals, errors=read_jsonl(path / ERRORS))
+                   ok_hist=ok_hist, arrivals=arrivals, errors=read_jsonl(path / ERRORS),
+                   scenario_errors=read_jsonl(path / SCENARIO_ERRORS))

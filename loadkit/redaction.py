@@ -96,6 +96,15 @@ def scrub(text: str, secrets: list[str]) -> str:
     return text
 
 
+_URL_IN_TEXT = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
+
+
+def redact_text(text: str, secrets: list[str]) -> str:
+    """Free text (an exception's message, a traceback) with every URL in it redacted (:func:`redact_url`)
+    and every known secret value replaced by ``***``."""
+    return scrub(_URL_IN_TEXT.sub(lambda match: redact_url(match.group(0)), text), secrets)
+
+
 def secret_values(scenario: Scenario, target: str, headers: dict[str, str]) -> list[str]:
     """The values a run must never write down: header values read from the environment or carrying
     credentials (``headers``: the scenario-wide headers, already expanded), the target's password, and

@@ -595,6 +595,11 @@ class Scenario(_Frozen):
         "new", description="new: every visitor opens its own connections, as browsers do; shared: visitors "
                            "reuse keep-alive connections from one pool per load process, as a CDN or reverse "
                            "proxy in front of the site does (the highest rates one generator can send).")
+    rehearsal: bool = Field(True, description="Before the load, walk every journey once, one visitor at a "
+                                              "time, at rest; a step that fails there (404, 405, a check "
+                                              "that does not match, nothing extracted, a locustfile task "
+                                              "that raises) stops the run before any load. false: skip it "
+                                              "(such steps then count against the site, but 404 and 405).")
     traffic: Traffic
     locustfile: str | None = Field(None, description="A locustfile whose User classes walk the journeys "
                                                      "(path relative to the scenario file).")

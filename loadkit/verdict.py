@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from . import scenario_errors as scenario_faults
 from .analysis import PAUSE_MS, SATURATED_CPU, Analysis, SloResult
 from .held import Break
 from .scenario import VerdictPolicy
@@ -187,7 +188,10 @@ def judge(analysis: Analysis, policy: VerdictPolicy | None = None) -> Verdict:
               missing > max(1.0, policy.max_late_share * planned)) and not lost:
             inconclusive.append(_undelivered(analysis))
     measured = analysis.totals["requests"] > 0
-    if not measured:
+    scenario_failed = scenario_faults.inconclusive_reason(analysis.scenario_errors)
+    if scenario_failed:  # the scenario's own errors, not the site's (docs/verdict.md)
+        inconclusive.append(scenario_failed)
+    elif not measured:
         inconclusive.append("No request was measured, so nothing can be said about the site.")
     for note in meta.get("inconclusive_reasons", []):
         if str(note) not in {f"The load generator could not be trusted: {w}." for w in lost}:  # older runs
@@ -453,4 +457,5 @@ def _context(analysis: Analysis, policy: VerdictPolicy) -> list[str]:
                    f"broke the service levels (headroom {cap['headroom']:.2f}x the planned peak).")
     elif cap.get("arrivals_per_s"):
         out.append(f"Capacity: at least {cap['arrivals_per_s']:.3g} {_unit(analysis)} (the most this run tried).")
+    out.extend(scenario_faults.context_sentence(analysis.scenario_errors))
     return out

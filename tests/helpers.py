@@ -52,6 +52,12 @@ def write_scenario(path: Path, document: dict[str, Any]) -> Path:
     return path
 
 
+def rehearsal_requests(run_dir: Path) -> int:
+    """Requests the rehearsal sent before the load (one visit per journey at rest; not measured), from run.json."""
+    meta = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    return int((meta.get("rehearsal") or {}).get("requests", 0))
+
+
 def read_summary(run_dir: Path) -> dict[str, Any]:
     """summary.json of a run directory."""
     return json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))

@@ -16,7 +16,7 @@ import psutil
 import pytest
 
 from loadkit.demo import DemoConfig
-from tests.helpers import ROOT, read_summary, run_child, run_cli, write_scenario
+from tests.helpers import ROOT, read_summary, rehearsal_requests, run_child, run_cli, write_scenario
 
 pytestmark = pytest.mark.integration
 
@@ -51,7 +51,8 @@ def test_two_worker_processes_deliver_the_plan_and_match_the_server(tmp_path: Pa
     assert summary["run"]["workers"] == 2
     assert summary["traffic"]["delivered_arrivals"] == summary["traffic"]["planned_arrivals"] == 120
     assert summary["totals"]["requests"] == 240
-    assert shop.stats()["served"] - before == 240 + 1  # plus the preflight
+    # plus the preflight and the rehearsal's one visit (two requests)
+    assert shop.stats()["served"] - before == 240 + 1 + rehearsal_requests(out) == 240 + 1 + 2
     assert (out / "worker-0.log").exists() and (out / "worker-1.log").exists()
 
 
@@ -100,7 +101,7 @@ def test_distributed_master_and_a_separate_worker(tmp_path: Path, demo_factory: 
     assert worker.returncode == 0, worker_out
     summary = read_summary(out)
     assert summary["traffic"]["delivered_arrivals"] == 50
-    assert summary["totals"]["requests"] == shop.stats()["served"] - before - 1
+    assert summary["totals"]["requests"] == shop.stats()["served"] - before - 1 - rehearsal_requests(out)
 
 
 def test_workers_that_never_come_are_a_clear_error(tmp_path: Path) -> None:
@@ -149,7 +150,7 @@ def test_a_locustfile_that_imports_its_neighbours_runs_on_workers(tmp_path: Path
     assert result.returncode == 0, result.stdout + result.stderr
     summary = read_summary(out)
     assert summary["traffic"]["delivered_arrivals"] == 30
-    assert summary["totals"]["requests"] == 30 == shop.stats()["served"] - before - 1
+    assert summary["totals"]["requests"] == 30 == shop.stats()["served"] - before - 1 - rehearsal_requests(out)
 
 
 def test_a_worker_that_cannot_take_the_scenario_stops_the_run_with_its_reason(tmp_path: Path) -> None:

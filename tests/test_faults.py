@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from .helpers import ROOT, read_summary, run_cli, write_scenario
+from .helpers import ROOT, read_summary, rehearsal_requests, run_cli, write_scenario
 
 pytestmark = pytest.mark.integration
 
@@ -70,7 +70,9 @@ def test_faults_are_classified_and_the_run_ends_on_schedule(tmp_path: Path) -> N
         served = _count(url) - before
     assert result.returncode == 1, result.stderr  # the site fails: half its pages break
     assert "Traceback" not in result.stderr
-    assert elapsed < 5 + 1 + 12, elapsed  # plan + request timeout + start-up and reports: finite timeouts
+    # plan + request timeout + start-up and reports, + the rehearsal (each journey once at rest: the hang's 1 s
+    # timeout, the slow body's 0.6 s): finite timeouts
+    assert elapsed < 5 + 1 + 12 + 2, elapsed
     summary = read_summary(tmp_path / "run")
     kinds = {(e["endpoint"], e["kind"]) for e in summary["errors"]}
     assert ("GET /hang", "timeout") in kinds
@@ -85,8 +87,9 @@ def test_faults_are_classified_and_the_run_ends_on_schedule(tmp_path: Path) -> N
     assert endpoints["GET /flood/{n}"]["requests"] == 10
     samples = (tmp_path / "run" / "errors.jsonl").read_text(encoding="utf-8").splitlines()
     assert len(samples) <= 5 * 4
-    # every request loadkit counted reached the server once (the preflight's one request is not load)
-    assert summary["totals"]["requests"] == served - 1
+    # every request loadkit counted reached the server once (the preflight's one request and the rehearsal's
+    # visits, one per journey at rest, are not load)
+    assert summary["totals"]["requests"] == served - 1 - rehearsal_requests(tmp_path / "run")
     # hostile bodies stay inert: no script in the report, valid JUnit XML, plain Markdown
     html = (tmp_path / "run" / "report.html").read_text(encoding="utf-8")
     assert html.lower().count("<script") == 3  # the report's own three: data, uPlot, its script

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from loadkit.demo import DemoConfig
-from tests.helpers import read_summary, run_cli, write_scenario
+from tests.helpers import read_summary, rehearsal_requests, run_cli, write_scenario
 
 pytestmark = pytest.mark.integration
 
@@ -73,7 +73,10 @@ def test_open_model_runs_one_pass_per_arrival(tmp_path: Path, shop: Any) -> None
     names = {e["name"] for e in summary["endpoints"]}
     assert names == {"home", "product page", "cart"}
     # each visit is two requests, whichever user class walked it
-    assert summary["totals"]["requests"] == 120 == shop.stats()["served"] - before - 1
+    # plus the preflight and the rehearsal (each task of each class once, at rest: look's two requests,
+    # Checkout's product and cart)
+    assert summary["totals"]["requests"] == 120 == shop.stats()["served"] - before - 1 - rehearsal_requests(out)
+    assert rehearsal_requests(out) == 4
     assert summary["slos"][0]["endpoint"] == "product page" and summary["slos"][0]["passed"]
     assert "the locustfile's Ramp (a LoadTestShape) is not used" in result.stderr
 
@@ -138,9 +141,11 @@ def test_open_model_walks_a_sequence_with_its_think_time_and_nested_sets_once(tm
     summary = read_summary(out)
     # every visit: product page, one pass of the nested set (one request), cart; then it leaves
     assert summary["traffic"]["delivered_arrivals"] == 15
-    assert summary["totals"]["requests"] == 45 == shop.stats()["served"] - before - 1
+    assert summary["totals"]["requests"] == 45 == shop.stats()["served"] - before - 1 - rehearsal_requests(out)
     assert {e["name"] for e in summary["endpoints"]} == {"product page", "reviews", "cart"}
-    visits = [json.loads(line) for line in log.read_text().splitlines()]
+    rehearsal, *visits = [json.loads(line) for line in log.read_text().splitlines()]
+    # the rehearsal walked each task once before the load, without the set's waits
+    assert rehearsal_requests(out) == 3 and len(rehearsal) == 2 and rehearsal[1] - rehearsal[0] < 0.78
     assert len(visits) == 15
     # two waits of the set's wait_time (0.4 s) between the first step and the last
     assert all(len(times) == 2 and times[1] - times[0] >= 0.78 for times in visits)

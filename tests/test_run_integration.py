@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from loadkit.demo import DemoConfig
-from tests.helpers import ROOT, read_summary, run_cli, write_scenario
+from tests.helpers import ROOT, read_summary, rehearsal_requests, run_cli, write_scenario
 
 pytestmark = pytest.mark.integration
 
@@ -53,7 +53,8 @@ def test_half_capacity_survives_and_counts_match_the_server(tmp_path: Path, demo
     summary = read_summary(out)
     assert summary["verdict"] == "survives", summary["reasons"]
     served = site.stats()["served"] - before
-    assert summary["totals"]["requests"] == served - 1  # the preflight's one request is not load
+    # the preflight's one request and the rehearsal's visit (one per journey, at rest) are not load
+    assert summary["totals"]["requests"] == served - 1 - rehearsal_requests(out)
     assert summary["totals"]["failures"] == 0
     traffic = summary["traffic"]
     assert traffic["delivered_arrivals"] == traffic["planned_arrivals"]
@@ -152,10 +153,12 @@ def test_shared_connections_keep_each_visitor_its_own_cookies(tmp_path: Path, de
     visitors = summary["traffic"]["delivered_arrivals"]
     assert visitors == 40 and summary["totals"]["failures"] == 0, summary["reasons"]
     after = site.stats()
-    # every visitor had its own session (cookie jar) and placed its own order
-    assert after["orders"] - before["orders"] == visitors
-    assert after["sessions"] - before["sessions"] == visitors + 1  # the preflight's visit made one too
-    assert after["served"] - before["served"] == summary["totals"]["requests"] + 1
+    # every visitor had its own session (cookie jar) and placed its own order; so did the rehearsal's one
+    # visit before the load
+    assert after["orders"] - before["orders"] == visitors + 1
+    assert after["sessions"] - before["sessions"] == visitors + 1 + 1  # the preflight's visit made one too
+    assert after["served"] - before["served"] == summary["totals"]["requests"] + 1 + rehearsal_requests(out) \
+        == summary["totals"]["requests"] + 1 + 3
 
 
 def test_run_json_records_the_run(tmp_path: Path, demo_factory: Any) -> None:
@@ -237,7 +240,7 @@ def test_closed_model_runs_the_planned_users(tmp_path: Path, demo_factory: Any) 
     assert summary["traffic"]["planned_arrivals"] is None
     # four users each looping a ~0.25 s journey for ~6 s: about 4 * 6 / 0.25 = 96 requests
     assert 60 <= summary["totals"]["requests"] <= 110
-    assert summary["totals"]["requests"] == site.stats()["served"] - before - 1
+    assert summary["totals"]["requests"] == site.stats()["served"] - before - 1 - rehearsal_requests(out)
 
 
 @pytest.mark.timing

@@ -9,7 +9,7 @@ import pytest
 
 from loadkit.demo import DemoConfig
 
-from .helpers import read_summary, run_cli, write_scenario
+from .helpers import read_summary, rehearsal_requests, run_cli, write_scenario
 
 pytestmark = pytest.mark.integration
 
@@ -37,19 +37,25 @@ def test_checkout_succeeds_only_with_automatic_csrf(tmp_path: Path, demo_factory
     assert on.returncode == 0, on.stderr
     summary = read_summary(tmp_path / "on")
     assert summary["totals"]["failures"] == 0, summary["errors"]
-    assert site.stats()["orders"] - before == summary["traffic"]["delivered_arrivals"] == 15
-    off = run_cli("run", str(write_scenario(tmp_path / "off.yaml", _buy_without_tokens("off"))), "--target",
-                  site.url, "--out", str(tmp_path / "off"))
+    # every visitor placed its order, and so did the rehearsal's one visit before the load
+    assert site.stats()["orders"] - before == summary["traffic"]["delivered_arrivals"] + 1 == 15 + 1
+    off = write_scenario(tmp_path / "off.yaml", _buy_without_tokens("off"))
+    refused = run_cli("run", str(off), "--target", site.url, "--out", str(tmp_path / "refused"))
+    assert refused.returncode == 2  # at rest already: the scenario's mistake, no load sent
+    assert "journey 'buy', step 2 (POST /cart): the site answered 403" in refused.stderr
+    off_run = run_cli("run", str(off), "--target", site.url, "--out", str(tmp_path / "off"), "--skip-rehearsal")
     summary = read_summary(tmp_path / "off")
     kinds = {(e["endpoint"], e["kind"]) for e in summary["errors"]}
     assert ("POST /cart", "http_403") in kinds  # the shop rejects a form without its token
-    assert off.returncode == 1
+    assert off_run.returncode == 1
 
 
 def test_css_and_json_checks(tmp_path: Path, demo_factory: Any) -> None:
     site = demo_factory(DemoConfig())
     scenario = write_scenario(tmp_path / "checks.yaml", {
-        "name": "checks", "csrf": "off",
+        # "stats wrong" fails its check on purpose, at rest too: the rehearsal would stop the run before
+        # the load (tests/test_rehearsal.py); here the load's counting of check failures is under test
+        "name": "checks", "csrf": "off", "rehearsal": False,
         "traffic": {"profile": "constant", "rate": "4/s", "duration": "2s"},
         "journeys": [{"name": "j", "steps": [
             {"get": "/products/{product}",
@@ -118,7 +124,8 @@ def test_a_recorded_browser_visit_becomes_a_scenario_that_runs_clean(tmp_path: P
     summary = read_summary(tmp_path / "run")
     assert summary["totals"]["failures"] == 0, (summary["errors"], run.stderr[-1500:])
     assert summary["traffic"]["delivered_arrivals"] > 5
-    assert site.stats()["orders"] - before == summary["traffic"]["delivered_arrivals"]
+    # one order a visitor, plus one from the rehearsal's visit of the (one) journey before the load
+    assert site.stats()["orders"] - before == summary["traffic"]["delivered_arrivals"] + 1
     # a second conversion never overwrites the first
     again = run_cli("init", "--from-har", str(har), "--out", str(out))
     assert again.returncode == 2 and "already exists" in again.stderr
@@ -141,5 +148,6 @@ def test_page_resources_like_a_browser_with_an_empty_or_warm_cache(tmp_path: Pat
     # empty cache: each of the 10 visitors loads the stylesheet once (both pages share it); warm cache:
     # the stylesheet is cacheable (max-age), so only the first visitor loads it
     assert fetched == expected
-    assert site.stats()["by_page"].get("static", 0) - before == expected
+    # the site also served the rehearsal's one visit (before the load, not measured), its stylesheet included
+    assert site.stats()["by_page"].get("static", 0) - before == expected + (mode != "off")
     assert summary["totals"]["failures"] == 0

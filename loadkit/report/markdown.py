@@ -29,6 +29,9 @@ def render_markdown(model: ReportModel) -> str:
     limited = f" ({md_text(cap['limited_by'])}; headroom {cap['headroom']:.2f}x)" \
         if cap.get("found") and cap.get("headroom") is not None else ""
     lines.append(f"| capacity | {md_text(model.capacity_figure)}{limited} |")
+    if model.scenario_errors.get("count"):
+        lines.append(f"| scenario errors | {model.scenario_errors['count']:,} (the scenario's, not counted against "
+                     "the site) |")
     rec = model.recovery
     if rec.get("measured"):
         lines.append("| recovery | " + (f"{format_duration(rec['seconds'])} |" if rec.get("recovered")

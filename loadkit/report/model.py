@@ -12,6 +12,7 @@ from typing import Any
 
 import pandas as pd
 
+from .. import scenario_errors as scenario_faults
 from ..analysis import PAUSE_MS, Analysis
 from ..verdict import Verdict, capacity_figure, class_words, kind_words, scope_label
 
@@ -90,6 +91,7 @@ class ReportModel:
     offsite_redirects: tuple[dict[str, Any], ...] = ()
     baseline: dict[str, Any] | None = None  # the comparison with a baseline run (loadkit run --baseline)
     capacity_figure: str = "n/a"  # the capacity as every report prints it: "~26.7/s", ">= 12/s", "below 8/s"
+    scenario_errors: dict[str, Any] = field(default_factory=dict)  # loadkit/scenario_errors.py's summary
 
     def pauses(self) -> list[tuple[int, int]]:
         """Runs of seconds in which loadkit stalled for PAUSE_MS or more, as [start, end) seconds."""
@@ -129,6 +131,7 @@ class ReportModel:
             "apdex_t_ms": self.apdex_t_ms,
             "offsite_redirects": list(self.offsite_redirects),
             **({"baseline": self.baseline} if self.baseline is not None else {}),
+            "scenario_errors": scenario_faults.for_summary(self.scenario_errors),
         }
 
 
@@ -199,4 +202,5 @@ def build_model(analysis: Analysis, verdict: Verdict, baseline: dict[str, Any] |
                        apdex_t_ms=analysis.apdex_t_ms, capacity_figure=capacity_figure(cap, unit), baseline=baseline,
                        offsite_redirects=tuple({"endpoint": str(r["endpoint"]), "count": int(r["count"]),
                                                 "example": str(r["example"])}
-                                               for r in analysis.offsite.to_dict("records")))
+                                               for r in analysis.offsite.to_dict("records")),
+                       scenario_errors=analysis.scenario_errors)

@@ -16,6 +16,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from .. import __version__
 from .. import data as rundata
@@ -64,11 +65,14 @@ class Distribution:
 def run_scenario(scenario: Scenario, plan: Plan, run_dir: Path, base_dir: Path, target: str | None = None,
                  on_progress: Callable[[Progress], None] | None = None,
                  on_status: Callable[[str], None] | None = None,
-                 distribution: Distribution | None = None, config: dict[str, object] | None = None) -> RunOutcome:
+                 distribution: Distribution | None = None, config: dict[str, object] | None = None,
+                 rehearse: bool = True) -> RunOutcome:
     """Run ``scenario`` following ``plan``; everything measured lands in ``run_dir``.
 
     ``target`` overrides the scenario's; with neither, the embedded demo storefront is started on
     127.0.0.1 for the run and stopped afterwards. ``distribution`` spreads the load over Locust workers.
+    ``rehearse``: walk every journey once at rest before the load (``run/rehearsal.py``); a step that fails
+    there stops the run (RehearsalError), and a refused run leaves no empty run directory behind.
     """
     dist = distribution or Distribution()
     say = on_status or (lambda _msg: None)
@@ -97,6 +101,16 @@ def run_scenario(scenario: Scenario, plan: Plan, run_dir: Path, base_dir: Path, 
             check_step_hosts(scenario, target)
         check = preflight(target, headers, timeout=min(10.0, scenario.request_timeout), verify=scenario.verify_tls)
         say(f"preflight: {check.url} answered {check.status} in {check.ms:.0f} ms")
+        # Imported only now: locust monkey-patches the process on import, and httpx (preflight, above)
+        # must load its networking first.
+        locustfile = _locustfile(scenario, base_dir)
+        locust_users = None
+        if locustfile is not None:
+            from .locustfile import load_user_classes
+
+            locust_users = load_user_classes(locustfile, notice=say)
+        rehearsal = _rehearse(scenario, target, data_values, headers, locust_users, say) if rehearse else \
+            {"ran": False}
         rundata.write_text_atomic(run_dir / rundata.SCENARIO, _yaml(redacted_document(scenario)))
         rundata.write_json_atomic(run_dir / rundata.PLAN, plan_to_dict(plan))
         if config is not None:
@@ -111,16 +125,9 @@ def run_scenario(scenario: Scenario, plan: Plan, run_dir: Path, base_dir: Path, 
             f"{os.cpu_count()} cores", "hostname": socket.gethostname(),
             "preflight": {"url": check.url, "status": check.status, "ms": round(check.ms, 1)},
             "ci": ci_context(os.environ),  # the commit and branch a CI job tested, for the run history
+            "rehearsal": rehearsal,
         }
         rundata.write_json_atomic(run_dir / rundata.RUN_META, meta)
-        # Imported only now: locust monkey-patches the process on import, and httpx (preflight, above)
-        # must load its networking first.
-        locustfile = _locustfile(scenario, base_dir)
-        locust_users = None
-        if locustfile is not None:
-            from .locustfile import load_user_classes
-
-            locust_users = load_user_classes(locustfile, notice=say)
         if dist.distributed:
             from .master import execute_distributed
 
@@ -166,6 +173,22 @@ def _check_loopback_only(scenario: Scenario, target: str | None) -> None:
         if not is_loopback(f"http://{host}"):
             raise UsageError(f"allowed_hosts lists {host}, which is not on this machine, and "
                              "LOADKIT_LOOPBACK_ONLY=1.", "remove it from allowed_hosts, or unset LOADKIT_LOOPBACK_ONLY")
+
+
+def _rehearse(scenario: Scenario, target: str, data_values: dict[str, list[Any]], headers: dict[str, str],
+              locust_users: list[Any] | None, say: Callable[[str], None]) -> dict[str, Any]:
+    """Walk every journey once at rest (RehearsalError when a step of the scenario is broken)."""
+    from .rehearsal import rehearse
+
+    what = "every task of the locustfile's classes" if locust_users else \
+        f"{len(scenario.journeys)} {'journey' if len(scenario.journeys) == 1 else 'journeys'}"
+    say(f"rehearsal: walking {what} once, one visitor at a time, before any load")
+    done = rehearse(scenario, target, data_values, headers, locust_users)
+    for failure in done.site_failures:
+        say(f"rehearsal: {failure.line()} The load goes on: this counts against the site.")
+    say(f"rehearsal: {done.visits} {'visit' if done.visits == 1 else 'visits'}, {done.requests} requests in "
+        f"{done.seconds:.1f} s; every step of the scenario works at rest (these requests are not measured)")
+    return done.to_dict()
 
 
 def _locustfile(scenario: Scenario, base_dir: Path) -> Path | None:

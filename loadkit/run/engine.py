@@ -243,14 +243,15 @@ class Supervisor:
     def flush(self) -> None:
         """Append what the recorder holds to the data files."""
         metrics, arrivals, samples = self.recorder.flush()
-        self.write(metrics, arrivals, samples)
+        self.write(metrics, arrivals, samples, self.recorder.flush_scenario_errors())
 
     def write(self, metrics: list[dict[str, Any]], arrivals: list[dict[str, Any]],
-              samples: list[dict[str, Any]]) -> None:
+              samples: list[dict[str, Any]], scenario_errors: list[dict[str, Any]] | None = None) -> None:
         """Append rows to the data files."""
         rundata.append_jsonl(self.run_dir / rundata.METRICS, metrics)
         rundata.append_jsonl(self.run_dir / rundata.ARRIVALS, arrivals)
         rundata.append_jsonl(self.run_dir / rundata.ERRORS, samples)
+        rundata.append_jsonl(self.run_dir / rundata.SCENARIO_ERRORS, scenario_errors or [])
 
     def loop(self) -> None:
         """Every second until killed."""
@@ -361,6 +362,7 @@ def _execute(scenario: Scenario, plan: Plan, target: str, run_dir: Path, data_va
     env = Environment(user_classes=classes,
                       shape_class=PlanShape(plan) if plan.model == "users" else None, host=target)
     env.events.request.add_listener(recorder.on_request)
+    env.events.user_error.add_listener(recorder.on_user_error)  # a locustfile's exceptions: scenario errors
     ctx = build_context(env, scenario, plan, target, data_values, headers, recorder, locust_users=locust_users)
     env.loadkit = ctx  # type: ignore[attr-defined]
     runner = env.create_local_runner()

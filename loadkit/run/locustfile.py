@@ -24,6 +24,7 @@ from locust.user.sequential_taskset import SequentialTaskSet
 from locust.user.task import TaskSet
 
 from ..errors import ScenarioError
+from ..redaction import redact_text
 
 log = logging.getLogger("loadkit.locustfile")
 _END_OF_VISIT = (StopUser, RescheduleTask, RescheduleTaskImmediately, InterruptTaskSet)
@@ -90,7 +91,9 @@ class LocustfileVisitors:
             return True
         except Exception as exc:  # the user's code failed: count it as Locust does, keep the run going
             self.env.events.user_error.fire(user_instance=user, exception=exc, tb=exc.__traceback__)
-            log.error("locustfile task raised %s: %s\n%s", type(exc).__name__, exc, traceback.format_exc(limit=3))
+            # run.log is part of the run directory: URLs in the message lose their credentials and query values
+            log.error("%s", redact_text(f"locustfile task raised {type(exc).__name__}: {exc}\n"
+                                        f"{traceback.format_exc(limit=3)}", []))
             return False
         finally:
             _close(user)

@@ -95,7 +95,7 @@ def _execute(scenario: Scenario, plan: Plan, target: str, run_dir: Path, data_va
 
     def on_data(environment: Environment, msg: Any, **_: Any) -> None:
         data = msg.data
-        sup.write(data["metrics"], data["arrivals"], data["samples"])
+        sup.write(data["metrics"], data["arrivals"], data["samples"], data.get("scenario_errors"))
         recorder.ingest(data["metrics"], data["arrivals"])
         cpu[msg.node_id] = float(data.get("cpu", 0.0))
         in_flight[msg.node_id] = int(data.get("in_flight", 0))

@@ -13,10 +13,12 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from types import TracebackType
 from typing import Any, TypeVar
 
 from ..histogram import Histogram
 from ..redaction import redact_url, scrub
+from .scenario_errors import ScenarioErrors, is_scenario_status
 
 MAX_SAMPLES_PER_KIND = 5  # error samples kept per (endpoint, kind): the report shows a few, not thousands
 MAX_SAMPLE_KINDS = 200  # distinct (endpoint, kind) pairs that keep samples; the rest are only counted
@@ -101,6 +103,9 @@ class Recorder:
         self.total_dropped = 0
         self.total_late = 0
         self.secrets: list[str] = []  # values never to write down (see redaction.secret_values)
+        # Failures of the scenario, not the site (404/405 answers, a locustfile's exceptions): kept apart from
+        # the measured requests, so they never count against the site.
+        self.scenario_errors = ScenarioErrors(lambda: self.secrets)
 
     def start_clock(self, t0: float) -> None:
         """Set the run's start (epoch seconds); every key is seconds since then."""
@@ -110,11 +115,14 @@ class Recorder:
 
     def on_request(self, request_type: str, name: str, response_time: float, response_length: int,
                    exception: BaseException | None = None, start_time: float | None = None,
-                   url: str | None = None, **_: Any) -> None:
+                   url: str | None = None, response: Any = None, **_: Any) -> None:
         """Locust ``events.request`` listener (the hot path: a few dictionary operations and one record)."""
         sec = int((start_time if start_time is not None else time.time()) - self.t0)
         if sec < 0:
             sec = 0
+        if exception is not None and is_scenario_status(name, exception, response):
+            self.scenario_errors.request(sec, name, request_type, exception, response, url, response_time)
+            return
         key = (sec, name, request_type)
         cell = self._cells.get(key)
         if cell is None:
@@ -145,6 +153,11 @@ class Recorder:
                                   "status": status, "url": scrub(redact_url(url or ""), self.secrets),
                                   "detail": scrub(detail, self.secrets)[:BODY_SNIPPET],
                                   "ms": round(response_time, 3)})
+
+    def on_user_error(self, user_instance: Any, exception: BaseException, tb: TracebackType | None,
+                      **_: Any) -> None:
+        """Locust ``events.user_error`` listener: a locustfile's code raised (a scenario error)."""
+        self.scenario_errors.exception(max(0, int(time.time() - self.t0)), user_instance, exception, tb)
 
     def on_offsite_redirect(self, name: str, method: str, location: str) -> None:
         """A response of ``name`` redirected to another host; loadkit did not follow it."""
@@ -229,6 +242,10 @@ class Recorder:
         return cell
 
     # --- output ----------------------------------------------------------------------------------
+
+    def flush_scenario_errors(self) -> list[dict[str, Any]]:
+        """Scenario-error rows (counts per second, endpoint and kind, with capped samples) since the last call."""
+        return self.scenario_errors.flush()
 
     def flush(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
         """(metrics rows, arrival rows, error samples) measured since the last flush."""

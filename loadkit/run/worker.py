@@ -149,6 +149,7 @@ def run_worker(master_host: str, master_port: int = DEFAULT_PORT, parent_pid: in
     recorder = Recorder()
     env = Environment(user_classes=[user_class()], host="http://127.0.0.1")
     env.events.request.add_listener(recorder.on_request)
+    env.events.user_error.add_listener(recorder.on_user_error)  # a locustfile's exceptions: scenario errors
     log.info("connecting to the master at %s:%d", master_host, master_port)
     try:  # Locust retries for a while (workers may start before their master), then gives up
         runner = env.create_worker_runner(master_host, master_port)
@@ -163,9 +164,11 @@ def run_worker(master_host: str, master_port: int = DEFAULT_PORT, parent_pid: in
 
     def send_rows(final: bool = False) -> None:
         metrics, arrivals, samples = recorder.flush()
-        if metrics or arrivals or samples or final:
+        scenario_errors = recorder.flush_scenario_errors()
+        if metrics or arrivals or samples or scenario_errors or final:
             ctx = state["ctx"]
             runner.send_message("loadkit_data", {"metrics": metrics, "arrivals": arrivals, "samples": samples,
+                                                 "scenario_errors": scenario_errors,
                                                  "cpu": sample_cpu(),
                                                  "in_flight": len(ctx.crew) if ctx is not None else 0})
 

@@ -1,0 +1,287 @@
+"""The rehearsal: before any load, every journey walked once, one visitor at a time, at rest.
+
+It goes through the same client as the load (:class:`~loadkit.run.visitors.VisitorFactory`, or the user's
+own Locust classes for a scenario with a ``locustfile:``), but on an event hook of its own: its requests are
+not part of the measured run. Think times are skipped (nothing waits on them at rest); a page's assets are
+fetched as in the load. A step that fails here with a client error (a 4xx other than 408 and 429), a check
+that does not match, an extraction that finds nothing or an unexpected status, and a locustfile task that
+raises, is the scenario's mistake: :class:`RehearsalError` stops the run with one line per broken step.
+A step the site fails at rest (a 5xx, a timeout, a refused connection) is the site's: it is noted and the
+load goes on, to be judged.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from locust import User
+from locust.env import Environment
+from locust.event import EventHook
+from locust.exception import InterruptTaskSet, RescheduleTask, RescheduleTaskImmediately, StopUser
+from locust.user.task import TaskSet
+
+from ..errors import ScenarioError
+from ..redaction import redact_text, secret_values
+from ..scenario import CsvSource, Journey, ListSource, RangeSource, Scenario, Step
+from ..scenario_errors import LOCUSTFILE_EXCEPTION
+from .client import VisitorClient
+from .locustfile import _close
+from .recorder import RequestFailure
+from .visitors import DataPool, VisitorFactory
+
+_END_OF_VISIT = (StopUser, RescheduleTask, RescheduleTaskImmediately, InterruptTaskSet)
+_SCENARIO_KINDS = frozenset({"check_failed", "extract_failed", "unexpected_status", LOCUSTFILE_EXCEPTION})
+_SITE_CLIENT_ERRORS = frozenset({408, 429})  # a 4xx that says the site is busy, not that the request is wrong
+SKIP_HINT = "or run with --skip-rehearsal (or 'rehearsal: false') to send the load anyway"
+
+
+@dataclass(frozen=True)
+class BrokenStep:
+    """One step that failed at rest: where, what, and how to fix it."""
+
+    journey: str  # the journey's name, or the locustfile's User class
+    step: str  # "step 2 (GET /missing)", or the locustfile task ("Shopper.look")
+    what: str  # what failed, in words
+    fix: str
+    scenario: bool  # True: the scenario's mistake (stops the run); False: the site failed at rest
+
+    def line(self) -> str:
+        """One line naming the journey, the step, what failed and the fix."""
+        where = f"journey {self.journey!r}, {self.step}" if not self.step.startswith("task ") else \
+            f"locustfile class {self.journey!r}, {self.step}"
+        return f"{where}: {self.what} at rest (one visitor, before any load). Fix: {self.fix}."
+
+
+@dataclass
+class Rehearsal:
+    """What the rehearsal did and found."""
+
+    visits: int = 0
+    requests: int = 0
+    seconds: float = 0.0
+    broken: list[BrokenStep] = field(default_factory=list)  # scenario errors: the run stops
+    site_failures: list[BrokenStep] = field(default_factory=list)  # failed at rest, the site's: noted
+
+    def to_dict(self) -> dict[str, Any]:
+        """For run.json."""
+        return {"ran": True, "visits": self.visits, "requests": self.requests, "seconds": round(self.seconds, 3),
+                "broken_steps": [b.line() for b in self.broken],
+                "site_failures_at_rest": [b.line() for b in self.site_failures]}
+
+
+class RehearsalError(ScenarioError):
+    """Steps of the scenario failed with one visitor at rest: no load was sent. One line per broken step."""
+
+    def __init__(self, broken: list[BrokenStep]) -> None:
+        self.broken = broken
+        lines = [b.line() for b in broken]
+        steps = "1 step" if len(broken) == 1 else f"{len(broken)} steps"
+        super().__init__("\n".join(lines + [
+            f"the rehearsal found {steps} of the scenario failing with a single visitor at rest (a scenario "
+            "error, not the site's), so no load was sent."]),
+            f"correct {'it' if len(broken) == 1 else 'them'} as above, {SKIP_HINT}")
+
+
+def at_rest_is_scenario_error(kind: str, status: int) -> bool:
+    """Whether a failure seen at rest is the scenario's mistake rather than the site's."""
+    if kind in _SCENARIO_KINDS:
+        return True
+    return 400 <= status < 500 and status not in _SITE_CLIENT_ERRORS
+
+
+def _fix(kind: str, status: int, method: str) -> str:
+    if kind == LOCUSTFILE_EXCEPTION:
+        return "correct that code in the locustfile (plain `locust -f` shows the whole traceback)"
+    if status == 404:
+        return ("correct the step's path or the data value it uses (a product the site does not have?); if 404 "
+                "is the answer you want, add expect: {status: 404}")
+    if status == 405:
+        return f"the site does not accept {method} there: correct the step's method or path"
+    if status in (401, 403):
+        return ("give the credentials the site asks for (headers: with a ${ENV_VAR} value, or user:password in "
+                "--target)")
+    if 400 <= status < 500:
+        return "correct the step's form, json, body or headers (a missing CSRF token or field?)"
+    if kind == "check_failed":
+        return "correct the step's expect (or the step that leads to this page)"
+    if kind == "extract_failed":
+        return "correct the step's extract so it matches the page the site sends"
+    if kind == "unexpected_status":
+        return "correct the step's expect.status, or add follow_redirects: true for a redirect"
+    return "check the site: it fails without load"
+
+
+def _what(failure: BaseException, status: int, secrets: list[str]) -> str:
+    kind = getattr(failure, "kind", type(failure).__name__)
+    detail = redact_text(str(getattr(failure, "detail", "") or failure), secrets)
+    if kind.startswith("http_") and status:
+        return f"the site answered {status}"
+    if kind == "unexpected_status":
+        return detail.split(";")[0]  # "expected status 303, got 200"
+    if kind in ("check_failed", "extract_failed"):
+        return f"{'the check failed' if kind == 'check_failed' else 'nothing was extracted'} ({detail[:200]})"
+    return f"{kind.replace('_', ' ')}{f' ({detail[:200]})' if detail and detail != kind else ''}"
+
+
+class _Walker(VisitorFactory):
+    """The load's visitor factory, remembering which step is being sent."""
+
+    current: Step | None = None
+
+    def request(self, client: VisitorClient, step: Step, values: dict[str, Any]) -> bool:
+        self.current = step
+        return super().request(client, step, values)
+
+
+def rehearse(scenario: Scenario, target: str, data_values: dict[str, list[Any]], headers: dict[str, str],
+             locust_users: list[type[User]] | None = None) -> Rehearsal:
+    """Walk every journey (or every task of the locustfile's classes) once, one visitor at a time; raise
+    :class:`RehearsalError` when a step failed in a way that is the scenario's mistake."""
+    secrets = secret_values(scenario, target, headers)
+    started = time.monotonic()
+    result = _locustfile(locust_users, target, secrets) if locust_users else \
+        _journeys(scenario, target, data_values, headers, secrets)
+    result.seconds = time.monotonic() - started
+    if result.broken:
+        raise RehearsalError(result.broken)
+    return result
+
+
+def _journeys(scenario: Scenario, target: str, data_values: dict[str, list[Any]], headers: dict[str, str],
+              secrets: list[str]) -> Rehearsal:
+    result = Rehearsal()
+    hook = EventHook()  # not the run's: nothing the rehearsal sends is measured
+    # A sequential source's first values are the load's first visitors': the rehearsal takes the last one.
+    sequential = {name for name, src in scenario.data.items()
+                  if isinstance(src, CsvSource | RangeSource | ListSource) and src.order == "sequential"}
+    pool = DataPool(values={k: (v[-1:] if k in sequential else v) for k, v in data_values.items()},
+                    sequential=frozenset(), rng=random.Random(0))
+    walker = _Walker(scenario, target, hook, pool, headers, random.Random(0))
+    walking: dict[str, Journey] = {}
+
+    def on_request(name: str, exception: BaseException | None = None, response: Any = None, **_: Any) -> None:
+        result.requests += 1
+        step = walker.current
+        if exception is None or step is None or name.startswith("asset: "):
+            return  # a page's broken asset is the site's own link, judged in the load
+        status = getattr(exception, "status", 0) or getattr(response, "status_code", 0) or 0
+        kind = exception.kind if isinstance(exception, RequestFailure) else type(exception).__name__
+        journey = walking["journey"]
+        number = next(i for i, s in enumerate(journey.steps, 1) if s is step)
+        broken = BrokenStep(journey.name, f"step {number} ({step.endpoint})", _what(exception, status, secrets),
+                            _fix(kind, status, step.method), at_rest_is_scenario_error(kind, status))
+        (result.broken if broken.scenario else result.site_failures).append(broken)
+
+    hook.add_listener(on_request)
+    try:
+        for journey in scenario.journeys:
+            walking["journey"] = journey
+            walker.current = None
+            walker.visit(journey, sleep=lambda _s: None)
+            result.visits += 1
+    finally:
+        if walker.connections.shared is not None:
+            walker.connections.shared.close()
+    return result
+
+
+def _distinct(tasks: list[Any]) -> Iterator[Any]:
+    """Each task once (Locust repeats a task in ``tasks`` by its weight)."""
+    seen: list[Any] = []
+    for task in tasks:
+        if not any(task is s for s in seen):
+            seen.append(task)
+            yield task
+
+
+def _task_name(task: Any) -> str:
+    return str(getattr(task, "__name__", type(task).__name__))
+
+
+def _locustfile(classes: list[type[User]], target: str, secrets: list[str]) -> Rehearsal:
+    result = Rehearsal()
+    env = Environment(user_classes=classes, host=target)  # its own events: nothing here is measured
+    where = {"class": "", "task": ""}
+
+    def on_request(name: str, exception: BaseException | None = None, response: Any = None, **_: Any) -> None:
+        result.requests += 1
+        if exception is None:
+            return
+        status = int(getattr(response, "status_code", 0) or 0)
+        # the locustfile's own check (catch_response, response.failure) failed on an answer below 400
+        kind = f"http_{status}" if status >= 400 else "check_failed" if status else "connection_error"
+        broken = BrokenStep(where["class"], f"task {where['task']} ({name})",
+                            f"the site answered {status}" if status >= 400 else _what(exception, status, secrets),
+                            _fix(kind, status, "this method"), at_rest_is_scenario_error(kind, status))
+        (result.broken if broken.scenario else result.site_failures).append(broken)
+
+    env.events.request.add_listener(on_request)
+
+    def raised(exc: BaseException) -> None:
+        frame = _innermost(exc)
+        text = redact_text(f"{type(exc).__name__}: {exc}", secrets)[:200]
+        result.broken.append(BrokenStep(where["class"], f"task {where['task']}",
+                                        f"it raised {text}{f' ({frame})' if frame else ''}",
+                                        _fix(LOCUSTFILE_EXCEPTION, 0, ""), True))
+
+    def walk(task: Any, parent: User | TaskSet, path: str) -> None:
+        if isinstance(task, type) and issubclass(task, TaskSet):
+            taskset = task(parent)  # type: ignore[arg-type]  # Locust nests sets under sets too
+            where["task"] = f"{path}.{task.__name__}.on_start"
+            if not _guard(lambda: taskset.on_start(), raised):
+                return
+            for sub in _distinct(list(taskset.tasks)):
+                walk(sub, taskset, f"{path}.{task.__name__}")
+            where["task"] = f"{path}.{task.__name__}.on_stop"
+            _guard(lambda: taskset.on_stop(), raised)
+            return
+        where["task"] = f"{path}.{_task_name(task)}"
+        if isinstance(parent, TaskSet):
+            _guard(lambda: parent.execute_task(task), raised)
+        else:
+            _guard(lambda: task(parent), raised)
+
+    for cls in classes:
+        cls.host = target
+        where["class"] = cls.__name__
+        user = cls(env)
+        try:
+            where["task"] = f"{cls.__name__}.on_start"
+            if _guard(user.on_start, raised):
+                for task in _distinct(list(user.tasks)):
+                    walk(task, user, cls.__name__)
+                where["task"] = f"{cls.__name__}.on_stop"
+                _guard(user.on_stop, raised)
+            result.visits += 1
+        finally:
+            _close(user)
+    return result
+
+
+def _guard(call: Callable[[], Any], raised: Callable[[BaseException], None]) -> bool:
+    """Run a piece of the locustfile; False when it raised (an end-of-visit signal is not an error)."""
+    try:
+        call()
+    except _END_OF_VISIT:
+        return True
+    except Exception as exc:  # the user's code: a scenario error, reported in one line
+        raised(exc)
+        return False
+    return True
+
+
+def _innermost(exc: BaseException) -> str:
+    """``file:line`` where the exception was raised."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if tb is None:
+        return ""
+    return f"{tb.tb_frame.f_code.co_filename.rsplit('/', 1)[-1]}:{tb.tb_lineno}"
+
+
+__all__ = ["BrokenStep", "Rehearsal", "RehearsalError", "at_rest_is_scenario_error", "rehearse"]
