@@ -16,6 +16,7 @@ from loadkit.config import resolve
 from loadkit.data import append_jsonl, load_run
 from loadkit.analysis import analyze
 from loadkit.redaction import redact_text
+from loadkit.report import render_run_dir
 from loadkit.scenario import parse_scenario
 from loadkit.verdict import judge
 from tests.helpers import read_summary, run_cli, write_scenario
@@ -205,6 +206,11 @@ def test_a_run_where_every_visit_hit_a_scenario_error_is_inconclusive(tmp_path: 
          "samples": [{"t": 1, "status": 0, "url": "", "detail": "ValueError: x",
                       "traceback": "Traceback (most recent call last):\nValueError: x\n"}]}])
     verdict = judge(analyze(load_run(run)))
+    rendered = render_run_dir(run)  # every report shows them
+    html = (run / "report.html").read_text(encoding="utf-8")
+    assert "Scenario errors" in html and "Traceback (most recent call last):\nValueError: x" in html
+    assert read_summary(run)["scenario_errors"]["sample"]["traceback"].endswith("ValueError: x\n")
+    assert rendered.verdict == verdict
     assert verdict.verdict == "inconclusive"
     assert verdict.reasons[0].startswith("Every visit hit a scenario error (5 in all; Shopper.look: the "
                                          "locustfile's code raised an exception)")
