@@ -11,7 +11,7 @@ import os
 import platform
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -175,7 +175,7 @@ def _check_loopback_only(scenario: Scenario, target: str | None) -> None:
                              "LOADKIT_LOOPBACK_ONLY=1.", "remove it from allowed_hosts, or unset LOADKIT_LOOPBACK_ONLY")
 
 
-def _rehearse(scenario: Scenario, target: str, data_values: dict[str, list[Any]], headers: dict[str, str],
+def _rehearse(scenario: Scenario, target: str, data_values: Mapping[str, Sequence[Any]], headers: dict[str, str],
               locust_users: list[Any] | None, say: Callable[[str], None]) -> dict[str, Any]:
     """Walk every journey once at rest (RehearsalError when a step of the scenario is broken)."""
     from .rehearsal import rehearse

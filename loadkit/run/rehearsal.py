@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -137,7 +137,7 @@ class _Walker(VisitorFactory):
         return super().request(client, step, values)
 
 
-def rehearse(scenario: Scenario, target: str, data_values: dict[str, list[Any]], headers: dict[str, str],
+def rehearse(scenario: Scenario, target: str, data_values: Mapping[str, Sequence[Any]], headers: dict[str, str],
              locust_users: list[type[User]] | None = None) -> Rehearsal:
     """Walk every journey (or every task of the locustfile's classes) once, one visitor at a time; raise
     :class:`RehearsalError` when a step failed in a way that is the scenario's mistake."""
@@ -151,7 +151,7 @@ def rehearse(scenario: Scenario, target: str, data_values: dict[str, list[Any]],
     return result
 
 
-def _journeys(scenario: Scenario, target: str, data_values: dict[str, list[Any]], headers: dict[str, str],
+def _journeys(scenario: Scenario, target: str, data_values: Mapping[str, Sequence[Any]], headers: dict[str, str],
               secrets: list[str]) -> Rehearsal:
     result = Rehearsal()
     hook = EventHook()  # not the run's: nothing the rehearsal sends is measured
