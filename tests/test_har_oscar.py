@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .helpers import ROOT, read_summary, run_cli
+from .helpers import ROOT, read_summary, rehearsal_requests, run_cli
 
 pytestmark = pytest.mark.integration
 
@@ -131,6 +131,8 @@ def test_a_recorded_oscar_visit_replays_with_exact_counts(tmp_path: Path, oscar_
     assert summary["totals"]["failures"] == 0, (summary.get("errors"), run.stderr[-1500:])
     assert summary["traffic"]["delivered_arrivals"] == 5
     assert summary["totals"]["requests"] == 5 * len(steps)
-    # the shop saw loadkit's requests and loadkit's one preflight GET / (run.json records it), nothing else
+    # the shop saw loadkit's requests, loadkit's one preflight GET / and the rehearsal's one visit before the
+    # load (run.json records both), nothing else
     assert json.loads((tmp_path / "run" / "run.json").read_text())["preflight"]["status"] < 400
-    assert oscar_shop.requests() - before == summary["totals"]["requests"] + 1
+    assert rehearsal_requests(tmp_path / "run") == len(steps)
+    assert oscar_shop.requests() - before == summary["totals"]["requests"] + 1 + len(steps)

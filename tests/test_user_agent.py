@@ -35,8 +35,9 @@ def _run(tmp_path: Path, site: CountingServer, **extra: Any) -> dict[str, Any]:
 def test_every_request_says_it_is_loadkit(tmp_path: Path, site: CountingServer) -> None:
     summary = _run(tmp_path, site)
     assert summary["totals"]["requests"] == 20
-    # the preflight check (httpx) and the 20 requests of the run (loadkit's client), all under one name
-    assert site.user_agents == {f"loadkit/{__version__}": 21}
+    # the preflight check (httpx), the rehearsal's visit (2 requests) and the 20 requests of the run
+    # (loadkit's client), all under one name
+    assert site.user_agents == {f"loadkit/{__version__}": 1 + 2 + 20}
 
 
 def test_the_scenario_headers_choose_another(tmp_path: Path, site: CountingServer) -> None:
@@ -45,4 +46,5 @@ def test_the_scenario_headers_choose_another(tmp_path: Path, site: CountingServe
     summary = _run(tmp_path, site, headers={"User-Agent": "shop-check/1 (ops@example.test)"}, journeys=journeys)
     assert summary["totals"]["requests"] == 20
     # one header each: a step's replaces the scenario's, the scenario's replaces loadkit's (preflight too)
-    assert site.user_agents == {"shop-check/1 (ops@example.test)": 11, "step-agent/2": 10}
+    # (the rehearsal's visit before the load sent one of each)
+    assert site.user_agents == {"shop-check/1 (ops@example.test)": 11 + 1, "step-agent/2": 10 + 1}
