@@ -30,7 +30,7 @@ def preflight(target: str, headers: dict[str, str] | None = None, timeout: float
     """
     shown = redact_url(target)
     started = time.perf_counter()
-    fix = "check the URL and that the site is up, or omit --target to use the demo storefront"
+    fix = "check the URL and that the site is up, or pass --demo (instead of --target) for the demo storefront"
     try:
         # the run's own User-Agent, unless the scenario's headers give one (httpx merges them case-blind)
         with httpx.Client(timeout=timeout, follow_redirects=False, verify=verify,
