@@ -236,12 +236,16 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"  - {reason}")
         for line in scenario_error_lines(rendered.analysis.scenario_errors):
             print(line)
-        print(f"report: {run_dir / 'report.html'}")
+        if "report.html" not in rendered.missing:
+            print(f"report: {run_dir / 'report.html'}")
     if comparison is not None:
         print(f"baseline {baseline}: " + ("regression beyond noise: " + ", ".join(
             f"{c.metric} of {c.endpoint}" for c in comparison.regressions) if comparison.regressions else
             "no regression beyond noise"))
     publish_job_summary(rendered.model, os.environ)
+    if rendered.missing or outcome.disk_full:
+        print(f"loadkit: error: {out_of_disk_message(run_dir, rendered.missing, outcome.disk_full)}", file=sys.stderr)
+        return ExitCode.OUT_OF_DISK
     code = verdict_exit_code(verdict.verdict, strict=config.strict, interrupted=outcome.interrupted)
     if code == ExitCode.SURVIVES and comparison is not None and comparison.regressions:
         return ExitCode.FAILS  # the site held its service levels but got worse than its baseline
@@ -262,6 +266,20 @@ def scenario_error_lines(summary: dict[str, Any]) -> list[str]:
     elif sample.get("detail"):
         lines.append(f"  for example: {sample.get('url') or sample['endpoint']}: {sample['detail']}")
     return lines
+
+
+def out_of_disk_message(run_dir: Path, missing: Sequence[str], disk_full: str | None = None) -> str:
+    """One line: what the full disk cost (the run's data, the reports not written) and the fix."""
+    parts = [disk_full] if disk_full else []
+    if missing:
+        written = [name for name in ("summary.json", "report.html", "junit.xml", "summary.md") if name not in missing]
+        parts.append(f"the disk is full: {', '.join(missing)} {'was' if len(missing) == 1 else 'were'} not written "
+                     f"to {run_dir}" + (f" ({', '.join(written)} {'was' if len(written) == 1 else 'were'})"
+                                        if written else ""))
+        fix = f"free some disk space, then `loadkit report {run_dir}` writes every report"
+    else:
+        fix = "free some disk space (or pass --out on a disk with room) and run the scenario again"
+    return "; ".join(parts) + f". Fix: {fix}"
 
 
 def verdict_exit_code(verdict: str, *, strict: bool, interrupted: bool) -> ExitCode:
@@ -347,6 +365,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     print(_verdict_line(rendered.verdict))
     for path in rendered.files:
         print(f"wrote {path}")
+    if rendered.missing:
+        print(f"loadkit: error: {out_of_disk_message(args.run_dir, rendered.missing)}", file=sys.stderr)
+        return ExitCode.OUT_OF_DISK
     # the same exit code as the run that wrote the data, so a CI step can re-render and still gate on it
     return verdict_exit_code(rendered.verdict.verdict, strict=bool(args.strict),
                              interrupted=bool(rendered.model.run.get("interrupted")))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import tempfile
 from array import array
@@ -26,7 +27,7 @@ import orjson
 import pandas as pd
 import yaml
 
-from .errors import DataError, OutputError, UsageError
+from .errors import DataError, DiskFullError, OutputError, UsageError, is_disk_full
 
 METRICS = "metrics.jsonl"
 ARRIVALS = "arrivals.jsonl"
@@ -46,28 +47,40 @@ def _current_umask() -> int:
 _UMASK = _current_umask()
 
 
-def prepare_run_dir(path: Path) -> Path:
+def prepare_run_dir(path: Path, needed_bytes: int = 0) -> Path:
     """Create the run directory and prove it is writable, before any load is sent.
 
     A directory that already holds a run is refused: appending a second run's data to the first's
-    would corrupt both.
+    would corrupt both. A disk with less than ``needed_bytes`` free (see :func:`estimate_run_bytes`) is
+    refused before anything is created.
     """
     if any((path / name).exists() for name in (METRICS, ARRIVALS, RUN_META)):
         raise UsageError(f"{path} already holds a run.",
                          "pass --out with a new folder (or delete the old run first)")
+    check_disk_space(path, needed_bytes)
+    created = [parent for parent in (path, *path.parents) if not parent.exists()]
     try:
         path.mkdir(parents=True, exist_ok=True)
         probe = path / ".write-test"
         probe.write_text("ok", encoding="utf-8")
         probe.unlink()
     except OSError as exc:
+        for folder in created:  # leave no empty folders behind a refused run
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+        (path / ".write-test").unlink(missing_ok=True)
+        if is_disk_full(exc):
+            raise DiskFullError(f"cannot write the run directory {path}: the disk is full.",
+                                "free some disk space, or pass --out on a disk with room") from None
         raise OutputError(f"cannot write the run directory {path} ({exc.strerror or exc}).",
                           "pass --out with a writable folder, or free some disk space") from None
     return path
 
 
 @contextmanager
-def prepared_run_dir(path: Path) -> Iterator[Path]:
+def prepared_run_dir(path: Path, needed_bytes: int = 0) -> Iterator[Path]:
     """:func:`prepare_run_dir` for the length of a run: if the run is refused before it writes anything (an
     exception leaves the directory empty), the folders this call created are removed again, so a refused
     run leaves no empty run directory. A folder that existed before, or holds anything, is left alone."""
@@ -77,7 +90,7 @@ def prepared_run_dir(path: Path) -> Iterator[Path]:
         created.append(folder)
         folder = folder.parent
     try:
-        prepare_run_dir(path)
+        prepare_run_dir(path, needed_bytes)
         yield path
     except BaseException:
         for folder in created:  # deepest first
@@ -86,6 +99,56 @@ def prepared_run_dir(path: Path) -> Iterator[Path]:
             except OSError:
                 break
         raise
+
+
+# What a run writes, for the disk check before the load (docs/run-directory.md, "Disk space"). A metrics
+# row is one (second, endpoint) from one load process: its fields plus two histograms whose size grows with
+# the distinct latency buckets that second filled (measured: ~850 bytes at 50 requests/s, 61 MB for an hour
+# over 20 endpoints at 1,000/s, docs/benchmarks.md).
+ROW_BASE_BYTES = 250
+BUCKET_BYTES = 16  # one bucket's index and count, in both histograms
+MAX_BUCKETS = 800  # distinct buckets a second fills in practice (latencies over three orders of magnitude)
+ARRIVAL_ROW_BYTES = 400  # per second (with its lateness histogram)
+ERROR_SAMPLE_BYTES = 64 * 1024  # per endpoint: capped error samples with their body snippets
+REPORT_BYTES = 2 * 2**20  # report.html (uPlot, styles), the other reports, logs and metadata
+REPORT_BYTES_PER_POINT = 120  # per second and series in the report's charts
+DRAIN_S = 60  # the plan's end to the last response
+DISK_MARGIN = 1.5
+
+
+def estimate_run_bytes(seconds: float, endpoints: int, requests_per_s: float, processes: int = 1) -> int:
+    """Disk a run needs for its data files and reports, with margin: ``seconds`` of plan, ``endpoints``
+    named endpoints, ``requests_per_s`` at the plan's highest level, over ``processes`` load processes."""
+    secs = int(seconds) + 1 + DRAIN_S
+    endpoints, processes = max(1, endpoints), max(1, processes)
+    per_row = max(1.0, requests_per_s / endpoints / processes)
+    row = ROW_BASE_BYTES + BUCKET_BYTES * min(per_row, MAX_BUCKETS)
+    data = secs * endpoints * processes * row + secs * ARRIVAL_ROW_BYTES * processes + endpoints * ERROR_SAMPLE_BYTES
+    reports = REPORT_BYTES + secs * (endpoints + 4) * REPORT_BYTES_PER_POINT
+    return int((data + reports) * DISK_MARGIN)
+
+
+def _mb(size: float) -> str:
+    return f"{size / 2**20:.1f} MB" if size < 10 * 2**20 else f"{size / 2**20:,.0f} MB"
+
+
+def check_disk_space(path: Path, needed_bytes: int) -> None:
+    """Refuse with :class:`DiskFullError` when the disk ``path`` is (or will be) on has less free space
+    than ``needed_bytes``."""
+    if needed_bytes <= 0:
+        return
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    try:
+        free = shutil.disk_usage(existing).free
+    except OSError:
+        return  # cannot tell: the write check that follows still catches a full disk
+    if free < needed_bytes:
+        raise DiskFullError(f"only {_mb(free)} free on the disk of {path}; this run needs about "
+                            f"{_mb(needed_bytes)} for its data and reports. No load was sent.",
+                            "free some disk space, pass --out on a disk with room, or shorten the run "
+                            "(--duration-scale)")
 
 
 def write_text_atomic(path: Path, text: str) -> None:
@@ -103,6 +166,9 @@ def write_text_atomic(path: Path, text: str) -> None:
             Path(tmp).unlink(missing_ok=True)
             raise
     except OSError as exc:
+        if is_disk_full(exc):
+            raise DiskFullError(f"cannot write {path}: the disk is full.",
+                                "free some disk space, or pass --out on a disk with room") from None
         raise OutputError(f"cannot write {path} ({exc.strerror or exc}).",
                           "make the folder writable or free some disk space") from None
 
@@ -117,10 +183,16 @@ def append_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
     payload = "".join(json.dumps(row, separators=(",", ":")) + "\n" for row in rows)
-    with path.open("a", encoding="utf-8") as handle:
-        handle.write(payload)
-        handle.flush()
-        os.fsync(handle.fileno())
+    try:
+        with path.open("a", encoding="utf-8") as handle:
+            handle.write(payload)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as exc:
+        if is_disk_full(exc):  # a torn last line is skipped when read back
+            raise DiskFullError(f"cannot append to {path}: the disk is full.",
+                                "free some disk space, or pass --out on a disk with room") from None
+        raise
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:

@@ -7,6 +7,7 @@ message (with the hint on how to fix it) and returns the error's exit code. Noth
 
 from __future__ import annotations
 
+import errno
 from enum import IntEnum
 
 
@@ -17,6 +18,7 @@ class ExitCode(IntEnum):
     FAILS = 1  # the site failed (or was at risk, with --strict); also a compare regression
     USAGE = 2  # bad arguments or a bad scenario: the user must change something
     INCONCLUSIVE = 3  # the test, not the site, failed: no verdict could be given, or interrupted
+    OUT_OF_DISK = 4  # not enough disk for the run (refused before any load), or reports/data left unwritten
 
 
 class LoadkitError(Exception):
@@ -64,3 +66,15 @@ class DataError(LoadkitError):
     """A run directory is missing or has unreadable data files."""
 
     exit_code = ExitCode.USAGE
+
+
+class DiskFullError(OutputError):
+    """The disk of the run directory is full, or too full for the run: its own exit code, so CI can tell
+    a full disk from a bad scenario."""
+
+    exit_code = ExitCode.OUT_OF_DISK
+
+
+def is_disk_full(exc: OSError) -> bool:
+    """Whether an OSError means the disk (or the user's quota) is full."""
+    return exc.errno in (errno.ENOSPC, errno.EDQUOT)

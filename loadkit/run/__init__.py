@@ -21,10 +21,10 @@ from typing import Any
 from .. import __version__
 from .. import data as rundata
 from ..demo import DemoSite
-from ..errors import UsageError
+from ..errors import DiskFullError, UsageError
 from ..history import ci_context
 from ..redaction import check_step_env, expand_env, redact_url, redacted_document
-from ..scenario import DEMO_TARGET, Scenario, check_step_hosts, load_data_values, target_problem
+from ..scenario import DEMO_TARGET, Scenario, check_step_hosts, load_data_values, mean_visit_seconds, target_problem
 from ..traffic import Plan, plan_to_dict
 from .outcome import Progress, RunOutcome
 from .preflight import preflight
@@ -92,7 +92,7 @@ def run_scenario(scenario: Scenario, plan: Plan, run_dir: Path, base_dir: Path, 
     with ExitStack() as stack:
         # A run refused before any load (the target does not answer, a step's host is not allowed) leaves
         # no empty run directory behind.
-        stack.enter_context(rundata.prepared_run_dir(run_dir))
+        stack.enter_context(rundata.prepared_run_dir(run_dir, disk_needed(scenario, plan, dist)))
         demo_url = None
         if target is None:
             say("starting the demo storefront on 127.0.0.1")
@@ -143,6 +143,7 @@ def run_scenario(scenario: Scenario, plan: Plan, run_dir: Path, base_dir: Path, 
             outcome = execute(scenario, plan, target, run_dir, data_values, headers, on_progress=on_progress,
                               locust_users=locust_users)
         problems = [outcome.saturated] if outcome.saturated else []  # lost workers: verdict.py names them
+        disk = [f"The run cannot be judged: {outcome.disk_full}."] if outcome.disk_full else []
         meta.update({
             "t0": outcome.started_at, "duration_s": round(outcome.duration_s, 3), "load_s": round(outcome.load_s, 3),
             "complete": not outcome.interrupted and outcome.aborted is None, "interrupted": outcome.interrupted,
@@ -155,9 +156,15 @@ def run_scenario(scenario: Scenario, plan: Plan, run_dir: Path, base_dir: Path, 
             "verify_tls": scenario.verify_tls, "connections": scenario.connections,
             "aborted": outcome.aborted, "workers": outcome.workers,
             "lost_workers": outcome.lost_workers,
-            "inconclusive_reasons": [f"The load generator could not be trusted: {p}." for p in problems],
+            "inconclusive_reasons": [f"The load generator could not be trusted: {p}." for p in problems] + disk,
+            **({"disk_full": outcome.disk_full} if outcome.disk_full else {}),
         })
-        rundata.write_json_atomic(run_dir / rundata.RUN_META, meta)
+        try:
+            rundata.write_json_atomic(run_dir / rundata.RUN_META, meta)
+        except DiskFullError:
+            # The first run.json stays (complete: false): the reports say the run is incomplete, and the
+            # command names the files it could not write.
+            outcome.disk_full = outcome.disk_full or "the disk of the run directory filled up at the end of the run"
     return outcome
 
 
@@ -189,6 +196,20 @@ def _rehearse(scenario: Scenario, target: str, data_values: Mapping[str, Sequenc
     say(f"rehearsal: {done.visits} {'visit' if done.visits == 1 else 'visits'}, {done.requests} requests in "
         f"{done.seconds:.1f} s; every step of the scenario works at rest (these requests are not measured)")
     return done.to_dict()
+
+
+def disk_needed(scenario: Scenario, plan: Plan, dist: Distribution) -> int:
+    """Disk space the run needs, from its plan: its length, endpoints and highest request rate."""
+    requests_per_visit = 1.0
+    if scenario.journeys:
+        total = sum(j.weight for j in scenario.journeys) or 1
+        requests_per_visit = sum(j.weight * sum(1 for s in j.steps if s.method != "THINK")
+                                 for j in scenario.journeys) / total
+    rate = plan.max_level * requests_per_visit
+    if plan.model == "users":  # each user walks journeys back to back
+        rate /= max(0.1, mean_visit_seconds(scenario.journeys) if scenario.journeys else 1.0)
+    endpoints = len(scenario.endpoints) or 10  # a locustfile's endpoints are known only once it runs
+    return rundata.estimate_run_bytes(plan.duration, endpoints, rate, max(1, dist.expect_workers))
 
 
 def _locustfile(scenario: Scenario, base_dir: Path) -> Path | None:

@@ -29,6 +29,7 @@ from locust.env import Environment
 from locust.exception import StopUser
 
 from .. import data as rundata
+from ..errors import DiskFullError
 from ..redaction import redact_url, secret_values
 from ..scenario import CsvSource, ListSource, RangeSource, Scenario
 from ..traffic import Plan
@@ -207,9 +208,17 @@ def burst_tolerant_gc() -> Iterator[None]:
         gc.set_threshold(*before)
 
 
+class _QuietFileHandler(logging.FileHandler):
+    """A log file that drops a record it cannot write (a full disk) instead of printing a traceback: the
+    run reports the full disk itself."""
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 (logging's naming)
+        pass
+
+
 def setup_logging(path: Path) -> logging.Handler:
     """Send log records (loadkit's and Locust's) to ``path``."""
-    handler = logging.FileHandler(path, encoding="utf-8")
+    handler = _QuietFileHandler(path, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.addHandler(handler)
@@ -237,6 +246,7 @@ class Supervisor:
     interrupted: Event = field(default_factory=Event)
     cpu_max: float = 0.0
     saturated: str | None = None
+    disk_full: str | None = None  # why the data files stopped growing
     _hot: dict[str, float] = field(default_factory=dict)
     _bad_since: float | None = None
 
@@ -247,11 +257,21 @@ class Supervisor:
 
     def write(self, metrics: list[dict[str, Any]], arrivals: list[dict[str, Any]],
               samples: list[dict[str, Any]], scenario_errors: list[dict[str, Any]] | None = None) -> None:
-        """Append rows to the data files."""
-        rundata.append_jsonl(self.run_dir / rundata.METRICS, metrics)
-        rundata.append_jsonl(self.run_dir / rundata.ARRIVALS, arrivals)
-        rundata.append_jsonl(self.run_dir / rundata.ERRORS, samples)
-        rundata.append_jsonl(self.run_dir / rundata.SCENARIO_ERRORS, scenario_errors or [])
+        """Append rows to the data files. When the disk is full, stop the load: what it measured could no
+        longer be recorded, and load nobody records is load nobody planned."""
+        if self.disk_full is not None:
+            return
+        try:
+            rundata.append_jsonl(self.run_dir / rundata.METRICS, metrics)
+            rundata.append_jsonl(self.run_dir / rundata.ARRIVALS, arrivals)
+            rundata.append_jsonl(self.run_dir / rundata.ERRORS, samples)
+            rundata.append_jsonl(self.run_dir / rundata.SCENARIO_ERRORS, scenario_errors or [])
+        except DiskFullError:
+            elapsed = max(0.0, time.time() - self.recorder.t0) if self.recorder.t0 else 0.0
+            self.disk_full = (f"the disk of the run directory filled up {elapsed:.0f} s into the run: the load was "
+                              "stopped and what it measured from then on is missing")
+            log.error("%s", self.disk_full)
+            self.stop.set()
 
     def loop(self) -> None:
         """Every second until killed."""
@@ -337,7 +357,7 @@ class Supervisor:
                           requests=rec.total_requests, failures=rec.total_failures,
                           started_arrivals=rec.total_started, dropped_arrivals=rec.total_dropped,
                           late_arrivals=rec.total_late, cpu_percent_max=self.cpu_max, notes=notes,
-                          aborted=self.aborted, saturated=self.saturated)
+                          aborted=self.aborted, saturated=self.saturated, disk_full=self.disk_full)
 
 
 def execute(scenario: Scenario, plan: Plan, target: str, run_dir: Path, data_values: Mapping[str, Sequence[Any]],

@@ -42,3 +42,4 @@ class RunOutcome:
     aborted: str | None = None  # why safety.abort_when stopped the load
     saturated: str | None = None  # why the load generator could not be trusted
     lost_workers: list[str] = field(default_factory=list)  # "worker 1 lost at 12 s"
+    disk_full: str | None = None  # when the disk filled up and the load was stopped
