@@ -10,6 +10,7 @@ Rows for the same key from several flushes or workers are summed when read.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -65,12 +66,13 @@ def prepare_run_dir(path: Path, needed_bytes: int = 0) -> Path:
         probe.write_text("ok", encoding="utf-8")
         probe.unlink()
     except OSError as exc:
+        with contextlib.suppress(OSError):
+            (path / ".write-test").unlink(missing_ok=True)
         for folder in created:  # leave no empty folders behind a refused run
             try:
                 folder.rmdir()
             except OSError:
                 break
-        (path / ".write-test").unlink(missing_ok=True)
         if is_disk_full(exc):
             raise DiskFullError(f"cannot write the run directory {path}: the disk is full.",
                                 "free some disk space, or pass --out on a disk with room") from None
@@ -99,6 +101,38 @@ def prepared_run_dir(path: Path, needed_bytes: int = 0) -> Iterator[Path]:
             except OSError:
                 break
         raise
+
+
+# Space held in the run directory through the load and given back when run.json or summary.json does not
+# fit at the end: a disk filled by another writer still gets the run's verdict and why.
+RESERVE = ".disk-reserve"
+RESERVE_BYTES = 128 * 1024
+
+
+def hold_reserve(run_dir: Path) -> None:
+    """Hold :data:`RESERVE_BYTES` in the run directory (taken just before the load) until
+    :func:`release_reserve`."""
+    try:
+        with (run_dir / RESERVE).open("wb") as handle:  # real blocks (zeros), not a sparse file
+            handle.write(bytes(RESERVE_BYTES))
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as exc:
+        (run_dir / RESERVE).unlink(missing_ok=True)
+        if is_disk_full(exc):
+            raise DiskFullError(f"cannot write the run directory {run_dir}: the disk is full. No load was sent.",
+                                "free some disk space, or pass --out on a disk with room") from None
+        raise OutputError(f"cannot write the run directory {run_dir} ({exc.strerror or exc}).",
+                          "pass --out with a writable folder") from None
+
+
+def release_reserve(run_dir: Path) -> bool:
+    """Give back the space held for the last, most important writes; whether there was any."""
+    try:
+        (run_dir / RESERVE).unlink()
+        return True
+    except OSError:
+        return False
 
 
 # What a run writes, for the disk check before the load (docs/run-directory.md, "Disk space"). A metrics

@@ -176,7 +176,7 @@ def judge(analysis: Analysis, policy: VerdictPolicy | None = None) -> Verdict:
                 f"loadkit could not run the planned users: at most {traffic['peak_delivered_per_s']:.0f} of "
                 f"{analysis.plan.planned_peak:.0f} were running; the load generator, not the site, was the "
                 "limit.")
-    elif planned:
+    elif planned and not meta.get("disk_full"):  # a full disk stopped the load: its own reason says so
         missing = max(traffic["dropped_arrivals"], planned - traffic["delivered_arrivals"])
         max_rate = _max_rate(analysis)
         if max_rate is not None and max_rate < analysis.plan.max_level * (1 - policy.max_late_share):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..baseline import saved_comparison
 from ..analysis import Analysis, analyze
-from ..data import load_run, write_json_atomic, write_text_atomic
+from ..data import load_run, release_reserve, write_json_atomic, write_text_atomic
 from ..errors import DiskFullError
 from ..verdict import Verdict, judge
 from .gitlab import render_load_performance
@@ -62,12 +62,24 @@ def render(analysis: Analysis, verdict: Verdict, run_dir: Path) -> Rendered:
             writers[name](run_dir / name)
             written.append(name)
         except DiskFullError:
+            if name == "summary.json" and release_reserve(run_dir):  # the space a run holds for its verdict
+                try:
+                    writers[name](run_dir / name)
+                    written.append(name)
+                    continue
+                except DiskFullError:
+                    pass
             missing.append(name)
     if missing and "summary.json" in written:
         try:
             write_json_atomic(run_dir / "summary.json", {**summary, "missing_files": missing})
         except DiskFullError:
-            pass  # the first summary.json stays; the command still names the missing files
+            if release_reserve(run_dir):
+                try:
+                    write_json_atomic(run_dir / "summary.json", {**summary, "missing_files": missing})
+                except DiskFullError:
+                    pass  # the first summary.json stays; the command still names the missing files
+    release_reserve(run_dir)  # a run's reserve is not part of its directory
     return Rendered(model=model, verdict=verdict, analysis=analysis,
                     files=tuple(run_dir / name for name in written), missing=tuple(missing))
 

@@ -128,25 +128,31 @@ def run_scenario(scenario: Scenario, plan: Plan, run_dir: Path, base_dir: Path, 
             "rehearsal": rehearsal,
         }
         rundata.write_json_atomic(run_dir / rundata.RUN_META, meta)
-        if dist.distributed:
-            from .master import execute_distributed
+        rundata.hold_reserve(run_dir)  # room for run.json and summary.json should another writer fill the disk
+        try:
+            if dist.distributed:
+                from .master import execute_distributed
 
-            outcome = execute_distributed(scenario, plan, target, run_dir, data_values, headers,
-                                          locustfile=locustfile, locust_users=locust_users,
-                                          local_workers=dist.local_workers, expect_workers=dist.expect_workers,
-                                          bind_host=dist.bind_host, bind_port=dist.bind_port,
-                                          worker_timeout=dist.worker_timeout, on_progress=on_progress,
-                                          on_status=say)
-        else:
-            from .engine import execute
+                outcome = execute_distributed(scenario, plan, target, run_dir, data_values, headers,
+                                              locustfile=locustfile, locust_users=locust_users,
+                                              local_workers=dist.local_workers, expect_workers=dist.expect_workers,
+                                              bind_host=dist.bind_host, bind_port=dist.bind_port,
+                                              worker_timeout=dist.worker_timeout, on_progress=on_progress,
+                                              on_status=say)
+            else:
+                from .engine import execute
 
-            outcome = execute(scenario, plan, target, run_dir, data_values, headers, on_progress=on_progress,
-                              locust_users=locust_users)
+                outcome = execute(scenario, plan, target, run_dir, data_values, headers, on_progress=on_progress,
+                                  locust_users=locust_users)
+        except BaseException:
+            rundata.release_reserve(run_dir)  # no run to report: no room to keep
+            raise
         problems = [outcome.saturated] if outcome.saturated else []  # lost workers: verdict.py names them
         disk = [f"The run cannot be judged: {outcome.disk_full}."] if outcome.disk_full else []
         meta.update({
             "t0": outcome.started_at, "duration_s": round(outcome.duration_s, 3), "load_s": round(outcome.load_s, 3),
-            "complete": not outcome.interrupted and outcome.aborted is None, "interrupted": outcome.interrupted,
+            "complete": not outcome.interrupted and outcome.aborted is None and not outcome.disk_full,
+            "interrupted": outcome.interrupted,
             "generator": {"cpu_percent_max": round(outcome.cpu_percent_max, 1), "cut_short": outcome.cut_short,
                           "started_arrivals": outcome.started_arrivals,
                           "dropped_arrivals": outcome.dropped_arrivals, "late_arrivals": outcome.late_arrivals},
@@ -162,9 +168,13 @@ def run_scenario(scenario: Scenario, plan: Plan, run_dir: Path, base_dir: Path, 
         try:
             rundata.write_json_atomic(run_dir / rundata.RUN_META, meta)
         except DiskFullError:
-            # The first run.json stays (complete: false): the reports say the run is incomplete, and the
-            # command names the files it could not write.
             outcome.disk_full = outcome.disk_full or "the disk of the run directory filled up at the end of the run"
+            if rundata.release_reserve(run_dir):  # the space held for this write and summary.json
+                meta["disk_full"] = outcome.disk_full
+                try:
+                    rundata.write_json_atomic(run_dir / rundata.RUN_META, meta)
+                except DiskFullError:
+                    pass  # the first run.json stays (complete: false): the reports say the run is incomplete
     return outcome
 
 
