@@ -79,6 +79,7 @@ def test_open_model_runs_one_pass_per_arrival(tmp_path: Path, shop: Any) -> None
     assert rehearsal_requests(out) == 4
     assert summary["slos"][0]["endpoint"] == "product page" and summary["slos"][0]["passed"]
     assert "the locustfile's Ramp (a LoadTestShape) is not used" in result.stderr
+    assert result.stderr.count("(a LoadTestShape) is not used") == 1  # said once, not by the log as well
 
 
 def test_closed_model_runs_the_classes_as_they_are(tmp_path: Path, shop: Any) -> None:
@@ -88,6 +89,7 @@ def test_closed_model_runs_the_classes_as_they_are(tmp_path: Path, shop: Any) ->
     assert result.returncode == 0, result.stdout + result.stderr
     summary = read_summary(out)
     assert summary["traffic"]["peak_delivered_per_s"] == 3
+    assert "3 looping users over 4.0 s (closed model)" in result.stderr  # the banner speaks of users
     assert summary["totals"]["requests"] > 20
 
 

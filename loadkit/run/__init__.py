@@ -106,8 +106,9 @@ def run_scenario(scenario: Scenario, plan: Plan, run_dir: Path, base_dir: Path, 
         locustfile = _locustfile(scenario, base_dir)
         locust_users = None
         if locustfile is not None:
-            from .locustfile import load_user_classes
+            from .locustfile import isolated_locust_events, load_user_classes
 
+            stack.enter_context(isolated_locust_events())  # the file's listeners leave with the run
             locust_users = load_user_classes(locustfile, notice=say)
         rehearsal = _rehearse(scenario, target, data_values, headers, locust_users, say) if rehearse else \
             {"ran": False}

@@ -35,7 +35,7 @@ from ..scenario import CsvSource, ListSource, RangeSource, Scenario
 from ..traffic import Plan
 from . import hiccups
 from .arrivals import Crew, dispatch, drain
-from .locustfile import LocustfileVisitors
+from .locustfile import LocustfileVisitors, fire_init, fire_quitting, run_events
 from .outcome import Progress, RunOutcome
 from .recorder import Recorder
 from .browser import cache_dns
@@ -379,7 +379,7 @@ def _execute(scenario: Scenario, plan: Plan, target: str, run_dir: Path, data_va
     recorder = Recorder()
     # Closed model with a locustfile: Locust runs its classes as they are, following the plan's shape.
     classes = list(locust_users) if locust_users and plan.model == "users" else [user_class()]
-    env = Environment(user_classes=classes,
+    env = Environment(user_classes=classes, events=run_events(locust_users),
                       shape_class=PlanShape(plan) if plan.model == "users" else None, host=target)
     env.events.request.add_listener(recorder.on_request)
     env.events.user_error.add_listener(recorder.on_user_error)  # a locustfile's exceptions: scenario errors
@@ -387,6 +387,7 @@ def _execute(scenario: Scenario, plan: Plan, target: str, run_dir: Path, data_va
     env.loadkit = ctx  # type: ignore[attr-defined]
     runner = env.create_local_runner()
     drop_locust_request_stats(env)
+    fire_init(env)  # the runner fires test_start, spawning_complete, test_stopping and test_stop
     sample_cpu = cpu_sampler()
     sup = Supervisor(scenario=scenario, plan=plan, run_dir=run_dir, recorder=recorder, stop=ctx.stop,
                      cpu=lambda: {"this process": sample_cpu()},
@@ -411,6 +412,8 @@ def _execute(scenario: Scenario, plan: Plan, target: str, run_dir: Path, data_va
             runner.start(1, spawn_rate=1)
             ctx.finished.wait()
     finally:
+        runner.stop()  # test_stopping, test_stop; then quitting, as `locust --run-time` orders them
+        fire_quitting(env)
         runner.quit()
         bg.kill()
         meter.kill()

@@ -3,7 +3,14 @@
 Closed model: Locust runs the classes as they are, with loadkit's plan as the shape. Open model: each
 arrival instantiates one class (chosen by its ``weight``), runs ``on_start``, one pass of its tasks and
 ``on_stop``, then leaves. One pass is one task chosen by weight; for a ``SequentialTaskSet``, every task
-in order with the set's ``wait_time`` between them; a nested set makes one pass as well.
+in order with the set's ``wait_time`` between them; for a ``MarkovTaskSet``, a walk along its transitions
+from its first task until the chain comes back to it; a nested set makes one pass as well.
+
+Either way the locustfile's event listeners (``@events.init.add_listener``, ``events.test_start``, ...)
+hear Locust's events as under ``locust -f``: the run's Environment uses Locust's global ``events``, and
+each process fires ``init``, ``test_start``, ``spawning_complete``, ``test_stopping``, ``test_stop`` and
+``quitting`` once (Locust's runners fire the middle ones; :func:`fire_init` and :func:`fire_quitting` the
+others, which Locust's ``main`` fires).
 """
 
 from __future__ import annotations
@@ -13,13 +20,17 @@ import logging
 import random
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import locust
 from locust import LoadTestShape, User
 from locust.env import Environment
+from locust.event import EventHook, Events
 from locust.exception import InterruptTaskSet, RescheduleTask, RescheduleTaskImmediately, StopUser
+from locust.user.markov_taskset import MarkovTaskSet
 from locust.user.sequential_taskset import SequentialTaskSet
 from locust.user.task import TaskSet
 
@@ -28,6 +39,7 @@ from ..redaction import redact_text
 
 log = logging.getLogger("loadkit.locustfile")
 _END_OF_VISIT = (StopUser, RescheduleTask, RescheduleTaskImmediately, InterruptTaskSet)
+MARKOV_MAX_STEPS = 100  # a Markov walk that has not come back to its first task by then ends the visit
 
 
 def load_user_classes(path: Path, notice: Callable[[str], None] | None = None) -> list[type[User]]:
@@ -61,10 +73,46 @@ def load_user_classes(path: Path, notice: Callable[[str], None] | None = None) -
     if shapes:
         message = (f"the locustfile's {', '.join(shapes)} (a LoadTestShape) is not used: the scenario's traffic "
                    "shapes the run")
-        log.warning(message)
-        if notice is not None:
+        if notice is not None:  # said once: the caller shows it (and a log handler would repeat it)
             notice(message)
+        else:
+            log.warning(message)
     return classes
+
+
+def run_events(locust_users: list[type[User]] | None) -> Events:
+    """The events a run's Environment fires: Locust's global ``events`` when a locustfile walks (its
+    listeners registered there at import, as under ``locust -f``), else a set of the run's own."""
+    return locust.events if locust_users else Events()
+
+
+@contextmanager
+def isolated_locust_events() -> Iterator[None]:
+    """Leave Locust's global ``events`` as they were once the run is over: a locustfile's listeners and
+    the run's own must not hear a later run in the same process (the library API may run twice)."""
+    hooks = {name: hook for name, hook in vars(locust.events).items() if isinstance(hook, EventHook)}
+    saved = {name: list(hook._handlers) for name, hook in hooks.items()}
+    try:
+        yield
+    finally:
+        for name, hook in hooks.items():
+            hook._handlers[:] = saved[name]
+
+
+def fire_init(env: Environment) -> None:
+    """Locust's ``init`` event, as ``locust`` fires it once the runner exists (once per process)."""
+    if getattr(env, "_loadkit_init_fired", False):
+        return
+    env._loadkit_init_fired = True  # type: ignore[attr-defined]
+    env.events.init.fire(environment=env, runner=env.runner, web_ui=None)
+
+
+def fire_quitting(env: Environment) -> None:
+    """Locust's ``quitting`` event, as ``locust`` fires it on the way out (once per process)."""
+    if getattr(env, "_loadkit_quitting_fired", False):
+        return
+    env._loadkit_quitting_fired = True  # type: ignore[attr-defined]
+    env.events.quitting.fire(environment=env, reverse=True)
 
 
 class LocustfileVisitors:
@@ -104,21 +152,58 @@ class LocustfileVisitors:
     def _walk(self, task: Any, parent: User | TaskSet) -> None:
         """One pass of ``task`` under ``parent``. A TaskSet runs one of its tasks (chosen by weight); a
         SequentialTaskSet runs each of its tasks in order, waiting its ``wait_time`` between them as a
-        visitor thinks between pages; a nested set makes one pass too (Locust's ``execute_task`` would loop
-        it until interrupted, and the visit would never end)."""
+        visitor thinks between pages; a MarkovTaskSet walks its transitions from its first task until it
+        comes back to it (``_markov_walk``); a nested set makes one pass too (Locust's ``execute_task``
+        would loop it until interrupted, and the visit would never end). ``self.interrupt()`` inside a
+        set ends that set's pass and returns to its parent, as in Locust."""
         if isinstance(task, type) and issubclass(task, TaskSet):
-            taskset = task(parent)
+            taskset = task(parent)  # type: ignore[arg-type]  # Locust's hint says User; a TaskSet nests too
             taskset.on_start()
-            steps = list(taskset.tasks) if issubclass(task, SequentialTaskSet) else [self.rng.choice(taskset.tasks)]
-            for i, step in enumerate(steps):
-                if i:
-                    taskset.wait()
-                self._walk(step, taskset)
+            try:
+                if isinstance(taskset, MarkovTaskSet):
+                    self._markov_walk(taskset)
+                else:
+                    steps = (list(taskset.tasks) if issubclass(task, SequentialTaskSet)
+                             else [self.rng.choice(taskset.tasks)] if taskset.tasks else [])
+                    for i, step in enumerate(steps):
+                        if i:
+                            taskset.wait()
+                        self._walk(step, taskset)
+            except InterruptTaskSet:
+                pass  # Locust: the set stops and control returns to its parent
             taskset.on_stop()
         elif isinstance(parent, TaskSet):
             parent.execute_task(task)  # a function or a method of the set, called as Locust calls it
         else:
             task(parent)
+
+    def _markov_walk(self, chain: MarkovTaskSet) -> None:
+        """One pass of a Markov chain: its first task, then transitions (chosen by weight, as Locust's
+        ``get_next_task`` chooses them) until the chain is back at its first task, with the set's
+        ``wait_time`` between tasks. A chain that never returns ends after ``MARKOV_MAX_STEPS`` tasks."""
+        first = _function(type(chain).current)
+        for i in range(MARKOV_MAX_STEPS):
+            if i:
+                if _function(chain.current) is first:
+                    return
+                chain.wait()
+            self._walk(chain.get_next_task(), chain)
+        _say_once(f"{type(chain).__name__} (a MarkovTaskSet) did not come back to its first task within "
+                  f"{MARKOV_MAX_STEPS} tasks; such a visit ends there")
+
+
+_said: set[str] = set()
+
+
+def _say_once(message: str) -> None:
+    if message not in _said:
+        _said.add(message)
+        log.warning(message)
+
+
+def _function(task: Any) -> Any:
+    """The plain function behind a task (a bound method's ``__func__``), to tell the chain's states apart."""
+    return getattr(task, "__func__", task)
 
 
 def _close(user: Any) -> None:

@@ -30,6 +30,7 @@ from ..redaction import redact_url
 from ..scenario import Scenario, data_to_wire
 from ..traffic import Plan, plan_to_dict
 from .engine import PlanShape, Supervisor, setup_logging, user_class
+from .locustfile import fire_init, fire_quitting, run_events
 from .outcome import Progress, RunOutcome
 from .recorder import Recorder
 
@@ -77,10 +78,11 @@ def _execute(scenario: Scenario, plan: Plan, target: str, run_dir: Path, data_va
              locust_users: list[type[User]] | None) -> RunOutcome:
     recorder = Recorder()
     classes = list(locust_users) if locust_users and plan.model == "users" else [user_class()]
-    env = Environment(user_classes=classes, host=target,
+    env = Environment(user_classes=classes, host=target, events=run_events(locust_users),
                       shape_class=PlanShape(plan) if plan.model == "users" else None)
     port = bind_port or _free_port(bind_host)
     runner = env.create_master_runner(master_bind_host=bind_host, master_bind_port=port)
+    fire_init(env)  # as on a Locust master: the runner fires the rest (spawning_complete once all workers report)
     done: dict[str, dict[str, Any]] = {}
     ready: set[str] = set()
     refused: list[dict[str, Any]] = []  # workers that could not take the scenario: index, problem, fix
@@ -201,6 +203,7 @@ def _execute(scenario: Scenario, plan: Plan, target: str, run_dir: Path, data_va
             load_s = max((d.get("load_s") or 0.0) for d in done.values()) or load_s
     finally:
         runner.quit()
+        fire_quitting(env)
         bg.kill()
         sup.flush()
         sup.restore_signals()

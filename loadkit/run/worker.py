@@ -28,6 +28,7 @@ from typing import Any
 
 import gevent
 from gevent.event import Event
+import locust
 from locust import runners as locust_runners
 from locust.event import EventHook
 from locust.env import Environment
@@ -40,7 +41,7 @@ from . import hiccups, is_loopback
 from .client import Connections, VisitorClient
 from .engine import (FLUSH_EVERY_S, LoadContext, build_context, burst_tolerant_gc, cpu_sampler, drop_locust_request_stats,
                      user_class)
-from .locustfile import load_user_classes
+from .locustfile import fire_init, fire_quitting, load_user_classes
 from .recorder import Recorder
 
 log = logging.getLogger("loadkit.worker")
@@ -147,7 +148,9 @@ def run_worker(master_host: str, master_port: int = DEFAULT_PORT, parent_pid: in
     if parent_pid is not None:
         die_with_parent(parent_pid, orphaned)
     recorder = Recorder()
-    env = Environment(user_classes=[user_class()], host="http://127.0.0.1")
+    # Locust's global events, as under `locust --worker`: a locustfile imported later registers its listeners
+    # there (this process serves one run, so nothing else hears them)
+    env = Environment(user_classes=[user_class()], host="http://127.0.0.1", events=locust.events)
     env.events.request.add_listener(recorder.on_request)
     env.events.user_error.add_listener(recorder.on_user_error)  # a locustfile's exceptions: scenario errors
     log.info("connecting to the master at %s:%d", master_host, master_port)
@@ -225,6 +228,7 @@ def run_worker(master_host: str, master_port: int = DEFAULT_PORT, parent_pid: in
         environment.host = data["target"]
         environment.loadkit = ctx  # type: ignore[attr-defined]
         state["ctx"] = ctx
+        fire_init(environment)  # once the locustfile is imported; the runner fires test_start on the first spawn
         log.info("worker %d of %d ready", ctx.worker_index, ctx.worker_count)
         runner.send_message("loadkit_ready", {"index": ctx.worker_index})
 
@@ -277,6 +281,7 @@ def run_worker(master_host: str, master_port: int = DEFAULT_PORT, parent_pid: in
     watchers = [gevent.spawn(watch_master), gevent.spawn(stop_and_leave)]
     with burst_tolerant_gc():
         runner.greenlet.join()
+    fire_quitting(env)  # the runner stopped first (test_stop), as under `locust --worker`
     if leave.is_set():
         watchers[1].join(timeout=5)
         raise RunError(f"this worker stopped its load and left: {lost[0]}.",
