@@ -108,3 +108,18 @@ def test_events_fire_once_per_process_with_workers(tmp_path: Path, site: Countin
     # the workers' request listeners heard every request between them
     workers = [rows for rows in processes.values() if rows[0]["role"] == "WorkerRunner"]
     assert sum(rows[-1]["requests"] for rows in workers) == VISITS
+
+
+def test_a_set_waiting_for_the_load_does_not_hang_the_rehearsal(tmp_path: Path, site: CountingServer) -> None:
+    """semaphore_wait.py waits in on_start for spawning_complete, which only the load fires: the rehearsal
+    leaves it after its time limit, says so, and the load runs as planned."""
+    scenario = write_scenario(tmp_path / "s.yaml", {
+        "name": "semaphore-rehearsed", "locustfile": str(EXAMPLES / "semaphore_wait.py"),
+        "traffic": {"profile": "constant", "rate": "5/s", "duration": "2s"}})
+    result = run_cli("run", str(scenario), "--target", site.url, "--out", str(tmp_path / "run"), timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "did not finish within 10 s at rest" in result.stderr
+    meta = json.loads((tmp_path / "run" / "run.json").read_text(encoding="utf-8"))
+    assert meta["rehearsal"]["not_rehearsed"] and not meta["rehearsal"]["broken_steps"]
+    summary = read_summary(tmp_path / "run")
+    assert summary["totals"]["requests"] == VISITS == site.paths["GET /"] - 1

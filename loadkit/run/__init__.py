@@ -204,6 +204,8 @@ def _rehearse(scenario: Scenario, target: str, data_values: Mapping[str, Sequenc
     done = rehearse(scenario, target, data_values, headers, locust_users)
     for failure in done.site_failures:
         say(f"rehearsal: {failure.line()} The load goes on: this counts against the site.")
+    for note in done.stalled:
+        say(f"rehearsal: {note}.")
     say(f"rehearsal: {done.visits} {'visit' if done.visits == 1 else 'visits'}, {done.requests} requests in "
         f"{done.seconds:.1f} s; every step of the scenario works at rest (these requests are not measured)")
     return done.to_dict()

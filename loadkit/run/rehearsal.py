@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import gevent
 from locust import User
 from locust.env import Environment
 from locust.event import EventHook
@@ -37,6 +38,9 @@ _END_OF_VISIT = (StopUser, RescheduleTask, RescheduleTaskImmediately, InterruptT
 _SCENARIO_KINDS = frozenset({"check_failed", "extract_failed", "unexpected_status", LOCUSTFILE_EXCEPTION})
 _SITE_CLIENT_ERRORS = frozenset({408, 429})  # a 4xx that says the site is busy, not that the request is wrong
 SKIP_HINT = "or run with --skip-rehearsal (or 'rehearsal: false') to send the load anyway"
+# A piece of a locustfile (on_start, a task) that has not returned after this long at rest is left: it may
+# wait for something only the load starts (Locust's spawning_complete, another user's signal).
+PIECE_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -65,12 +69,13 @@ class Rehearsal:
     seconds: float = 0.0
     broken: list[BrokenStep] = field(default_factory=list)  # scenario errors: the run stops
     site_failures: list[BrokenStep] = field(default_factory=list)  # failed at rest, the site's: noted
+    stalled: list[str] = field(default_factory=list)  # locustfile pieces that waited past PIECE_S: not walked
 
     def to_dict(self) -> dict[str, Any]:
         """For run.json."""
         return {"ran": True, "visits": self.visits, "requests": self.requests, "seconds": round(self.seconds, 3),
                 "broken_steps": [b.line() for b in self.broken],
-                "site_failures_at_rest": [b.line() for b in self.site_failures]}
+                "site_failures_at_rest": [b.line() for b in self.site_failures], "not_rehearsed": self.stalled}
 
 
 class RehearsalError(ScenarioError):
@@ -228,22 +233,30 @@ def _locustfile(classes: list[type[User]], target: str, secrets: list[str]) -> R
                                         f"it raised {text}{f' ({frame})' if frame else ''}",
                                         _fix(LOCUSTFILE_EXCEPTION, 0, ""), True))
 
+    def stalled() -> None:
+        result.stalled.append(f"locustfile class {where['class']!r}, task {where['task']}: did not finish within "
+                              f"{PIECE_S:g} s at rest (it may wait for something only the load starts, such as "
+                              "Locust's spawning_complete), so the rehearsal left it")
+
+    def guard(call: Callable[[], Any]) -> bool:
+        return _guard(call, raised, stalled)
+
     def walk(task: Any, parent: User | TaskSet, path: str) -> None:
         if isinstance(task, type) and issubclass(task, TaskSet):
             taskset = task(parent)  # type: ignore[arg-type]  # Locust nests sets under sets too
             where["task"] = f"{path}.{task.__name__}.on_start"
-            if not _guard(lambda: taskset.on_start(), raised):
+            if not guard(lambda: taskset.on_start()):
                 return
             for sub in _distinct(list(taskset.tasks)):
                 walk(sub, taskset, f"{path}.{task.__name__}")
             where["task"] = f"{path}.{task.__name__}.on_stop"
-            _guard(lambda: taskset.on_stop(), raised)
+            guard(lambda: taskset.on_stop())
             return
         where["task"] = f"{path}.{_task_name(task)}"
         if isinstance(parent, TaskSet):
-            _guard(lambda: parent.execute_task(task), raised)
+            guard(lambda: parent.execute_task(task))
         else:
-            _guard(lambda: task(parent), raised)
+            guard(lambda: task(parent))
 
     for cls in classes:
         cls.host = target
@@ -251,21 +264,28 @@ def _locustfile(classes: list[type[User]], target: str, secrets: list[str]) -> R
         user = cls(env)
         try:
             where["task"] = f"{cls.__name__}.on_start"
-            if _guard(user.on_start, raised):
+            if guard(user.on_start):
                 for task in _distinct(list(user.tasks)):
                     walk(task, user, cls.__name__)
                 where["task"] = f"{cls.__name__}.on_stop"
-                _guard(user.on_stop, raised)
+                guard(user.on_stop)
             result.visits += 1
         finally:
             _close(user)
     return result
 
 
-def _guard(call: Callable[[], Any], raised: Callable[[BaseException], None]) -> bool:
-    """Run a piece of the locustfile; False when it raised (an end-of-visit signal is not an error)."""
+def _guard(call: Callable[[], Any], raised: Callable[[BaseException], None],
+           stalled: Callable[[], None] | None = None) -> bool:
+    """Run a piece of the locustfile; False when it raised or did not return within ``PIECE_S`` (an
+    end-of-visit signal is not an error)."""
     try:
-        call()
+        with gevent.Timeout(PIECE_S):
+            call()
+    except gevent.Timeout:
+        if stalled is not None:
+            stalled()
+        return False
     except _END_OF_VISIT:
         return True
     except Exception as exc:  # the user's code: a scenario error, reported in one line
