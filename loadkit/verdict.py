@@ -223,9 +223,11 @@ def judge(analysis: Analysis, policy: VerdictPolicy | None = None) -> Verdict:
     if inconclusive:
         paused = len(inconclusive) == 1 and ("The machine paused loadkit" in inconclusive[0]
                                              or "the machine paused loadkit (" in inconclusive[0])
-        return Verdict("inconclusive", tuple(inconclusive),
-                       "Inconclusive: the machine paused loadkit, so this run cannot judge the site." if paused else
-                       "Inconclusive: the test could not deliver or finish the planned load.")
+        headline = ("Inconclusive: the machine paused loadkit, so this run cannot judge the site." if paused else
+                    "Inconclusive: the scenario itself failed on every visit, so this run cannot judge the site."
+                    if scenario_failed and len(inconclusive) == 1 else
+                    "Inconclusive: the test could not deliver or finish the planned load.")
+        return Verdict("inconclusive", tuple(inconclusive), headline)
 
     risk: list[str] = []
     cap = analysis.capacity

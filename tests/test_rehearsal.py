@@ -215,3 +215,4 @@ def test_a_run_where_every_visit_hit_a_scenario_error_is_inconclusive(tmp_path: 
     assert verdict.reasons[0].startswith("Every visit hit a scenario error (5 in all; Shopper.look: the "
                                          "locustfile's code raised an exception)")
     assert not any("No request was measured" in r for r in verdict.reasons)
+    assert verdict.headline.startswith("Inconclusive: the scenario itself failed on every visit")
