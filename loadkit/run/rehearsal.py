@@ -35,7 +35,8 @@ from .recorder import RequestFailure
 from .visitors import DataPool, VisitorFactory
 
 _END_OF_VISIT = (StopUser, RescheduleTask, RescheduleTaskImmediately, InterruptTaskSet)
-_SCENARIO_KINDS = frozenset({"check_failed", "extract_failed", "unexpected_status", LOCUSTFILE_EXCEPTION})
+_SCENARIO_KINDS = frozenset({"check_failed", "extract_failed", "unexpected_status", "host_not_allowed",
+                             LOCUSTFILE_EXCEPTION})
 _SITE_CLIENT_ERRORS = frozenset({408, 429})  # a 4xx that says the site is busy, not that the request is wrong
 SKIP_HINT = "or run with --skip-rehearsal (or 'rehearsal: false') to send the load anyway"
 # A piece of a locustfile (on_start, a task) that has not returned after this long at rest is left: it may
@@ -117,6 +118,8 @@ def _fix(kind: str, status: int, method: str) -> str:
         return "correct the step's extract so it matches the page the site sends"
     if kind == "unexpected_status":
         return "correct the step's expect.status, or add follow_redirects: true for a redirect"
+    if kind == "host_not_allowed":
+        return "add the host to allowed_hosts: in the scenario if the site really calls it, or correct the URL"
     return "check the site: it fails without load"
 
 

@@ -25,7 +25,8 @@ BODY_SNIPPET = 300
 TRACEBACK_FRAMES = 12  # the innermost frames kept in a sample's traceback
 TRACEBACK_CHARS = 4000
 ASSET_PREFIX = "asset: "  # a page's assets are the site's own links, not the scenario's steps
-_SCENARIO_KINDS = frozenset(f"http_{status}" for status in SCENARIO_STATUSES)
+# host_not_allowed: a step's URL built from values led off the target and its allowed hosts (never sent)
+_SCENARIO_KINDS = frozenset({*(f"http_{status}" for status in SCENARIO_STATUSES), "host_not_allowed"})
 _LOADKIT = str(Path(__file__).resolve().parents[1]) + os.sep
 
 
