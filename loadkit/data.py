@@ -175,6 +175,8 @@ def check_disk_space(path: Path, needed_bytes: int) -> None:
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
     try:
+        if os.statvfs(existing).f_flag & os.ST_RDONLY:
+            return  # a read-only disk is not a full one: the write check that follows names it
         free = shutil.disk_usage(existing).free
     except OSError:
         return  # cannot tell: the write check that follows still catches a full disk

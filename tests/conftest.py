@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -30,10 +31,36 @@ def demo_factory() -> Iterator[Any]:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tests marked ``timing`` (their assertions depend on latency, capacity or lateness measured on this
     machine) share one pytest-xdist group: they run one after another on one worker, never beside each
-    other, while the other workers take the rest. Under xdist they are collected first, so their chain,
+    other, and never beside another test (``_timing_tests_run_alone``). Under xdist they are collected first, so their chain,
     the longest, starts at once."""
     for item in items:
         if item.get_closest_marker("timing"):
             item.add_marker(pytest.mark.xdist_group("timing"))
     if os.environ.get("PYTEST_XDIST_WORKER"):
         items.sort(key=lambda item: item.get_closest_marker("timing") is None)  # stable: keeps each part's order
+
+
+@pytest.fixture(autouse=True)
+def _timing_tests_run_alone(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """A ``timing`` test has the machine to itself: the other workers' tests wait while it runs, and it
+    waits for theirs to end. Their load would pause its generator, and loadkit rightly calls a paused
+    run inconclusive (docs/verdict.md). A fair readers-writer lock over files every xdist worker shares:
+    a timing test takes the turnstile, then the lock alone; any other test passes the turnstile, then
+    shares the lock."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        yield  # one process: nothing runs beside anything
+        return
+    shared = tmp_path_factory.getbasetemp().parent  # the session's folder, above each worker's own
+    exclusive = request.node.get_closest_marker("timing") is not None
+    with open(shared / "timing.turnstile", "a") as turnstile, open(shared / "timing.lock", "a") as lock:
+        fcntl.flock(turnstile, fcntl.LOCK_EX)
+        if exclusive:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # new tests wait at the turnstile meanwhile: no starvation
+            fcntl.flock(turnstile, fcntl.LOCK_UN)
+        else:
+            fcntl.flock(turnstile, fcntl.LOCK_UN)
+            fcntl.flock(lock, fcntl.LOCK_SH)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
