@@ -31,13 +31,14 @@ def demo_factory() -> Iterator[Any]:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tests marked ``timing`` (their assertions depend on latency, capacity or lateness measured on this
     machine) share one pytest-xdist group: they run one after another on one worker, never beside each
-    other, and never beside another test (``_timing_tests_run_alone``). Under xdist they are collected first, so their chain,
-    the longest, starts at once."""
+    other, and never beside another test (``_timing_tests_run_alone``). Under xdist they are collected last, so
+    the other tests run side by side first and the timing tests then wait for little."""
     for item in items:
         if item.get_closest_marker("timing"):
             item.add_marker(pytest.mark.xdist_group("timing"))
     if os.environ.get("PYTEST_XDIST_WORKER"):
-        items.sort(key=lambda item: item.get_closest_marker("timing") is None)  # stable: keeps each part's order
+        # last: the other tests share the machine among themselves first, then the timing tests have it alone
+        items.sort(key=lambda item: item.get_closest_marker("timing") is not None)  # stable: keeps each part's order
 
 
 @pytest.fixture(autouse=True)

@@ -85,6 +85,9 @@ def _execute(scenario: Scenario, plan: Plan, target: str, run_dir: Path, data_va
     fire_init(env)  # as on a Locust master: the runner fires the rest (spawning_complete once all workers report)
     done: dict[str, dict[str, Any]] = {}
     ready: set[str] = set()
+    # Workers that have registered loadkit's messages: Locust lets a worker's messages in while it is still
+    # connecting, so a setup sent on its connection alone can arrive before the worker can read it.
+    hello: set[str] = set()
     refused: list[dict[str, Any]] = []  # workers that could not take the scenario: index, problem, fix
     cpu: dict[str, float] = {}
     in_flight: dict[str, int] = {}
@@ -113,6 +116,7 @@ def _execute(scenario: Scenario, plan: Plan, target: str, run_dir: Path, data_va
 
     runner.register_message("loadkit_data", on_data)
     runner.register_message("loadkit_ready", on_ready)
+    runner.register_message("loadkit_hello", lambda environment, msg, **_: hello.add(msg.node_id))
     runner.register_message("loadkit_done", on_done)
     runner.register_message("loadkit_refused", on_refused)
 
@@ -126,18 +130,19 @@ def _execute(scenario: Scenario, plan: Plan, target: str, run_dir: Path, data_va
         say(f"waiting for {expect_workers - local_workers} worker(s): "
             f"loadkit worker --master {bind_host}:{port}")
     deadline = time.monotonic() + worker_timeout
-    while runner.worker_count < expect_workers and time.monotonic() < deadline:
+    while (runner.worker_count < expect_workers or len(hello) < expect_workers) and time.monotonic() < deadline:
         if any(p.poll() is not None for p in procs):
             break
         gevent.sleep(0.1)
-    if runner.worker_count < expect_workers:
+    if runner.worker_count < expect_workers or len(hello) < expect_workers:
         runner.quit()
-        raise RunError(f"only {runner.worker_count} of {expect_workers} workers connected to the master at "
+        raise RunError(f"only {min(runner.worker_count, len(hello))} of {expect_workers} workers connected to the "
+                       f"master at "
                        f"{bind_host}:{port} within {worker_timeout:g} s; no load was sent.",
                        f"start them with `loadkit worker --master {bind_host}:{port}` (check firewalls and "
                        "--bind), or lower --expect-workers")
 
-    clients = sorted(c.id for c in runner.clients.values())[:expect_workers]
+    clients = sorted(c.id for c in runner.clients.values() if c.id in hello)[:expect_workers]
     setup = {"scenario": scenario.model_dump(mode="json", by_alias=True, exclude_none=True),
              "plan": plan_to_dict(plan), "target": target, "headers": headers, "count": len(clients),
              "data": data_to_wire(data_values),  # a range travels as its bounds, not its values

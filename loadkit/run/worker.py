@@ -278,6 +278,7 @@ def run_worker(master_host: str, master_port: int = DEFAULT_PORT, parent_pid: in
     runner.register_message("loadkit_setup", on_setup)
     runner.register_message("loadkit_start", on_start)
     runner.register_message("loadkit_stop", on_stop)
+    runner.send_message("loadkit_hello")  # now the master may send the scenario: this worker can read it
     watchers = [gevent.spawn(watch_master), gevent.spawn(stop_and_leave)]
     with burst_tolerant_gc():
         runner.greenlet.join()
