@@ -150,23 +150,18 @@ def line_chart(title: str, series: Sequence[Series], phases: Sequence[dict[str, 
             parts.append(f'<path d="{" ".join(path)}" fill="none" stroke="{s.color}" stroke-width="1.8"{dash}>'
                          f'<title>{escape(s.name)}</title></path>')
     # The legend wraps onto more rows rather than running off the chart's right edge.
-    lx, row, legend = left, 0, []
-    for s, _ in data:
-        label = escape(s.name if len(s.name) <= 40 else s.name[:39] + "…")
-        item_w = 24 + 7 * min(len(s.name), 40)
-        if lx > left and lx + item_w > width - right:
-            lx, row = left, row + 1
-        ly = height + row * 16
-        legend.append(f'<rect x="{lx}" y="{ly - 14}" width="10" height="10" fill="{s.color}"/>'
-                      f'<text x="{lx + 14}" y="{ly - 5}" class="legend">{label}</text>')
-        lx += item_w
+    items = [(s.name if len(s.name) <= 40 else s.name[:39] + "…", s.color) for s, _ in data]
     if marks:
-        item_w = 24 + 7 * len(PAUSE_LABEL)
+        items.append((PAUSE_LABEL, PAUSE_FILL))
+    lx, row, legend = left, 0, []
+    for name, colour in items:
+        item_w = 24 + 7 * len(name)
         if lx > left and lx + item_w > width - right:
             lx, row = left, row + 1
         ly = height + row * 16
-        legend.append(f'<rect x="{lx}" y="{ly - 14}" width="10" height="10" fill="{PAUSE_FILL}"/>'
-                      f'<text x="{lx + 14}" y="{ly - 5}" class="legend">{PAUSE_LABEL}</text>')
+        legend.append(f'<rect x="{lx}" y="{ly - 14}" width="10" height="10" fill="{colour}"/>'
+                      f'<text x="{lx + 14}" y="{ly - 5}" class="legend">{escape(name)}</text>')
+        lx += item_w
     parts += legend
     parts.append(f'<text x="{left}" y="16" class="ctitle">{escape(title)}</text></svg>')
     if row:
