@@ -73,6 +73,7 @@ class RunEntry:
     p99_ms: float | None
     error_rate: float | None
     endpoints: tuple[EndpointFigures, ...] = ()
+    summary: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)  # summary.json as read
     change: str | None = None  # regression | improvement | uncertain | no change | not compared | None (first)
     change_details: tuple[str, ...] = ()
 
@@ -135,7 +136,8 @@ def read_entry(run_dir: Path) -> RunEntry:
         interrupted=bool(run.get("interrupted")), schema_version=int(summary.get("schema_version") or 0),
         commit=ci.get("commit"), branch=ci.get("branch"), capacity=_num(cap.get("arrivals_per_s")),
         capacity_found=bool(cap.get("found")), headroom=_num(cap.get("headroom")), p95_ms=_num(totals.get("p95_ms")),
-        p99_ms=_num(totals.get("p99_ms")), error_rate=_num(totals.get("error_rate")), endpoints=endpoints)
+        p99_ms=_num(totals.get("p99_ms")), error_rate=_num(totals.get("error_rate")), endpoints=endpoints,
+        summary=summary)
 
 
 def collect(root: Path) -> History:
@@ -177,10 +179,8 @@ def mark_changes(history: History, compare_last: int = COMPARE_LAST, min_change:
                 runs[i] = replace(new, change="not compared", change_details=("one of the two runs did not finish",))
                 continue
             try:
-                summaries = tuple(json.loads((r.path / "summary.json").read_text(encoding="utf-8"))
-                                  for r in (base, new))
                 comparison = compare_runs(load_run(base.path), load_run(new.path), min_change=min_change,
-                                          summaries=(summaries[0], summaries[1]))
+                                          summaries=(base.summary, new.summary))
             except Exception as exc:  # a damaged data file: note it, keep the history  # noqa: BLE001
                 notes.append(f"{os.path.relpath(new.path, history.root)}: not compared with the run before it "
                              f"({exc.__class__.__name__}).")
