@@ -124,9 +124,9 @@ def read_entry(run_dir: Path) -> RunEntry:
         meta = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         meta = {}
-    ci = meta.get("ci") if isinstance(meta, dict) and isinstance(meta.get("ci"), dict) else {}
-    cap = summary.get("capacity") if isinstance(summary.get("capacity"), dict) else {}
-    totals = summary.get("totals") if isinstance(summary.get("totals"), dict) else {}
+    ci: dict[str, Any] = meta["ci"] if isinstance(meta, dict) and isinstance(meta.get("ci"), dict) else {}
+    cap: dict[str, Any] = summary["capacity"] if isinstance(summary.get("capacity"), dict) else {}
+    totals: dict[str, Any] = summary["totals"] if isinstance(summary.get("totals"), dict) else {}
     endpoints = tuple(EndpointFigures(name=str(e.get("name")), p95_ms=_num(e.get("p95_ms")),
                                       p99_ms=_num(e.get("p99_ms")), error_rate=_num(e.get("error_rate")))
                       for e in summary.get("endpoints") or [] if isinstance(e, dict))

@@ -50,9 +50,10 @@ def trend_chart(title: str, runs: Sequence[RunEntry], values: Sequence[float | N
     path = " ".join(f'{"M" if i == 0 or values[i - 1] is None else "L"}{x(i):.1f},{y(v):.1f}'
                     for i, v in enumerate(values) if v is not None)
     parts.append(f'<path d="{path}" fill="none" stroke="{PALETTE[0]}" stroke-width="1.5"/>')
-    for i, (run, v) in enumerate(zip(runs, values)):
-        if v is None:
+    for i, (run, value) in enumerate(zip(runs, values)):
+        if value is None:
             continue
+        v = value
         colour = VERDICT_COLOURS.get(run.verdict, "#64748b")
         mark = "regression" if run.change == "regression" else ""
         ring = ' stroke="#0f172a" stroke-width="2"' if mark else ""
