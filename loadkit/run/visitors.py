@@ -26,6 +26,7 @@ from urllib.parse import urlencode, urljoin, urlsplit
 import gevent
 from geventhttpclient.response import HTTPConnectionClosed
 
+from .. import failures as kinds
 from ..extract import NotFound, extract_value, json_path
 from ..redaction import secret_header_names
 from ..scenario import Journey, Scenario, Step, host_allowed, mask_query, url_host
@@ -43,23 +44,23 @@ def classify_error(error: BaseException) -> str:
     if isinstance(original, BaseException):
         return classify_error(original)
     if isinstance(error, ConnectionRefusedError):
-        return "connection_refused"
+        return kinds.CONNECTION_REFUSED
     if isinstance(error, ConnectionResetError | BrokenPipeError | HTTPConnectionClosed):
-        return "connection_reset"  # HTTPConnectionClosed: reset or closed before a byte of the answer
+        return kinds.CONNECTION_RESET  # HTTPConnectionClosed: reset or closed before a byte of the answer
     if isinstance(error, socket.gaierror):
-        return "dns"
+        return kinds.DNS
     if isinstance(error, ssl.SSLError | ssl.CertificateError):
-        return "tls"
+        return kinds.TLS
     if isinstance(error, TimeoutError | socket.timeout | gevent.Timeout):
-        return "timeout"
+        return kinds.TIMEOUT
     if isinstance(error, OSError) and error.errno == errno.ECONNREFUSED:
-        return "connection_refused"
+        return kinds.CONNECTION_REFUSED
     name = type(error).__name__.lower()
     if "timeout" in name:
-        return "timeout"
+        return kinds.TIMEOUT
     if "ssl" in name or "certificate" in name:
-        return "tls"
-    return "connection_error"
+        return kinds.TLS
+    return kinds.CONNECTION_ERROR
 
 
 def render(template: str, values: Mapping[str, Any]) -> str:
@@ -314,7 +315,7 @@ class VisitorFactory:
         host, port = url_host(url)
         response = Response(step.method, url, time.time())
         client.report(step.endpoint, response, RequestFailure(
-            "host_not_allowed", f"{host}:{port} is not the target's host and not in allowed_hosts; not sent"))
+            kinds.HOST_NOT_ALLOWED, f"{host}:{port} is not the target's host and not in allowed_hosts; not sent"))
         return False
 
     def check(self, response: Response, step: Step) -> RequestFailure | None:
@@ -322,7 +323,7 @@ class VisitorFactory:
         error = response.error
         status = response.status_code
         if status == 0:
-            return RequestFailure(classify_error(error) if error else "connection_error", str(error or ""))
+            return RequestFailure(classify_error(error) if error else kinds.CONNECTION_ERROR, str(error or ""))
         if error is not None:  # the status line had arrived, the body had not
             return RequestFailure(classify_error(error), f"the response broke off: {error}", status)
         expected = step.expect.status
@@ -331,13 +332,13 @@ class VisitorFactory:
             allowed = expected if isinstance(expected, list) else [expected]
             if status not in allowed:
                 body = _text(response)
-                kind = _status_kind(response, status) if status >= 400 else "unexpected_status"
+                kind = _status_kind(response, status) if status >= 400 else kinds.UNEXPECTED_STATUS
                 return RequestFailure(kind, f"expected status {', '.join(map(str, allowed))}, got {status}; "
                                             f"body: {body}", status)
         elif status >= 400:
             return RequestFailure(_status_kind(response, status), _text(response), status)
         if step.expect.contains is not None and step.expect.contains not in (body or _text(response, None)):
-            return RequestFailure("check_failed", f"body does not contain {step.expect.contains!r}", status)
+            return RequestFailure(kinds.CHECK_FAILED, f"body does not contain {step.expect.contains!r}", status)
         if step.expect.json_fields:
             return _check_json(_text(response, None), step.expect.json_fields, status)
         return None
@@ -349,7 +350,7 @@ class VisitorFactory:
             try:
                 values[name] = extract_value(extractor, text)
             except NotFound as missing:
-                return RequestFailure("extract_failed", f"{name}: {missing}", response.status_code)
+                return RequestFailure(kinds.EXTRACT_FAILED, f"{name}: {missing}", response.status_code)
         return None
 
     # --- page resources (page_resources: empty-cache | warm-cache) --------------------------------
@@ -390,14 +391,14 @@ def _check_json(text: str, fields: Mapping[str, Any], status: int) -> RequestFai
     try:
         document = json.loads(text)
     except ValueError:
-        return RequestFailure("check_failed", "the body is not JSON", status)
+        return RequestFailure(kinds.CHECK_FAILED, "the body is not JSON", status)
     for path, expected in fields.items():
         try:
             actual = json_path(document, path)
         except (KeyError, IndexError, TypeError, ValueError):
-            return RequestFailure("check_failed", f"JSON field {path!r} is missing", status)
+            return RequestFailure(kinds.CHECK_FAILED, f"JSON field {path!r} is missing", status)
         if expected != "*" and actual != expected:
-            return RequestFailure("check_failed", f"JSON field {path!r} is {actual!r}, expected {expected!r}",
+            return RequestFailure(kinds.CHECK_FAILED, f"JSON field {path!r} is {actual!r}, expected {expected!r}",
                                   status)
     return None
 
@@ -412,9 +413,7 @@ def _expects(step: Step, status: int) -> bool:
 
 def _status_kind(response: Response, status: int) -> str:
     """``http_NNN``; a 503 that says when to come back (``Retry-After``) is shedding, kept apart."""
-    if status == 503 and response.headers.get("Retry-After") is not None:
-        return "http_503_retry_after"
-    return f"http_{status}"
+    return kinds.http_kind(status, retry_after=response.headers.get("Retry-After") is not None)
 
 
 def _text(response: Response, limit: int | None = BODY_SNIPPET) -> str:

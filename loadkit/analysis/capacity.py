@@ -1,0 +1,116 @@
+"""Throughput plateaus, capacity and headroom (held.py's rule over the windows), and recovery."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..held import MIN_WINDOW_REQUESTS, WINDOW_S, Break, Capacity, Windows, breaks_row, plateau_breaks, plateau_flags
+from ..held import capacity as held_capacity
+from ..scenario import Slo
+from ..traffic import Plan
+from .measurements import Measurements, row_at
+
+
+def capacity(meas: Measurements, wins: Windows, seconds: pd.DataFrame, endpoints: Sequence[str], visit_s: float,
+             slo_flags: Sequence[np.ndarray], counted: list[Break]) -> Capacity:
+    """Capacity from the counted breaks (throughput plateaus are added to ``counted``) and the windows that
+    held: measured, and nothing broke in them."""
+    n_windows = meas.n_windows
+    started = seconds["started"].to_numpy()
+    started_per_window = [float(started[w * WINDOW_S:(w + 1) * WINDOW_S].sum()) for w in range(n_windows)]
+    reference = _throughput_reference(meas, endpoints, started_per_window)
+    done = {endpoint: meas.windows(endpoint)["requests"].to_numpy(dtype=float) for endpoint in reference}
+    plateaus = plateau_breaks(wins, done, reference, started_per_window, visit_s)
+    counted.extend(plateaus)
+    any_flag = plateau_flags(plateaus, n_windows)
+    for flags in slo_flags:
+        any_flag |= flags
+    overall = meas.windows(None) if n_windows else pd.DataFrame({"requests": []})
+    measured = overall["requests"].reindex(range(n_windows)).fillna(0).to_numpy() > 0
+    held_windows = ~any_flag & measured  # a window held when it was measured and nothing broke in it
+
+    def rps(w: int) -> float:
+        row = row_at(overall, w)
+        return float(row["requests"]) / WINDOW_S if row is not None else 0.0
+
+    return held_capacity(wins, counted, held_windows, rps)
+
+
+def _throughput_reference(meas: Measurements, endpoints: Sequence[str],
+                          started: Sequence[float]) -> dict[str, float]:
+    """Completed requests per arrival for each endpoint over the run's first phase (its lightest load)."""
+    plan = meas.plan
+    if not plan.phases or not endpoints:
+        return {}
+    first = plan.phases[0]
+    ws = [w for w in range(int(first.start // WINDOW_S), int(first.end // WINDOW_S)) if w < len(started)]
+    arrivals = sum(started[w] for w in ws)
+    if arrivals < 20:
+        return {}
+    out = {}
+    for endpoint in endpoints:
+        requests = meas.windows(endpoint)["requests"].to_numpy(dtype=float)
+        done = sum(requests[w] for w in ws if w < len(requests))
+        if done > 0:
+            out[endpoint] = done / arrivals
+    return out
+
+
+def recovery(meas: Measurements, slos: Sequence[Slo], endpoints: Sequence[str]) -> dict[str, Any]:
+    """When, after the load fell back to baseline, the site was healthy again (and stayed so).
+
+    A 5 s window is healthy when every SLO holds in it and each endpoint's p95 is within
+    max(2x, +100 ms) of its own p95 before the burst (the baseline; with too few requests there, the
+    baseline and the ramp), the error rate within one percentage point of that reference.
+    """
+    plan: Plan = meas.plan
+    rec = next((p for p in plan.phases if p.name == "recovery"), None)
+    if rec is None:
+        return {"recovered": None, "seconds": None, "measured": False}
+    reference = _recovery_reference(meas, endpoints)
+    first_w = math.ceil(rec.start / WINDOW_S)
+    last_w = math.floor(rec.end / WINDOW_S)
+    ok_since: float | None = None
+    checked = 0
+    for w in range(first_w, last_w):
+        overall = row_at(meas.windows(None), w)
+        if overall is None or overall["requests"] == 0:
+            continue
+        checked += 1
+        good = not any(breaks_row(row_at(meas.windows(s.endpoint), w), s) for s in slos)
+        for endpoint, (ref_p95, ref_err) in reference.items():
+            row = row_at(meas.windows(endpoint), w)
+            if row is None or row["requests"] < 3:
+                continue
+            if row["p95"] > max(2 * ref_p95, ref_p95 + 100.0) or row["error_rate"] > ref_err + 0.01:
+                good = False
+        if good and ok_since is None:
+            ok_since = w * WINDOW_S
+        elif not good:
+            ok_since = None
+    if checked == 0:
+        return {"recovered": None, "seconds": None, "measured": False}
+    return {"recovered": ok_since is not None,
+            "seconds": None if ok_since is None else max(0.0, ok_since - rec.start),
+            "measured": True, "window_s": WINDOW_S}
+
+
+def _recovery_reference(meas: Measurements, endpoints: Sequence[str]) -> dict[str, tuple[float, float]]:
+    """Each endpoint's p95 and error rate before the burst."""
+    reference: dict[str, tuple[float, float]] = {}
+    for endpoint in endpoints:
+        # The baseline alone when it has enough requests: the ramp may already queue.
+        for scope in (("baseline",), ("baseline", "ramp")):
+            row = meas.scope_row(scope, endpoint)
+            if row is not None and row["requests"] >= MIN_WINDOW_REQUESTS:
+                reference[endpoint] = (float(row["p95"]), float(row["error_rate"]))
+                break
+    return reference
+
+
+__all__ = ["capacity", "recovery"]

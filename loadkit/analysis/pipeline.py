@@ -1,0 +1,88 @@
+"""``analyze``: a run directory's data -> an :class:`Analysis`, stage by stage.
+
+Percentiles always come from merged histograms (never averages of percentiles). SLOs are observed over
+the judged part of the run (everything before the headroom probe), over the peak, over the probe, and
+over any phase an SLO names; the time an SLO first broke comes from 5-second windows.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from .. import scenario_errors as scenario_faults
+from ..data import RunData
+from ..held import SIGNALS, Windows
+from ..scenario import Journey, Slo, VerdictPolicy, mean_visit_seconds
+from ..traffic import plan_from_dict
+from . import endpoints as per_endpoint
+from .broke_first import broke_first
+from .capacity import capacity, recovery
+from .measurements import Measurements
+from .model import Analysis
+from .scopes import phase_table
+from .seconds import per_second
+from .slos import judge_slos, undisturbed_results
+from .totals import totals, traffic
+
+DEFAULT_SLOS = (Slo(metric="p95", below="1s"), Slo(metric="error_rate", below="1%"))
+
+
+def _slos(scenario: dict[str, Any]) -> tuple[tuple[Slo, ...], bool]:
+    raw = scenario.get("slos") or []
+    if not raw:
+        return DEFAULT_SLOS, True
+    return tuple(Slo.model_validate(s) for s in raw), False
+
+
+def _visit_seconds(scenario: dict[str, Any]) -> float:
+    """A visit's mean length from a saved scenario document (1 s when it has no journeys)."""
+    journeys = []
+    for raw in scenario.get("journeys") or []:
+        try:
+            journeys.append(Journey.model_validate(raw))
+        except ValueError:
+            continue
+    return mean_visit_seconds(journeys) if journeys else 1.0
+
+
+def analyze(run: RunData) -> Analysis:
+    """Compute curves, phase figures, SLO observations, capacity and recovery from a run directory."""
+    plan = plan_from_dict(run.plan)
+    duration = float(run.meta.get("duration_s") or plan.duration)
+    span = max(1, math.ceil(min(duration, plan.duration + 60)))
+    slos, defaulted = _slos(run.scenario)
+    apdex_t = VerdictPolicy.model_validate(run.scenario.get("verdict") or {}).apdex_t * 1000.0
+
+    meas = Measurements(run, plan, span)
+    errors_by_kind, error_kinds = per_endpoint.error_tables(meas)
+    seconds = per_second(meas, run, errors_by_kind, apdex_t)
+    endpoints = per_endpoint.endpoint_table(meas, apdex_t)
+    endpoint_seconds = per_endpoint.endpoint_seconds(meas)
+    ep_list = [str(e) for e in endpoints.index]
+
+    # The one rule (held.py): sustained window breaks, scopes, capacity.
+    visit_s = _visit_seconds(run.scenario)
+    wins = Windows(plan, meas.n_windows, visit_s)
+    judged = judge_slos(meas, wins, slos, seconds, endpoint_seconds)
+    counted = judged.counted
+    cap = capacity(meas, wins, seconds, ep_list, visit_s, judged.flags, counted)
+    counted.sort(key=lambda b: (b.start_s, SIGNALS.index(b.signal)))
+    undisturbed = undisturbed_results(meas, wins, seconds, judged.results, counted)
+
+    started = int(seconds["started"].sum())
+    return Analysis(meta=run.meta, scenario=run.scenario, plan=plan, seconds=seconds.reset_index(),
+                    endpoints=endpoints.reset_index(), endpoint_seconds=endpoint_seconds,
+                    errors_by_kind=errors_by_kind, error_kinds=error_kinds, phases=phase_table(meas, seconds),
+                    totals=totals(meas, seconds, apdex_t), traffic=traffic(meas, run, seconds, duration),
+                    slo_results=tuple(judged.results), capacity=cap.to_dict(),
+                    recovery=recovery(meas, slos, ep_list),
+                    latency_distribution=per_endpoint.distribution(meas.hist), error_samples=tuple(run.errors),
+                    broke_first=broke_first(meas, counted, judged.results, ep_list, endpoint_seconds),
+                    apdex_t_ms=apdex_t, offsite=per_endpoint.offsite(meas.frame), slos_defaulted=defaulted,
+                    breaks=tuple(counted), undisturbed_slo_results=tuple(undisturbed),
+                    scenario_errors=scenario_faults.summarize(run.scenario_errors, run.meta, started,
+                                                              int(seconds["requests"].sum())))
+
+
+__all__ = ["DEFAULT_SLOS", "analyze"]

@@ -1,0 +1,135 @@
+"""SLOs per scope under held.py's one rule: sustained window breaks, or a scope's merged total over the limit.
+
+Also the same judged SLOs without the seconds the load generator was paused or saturated (the verdict
+asks whether a break is the site's or the machine's).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ..held import MIN_WINDOW_REQUESTS, WINDOW_S, Break, Windows, breaks, breaks_row, signal_of, slo_breaks
+from ..scenario import Slo
+from ..traffic import is_probe
+from .measurements import Measurements, metric_value
+from .model import SloResult
+from .scopes import default_scopes, probe_phases, scope_end, scope_start
+from .seconds import disturbed_seconds
+
+
+@dataclass
+class SloJudgement:
+    """Every SLO over its scopes, the breaks they counted, and each SLO's broken windows."""
+
+    results: list[SloResult] = field(default_factory=list)
+    counted: list[Break] = field(default_factory=list)
+    flags: list[np.ndarray] = field(default_factory=list)  # per SLO: which windows broke it (held.py's rule)
+
+
+def judge_slos(meas: Measurements, wins: Windows, slos: Sequence[Slo], seconds: pd.DataFrame,
+               endpoint_seconds: pd.DataFrame) -> SloJudgement:
+    """Each SLO over its phase, or over run, peak and probe; with the breaks that count (held.py)."""
+    out = SloJudgement()
+    scopes = default_scopes(meas.plan)
+    n_windows = meas.n_windows
+    for slo in slos:
+        win = meas.windows(slo.endpoint)
+        flags = breaks(win, slo) & wins.applies(slo) if n_windows else np.zeros(0, dtype=bool)
+        out.flags.append(flags)
+        sustained = slo_breaks(slo, win, wins, meas.span_value) if n_windows else []
+        out.counted.extend(sustained)
+        per_second = seconds if slo.endpoint is None else \
+            endpoint_seconds[endpoint_seconds["endpoint"] == slo.endpoint].set_index("t")
+        for scope in ([slo.phase] if slo.phase else scopes):
+            out.results.append(_scope_result(meas, wins, slo, scope, flags, sustained, per_second, out.counted))
+    return out
+
+
+def _scope_result(meas: Measurements, wins: Windows, slo: Slo, scope: str, flags: np.ndarray,
+                  sustained: Sequence[Break], per_second: pd.DataFrame, counted: list[Break]) -> SloResult:
+    """One SLO over one scope; a break of the scope's total alone is appended to ``counted``."""
+    plan = meas.plan
+    row = meas.scope_row(probe_phases(plan) if scope == "probe" else scope, slo.endpoint)
+    aggregate_value = metric_value(row, slo.metric)
+    requests = int(row["requests"]) if row is not None else 0
+    aggregate_broke = breaks_row(row, slo)
+    inside = [b for b in sustained if wins.in_scope(int(b.start_s // WINDOW_S), scope)]
+    observed, first, until = aggregate_value, None, None
+    if aggregate_broke:
+        in_scope = [w for w in np.flatnonzero(flags) if wins.in_scope(int(w), scope)]
+        first = float(in_scope[0] * WINDOW_S) if in_scope else scope_start(plan, scope)
+        if inside:
+            first, until = min(first, inside[0].start_s), inside[0].end_s
+        if not inside:
+            # Only the scope's total broke: it counts as a break from its first slow window.
+            w0 = int(first // WINDOW_S)
+            counted.append(Break(signal=signal_of(slo), slo=slo, endpoint=slo.endpoint, start_s=first,
+                                 end_s=scope_end(plan, scope), phase=wins.phase[w0] if w0 < wins.n else scope,
+                                 offered_per_s=float(wins.max_offered[w0]) if w0 < wins.n else plan.planned_peak,
+                                 observed=aggregate_value, sustained=False))
+    elif inside:
+        observed, first, until = inside[0].observed, inside[0].start_s, inside[0].end_s
+    if first is not None:
+        first = first_second(per_second, slo, first)
+    return SloResult(slo=slo, scope=scope, observed=observed, passed=first is None, first_break_s=first,
+                     requests=requests, until_s=until, over_scope=first is None or aggregate_broke,
+                     scope_observed=aggregate_value)
+
+
+def first_second(per_second: pd.DataFrame, slo: Slo, window_start: float) -> float:
+    """The first second of a broken window in which the SLO's trouble showed: a failed request (error
+    rate) or a request over the limit (latency). Break times read "from 2:03", as the errors table does."""
+    start = int(window_start)
+    for t in range(start, start + WINDOW_S):
+        if t not in per_second.index:
+            continue
+        row = per_second.loc[t]
+        if slo.metric == "error_rate" and row["failures"] > 0:
+            return float(t)
+        if slo.metric != "error_rate" and row["requests"] > 0 and row["max"] > slo.limit:
+            return float(t)
+    return float(start)
+
+
+def undisturbed_results(meas: Measurements, wins: Windows, seconds: pd.DataFrame, results: Sequence[SloResult],
+                        counted: Sequence[Break]) -> list[SloResult]:
+    """The judged SLO breaks again, without the seconds the generator was paused or saturated.
+
+    A response in flight during a stall is measured that much slower, so a break that needs those seconds
+    may be loadkit's doing, not the site's. The second before each is left out too (its requests may have
+    been in flight when the stall began). Still broken: the scope's total without those seconds breaks, or
+    a sustained break in the scope touches none of them. Empty when there were no such seconds.
+    """
+    disturbed = disturbed_seconds(seconds)
+    if not disturbed:
+        return []
+    m = meas.frame
+    left_out = set(disturbed) | {t - 1 for t in disturbed}
+    clean = ~m["t"].isin(left_out)
+    undisturbed: list[SloResult] = []
+    for r in results:
+        if is_probe(r.scope) or r.scope == "probe" or r.passed:
+            continue
+        phases_in = meas.judged if r.scope == "run" else {r.scope}
+        inside = clean & m["phase"].isin(phases_in)
+        if r.slo.endpoint is not None:
+            inside &= m["endpoint"] == r.slo.endpoint
+        agg = meas.by(pd.Series("in", index=m.index, name="scope").where(inside))
+        row = agg.loc["in"] if "in" in agg.index else None
+        requests = int(row["requests"]) if row is not None else 0
+        clean_breaks = [b for b in counted if b.slo is r.slo and b.sustained
+                        and wins.in_scope(int(b.start_s // WINDOW_S), r.scope)
+                        and not left_out.intersection(range(int(b.start_s), math.ceil(b.end_s)))]
+        broke = bool(clean_breaks) or (breaks_row(row, r.slo) and
+                                       (requests >= MIN_WINDOW_REQUESTS or r.slo.metric == "error_rate"))
+        undisturbed.append(SloResult(slo=r.slo, scope=r.scope, observed=metric_value(row, r.slo.metric),
+                                     passed=not broke, first_break_s=None, requests=requests))
+    return undisturbed
+
+
+__all__ = ["SloJudgement", "first_second", "judge_slos", "undisturbed_results"]
