@@ -20,7 +20,7 @@ import sys  # noqa: E402
 import time  # noqa: E402
 from collections import Counter, OrderedDict  # noqa: E402
 from collections.abc import Callable, Iterable  # noqa: E402
-from typing import Any  # noqa: E402
+from typing import Any, TypedDict  # noqa: E402
 
 import gevent  # noqa: E402
 from gevent.event import Event  # noqa: E402
@@ -35,7 +35,15 @@ from .args import add_arguments, config_from_args  # noqa: E402
 CATEGORIES = {
     "kitchen": "Kitchen", "garden": "Garden", "lighting": "Lighting", "textiles": "Textiles",
 }
-PRODUCTS = {
+
+
+class Product(TypedDict):
+    name: str
+    category: str
+    price: int
+
+
+PRODUCTS: dict[str, Product] = {
     f"{cat}-{i:02d}": {"name": f"{title} item {i}", "category": cat, "price": 9 + (i * 7) % 90}
     for cat, title in CATEGORIES.items() for i in range(1, 26)
 }

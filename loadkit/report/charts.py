@@ -34,7 +34,7 @@ class Series:
 def _nice_max(value: float) -> float:
     if value <= 0 or math.isnan(value):
         return 1.0
-    exp = 10 ** math.floor(math.log10(value))
+    exp = 10.0 ** math.floor(math.log10(value))
     for step in (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10):
         if value <= step * exp:
             return step * exp
@@ -44,7 +44,7 @@ def _nice_max(value: float) -> float:
 def _nice_step(top: float, count: int = 4) -> float:
     """A round step (1, 2, 2.5 or 5 times a power of ten) that divides ``top`` into about ``count`` ticks."""
     raw = top / count
-    exp = 10 ** math.floor(math.log10(raw)) if raw > 0 else 1.0
+    exp = 10.0 ** math.floor(math.log10(raw)) if raw > 0 else 1.0
     for step in (1, 2, 2.5, 5, 10):
         if raw <= step * exp:
             return step * exp

@@ -24,10 +24,10 @@ def _num(value: Any, digits: int = 3) -> float | None:
     """A JSON-safe rounded float (NaN and None become None)."""
     if value is None:
         return None
-    value = float(value)
-    if math.isnan(value) or math.isinf(value):
+    number = float(value)
+    if math.isnan(number) or math.isinf(number):
         return None
-    return round(value, digits)
+    return round(number, digits)
 
 
 @dataclass(frozen=True)
@@ -96,7 +96,7 @@ class ReportModel:
     def pauses(self) -> list[tuple[int, int]]:
         """Runs of seconds in which loadkit stalled for PAUSE_MS or more, as [start, end) seconds."""
         spans: list[tuple[int, int]] = []
-        for t, ms in zip(self.series.get("t", []), self.series.get("hiccup_ms", [])):
+        for t, ms in zip(self.series.get("t", []), self.series.get("hiccup_ms", []), strict=True):
             if ms is None or ms < PAUSE_MS:
                 continue
             if spans and spans[-1][1] == t:
@@ -156,7 +156,8 @@ def build_model(analysis: Analysis, verdict: Verdict, baseline: dict[str, Any] |
         error_rate=_num(r["error_rate"], 5), p50_ms=_num(r["p50"]), p90_ms=_num(r["p90"]), p95_ms=_num(r["p95"]),
         p99_ms=_num(r["p99"]), max_ms=_num(r["max"]), ok_p95_ms=_num(r["ok_p95"]), apdex=_num(r["apdex"]))
         for r in analysis.endpoints.to_dict("records"))
-    slos = tuple(SloRow(name=r.slo.name, endpoint=r.slo.endpoint, metric=r.slo.metric, threshold=_num(r.limit, 5) or 0.0,
+    slos = tuple(SloRow(name=r.slo.name, endpoint=r.slo.endpoint, metric=r.slo.metric,
+                        threshold=_num(r.limit, 5) or 0.0,
                         observed=_num(r.observed, 5), passed=r.passed, phase=r.scope,
                         first_break_s=_num(r.first_break_s, 1), scope=scope_label(r.scope, analysis),
                         until_s=None if r.over_scope else _num(r.until_s, 1)) for r in analysis.slo_results)
@@ -193,7 +194,7 @@ def build_model(analysis: Analysis, verdict: Verdict, baseline: dict[str, Any] |
         p95 = pd.Series(group["p95"].to_numpy(), index=group["t"].to_numpy()).reindex(s["t"])
         endpoint_series[str(name)] = [_num(v, 1) for v in p95]
     dist = tuple((float(ms), int(c)) for ms, c in zip(analysis.latency_distribution["ms"],
-                                                      analysis.latency_distribution["count"]))
+                                                      analysis.latency_distribution["count"], strict=True))
     return ReportModel(verdict=verdict.verdict, headline=verdict.headline, reasons=verdict.reasons, run=run,
                        traffic=traffic, totals=totals, endpoints=endpoints, slos=slos, capacity=cap, recovery=rec,
                        phases=phases, error_kinds=error_kinds, error_samples=samples,

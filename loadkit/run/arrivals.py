@@ -29,6 +29,8 @@ MIN_WAIT_S = 0.001
 # Idle crew members kept for the next arrivals; beyond, a member that finishes leaves. A few hundred cover
 # the arrivals of one dispatcher wake at any rate; a burst's extra members leave as it ends.
 IDLE_KEEP = 256
+# what an idle crew member is woken with: the visit to run and its argument, or None to leave
+_Job = tuple[Callable[[float], object], float] | None
 
 
 class Crew:
@@ -46,8 +48,8 @@ class Crew:
         self.limit = limit
         self.keep_idle = keep_idle
         self.busy = 0
-        self._idle: list[Waiter] = []
-        self._members: set[Greenlet] = set()
+        self._idle: list[Waiter[_Job]] = []
+        self._members: set[Greenlet[..., None]] = set()
         self._quiet = Event()
         self._quiet.set()
         self._hub = gevent.get_hub()
@@ -70,7 +72,7 @@ class Crew:
             self._members.add(member)
             member.start()
 
-    def _member(self, job: tuple[Callable[[float], object], float] | None) -> None:
+    def _member(self, job: _Job) -> None:
         try:
             while job is not None:
                 work, arg = job
@@ -82,11 +84,11 @@ class Crew:
                         self._quiet.set()
                 if len(self._idle) >= self.keep_idle:
                     return
-                waiter = Waiter(self._hub)
+                waiter: Waiter[_Job] = Waiter(self._hub)
                 self._idle.append(waiter)
                 job = waiter.get()
         finally:
-            self._members.discard(gevent.getcurrent())  # type: ignore[arg-type]
+            self._members.discard(gevent.getcurrent())
 
     def join(self, timeout: float | None = None) -> bool:
         """Wait up to ``timeout`` s until no visitor is in flight; True when none is."""

@@ -37,7 +37,7 @@ class CachingResolver:
         self.inner = inner
         self.ttl = ttl
         self._cache: dict[tuple[Any, ...], tuple[float, Any]] = {}
-        self._asking: dict[tuple[Any, ...], AsyncResult] = {}
+        self._asking: dict[tuple[Any, ...], AsyncResult[Any]] = {}
 
     def getaddrinfo(self, host: Any, port: Any, family: int = 0, socktype: int = 0, proto: int = 0,
                     flags: int = 0) -> Any:
@@ -73,7 +73,8 @@ def cache_dns() -> None:
     """Make this process's gevent hub cache name lookups (see :class:`CachingResolver`)."""
     hub = gevent.get_hub()
     if not isinstance(hub.resolver, CachingResolver):
-        hub.resolver = CachingResolver(hub.resolver)
+        # a proxy, not an AbstractResolver subclass: every method it lacks is the inner resolver's own
+        hub.resolver = CachingResolver(hub.resolver)  # type: ignore[assignment]
 
 
 def csrf_field(html: str) -> tuple[str, str] | None:

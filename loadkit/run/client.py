@@ -35,6 +35,8 @@ except ImportError:  # pragma: no cover - depends on the installation
     brotli = None
 
 ACCEPT_ENCODING = "gzip, deflate, br" if brotli is not None else "gzip, deflate"
+# what a body that does not decode raises (it is then kept as sent)
+_DECODE_ERRORS: tuple[type[Exception], ...] = (zlib.error,) if brotli is None else (zlib.error, brotli.error)
 
 
 class Response:
@@ -175,10 +177,11 @@ class VisitorClient:
             parsed, target = _parse(full)
             # the target's Basic credentials go to the target's origin only, never to another allowed host
             auth = self.auth if not absolute or _origin(full) == self.connections.origin else None
+            sent: Mapping[str, str] | Headers | None = headers
             if auth is not None or (self._jar is not None and len(self._jar)):
-                headers = self._with_credentials(method, full, headers, auth)
-            answer = self.pool.get_client(parsed).request(method, target, body=body, headers=headers)
-        except (Exception, gevent.Timeout) as error:  # a transport failure is the answer; GreenletExit is not
+                sent = self._with_credentials(method, full, headers, auth)
+            answer = self.pool.get_client(parsed).request(method, target, body=body, headers=sent)
+        except (Exception, gevent.Timeout) as error:  # noqa: BLE001 - failing is the answer; GreenletExit is not
             response.error = error
             response.response_time = (time.perf_counter() - started) * 1000
             return response
@@ -186,7 +189,7 @@ class VisitorClient:
         response.headers = answer._headers_index
         try:
             raw = answer.read()
-        except (Exception, gevent.Timeout) as error:  # the status line came, the body broke off
+        except (Exception, gevent.Timeout) as error:  # noqa: BLE001 - the status line came, the body broke off
             response.error = error
             raw = b""
         finally:
@@ -206,7 +209,7 @@ class VisitorClient:
             merged["Authorization"] = auth
         if self._jar is not None and len(self._jar):
             request = CompatRequest(url, method, headers=merged)
-            self.cookiejar.add_cookie_header(request)  # type: ignore[arg-type]
+            self.cookiejar.add_cookie_header(request)
             merged = request.headers
         return merged
 
@@ -237,7 +240,7 @@ def _decode(raw: bytes, encoding: Any) -> bytes:
                 return zlib.decompress(raw, -zlib.MAX_WBITS)
         if encoding == "br" and brotli is not None:
             return bytes(brotli.decompress(raw))
-    except (zlib.error, brotli.error if brotli is not None else zlib.error):
+    except _DECODE_ERRORS:
         return raw
     return raw
 

@@ -46,6 +46,6 @@ def measure(recorder: Recorder, sample_cpu: Callable[[], float], interval: float
             last_sec = sec
 
 
-def start(recorder: Recorder, sample_cpu: Callable[[], float]) -> Greenlet:
+def start(recorder: Recorder, sample_cpu: Callable[[], float]) -> Greenlet[..., None]:
     """Start the meter in this process (after the run's clock is set); kill the greenlet to stop it."""
     return gevent.spawn(measure, recorder, sample_cpu)
