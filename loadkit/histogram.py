@@ -84,7 +84,7 @@ class Histogram:
     def from_dict(cls, data: Mapping[str, object]) -> Histogram:
         """Inverse of :meth:`to_dict`."""
         hist = cls()
-        for idx, n in zip(data["i"], data["c"]):  # type: ignore[call-overload]
+        for idx, n in zip(data["i"], data["c"], strict=True):  # type: ignore[call-overload]
             hist.counts[int(idx)] = hist.counts.get(int(idx), 0) + int(n)
         hist.total = sum(hist.counts.values())
         hist.max_us = int(data.get("max", 0))  # type: ignore[call-overload]

@@ -126,7 +126,7 @@ class FaultServer:
             await asyncio.sleep(float(path.removeprefix("/sleep/")) / 1000)
             await self.send(writer, 200, b"ok")
         elif path.startswith("/flood/"):
-            body = f"<h1>failure at {path}</h1><pre>{HOSTILE}</pre>".encode("utf-8") + b"\xff\xfe invalid utf-8"
+            body = f"<h1>failure at {path}</h1><pre>{HOSTILE}</pre>".encode() + b"\xff\xfe invalid utf-8"
             await self.send(writer, 500, body)
         elif path == "/redirect-away":
             await self.send(writer, 302, b"", {"Location": "http://elsewhere.invalid/landing"})

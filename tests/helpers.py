@@ -39,7 +39,7 @@ def run_cli_parallel(*commands: tuple[str, ...], timeout: float = 240) -> list[s
     procs = [subprocess.Popen([sys.executable, "-m", "loadkit", *args], cwd=ROOT, env=env, text=True,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE) for args in commands]
     results = []
-    for args, proc in zip(commands, procs):
+    for args, proc in zip(commands, procs, strict=True):
         out, err = proc.communicate(timeout=timeout)
         results.append(subprocess.CompletedProcess([sys.executable, "-m", "loadkit", *args], proc.returncode,
                                                    out, err))

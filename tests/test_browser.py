@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -145,7 +146,7 @@ def test_numbers_on_the_page_agree(tmp_path_factory: pytest.TempPathFactory) -> 
         broke = [[c.strip() for c in r.locator("td").all_inner_texts()]
                  for r in page.locator("#broke-first tbody tr").all()]
         text = " ".join(reasons)
-        for name, scope, observed, limit, _, first in failed:
+        for name, scope, observed, limit, _, _first in failed:
             if scope == "up to the planned peak":  # the scope the verdict box speaks for
                 assert f"reached {observed.split(' (')[0]}" in text and f"limit {limit}" in text, (name, text)
         slo_cells = {(r[2].split(" (")[0], r[3], r[5]) for r in failed}
@@ -164,7 +165,7 @@ def test_numbers_on_the_page_agree(tmp_path_factory: pytest.TempPathFactory) -> 
         assert page.locator(".js-hint").is_hidden()
         ticks = page.locator("#chart-latency svg text.tick").all_text_contents()
         clock = [int(t.split(":")[0]) * 60 + int(t.split(":")[1]) for t in ticks if ":" in t]
-        steps = {b - a for a, b in zip(clock, clock[1:])}
+        steps = {b - a for a, b in itertools.pairwise(clock)}
         assert len(steps) == 1 and steps.pop() in (5, 10, 15, 30, 60), ticks
         assert "response time (log scale)" in page.content() and ">requests<" in page.content()
         browser.close()

@@ -145,7 +145,8 @@ def test_baseline_gate_latest_good_and_a_slower_storefront(demo_factory: Any, tm
     assert slow.returncode == 1, slow.stdout + slow.stderr
     summary = json.loads((reports / "3" / "summary.json").read_text(encoding="utf-8"))
     assert summary["verdict"] == "survives" and summary["baseline"]["regression"] is True
-    regressions = {(c["endpoint"], c["metric"]) for c in summary["baseline"]["changes"] if c["decision"] == "regression"}
+    regressions = {(c["endpoint"], c["metric"]) for c in summary["baseline"]["changes"]
+                   if c["decision"] == "regression"}
     assert ("GET /", "p50") in regressions
     assert "regression beyond noise" in (reports / "3" / "summary.md").read_text(encoding="utf-8")
     assert 'id="baseline-changes"' in (reports / "3" / "report.html").read_text(encoding="utf-8")

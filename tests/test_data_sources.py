@@ -31,7 +31,7 @@ PEAK_RSS_LIMIT_MB = 400
 class _Recorder(BaseHTTPRequestHandler):
     paths: list[str] = []
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+    def do_GET(self) -> None:  # http.server's naming
         self.paths.append(self.path)
         body = b"ok"
         self.send_response(200)
@@ -39,7 +39,7 @@ class _Recorder(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:  # http.server's signature
         pass
 
 

@@ -5,7 +5,6 @@ and the exit code is 4. The disks are real: a small tmpfs mounted for each test 
 from __future__ import annotations
 
 import errno
-import json
 import os
 import subprocess
 import sys

@@ -170,7 +170,7 @@ def test_generated_extractors_reproduce_the_recorded_values(tmp_path: Path) -> N
                 "add_to_basket_form_action": "/basket/add/7/", "csrfmiddlewaretoken": "Xq8ZtVb2Lr0Pw9Kd7Hs3Nm4c"}
     urls = [f"{SITE}/", f"{SITE}/catalogue/category/books_2/", f"{SITE}/catalogue/middlemarch_7/"]
     found = {name: extract_value(Extractor(**spec), pages[url])
-             for url, step in zip(urls, steps) for name, spec in step.get("extract", {}).items()}
+             for url, step in zip(urls, steps, strict=False) for name, spec in step.get("extract", {}).items()}
     assert found == expected
 
 

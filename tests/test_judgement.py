@@ -33,7 +33,7 @@ def test_capacity_probe_finds_the_knob_derived_capacity_at_two_settings(demo_fac
          "--quiet"),
         ("run", "capacity-probe", "--target", sites[1].url, "--duration-scale", "0.5", "--rate-scale", "0.5",
          "--out", str(runs[1]), "--quiet"))
-    for run_dir, truth, result in zip(runs, truths, results):
+    for run_dir, truth, result in zip(runs, truths, results, strict=True):
         assert result.returncode in (0, 1), result.stderr
         capacity = read_summary(run_dir)["capacity"]
         assert capacity["found"], capacity
@@ -69,7 +69,7 @@ def test_verdicts_at_half_near_and_double_capacity(demo_factory: Any, tmp_path: 
         dirs[expected] = tmp_path / f"run-{expected}"
         commands.append(("run", str(scenario), "--target", site.url, "--out", str(dirs[expected]), "--quiet"))
     results = run_cli_parallel(*commands)
-    for (expected, run_dir), result in zip(dirs.items(), results):
+    for (expected, run_dir), result in zip(dirs.items(), results, strict=True):
         summary = read_summary(run_dir)
         assert summary["verdict"] == expected, (expected, summary["reasons"], result.stderr[-2000:])
         assert result.returncode == (1 if expected == "fails" else 0)

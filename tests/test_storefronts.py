@@ -9,7 +9,7 @@ import pytest
 
 from loadkit.demo import DemoConfig
 
-from .helpers import read_summary, rehearsal_requests, run_cli, write_scenario
+from .helpers import read_summary, run_cli, write_scenario
 
 pytestmark = pytest.mark.integration
 

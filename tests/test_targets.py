@@ -40,7 +40,7 @@ class _Recorder(BaseHTTPRequestHandler):
 
     seen: list[tuple[str, dict[str, str]]]
 
-    def do_GET(self) -> None:  # noqa: N802 - the standard library's name
+    def do_GET(self) -> None:  # the standard library's name
         self.server.seen.append((self.path, {k.lower(): v for k, v in self.headers.items()}))  # type: ignore[attr-defined]
         body = b"ok"
         self.send_response(200)

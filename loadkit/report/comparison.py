@@ -69,8 +69,9 @@ def render_comparison_markdown(comparison: Comparison) -> str:
     lines += [f"- {md_text(n)}" for n in comparison.notes] + ([""] if comparison.notes else [])
     lines += ["| endpoint | metric | base | new | change | decision |", "| --- | --- | --- | --- | --- | --- |"]
     for c in comparison.changes:
+        mark = f"**{_MARKS[c.decision]}**" if c.decision == "regression" else _MARKS[c.decision]
         lines.append(f"| {md_text(c.endpoint)} | {c.metric} | {_value(c, c.base)} | {_value(c, c.new)} | "
-                     f"{describe_change(c)} | {'**' + _MARKS[c.decision] + '**' if c.decision == 'regression' else _MARKS[c.decision]} |")
+                     f"{describe_change(c)} | {mark} |")
     return "\n".join(lines) + "\n"
 
 

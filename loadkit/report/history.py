@@ -50,7 +50,7 @@ def trend_chart(title: str, runs: Sequence[RunEntry], values: Sequence[float | N
     path = " ".join(f'{"M" if i == 0 or values[i - 1] is None else "L"}{x(i):.1f},{y(v):.1f}'
                     for i, v in enumerate(values) if v is not None)
     parts.append(f'<path d="{path}" fill="none" stroke="{PALETTE[0]}" stroke-width="1.5"/>')
-    for i, (run, value) in enumerate(zip(runs, values)):
+    for i, (run, value) in enumerate(zip(runs, values, strict=True)):
         if value is None:
             continue
         v = value

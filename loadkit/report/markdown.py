@@ -39,8 +39,9 @@ def render_markdown(model: ReportModel) -> str:
     if model.slos:
         lines += ["", "| SLO | scope | observed | limit | |", "| --- | --- | --- | --- | --- |"]
         for row in model.slos:
-            lines.append(f"| {md_text(row.name)} | {md_text(row.scope or row.phase)} | {slo_value(row, row.observed)} | "
-                         f"{slo_value(row, row.threshold)} | {'pass' if row.passed else '**FAIL**'} |")
+            lines.append(f"| {md_text(row.name)} | {md_text(row.scope or row.phase)} | "
+                         f"{slo_value(row, row.observed)} | {slo_value(row, row.threshold)} | "
+                         f"{'pass' if row.passed else '**FAIL**'} |")
     if model.baseline is not None:
         lines += ["", baseline_line(model.baseline)]
     lines += ["", f"<sub>loadkit {md_text(model.run.get('loadkit_version'))}, "

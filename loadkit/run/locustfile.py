@@ -60,7 +60,7 @@ def load_user_classes(path: Path, notice: Callable[[str], None] | None = None) -
     sys.modules[name] = module
     try:
         spec.loader.exec_module(module)
-    except Exception as exc:  # the user's code: report it in one line
+    except Exception as exc:  # noqa: BLE001 - the user's code: report it in one line
         raise ScenarioError(f"locustfile {path}: importing it raised {type(exc).__name__}: {exc}.",
                             "fix the locustfile (run it with plain `locust -f` to see the traceback)") from None
     classes = [v for v in vars(module).values()
@@ -137,7 +137,7 @@ class LocustfileVisitors:
             return True
         except _END_OF_VISIT:
             return True
-        except Exception as exc:  # the user's code failed: count it as Locust does, keep the run going
+        except Exception as exc:  # noqa: BLE001 - the user's code failed: count it as Locust does, keep the run going
             self.env.events.user_error.fire(user_instance=user, exception=exc, tb=exc.__traceback__)
             # run.log is part of the run directory: URLs in the message lose their credentials and query values
             log.error("%s", redact_text(f"locustfile task raised {type(exc).__name__}: {exc}\n"
@@ -214,6 +214,6 @@ def _close(user: Any) -> None:
         if callable(close):
             try:
                 close()
-            except Exception:  # closing a broken connection must not fail the visit
+            except Exception:  # noqa: BLE001 - closing a broken connection must not fail the visit
                 pass
             return

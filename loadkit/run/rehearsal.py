@@ -291,7 +291,7 @@ def _guard(call: Callable[[], Any], raised: Callable[[BaseException], None],
         return False
     except _END_OF_VISIT:
         return True
-    except Exception as exc:  # the user's code: a scenario error, reported in one line
+    except Exception as exc:  # noqa: BLE001 - the user's code: a scenario error, reported in one line
         raised(exc)
         return False
     return True
