@@ -26,7 +26,10 @@ _EXPORTS = {
     "judge": "verdict", "Comparison": "compare", "compare_runs": "compare",
 }
 
-__all__ = ["__version__", *sorted(_EXPORTS)]
+# Literal and sorted (tests/test_public_api.py): a reader, mypy and ruff all see the public names.
+__all__ = ["Analysis", "Comparison", "Distribution", "ExitCode", "LoadkitError", "Plan", "RunData", "Scenario",
+           "Verdict", "__version__", "analyze", "build_plan", "compare_runs", "judge", "load_run", "load_scenario",
+           "parse_scenario", "render", "render_run_dir", "run_scenario"]
 
 
 def __getattr__(name: str) -> _typing.Any:

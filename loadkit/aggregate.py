@@ -145,4 +145,4 @@ def aggregate(frame: pd.DataFrame, hist: Exploded, ok_hist: Exploded, labels: pd
 
 
 
-__all__ = ["Exploded", "QUANTILES", "aggregate", "bucket_values_ms"]
+__all__ = ["QUANTILES", "Exploded", "aggregate", "bucket_values_ms"]

@@ -276,5 +276,5 @@ def capacity(windows: Windows, counted: Sequence[Break], held: np.ndarray,
                     headroom=best / peak if peak > 0 else None, tested_up_to_per_s=tested)
 
 
-__all__ = ["Break", "Capacity", "MIN_WINDOW_REQUESTS", "WINDOW_S", "Windows", "breaks", "breaks_row", "capacity",
+__all__ = ["MIN_WINDOW_REQUESTS", "WINDOW_S", "Break", "Capacity", "Windows", "breaks", "breaks_row", "capacity",
            "plateau_breaks", "slo_breaks", "sustained_runs"]

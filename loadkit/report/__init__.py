@@ -21,7 +21,7 @@ from .junit import render_junit
 from .markdown import render_markdown
 from .model import ReportModel, build_model
 
-__all__ = ["REPORT_FILES", "Rendered", "render", "render_run_dir", "ReportModel", "build_model"]
+__all__ = ["REPORT_FILES", "Rendered", "ReportModel", "build_model", "render", "render_run_dir"]
 
 
 # Written in this order, most important first: when the disk fills, the verdict for scripts survives first.
