@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .config import SETTINGS as CONFIG_SETTINGS
-from .config import parse_positive, parse_workers, read_locust_settings
+from .config import parse_positive, parse_upload_url, parse_workers, read_locust_settings
 from .progress import progress_view
 from .config import resolve as resolve_config
 from .errors import ExitCode, LoadkitError, OutputError, UsageError
@@ -102,6 +102,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--skip-rehearsal", action="store_true", default=None,
                    help="send the load without first walking every journey once at rest (then a broken step "
                         "is found only in the results, and check or extraction failures count against the site)")
+    p.add_argument("--upload", type=_arg(parse_upload_url), default=None, metavar="URL",
+                   help="after the run, PUT report.html, summary.json, junit.xml and summary.md to this URL prefix "
+                        "(its query string is kept on each file's URL and never printed); a failed upload does "
+                        "not change the exit code")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("worker", help="generate load for a master (`loadkit run ... --master`) on another machine")
@@ -201,6 +205,7 @@ def default_run_dir(scenario: Scenario, now: datetime | None = None) -> Path:
 def cmd_run(args: argparse.Namespace) -> int:
     """``loadkit run``: run, analyse, judge, render; exit with the verdict's code."""
     from .baseline import find_baseline, gate
+    from .publish import publish_run
     from .report import render_run_dir
     from .run import run_scenario
 
@@ -245,10 +250,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     publish_job_summary(rendered.model, os.environ)
     if rendered.missing or outcome.disk_full:
         print(f"loadkit: error: {out_of_disk_message(run_dir, rendered.missing, outcome.disk_full)}", file=sys.stderr)
-        return ExitCode.OUT_OF_DISK
-    code = verdict_exit_code(verdict.verdict, strict=config.strict, interrupted=outcome.interrupted)
-    if code == ExitCode.SURVIVES and comparison is not None and comparison.regressions:
-        return ExitCode.FAILS  # the site held its service levels but got worse than its baseline
+        code = ExitCode.OUT_OF_DISK
+    else:
+        code = verdict_exit_code(verdict.verdict, strict=config.strict, interrupted=outcome.interrupted)
+        if code == ExitCode.SURVIVES and comparison is not None and comparison.regressions:
+            code = ExitCode.FAILS  # the site held its service levels but got worse than its baseline
+    # the reports leave the machine (--upload, LOADKIT_TERMINATION_LOG); the verdict's JSON is the last line
+    print(publish_run(run_dir, rendered.model.summary(), code, config.upload, os.environ,
+                      lambda line: print(f"loadkit: {line}", file=sys.stderr, flush=True)), flush=True)
     return code
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import UsageError
+from .publish import shown_url, upload_problem
 from .redaction import redact_url
 from .scenario import DEMO_TARGET, Scenario, target_problem
 
@@ -67,6 +68,15 @@ def parse_workers(text: str) -> int:
     return value
 
 
+def parse_upload_url(text: str) -> str:
+    """An upload URL prefix (``--upload``, ``LOADKIT_UPLOAD_URL``); the error never quotes it (its query
+    string may be a credential)."""
+    problem = upload_problem(text)
+    if problem is not None:
+        raise ValueError(f"the upload URL {problem}")
+    return text.strip()
+
+
 # setting -> (environment variable suffix, parser of the environment's text)
 SETTINGS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "target": ("TARGET", str),
@@ -77,9 +87,11 @@ SETTINGS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "strict": ("STRICT", parse_bool),
     "quiet": ("QUIET", parse_bool),
     "skip_rehearsal": ("SKIP_REHEARSAL", parse_bool),
+    "upload": ("UPLOAD_URL", parse_upload_url),
 }
+SECRET_SETTINGS = frozenset({"upload"})  # shown and recorded without their query string and credentials
 DEFAULTS: dict[str, Any] = {"target": None, "out": None, "workers": None, "rate_scale": 1.0,
-                            "duration_scale": 1.0, "strict": False, "quiet": False, "skip_rehearsal": False}
+                            "duration_scale": 1.0, "strict": False, "quiet": False, "skip_rehearsal": False, "upload": None}
 
 
 @dataclass(frozen=True)
@@ -149,6 +161,7 @@ class RunConfig:
     strict: bool
     quiet: bool
     skip_rehearsal: bool  # the scenario's 'rehearsal: false', LOADKIT_SKIP_REHEARSAL, --skip-rehearsal
+    upload: str | None = None  # a URL prefix the reports are PUT to after the run (loadkit/publish.py)
     sources: Mapping[str, str] = field(default_factory=dict)  # setting -> default|scenario|env|flag|...
     warnings: tuple[str, ...] = ()  # one line each, for stderr
 
@@ -159,6 +172,8 @@ class RunConfig:
             value = getattr(self, name)
             if name == "target" and value:
                 value = redact_url(value)
+            elif name in SECRET_SETTINGS and value:
+                value = shown_url(value)
             out[name] = {"value": str(value) if isinstance(value, Path) else value, "source": self.sources[name]}
         return out
 
@@ -223,7 +238,8 @@ def resolve(flags: Mapping[str, Any], environ: Mapping[str, str], scenario: Scen
             try:
                 value, source = parse(environ[variable]), "env"
             except ValueError as exc:
-                raise UsageError(f"{variable}={environ[variable]!r}: {exc}.",
+                given = environ[variable] if name not in SECRET_SETTINGS else shown_url(environ[variable])
+                raise UsageError(f"{variable}={given!r}: {exc}.",
                                  f"set {variable} to a valid value or unset it") from None
         if flags.get(name) is not None and flags.get(name) is not False:
             value, source = flags[name], "flag"
