@@ -61,6 +61,8 @@ def traffic(meas: Measurements, run: RunData, seconds: pd.DataFrame, duration: f
         "model": plan.model,
         # visitors still walking when the plan and its drain ended, stopped mid-journey
         "cut_short": int((run.meta.get("generator") or {}).get("cut_short") or 0),
+        # where they stood: [{journey, step_index, step, visitors}], most first (an older run.json has none)
+        "cut_short_at": list((run.meta.get("generator") or {}).get("cut_short_at") or []),
         **generator_health(seconds),
     }
 

@@ -36,6 +36,7 @@ def render_markdown(model: ReportModel) -> str:
     if rec.get("measured"):
         lines.append("| recovery | " + (f"{format_duration(rec['seconds'])} |" if rec.get("recovered")
                                          else "did not recover |"))
+    lines += cut_short_lines(t, model.run.get("model") == "users")
     if model.slos:
         lines += ["", "| SLO | scope | observed | limit | |", "| --- | --- | --- | --- | --- |"]
         for row in model.slos:
@@ -47,6 +48,28 @@ def render_markdown(model: ReportModel) -> str:
     lines += ["", f"<sub>loadkit {md_text(model.run.get('loadkit_version'))}, "
                   f"{md_text(model.run.get('started_at'))}, target {md_text(model.run.get('target'))}</sub>", ""]
     return "\n".join(lines)
+
+
+MAX_CUT_SHORT_ROWS = 10
+
+
+def cut_short_lines(traffic: dict[str, Any], users: bool) -> list[str]:
+    """Where the visitors cut short by the run's end stood: a line each (journey and step, or class and
+    task), most first; nothing when none was."""
+    rows = traffic.get("cut_short_at") or []
+    if not traffic.get("cut_short") or not rows:
+        return []
+    who = "users" if users else "visitors"
+    lines = ["", f"**{traffic['cut_short']} {who} were stopped mid-journey** when the plan ended "
+             f"({'the looping users stop with it' if users else 'after the drain'}):", ""]
+    for row in rows[:MAX_CUT_SHORT_ROWS]:
+        where = f"step {row['step_index']} ({row['step']})" if row.get("step_index") is not None \
+            else f"task {row['step']}"
+        lines.append(f"- {md_text(row['journey'])}, {md_text(where)}: {row['visitors']}")
+    if len(rows) > MAX_CUT_SHORT_ROWS:
+        lines.append(f"- and {sum(r['visitors'] for r in rows[MAX_CUT_SHORT_ROWS:])} more elsewhere (summary.json "
+                     "lists them all)")
+    return lines
 
 
 def baseline_line(baseline: dict[str, Any]) -> str:

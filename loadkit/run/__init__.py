@@ -155,6 +155,7 @@ def run_scenario(scenario: Scenario, plan: Plan, run_dir: Path, base_dir: Path, 
             "complete": not outcome.interrupted and outcome.aborted is None and not outcome.disk_full,
             "interrupted": outcome.interrupted,
             "generator": {"cpu_percent_max": round(outcome.cpu_percent_max, 1), "cut_short": outcome.cut_short,
+                          "cut_short_at": outcome.cut_short_at,
                           "started_arrivals": outcome.started_arrivals,
                           "dropped_arrivals": outcome.dropped_arrivals, "late_arrivals": outcome.late_arrivals},
             "notes": outcome.notes + ([] if scenario.verify_tls else [

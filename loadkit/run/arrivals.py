@@ -130,11 +130,14 @@ def dispatch(times: Iterable[float], t0: float, visit: Callable[[], object], rec
         crew.start(visitor, planned)
 
 
-def drain(crew: Crew, timeout: float) -> int:
+def drain(crew: Crew, timeout: float, before_stop: Callable[[], object] | None = None) -> int:
     """Wait up to ``timeout`` s for in-flight visitors; stop the rest and the idle crew; return how many
-    visitors were cut short."""
+    visitors were cut short. ``before_stop`` runs once the wait is over and before anyone is stopped
+    (where the visitors left stand can still be read)."""
     crew.join(timeout=timeout)
     left = len(crew)
+    if before_stop is not None:
+        before_stop()
     crew.kill(timeout=5)
     gevent.sleep(0)
     return left

@@ -77,7 +77,18 @@ class LoadContext:
     t0: float = 0.0
     load_s: float | None = None  # when the last arrival was dispatched (run clock)
     cut_short: int = 0
+    cut_short_at: list[dict[str, Any]] = field(default_factory=list)  # where they stood (walking.py)
+    stock_taken: bool = False
     dispatched: bool = False
+
+    def take_stock(self) -> None:
+        """Note the visits in flight, and where each stands, as the cut-short ones (the run is ending;
+        once: a second stop finds the visitors the first one is stopping)."""
+        if self.stock_taken:
+            return
+        self.stock_taken = True
+        self.cut_short_at = self.factory.walking.counts()
+        self.cut_short = sum(row["visitors"] for row in self.cut_short_at)
 
 
 class _Visitor(User):
@@ -124,7 +135,7 @@ class _Visitor(User):
                      ctx.recorder, ctx.crew, ctx.stop,
                      ctx.max_rate / ctx.worker_count if ctx.max_rate else None)
             ctx.load_s = time.time() - ctx.t0
-            ctx.cut_short = drain(ctx.crew, 0.5 if ctx.stop.is_set() else ctx.drain_s)
+            ctx.cut_short = drain(ctx.crew, 0.5 if ctx.stop.is_set() else ctx.drain_s, ctx.take_stock)
         finally:
             ctx.finished.set()
         raise StopUser()
@@ -168,9 +179,12 @@ def build_context(env: Environment, scenario: Scenario, plan: Plan, target: str,
         else VisitorFactory(scenario, target, env.events.request, pool, headers, rng))
     if isinstance(factory, VisitorFactory):
         factory.on_offsite = recorder.on_offsite_redirect
-    return LoadContext(factory=factory, plan=plan, recorder=recorder, stop=Event(), crew=Crew(MAX_IN_FLIGHT),
-                       finished=Event(), drain_s=min(30.0, scenario.request_timeout + 5.0),
-                       max_rate=scenario.safety.max_rate, worker_index=worker_index, worker_count=worker_count)
+    ctx = LoadContext(factory=factory, plan=plan, recorder=recorder, stop=Event(), crew=Crew(MAX_IN_FLIGHT),
+                     finished=Event(), drain_s=min(30.0, scenario.request_timeout + 5.0),
+                     max_rate=scenario.safety.max_rate, worker_index=worker_index, worker_count=worker_count)
+    if plan.model == "users":  # Locust stops the looping users when the shape ends: count them before
+        env.events.test_stopping.add_listener(lambda **_: ctx.take_stock())
+    return ctx
 
 
 def drop_locust_request_stats(env: Environment) -> None:
@@ -419,4 +433,6 @@ def _execute(scenario: Scenario, plan: Plan, target: str, run_dir: Path, data_va
         meter.kill()
         sup.flush()
         sup.restore_signals()
-    return sup.outcome(ctx.t0, ctx.load_s, ctx.cut_short, 1, [])
+    outcome = sup.outcome(ctx.t0, ctx.load_s, ctx.cut_short, 1, [])
+    outcome.cut_short_at = ctx.cut_short_at
+    return outcome

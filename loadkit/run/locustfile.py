@@ -36,6 +36,7 @@ from locust.user.task import TaskSet
 
 from ..errors import ScenarioError
 from ..redaction import redact_text
+from .walking import Walker, Walkers
 
 log = logging.getLogger("loadkit.locustfile")
 _END_OF_VISIT = (StopUser, RescheduleTask, RescheduleTaskImmediately, InterruptTaskSet)
@@ -123,16 +124,20 @@ class LocustfileVisitors:
         self.weights = [max(1, int(getattr(c, "weight", 1))) for c in classes]
         self.env = env
         self.rng = rng
+        self.walking = Walkers()  # the visits in flight, each at its task: those the run's end cuts short
         for cls in classes:
             cls.host = target  # the run's target wins, as with `locust --host`
 
     def visit(self) -> bool:
         """Run one visit; True when it ended without an error in the user's code."""
         cls = self.rng.choices(self.classes, weights=self.weights)[0]
+        walker = self.walking.start(cls.__name__)
         user = cls(self.env)
         try:
+            walker.step = "on_start"
             user.on_start()
-            self._one_pass(user)
+            self._one_pass(user, walker)
+            walker.step = "on_stop"
             user.on_stop()
             return True
         except _END_OF_VISIT:
@@ -144,40 +149,46 @@ class LocustfileVisitors:
                                         f"{traceback.format_exc(limit=3)}", []))
             return False
         finally:
+            self.walking.end(walker)
             _close(user)
 
-    def _one_pass(self, user: User) -> None:
-        self._walk(self.rng.choice(user.tasks), user)
+    def _one_pass(self, user: User, walker: Walker) -> None:
+        self._walk(self.rng.choice(user.tasks), user, walker)
 
-    def _walk(self, task: Any, parent: User | TaskSet) -> None:
+    def _walk(self, task: Any, parent: User | TaskSet, walker: Walker) -> None:
         """One pass of ``task`` under ``parent``. A TaskSet runs one of its tasks (chosen by weight); a
         SequentialTaskSet runs each of its tasks in order, waiting its ``wait_time`` between them as a
         visitor thinks between pages; a MarkovTaskSet walks its transitions from its first task until it
         comes back to it (``_markov_walk``); a nested set makes one pass too (Locust's ``execute_task``
         would loop it until interrupted, and the visit would never end). ``self.interrupt()`` inside a
-        set ends that set's pass and returns to its parent, as in Locust."""
+        set ends that set's pass and returns to its parent, as in Locust. ``walker`` follows the task
+        running (or, while the set waits, the one that ran last)."""
         if isinstance(task, type) and issubclass(task, TaskSet):
             taskset = task(parent)  # type: ignore[arg-type]  # Locust's hint says User; a TaskSet nests too
+            walker.step = f"{task.__name__}.on_start"
             taskset.on_start()
             try:
                 if isinstance(taskset, MarkovTaskSet):
-                    self._markov_walk(taskset)
+                    self._markov_walk(taskset, walker)
                 else:
                     steps = (list(taskset.tasks) if issubclass(task, SequentialTaskSet)
                              else [self.rng.choice(taskset.tasks)] if taskset.tasks else [])
                     for i, step in enumerate(steps):
                         if i:
                             taskset.wait()
-                        self._walk(step, taskset)
+                        self._walk(step, taskset, walker)
             except InterruptTaskSet:
                 pass  # Locust: the set stops and control returns to its parent
+            walker.step = f"{task.__name__}.on_stop"
             taskset.on_stop()
-        elif isinstance(parent, TaskSet):
+            return
+        walker.step = task_name(task, parent)
+        if isinstance(parent, TaskSet):
             parent.execute_task(task)  # a function or a method of the set, called as Locust calls it
         else:
             task(parent)
 
-    def _markov_walk(self, chain: MarkovTaskSet) -> None:
+    def _markov_walk(self, chain: MarkovTaskSet, walker: Walker) -> None:
         """One pass of a Markov chain: its first task, then transitions (chosen by weight, as Locust's
         ``get_next_task`` chooses them) until the chain is back at its first task, with the set's
         ``wait_time`` between tasks. A chain that never returns ends after ``MARKOV_MAX_STEPS`` tasks."""
@@ -187,7 +198,7 @@ class LocustfileVisitors:
                 if _function(chain.current) is first:
                     return
                 chain.wait()
-            self._walk(chain.get_next_task(), chain)
+            self._walk(chain.get_next_task(), chain, walker)
         _say_once(f"{type(chain).__name__} (a MarkovTaskSet) did not come back to its first task within "
                   f"{MARKOV_MAX_STEPS} tasks; such a visit ends there")
 
@@ -199,6 +210,12 @@ def _say_once(message: str) -> None:
     if message not in _said:
         _said.add(message)
         log.warning(message)
+
+
+def task_name(task: Any, parent: Any) -> str:
+    """A task as the reports name it: ``Set.task`` inside a TaskSet, the function's name on a User."""
+    name = str(getattr(task, "__name__", type(task).__name__))
+    return f"{type(parent).__name__}.{name}" if isinstance(parent, TaskSet) else name
 
 
 def _function(task: Any) -> Any:

@@ -33,6 +33,7 @@ from .engine import PlanShape, Supervisor, setup_logging, user_class
 from .locustfile import fire_init, fire_quitting, run_events
 from .outcome import Progress, RunOutcome
 from .recorder import Recorder
+from .walking import merge_counts
 
 log = logging.getLogger("loadkit.master")
 START_DELAY_S = 1.0  # the run's clock starts this long after every worker is ready, so each hears it in time
@@ -215,6 +216,7 @@ def _execute(scenario: Scenario, plan: Plan, target: str, run_dir: Path, data_va
     notes = []
     outcome = sup.outcome(t0, load_s, sum(int(d.get("cut_short") or 0) for d in done.values()), len(clients),
                           notes)
+    outcome.cut_short_at = merge_counts(d.get("cut_short_at") or [] for d in done.values())
     outcome.lost_workers = [f"worker {index_of[c]} lost at {t:.0f} s" for c, t in sorted(lost.items(),
                                                                                           key=lambda kv: kv[1])]
     outcome.lost_workers += [f"worker {index_of[c]} never reported the end of its share"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass
@@ -43,3 +44,5 @@ class RunOutcome:
     saturated: str | None = None  # why the load generator could not be trusted
     lost_workers: list[str] = field(default_factory=list)  # "worker 1 lost at 12 s"
     disk_full: str | None = None  # when the disk filled up and the load was stopped
+    # where the cut-short visitors stood: [{journey, step_index, step, visitors}] (run/walking.py)
+    cut_short_at: list[dict[str, Any]] = field(default_factory=list)

@@ -34,6 +34,7 @@ from ..uri import ENV, PathTemplate
 from .browser import cacheable, csrf_field, csrf_headers, origin, page_assets
 from .client import Connections, Response, VisitorClient
 from .recorder import BODY_SNIPPET, RequestFailure
+from .walking import Walkers
 
 _VAR = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -195,6 +196,8 @@ class VisitorFactory:
         self._secret_headers = frozenset(secret_header_names(scenario))
         self._origin = origin(target)
         self._prepared: dict[int, _Prepared] = {}
+        self.walking = Walkers()  # the visits in flight, each at its step: those the run's end cuts short
+        self._step_names = {id(j): tuple(_step_name(s) for s in j.steps) for j in self.journeys}
 
     def pick(self) -> Journey:
         """Choose a journey by weight."""
@@ -224,8 +227,10 @@ class VisitorFactory:
         values = self.data.draw()
         own = client is None
         client = client or self.new_client()
+        walker = self.walking.start(journey.name, self._step_names.get(id(journey)) or
+                                    tuple(_step_name(s) for s in journey.steps))
         try:
-            for step in journey.steps:
+            for walker.index, step in enumerate(journey.steps, 1):
                 if step.method == "THINK":
                     lo, hi = step.think_range
                     sleep(lo if hi == lo else self.rng.uniform(lo, hi))
@@ -236,6 +241,7 @@ class VisitorFactory:
                     self.fetch_assets(client, values)
             return True
         finally:
+            self.walking.end(walker)
             if own:
                 client.close()  # the visitor leaves: its own connection closes
 
@@ -377,6 +383,11 @@ _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "THINK"})
 _ASSETS, _ASSETS_SEEN, _CSRF_FIELD = "assets:pending", "assets:seen", "csrf:form-field"
 _PAGE_URL = "page:url"  # the last page's URL, which relative links resolve against
 _ASSET_STEP = Step(get="/")  # asset checks: any status below 400
+
+
+def _step_name(step: Step) -> str:
+    """A step as the reports name it: its endpoint, or ``think 1s..4s``."""
+    return f"think {step.think}" if step.method == "THINK" else step.endpoint
 
 
 def _html(response: Response) -> str | None:

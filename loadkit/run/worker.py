@@ -184,7 +184,8 @@ def run_worker(master_host: str, master_port: int = DEFAULT_PORT, parent_pid: in
         meter.kill()
         send_rows(final=True)
         runner.send_message("loadkit_done", {"index": ctx.worker_index, "load_s": ctx.load_s,
-                                             "cut_short": ctx.cut_short, "started": recorder.total_started,
+                                             "cut_short": ctx.cut_short, "cut_short_at": ctx.cut_short_at,
+                                             "started": recorder.total_started,
                                              "dropped": recorder.total_dropped, "late": recorder.total_late,
                                              "requests": recorder.total_requests})
 
