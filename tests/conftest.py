@@ -41,27 +41,55 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items.sort(key=lambda item: item.get_closest_marker("timing") is not None)  # stable: keeps each part's order
 
 
+# Modules whose tests send no load and start no browser: parsing, synthetic run directories, analysis,
+# rendering. One such test at a time may run beside a timing test (below): a single busy process does not
+# pause a low-rate generator on two cores, and the suite need not stand still while a timing test runs.
+# A module that starts sending load (a demo storefront, `run_cli("run", ...)`, Chromium) leaves this list.
+QUIET_MODULES = frozenset({
+    "test_analysis_verdict", "test_ci_examples", "test_ci_history_examples", "test_contradictions",
+    "test_generator_health", "test_golden", "test_har", "test_histogram", "test_invariants", "test_reports",
+    "test_scenario", "test_scenario_fuzz", "test_traffic", "test_units",
+})
+
+
+def _quiet(item: pytest.Item) -> bool:
+    module = item.module.__name__.rpartition(".")[2] if getattr(item, "module", None) else ""
+    return (module in QUIET_MODULES and item.get_closest_marker("integration") is None
+            and "demo_factory" not in getattr(item, "fixturenames", ()))
+
+
 @pytest.fixture(autouse=True)
 def _timing_tests_run_alone(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """A ``timing`` test has the machine to itself: the other workers' tests wait while it runs, and it
-    waits for theirs to end. Their load would pause its generator, and loadkit rightly calls a paused
-    run inconclusive (docs/verdict.md). A fair readers-writer lock over files every xdist worker shares:
-    a timing test takes the turnstile, then the lock alone; any other test passes the turnstile, then
-    shares the lock."""
+    """A ``timing`` test has the machine to itself but for at most one quiet test (``QUIET_MODULES``): the
+    other workers' load tests wait while it runs, and it waits for theirs to end. Their load would pause
+    its generator, and loadkit rightly calls a paused run inconclusive (docs/verdict.md). A fair
+    readers-writer lock over files every xdist worker shares: a timing test takes the turnstile, then the
+    lock alone; any other test passes the turnstile, then shares the lock. A quiet test that finds the
+    lock taken by a timing test runs beside it instead, one quiet test at a time (the companion lock)."""
     if not os.environ.get("PYTEST_XDIST_WORKER"):
         yield  # one process: nothing runs beside anything
         return
     shared = tmp_path_factory.getbasetemp().parent  # the session's folder, above each worker's own
     exclusive = request.node.get_closest_marker("timing") is not None
-    with open(shared / "timing.turnstile", "a") as turnstile, open(shared / "timing.lock", "a") as lock:
+    with open(shared / "timing.turnstile", "a") as turnstile, open(shared / "timing.lock", "a") as lock, \
+            open(shared / "timing.companion", "a") as companion:
         fcntl.flock(turnstile, fcntl.LOCK_EX)
+        held = lock
         if exclusive:
             fcntl.flock(lock, fcntl.LOCK_EX)  # new tests wait at the turnstile meanwhile: no starvation
             fcntl.flock(turnstile, fcntl.LOCK_UN)
+        elif _quiet(request.node):
+            try:
+                fcntl.flock(lock, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:  # a timing test runs: be its one companion
+                held = companion
+            fcntl.flock(turnstile, fcntl.LOCK_UN)
+            if held is companion:
+                fcntl.flock(companion, fcntl.LOCK_EX)
         else:
             fcntl.flock(turnstile, fcntl.LOCK_UN)
             fcntl.flock(lock, fcntl.LOCK_SH)
         try:
             yield
         finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+            fcntl.flock(held, fcntl.LOCK_UN)

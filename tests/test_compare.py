@@ -97,35 +97,12 @@ def test_compare_cli_rejects_a_folder_that_is_not_a_run(tmp_path: Path) -> None:
 
 @pytest.mark.integration
 @pytest.mark.timing
-def test_compare_flags_a_two_times_slower_storefront_and_not_a_rerun(demo_factory: Any, tmp_path: Path) -> None:
+def test_a_two_times_slower_storefront_fails_the_baseline_gate_and_compare_and_a_rerun_passes_both(
+        demo_factory: Any, tmp_path: Path) -> None:
+    """`loadkit run --baseline latest-good`: a rerun passes; a two times slower storefront exits 1, and the
+    report, summary.json and summary.md carry the comparison. `loadkit compare` of the same runs agrees."""
     scenario = write_scenario(tmp_path / "steady.yaml", {
         "name": "steady", "traffic": {"profile": "constant", "rate": "20/s", "duration": "12s"},
-        "journeys": [{"name": "look", "steps": [{"get": "/"}, {"get": "/products/kitchen-01"}]}]})
-    normal = DemoConfig()
-    slower = DemoConfig(service_ms={page: 2 * ms for page, ms in DEFAULT_SERVICE_MS.items()})
-    sites = {"base": demo_factory(normal), "rerun": demo_factory(normal), "slow": demo_factory(slower)}
-    # one run at a time: three load generators on two cores pause each other, and a run whose generator
-    # was paused is rightly inconclusive
-    for name, site in sites.items():
-        result = run_cli("run", str(scenario), "--target", site.url, "--out", str(tmp_path / name), "--quiet")
-        assert result.returncode == 0, result.stdout + result.stderr
-    flagged = run_cli("compare", str(tmp_path / "base"), str(tmp_path / "slow"))
-    assert flagged.returncode == 1, flagged.stdout
-    document = json.loads((tmp_path / "slow" / "compare.json").read_text(encoding="utf-8"))
-    regressions = {(c["endpoint"], c["metric"]) for c in document["changes"] if c["decision"] == "regression"}
-    assert {("all requests", "p50"), ("GET /", "p50"), ("GET /products/kitchen-01", "p50")} <= regressions
-    rerun = run_cli("compare", str(tmp_path / "base"), str(tmp_path / "rerun"))
-    assert rerun.returncode == 0, rerun.stdout
-    document = json.loads((tmp_path / "rerun" / "compare.json").read_text(encoding="utf-8"))
-    assert document["regression"] is False
-
-
-@pytest.mark.timing
-def test_baseline_gate_latest_good_and_a_slower_storefront(demo_factory: Any, tmp_path: Path) -> None:
-    """`loadkit run --baseline latest-good`: a rerun passes; a two times slower storefront exits 1, and the
-    report, summary.json and summary.md carry the comparison."""
-    scenario = write_scenario(tmp_path / "steady.yaml", {
-        "name": "steady", "traffic": {"profile": "constant", "rate": "20/s", "duration": "10s"},
         "journeys": [{"name": "look", "steps": [{"get": "/"}, {"get": "/products/kitchen-01"}]}]})
     reports = tmp_path / "reports"
     normal = demo_factory(DemoConfig())
@@ -134,6 +111,8 @@ def test_baseline_gate_latest_good_and_a_slower_storefront(demo_factory: Any, tm
                       "latest-good", "--quiet")
     assert nothing.returncode == 2 and "no earlier run of steady" in nothing.stderr  # before any load
     assert not (reports / "0").exists()
+    # one run at a time: load generators on two cores pause each other, and a run whose generator was
+    # paused is rightly inconclusive
     first = run_cli("run", str(scenario), "--target", normal.url, "--out", str(reports / "1"), "--quiet")
     assert first.returncode == 0, first.stderr
     rerun = run_cli("run", str(scenario), "--target", normal.url, "--out", str(reports / "2"), "--quiet",
@@ -153,3 +132,13 @@ def test_baseline_gate_latest_good_and_a_slower_storefront(demo_factory: Any, tm
     # re-rendering keeps the comparison
     assert run_cli("report", str(reports / "3")).returncode == 0
     assert "baseline" in json.loads((reports / "3" / "summary.json").read_text(encoding="utf-8"))
+    # `loadkit compare` of the same runs: the slower storefront is flagged on every endpoint, the rerun is not
+    flagged = run_cli("compare", str(reports / "1"), str(reports / "3"))
+    assert flagged.returncode == 1, flagged.stdout
+    document = json.loads((reports / "3" / "compare.json").read_text(encoding="utf-8"))
+    regressions = {(c["endpoint"], c["metric"]) for c in document["changes"] if c["decision"] == "regression"}
+    assert {("all requests", "p50"), ("GET /", "p50"), ("GET /products/kitchen-01", "p50")} <= regressions
+    same = run_cli("compare", str(reports / "1"), str(reports / "2"))
+    assert same.returncode == 0, same.stdout
+    document = json.loads((reports / "2" / "compare.json").read_text(encoding="utf-8"))
+    assert document["regression"] is False

@@ -6,10 +6,12 @@ Each test starts its storefronts with known capacity, runs real loadkit runs aga
 
 from __future__ import annotations
 
+import importlib.resources
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from loadkit.demo import DemoConfig, DEFAULT_SERVICE_MS
 
@@ -22,16 +24,29 @@ def _service(**changes: float) -> dict[str, float]:
     return {**DEFAULT_SERVICE_MS, **changes}
 
 
+def _probe_from(tmp_path: Path, start: float, steps: int) -> Path:
+    """The bundled capacity probe (its journeys, data and SLOs) on a shorter ladder of 5/s steps."""
+    bundled = importlib.resources.files("loadkit") / "scenarios"
+    document = yaml.safe_load((bundled / "capacity-probe.yaml").read_text(encoding="utf-8"))
+    document["traffic"].update(start=f"{start:g}/s", steps=steps)
+    (tmp_path / "data").mkdir(exist_ok=True)
+    (tmp_path / "data" / "products.csv").write_bytes((bundled / "data" / "products.csv").read_bytes())
+    return write_scenario(tmp_path / f"probe-from-{start:g}.yaml", document)
+
+
 def test_capacity_probe_finds_the_knob_derived_capacity_at_two_settings(demo_factory: Any, tmp_path: Path) -> None:
     # The bundled probe's buyers (30% of visitors) each place one order; the payment slots are the limit.
     settings = [DemoConfig(checkout_slots=4), DemoConfig(checkout_slots=2)]
     truths = [cfg.capacity_per_s("checkout") / 0.3 for cfg in settings]  # visitors/s: 53.3 and 26.7
     sites = [demo_factory(cfg) for cfg in settings]
     runs = [tmp_path / "four-slots", tmp_path / "two-slots"]
+    # The ladder starts at 35/s (17.5/s at --rate-scale 0.5), well below both capacities, and climbs past
+    # them in 5/s steps of 5 s: the steps below 35/s would only say again that the site held.
+    probe = _probe_from(tmp_path, start=35, steps=8)
     results = run_cli_parallel(
-        ("run", "capacity-probe", "--target", sites[0].url, "--duration-scale", "0.5", "--out", str(runs[0]),
+        ("run", str(probe), "--target", sites[0].url, "--duration-scale", "0.5", "--out", str(runs[0]),
          "--quiet"),
-        ("run", "capacity-probe", "--target", sites[1].url, "--duration-scale", "0.5", "--rate-scale", "0.5",
+        ("run", str(probe), "--target", sites[1].url, "--duration-scale", "0.5", "--rate-scale", "0.5",
          "--out", str(runs[1]), "--quiet"))
     for run_dir, truth, result in zip(runs, truths, results, strict=True):
         assert result.returncode in (0, 1), result.stderr
@@ -86,10 +101,10 @@ def _overload_scenario() -> dict[str, Any]:
     return {
         "name": "overload-then-quiet",
         "traffic": {"profile": "burst", "baseline": "2/s", "peak": "60/s", "lead_in": "6s", "ramp": "2s",
-                    "hold": "6s", "decay": "1s", "decay_half_life": "0.5s", "recovery": "30s"},
+                    "hold": "6s", "decay": "1s", "decay_half_life": "0.5s", "recovery": "22s"},
         "journeys": [{"name": "look", "steps": [{"get": "/products/garden-02"}]}],
         "slos": [{"metric": "p95", "below": "5s"}, {"metric": "error_rate", "below": "100%"}],
-        "verdict": {"headroom_probe": False, "recovery_within": "20s"},
+        "verdict": {"headroom_probe": False, "recovery_within": "15s"},
     }
 
 
@@ -106,7 +121,7 @@ def test_recovery_is_found_when_the_site_recovers_and_not_when_it_stays_down(dem
         assert result.returncode in (0, 1), result.stderr
     recovered = read_summary(tmp_path / "recovers")
     assert recovered["recovery"]["recovered"] is True, recovered["recovery"]
-    assert 0 < recovered["recovery"]["seconds"] <= 20, recovered["recovery"]
+    assert 0 < recovered["recovery"]["seconds"] <= 15, recovered["recovery"]
     down = read_summary(tmp_path / "down")
     assert down["recovery"]["recovered"] is False, down["recovery"]
     assert down["verdict"] in ("at-risk", "fails")
