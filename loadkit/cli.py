@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import __version__
+from .config import DEFAULT_MASTER_PORT
 from .config import SETTINGS as CONFIG_SETTINGS
 from .config import parse_positive, parse_upload_url, parse_workers, read_locust_settings
 from .progress import progress_view
@@ -28,8 +29,6 @@ from .units import format_clock, format_duration, parse_percent
 
 if TYPE_CHECKING:
     from .verdict import Verdict
-
-DEFAULT_MASTER_PORT = 5557  # Locust's own default
 
 
 def _arg(parse: Callable[[str], Any]) -> Callable[[str], Any]:
@@ -334,7 +333,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         port = parts.port or DEFAULT_MASTER_PORT
     except ValueError:
         raise UsageError(f"--master {args.master!r}: the port is not a number from 1 to 65535.",
-                         "write HOST or HOST:PORT ([::1]:5557 for IPv6)") from None
+                         f"write HOST or HOST:PORT ([::1]:{DEFAULT_MASTER_PORT} for IPv6)") from None
     host = parts.hostname
     if not host:
         raise UsageError(f"--master {args.master!r}: no host.", "write HOST or HOST:PORT")

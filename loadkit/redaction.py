@@ -13,9 +13,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .errors import ScenarioError
-from .scenario import Scenario, mask_query
-
-_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+from .scenario import HTTP_METHODS, Scenario, mask_query
+from .uri import ENV
 _SECRET_HEADERS = {"authorization", "cookie", "proxy-authorization", "x-api-key", "api-key"}
 
 
@@ -27,7 +26,7 @@ def expand_env(text: str, environ: dict[str, str]) -> str:
             raise ScenarioError(f"the scenario reads ${{{key}}} but it is not set in the environment.",
                                 f"export {key}=... before the run")
         return environ[key]
-    return _ENV.sub(sub, text)
+    return ENV.sub(sub, text)
 
 
 def step_env_names(scenario: Scenario) -> set[str]:
@@ -40,7 +39,7 @@ def step_env_names(scenario: Scenario) -> set[str]:
                 texts.append(step.path)
             if step.json_body is not None:
                 texts.append(json.dumps(step.json_body))
-            found.update(m.group(1) for text in texts for m in _ENV.finditer(text))
+            found.update(m.group(1) for text in texts for m in ENV.finditer(text))
     return found
 
 
@@ -68,7 +67,7 @@ def redacted_document(scenario: Scenario) -> dict[str, Any]:
         doc["target"] = redact_url(scenario.target)
 
     def scrub_headers(headers: dict[str, str]) -> dict[str, str]:
-        return {k: (v if _ENV.fullmatch(v.strip()) or k.lower() not in _SECRET_HEADERS else "***")
+        return {k: (v if ENV.fullmatch(v.strip()) or k.lower() not in _SECRET_HEADERS else "***")
                 for k, v in headers.items()}
 
     doc["headers"] = scrub_headers(doc.get("headers", {}))
@@ -76,7 +75,7 @@ def redacted_document(scenario: Scenario) -> dict[str, Any]:
         for step in journey.get("steps", []):
             if "headers" in step:
                 step["headers"] = scrub_headers(step["headers"])
-            for method in ("get", "post", "put", "patch", "delete", "head"):
+            for method in HTTP_METHODS:
                 if isinstance(step.get(method), str):
                     step[method] = mask_query(step[method])
     return doc
@@ -85,7 +84,7 @@ def redacted_document(scenario: Scenario) -> dict[str, Any]:
 def secret_header_names(scenario: Scenario) -> set[str]:
     """Lower-case names of the scenario-wide headers that carry secrets (read from the environment with
     ``${NAME}``, or credential headers such as Authorization): they go to the target's origin only."""
-    return {key.lower() for key, raw in scenario.headers.items() if _ENV.search(raw) or key.lower() in _SECRET_HEADERS}
+    return {key.lower() for key, raw in scenario.headers.items() if ENV.search(raw) or key.lower() in _SECRET_HEADERS}
 
 
 def scrub(text: str, secrets: list[str]) -> str:
@@ -112,7 +111,7 @@ def secret_values(scenario: Scenario, target: str, headers: dict[str, str]) -> l
     """
     found: list[str] = []
     for key, raw in scenario.headers.items():
-        if _ENV.search(raw) or key.lower() in _SECRET_HEADERS:
+        if ENV.search(raw) or key.lower() in _SECRET_HEADERS:
             found.append(headers.get(key, raw))
     for journey in scenario.journeys:
         for step in journey.steps:

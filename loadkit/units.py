@@ -125,3 +125,9 @@ def format_percent(fraction: float | None) -> str:
     if pct < 10:
         return f"{pct:.2f}%"
     return f"{pct:.1f}%"
+
+
+def format_metric(metric: str, value: float | None) -> str:
+    """A value of an SLO metric in its unit: the error rate as a percentage (``1.20%``), every other
+    metric (p50, p95, p99...) as a latency (``812 ms``)."""
+    return format_percent(value) if metric == "error_rate" else format_ms(value)

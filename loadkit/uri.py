@@ -17,7 +17,10 @@ from urllib.parse import quote
 
 from uritemplate import URITemplate
 
+# The scenario's two placeholders: ``${NAME}`` reads the environment (a secret, never saved); ``{name}`` is a
+# variable (data, extracted values) in form fields, headers and bodies (paths take all of RFC 6570).
 ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+VARIABLE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _EXPRESSION = re.compile(r"(?<!\$)\{[^{}]*\}")
 
 
@@ -60,4 +63,4 @@ class PathTemplate:
         return url.partition("#")[0]
 
 
-__all__ = ["ENV", "PathTemplate", "starts_with_expression", "template_variables"]
+__all__ = ["ENV", "VARIABLE", "PathTemplate", "starts_with_expression", "template_variables"]

@@ -27,7 +27,7 @@ from . import scenario_errors as scenario_faults
 from .analysis import PAUSE_MS, SATURATED_CPU, Analysis, SloResult
 from .held import Break
 from .scenario import VerdictPolicy
-from .units import format_clock, format_duration, format_ms, format_percent, parse_rate
+from .units import format_clock, format_duration, format_metric, format_ms, format_percent, parse_rate
 
 VERDICTS = ("survives", "at-risk", "fails", "inconclusive")
 _METRIC_WORDS = {"p50": "median (p50) response time", "p75": "p75 response time", "p90": "p90 response time",
@@ -50,14 +50,11 @@ class Verdict:
 
 
 def _value(result: SloResult, value: float | None = None) -> str:
-    value = result.observed if value is None else value
-    if result.slo.metric == "error_rate":
-        return format_percent(value)
-    return format_ms(value)
+    return format_metric(result.slo.metric, result.observed if value is None else value)
 
 
 def _limit(result: SloResult) -> str:
-    return format_percent(result.limit) if result.slo.metric == "error_rate" else format_ms(result.limit)
+    return format_metric(result.slo.metric, result.limit)
 
 
 def metric_words(metric: str) -> str:
@@ -422,8 +419,8 @@ def _broke_first(analysis: Analysis, limit: int = 3) -> list[str]:
         elif row["signal"] == "throughput plateau":
             parts.append(f"{row['endpoint']} (stopped keeping up from {format_clock(first)})")
         else:
-            value = format_percent(row["observed"]) if row["metric"] == "error_rate" else format_ms(row["observed"])
-            limit_text = format_percent(row["limit"]) if row["metric"] == "error_rate" else format_ms(row["limit"])
+            value = format_metric(row["metric"], row["observed"])
+            limit_text = format_metric(row["metric"], row["limit"])
             worst = row.get("worst_endpoint")
             worst_words = f", worst: {worst}" if isinstance(worst, str) and worst else ""
             parts.append(f"{row['endpoint']} ({_METRIC_WORDS[row['metric']]} {value} against {limit_text} from "

@@ -1,6 +1,6 @@
 import pytest
 
-from loadkit.units import format_clock, format_ms, parse_duration, parse_percent, parse_rate
+from loadkit.units import format_clock, format_metric, format_ms, parse_duration, parse_percent, parse_rate
 
 
 @pytest.mark.parametrize("text,seconds", [("45s", 45), ("2m", 120), ("1m30s", 90), ("250ms", 0.25),
@@ -42,3 +42,10 @@ def test_formatting() -> None:
     assert format_ms(812.4) == "812 ms"
     assert format_ms(1250) == "1.25 s"
     assert format_clock(65) == "1:05"
+
+
+def test_an_slo_metric_is_shown_in_its_unit() -> None:
+    assert format_metric("error_rate", 0.012) == "1.20%"
+    assert format_metric("p95", 812.0) == "812 ms"
+    assert format_metric("p99", 1250.0) == "1.25 s"
+    assert format_metric("error_rate", None) == format_metric("p50", None) == "n/a"

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
-
 from markupsafe import Markup
 
 from ..compare import Change, Comparison
-from ..units import format_ms, format_percent
-from .html import _ENV, _css
+from ..units import format_metric
+from .html import _ENV, _css, content_security_policy
 from .text import md_text
 
 _MARKS = {"regression": "❌ regression", "improvement": "✅ improvement", "no change": "no change",
@@ -19,13 +16,11 @@ _MARKS = {"regression": "❌ regression", "improvement": "✅ improvement", "no 
 def _value(change: Change, value: float | None) -> str:
     if value is None:
         return "n/a"
-    if change.metric == "error_rate":
-        return format_percent(value)
     if change.metric == "capacity":
         return f"{value:.3g}/s"
     if change.metric == "requests":
         return f"{value:.0f}"
-    return format_ms(value)
+    return format_metric(change.metric, value)
 
 
 def describe_change(change: Change) -> str:
@@ -78,8 +73,7 @@ def render_comparison_markdown(comparison: Comparison) -> str:
 def render_comparison_html(comparison: Comparison) -> str:
     """The comparison as one self-contained HTML file (same stylesheet and policy as report.html)."""
     css = _css()
-    digest = base64.b64encode(hashlib.sha256(css.encode("utf-8")).digest()).decode("ascii")
-    csp = f"default-src 'none'; style-src 'sha256-{digest}'; base-uri 'none'; form-action 'none'"
+    csp = content_security_policy(css)
     template = _ENV.get_template("compare.html.j2")
     return template.render(c=comparison, css=Markup(css), csp=csp, headline=headline(comparison),  # noqa: S704
                            value=_value, describe=describe_change, marks=_MARKS)

@@ -14,7 +14,7 @@ from markupsafe import Markup
 from ..history import History, RunEntry
 from ..units import format_ms, format_percent
 from .charts import PALETTE
-from .html import _ENV, _css, _hash
+from .html import _ENV, _css, content_security_policy
 
 VERDICT_COLOURS = {"survives": "#16a34a", "at-risk": "#d97706", "fails": "#dc2626", "inconclusive": "#64748b"}
 CHART_POINTS = 200  # the newest runs drawn in a chart; the tables list every run
@@ -72,7 +72,7 @@ def render_history_html(history: History, out_file: Path) -> str:
     """The history page; links to each run's report are relative to ``out_file``'s folder."""
     css = _css() + "\n" + "".join(f".v-{name}{{color:{colour};font-weight:600}}" for name, colour in
                                  VERDICT_COLOURS.items())
-    csp = f"default-src 'none'; style-src {_hash(css)}; img-src data:; base-uri 'none'; form-action 'none'"
+    csp = content_security_policy(css, images=True)
     out_dir = out_file.parent
 
     def link(run: RunEntry) -> str | None:

@@ -13,13 +13,14 @@ import hashlib
 import json
 from dataclasses import dataclass
 from importlib import resources
+from collections.abc import Sequence
 from typing import Any
 
 import jinja2
 from markupsafe import Markup
 
 from ..analysis import PAUSE_MS
-from ..units import format_clock, format_duration, format_ms, format_percent
+from ..units import format_clock, format_duration, format_metric, format_ms, format_percent
 from .charts import DISPLAY_POINTS, PALETTE, Series, downsample, histogram_chart, line_chart, stride_for
 from .model import ReportModel
 from ..verdict import kind_words, metric_words
@@ -33,6 +34,7 @@ _ENV = jinja2.Environment(
     lstrip_blocks=True,
 )
 _ENV.filters.update(ms=format_ms, pct=format_percent, clock=format_clock, dur=format_duration)
+_ENV.globals.update(metric_value=format_metric)
 
 
 def _resource(name: str) -> str:
@@ -129,14 +131,23 @@ def _hash(text: str) -> str:
     return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode("ascii") + "'"
 
 
+def content_security_policy(css: str, scripts: Sequence[str] = (), images: bool = False) -> str:
+    """A report page's Content-Security-Policy: only this exact stylesheet and these exact scripts (by their
+    SHA-256) may apply or run, images only from ``data:`` URLs when ``images``; nothing loads from anywhere."""
+    rules = ["default-src 'none'", f"style-src {_hash(css)}"]
+    if scripts:
+        rules.append("script-src " + " ".join(_hash(x) for x in scripts))
+    if images:
+        rules.append("img-src data:")
+    return "; ".join([*rules, "base-uri 'none'", "form-action 'none'"])
+
+
 def render_html(model: ReportModel) -> str:
     """The complete HTML document."""
     vendor = vendored_files()
     css = _css() + "\n" + vendor["uPlot.min.css"]
     scripts = [vendor["uPlot.iife.min.js"], _resource("templates/report.js")]
-    # Only these exact stylesheet and scripts may apply or run; nothing may load from anywhere.
-    csp = (f"default-src 'none'; style-src {_hash(css)}; script-src {' '.join(_hash(x) for x in scripts)}; "
-           "img-src data:; base-uri 'none'; form-action 'none'")
+    csp = content_security_policy(css, scripts, images=True)
     charts = _line_charts(model)
     template = _ENV.get_template("report.html.j2")
     # Markup only for our own code and for text escaped already (each chart label when it was drawn)

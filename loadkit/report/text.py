@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from ..units import format_ms, format_percent
+from ..units import format_metric
 from .model import SloRow
 
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
@@ -13,7 +13,7 @@ _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]|#<>&])")
 
 def slo_value(row: SloRow, value: float | None) -> str:
     """An SLO value in its unit: ``812 ms`` or ``1.20%``."""
-    return format_percent(value) if row.metric == "error_rate" else format_ms(value)
+    return format_metric(row.metric, value)
 
 
 def slo_outcome(row: SloRow) -> str:

@@ -130,6 +130,12 @@ def dispatch(times: Iterable[float], t0: float, visit: Callable[[], object], rec
         crew.start(visitor, planned)
 
 
+def drain_timeout(request_timeout: float) -> float:
+    """How long the end of a run waits for visitors in flight: their request's timeout and 5 s more, at most
+    30 s (the slowest request can still answer; a hung site does not hold the run)."""
+    return min(30.0, request_timeout + 5.0)
+
+
 def drain(crew: Crew, timeout: float, before_stop: Callable[[], object] | None = None) -> int:
     """Wait up to ``timeout`` s for in-flight visitors; stop the rest and the idle crew; return how many
     visitors were cut short. ``before_stop`` runs once the wait is over and before anyone is stopped

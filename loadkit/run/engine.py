@@ -34,7 +34,7 @@ from ..redaction import redact_url, secret_values
 from ..scenario import CsvSource, ListSource, RangeSource, Scenario
 from ..traffic import Plan
 from . import hiccups
-from .arrivals import Crew, dispatch, drain
+from .arrivals import Crew, dispatch, drain, drain_timeout
 from .locustfile import LocustfileVisitors, fire_init, fire_quitting, run_events
 from .outcome import Progress, RunOutcome
 from .recorder import Recorder
@@ -180,7 +180,7 @@ def build_context(env: Environment, scenario: Scenario, plan: Plan, target: str,
     if isinstance(factory, VisitorFactory):
         factory.on_offsite = recorder.on_offsite_redirect
     ctx = LoadContext(factory=factory, plan=plan, recorder=recorder, stop=Event(), crew=Crew(MAX_IN_FLIGHT),
-                     finished=Event(), drain_s=min(30.0, scenario.request_timeout + 5.0),
+                     finished=Event(), drain_s=drain_timeout(scenario.request_timeout),
                      max_rate=scenario.safety.max_rate, worker_index=worker_index, worker_count=worker_count)
     if plan.model == "users":  # Locust stops the looping users when the shape ends: count them before
         env.events.test_stopping.add_listener(lambda **_: ctx.take_stock())

@@ -29,6 +29,7 @@ from ..errors import RunError
 from ..redaction import redact_url
 from ..scenario import Scenario, data_to_wire
 from ..traffic import Plan, plan_to_dict
+from .arrivals import drain_timeout
 from .engine import PlanShape, Supervisor, setup_logging, user_class
 from .locustfile import fire_init, fire_quitting, run_events
 from .outcome import Progress, RunOutcome
@@ -185,7 +186,7 @@ def _execute(scenario: Scenario, plan: Plan, target: str, run_dir: Path, data_va
             runner.start_shape()
         else:
             runner.start(len(clients), spawn_rate=len(clients))
-        end_by = t0 + plan.duration + min(30.0, scenario.request_timeout + 5.0) + 15
+        end_by = t0 + plan.duration + drain_timeout(scenario.request_timeout) + 15
         while time.time() < end_by:
             gevent.sleep(0.2)
             for client_id in clients:

@@ -13,7 +13,6 @@ import errno
 import json
 import os
 import random
-import re
 import resource
 import socket
 import ssl
@@ -30,13 +29,11 @@ from .. import failures as kinds
 from ..extract import NotFound, extract_value, json_path
 from ..redaction import secret_header_names
 from ..scenario import Journey, Scenario, Step, host_allowed, mask_query, url_host
-from ..uri import ENV, PathTemplate
+from ..uri import ENV, VARIABLE, PathTemplate
 from .browser import cacheable, csrf_field, csrf_headers, origin, page_assets
 from .client import Connections, Response, VisitorClient
 from .recorder import BODY_SNIPPET, RequestFailure
 from .walking import Walkers
-
-_VAR = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 def classify_error(error: BaseException) -> str:
@@ -66,13 +63,13 @@ def classify_error(error: BaseException) -> str:
 
 def render(template: str, values: Mapping[str, Any]) -> str:
     """Replace ``{var}`` with its value (form fields, headers, bodies; paths are URI templates)."""
-    return _VAR.sub(lambda match: str(values[match.group(1)]), template)
+    return VARIABLE.sub(lambda match: str(values[match.group(1)]), template)
 
 
 def render_json(value: Any, values: Mapping[str, Any]) -> Any:
     """Render ``{var}`` inside every string of a JSON document."""
     if isinstance(value, str):
-        whole = _VAR.fullmatch(value)
+        whole = VARIABLE.fullmatch(value)
         return values[whole.group(1)] if whole else render(value, values)
     if isinstance(value, list):
         return [render_json(v, values) for v in value]
@@ -140,7 +137,7 @@ class _Prepared:
             return ENV.sub(lambda m: environ[m.group(1)], text)
 
         step_headers = {k: env(v) for k, v in step.headers.items()}
-        static = not any(_VAR.search(v) for v in step_headers.values())
+        static = not any(VARIABLE.search(v) for v in step_headers.values())
         given = {name.lower() for name in (*base_headers, *step.headers)}
         implied = {"Content-Type": "application/x-www-form-urlencoded"} if step.form is not None else \
             {"Content-Type": "application/json", "Accept": "application/json"} if step.json_body is not None else \

@@ -33,6 +33,7 @@ from locust import runners as locust_runners
 from locust.event import EventHook
 from locust.env import Environment
 
+from ..config import DEFAULT_MASTER_PORT
 from ..errors import LoadkitError, RunError, ScenarioError, TargetError
 from ..redaction import redact_url
 from ..scenario import data_from_wire, parse_scenario
@@ -45,7 +46,6 @@ from .locustfile import fire_init, fire_quitting, load_user_classes
 from .recorder import Recorder
 
 log = logging.getLogger("loadkit.worker")
-DEFAULT_PORT = 5557
 # Seconds of silence from the master after which a worker stops its load and leaves. The master answers
 # each of the worker's heartbeats (one a second); Locust's own limit is 60 s, far too long for a load tool:
 # a master killed with SIGKILL would leave its workers loading the site, recorded by nobody, for a minute.
@@ -133,7 +133,7 @@ def reach_target(target: str, headers: dict[str, str], verify_tls: bool, master_
                       f"({type(answer.error).__name__}: {answer.error}).", fix)
 
 
-def run_worker(master_host: str, master_port: int = DEFAULT_PORT, parent_pid: int | None = None) -> int:
+def run_worker(master_host: str, master_port: int = DEFAULT_MASTER_PORT, parent_pid: int | None = None) -> int:
     """Serve the master until it ends the run; returns a process exit code. ``parent_pid``: a local
     worker's ``loadkit run`` process, which this worker does not outlive. Raises RunError when the master
     goes silent (or the parent ends) and the worker stopped its load."""

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from ..errors import ScenarioError
-from .journeys import VAR
+from ..uri import VARIABLE
 
 if TYPE_CHECKING:
     from .models import Scenario
@@ -108,7 +108,7 @@ def literal_host(path: str) -> str | None:
         return None
     parts = urlsplit(path)
     head = f"{parts.scheme}://{parts.netloc}"
-    return None if VAR.search(head) else head
+    return None if VARIABLE.search(head) else head
 
 
 def check_step_hosts(scenario: Scenario, target: str) -> None:

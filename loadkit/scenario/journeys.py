@@ -12,10 +12,9 @@ from pydantic import ConfigDict, Field, model_validator
 from selectolax.lexbor import LexborHTMLParser
 
 from ..units import parse_duration
-from ..uri import ENV, starts_with_expression, template_variables
+from ..uri import ENV, VARIABLE, starts_with_expression, template_variables
 from .fields import HTTP_METHODS, FrozenModel
 
-VAR = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")  # a {name} placeholder
 
 
 class Extractor(FrozenModel):
@@ -206,7 +205,7 @@ def step_variables(step: Step) -> set[str]:
         texts.append(step.body)
     if step.json_body is not None:
         texts.append(json.dumps(step.json_body))
-    return names | {m.group(1) for t in texts for m in VAR.finditer(ENV.sub("", t))}  # ${ENV} is no variable
+    return names | {m.group(1) for t in texts for m in VARIABLE.finditer(ENV.sub("", t))}  # ${ENV} is no variable
 
 
-__all__ = ["VAR", "Expect", "Extractor", "Journey", "Step", "mask_query", "mean_visit_seconds", "step_variables"]
+__all__ = ["Expect", "Extractor", "Journey", "Step", "mask_query", "mean_visit_seconds", "step_variables"]
