@@ -46,7 +46,8 @@ DECLARED = _declared_all()
 
 
 def test_the_package_faces_declare_all() -> None:
-    assert {"loadkit", "loadkit.report", "loadkit.run"} <= set(DECLARED)
+    faces = {"loadkit", "loadkit.analysis", "loadkit.demo", "loadkit.report", "loadkit.run", "loadkit.scenario"}
+    assert faces <= set(DECLARED), faces - set(DECLARED)
 
 
 @pytest.mark.parametrize("module", sorted(DECLARED))

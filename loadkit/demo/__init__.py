@@ -143,3 +143,6 @@ class DemoSite:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+__all__ = ["DEFAULT_SERVICE_MS", "PAGE_TYPES", "DemoConfig", "DemoSite"]
