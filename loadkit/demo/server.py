@@ -140,6 +140,8 @@ class Shop:
         request = Request(environ)
         if request.path == "/__stats":
             return self.stats_response()(environ, start_response)
+        if request.path == "/__metrics":
+            return self.metrics_response()(environ, start_response)
         self.in_flight += 1
         try:
             response = self.dispatch(request)
@@ -206,6 +208,37 @@ class Shop:
                 "shed": self.shed, "in_flight": self.in_flight, "orders": self.orders,
                 "sessions": len(self.sessions), "degraded": self.health.factor() > 1}
         return Response(json.dumps(body), mimetype="application/json")
+
+    def metrics_response(self) -> Response:
+        """The shop's own gauges and counters in Prometheus's text format (as a real site's exporter would
+        serve them): busy slots and queue length per pool, requests by page, shed requests, orders."""
+        from prometheus_client import CollectorRegistry, generate_latest
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+        shop = self
+
+        class Collector:
+            def collect(self) -> Iterable[Any]:
+                busy = GaugeMetricFamily("demo_busy_slots", "Slots serving a request.", labels=["pool"])
+                slots = GaugeMetricFamily("demo_slots", "Slots in the pool.", labels=["pool"])
+                queue = GaugeMetricFamily("demo_queue_length", "Requests waiting for a slot.", labels=["pool"])
+                for name, pool, size in (("pages", shop.workers, shop.config.slots),
+                                         ("checkout", shop.payments, shop.config.checkout_slots)):
+                    busy.add_metric([name], size - pool.sem.counter)
+                    slots.add_metric([name], size)
+                    queue.add_metric([name], pool.waiting)
+                served = CounterMetricFamily("demo_requests", "Requests served, by page.", labels=["page"])
+                for page, n in sorted(shop.served.items()):
+                    served.add_metric([page], n)
+                shed = CounterMetricFamily("demo_shed", "Requests shed with 503.")
+                shed.add_metric([], shop.shed)
+                orders = CounterMetricFamily("demo_orders", "Orders placed.")
+                orders.add_metric([], shop.orders)
+                return [busy, slots, queue, served, shed, orders]
+
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(Collector())
+        return Response(generate_latest(registry), mimetype="text/plain; version=0.0.4")
 
     # --- pages ---------------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from ..baseline import saved_comparison
 from ..analysis import Analysis, analyze
 from ..data import load_run, release_reserve, write_json_atomic, write_text_atomic
 from ..errors import DiskFullError
+from ..observed import read_observed
 from ..verdict import Verdict, judge
 from .gitlab import render_load_performance
 from .html import render_html
@@ -46,7 +47,7 @@ def render(analysis: Analysis, verdict: Verdict, run_dir: Path) -> Rendered:
     skipped ones are returned in ``missing`` and, when it fits, listed in summary.json as ``missing_files``.
     Other write errors are raised.
     """
-    model = build_model(analysis, verdict, saved_comparison(run_dir))
+    model = build_model(analysis, verdict, saved_comparison(run_dir), read_observed(run_dir))
     summary = model.summary()
     writers: dict[str, Callable[[Path], None]] = {
         "summary.json": lambda path: write_json_atomic(path, summary),

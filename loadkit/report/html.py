@@ -87,6 +87,9 @@ def _line_charts(model: ReportModel) -> list[Chart]:
         charts.append(Chart("chart-endpoints", "p95 response time per endpoint", tuple(
             Series(name, values, PALETTE[i % len(PALETTE)])
             for i, (name, values) in enumerate(sorted(model.endpoint_series.items()))), unit="ms"))
+    for i, o in enumerate(model.observed):  # the site's own metrics, under the load curves, on the same clock
+        charts.append(Chart(f"chart-site-{i}", f"The site's {o['name']} (from Prometheus)",
+                            (Series(str(o["name"]), o["values"], PALETTE[(i + 3) % len(PALETTE)]),)))
     return charts
 
 

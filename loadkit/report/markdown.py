@@ -43,6 +43,8 @@ def render_markdown(model: ReportModel) -> str:
             lines.append(f"| {md_text(row.name)} | {md_text(row.scope or row.phase)} | "
                          f"{slo_value(row, row.observed)} | {slo_value(row, row.threshold)} | "
                          f"{'pass' if row.passed else '**FAIL**'} |")
+    if model.observed_cited:
+        lines += ["", md_text(model.observed_cited)]
     if model.baseline is not None:
         lines += ["", baseline_line(model.baseline)]
     lines += ["", f"<sub>loadkit {md_text(model.run.get('loadkit_version'))}, "

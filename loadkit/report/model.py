@@ -14,7 +14,9 @@ import pandas as pd
 
 from .. import scenario_errors as scenario_faults
 from ..analysis import PAUSE_MS, Analysis
-from ..verdict import Verdict, capacity_figure, class_words, kind_words, scope_label
+from ..observed import ObservedSeries, cite
+from ..units import format_clock
+from ..verdict import Verdict, capacity_figure, class_words, kind_words, metric_words, scope_label
 
 SCHEMA_VERSION = 1
 MAX_ERROR_SAMPLES = 20
@@ -92,6 +94,8 @@ class ReportModel:
     baseline: dict[str, Any] | None = None  # the comparison with a baseline run (loadkit run --baseline)
     capacity_figure: str = "n/a"  # the capacity as every report prints it: "~26.7/s", ">= 12/s", "below 8/s"
     scenario_errors: dict[str, Any] = field(default_factory=dict)  # loadkit/scenario_errors.py's summary
+    observed: tuple[dict[str, Any], ...] = ()  # the site's own metrics (observe:), one entry per query
+    observed_cited: str | None = None  # the site metric that peaked just before the first break, in words
 
     def pauses(self) -> list[tuple[int, int]]:
         """Runs of seconds in which loadkit stalled for PAUSE_MS or more, as [start, end) seconds."""
@@ -132,11 +136,47 @@ class ReportModel:
             "offsite_redirects": list(self.offsite_redirects),
             **({"baseline": self.baseline} if self.baseline is not None else {}),
             "scenario_errors": scenario_faults.for_summary(self.scenario_errors),
+            **({"observed": {"series": [{k: v for k, v in o.items() if k != "values"} for o in self.observed],
+                             "cited": self.observed_cited}} if self.observed else {}),
         }
 
 
-def build_model(analysis: Analysis, verdict: Verdict, baseline: dict[str, Any] | None = None) -> ReportModel:
-    """Assemble the view model from the analysis and the verdict."""
+def _broke_words(row: dict[str, Any]) -> str:
+    """What broke, as the citation of a site metric ends: "the p95 response time of POST /checkout broke"."""
+    if row.get("signal") == "errors began":
+        return f"errors began on {row['endpoint']}"
+    if row.get("signal") == "throughput plateau":
+        return f"{row['endpoint']} stopped keeping up with its visitors"
+    return f"the {metric_words(str(row.get('metric')))} of {row['endpoint']} broke"
+
+
+def observed_view(observed: tuple[ObservedSeries, ...], seconds: list[int],
+                  broke: tuple[dict[str, Any], ...]) -> tuple[tuple[dict[str, Any], ...], str | None]:
+    """The site's metrics for the reports (values on the run's seconds for the charts) and the sentence
+    citing the one that peaked just before the first break, if one did."""
+    view = []
+    for s in observed:
+        by_second: dict[int, float] = {}
+        for t, v in s.points:
+            by_second[int(t)] = v  # the last sample in a second stands for it
+        known = sorted(by_second)
+        for a, b in zip(known, known[1:], strict=False):  # joined between samples, as a scraper's graph is
+            for t in range(a + 1, b):
+                by_second[t] = by_second[a] + (by_second[b] - by_second[a]) * (t - a) / (b - a)
+        peak = s.peak
+        view.append({"name": s.name, "samples": len(s.points), "missing": s.missing, "error": s.error,
+                     "series": s.series, "max": _num(peak[1], 6) if peak else None,
+                     "max_at_s": _num(peak[0], 1) if peak else None,
+                     "values": [by_second.get(t) for t in seconds]})
+    first = next((row for row in broke if row.get("first_s") is not None), None)
+    cited = cite(observed, float(first["first_s"])) if first is not None else None
+    sentence = cited.sentence(_broke_words(first), format_clock(cited.at_s)) if cited and first else None
+    return tuple(view), (sentence[0].upper() + sentence[1:] + ".") if sentence else None
+
+
+def build_model(analysis: Analysis, verdict: Verdict, baseline: dict[str, Any] | None = None,
+                observed: tuple[ObservedSeries, ...] = ()) -> ReportModel:
+    """Assemble the view model from the analysis and the verdict (and the site's metrics, if recorded)."""
     meta = analysis.meta
     run = {
         "scenario": meta.get("scenario"), "target": meta.get("target"), "started_at": meta.get("started_at"),
@@ -195,12 +235,14 @@ def build_model(analysis: Analysis, verdict: Verdict, baseline: dict[str, Any] |
         endpoint_series[str(name)] = [_num(v, 1) for v in p95]
     dist = tuple((float(ms), int(c)) for ms, c in zip(analysis.latency_distribution["ms"],
                                                       analysis.latency_distribution["count"], strict=True))
+    observed_rows, observed_cited = observed_view(observed, [int(t) for t in series["t"]], broke_first)
     return ReportModel(verdict=verdict.verdict, headline=verdict.headline, reasons=verdict.reasons, run=run,
                        traffic=traffic, totals=totals, endpoints=endpoints, slos=slos, capacity=cap, recovery=rec,
                        phases=phases, error_kinds=error_kinds, error_samples=samples,
                        slos_defaulted=analysis.slos_defaulted, scenario=analysis.scenario, series=series,
                        endpoint_series=endpoint_series, latency_distribution=dist, broke_first=broke_first,
                        apdex_t_ms=analysis.apdex_t_ms, capacity_figure=capacity_figure(cap, unit), baseline=baseline,
+                       observed=observed_rows, observed_cited=observed_cited,
                        offsite_redirects=tuple({"endpoint": str(r["endpoint"]), "count": int(r["count"]),
                                                 "example": str(r["example"])}
                                                for r in analysis.offsite.to_dict("records")),

@@ -40,6 +40,7 @@ from .loading import (
     scenario_base_dir,
 )
 from .models import ROOT_FIELDS, Scenario
+from .observe import Observe
 from .schema import json_schema
 from .slos import AbortWhen, Safety, Slo, VerdictPolicy
 from .traffic import Audience, BurstTraffic, ConstantTraffic, PointsTraffic, StepsTraffic, Traffic
@@ -63,6 +64,7 @@ __all__ = [
     "FieldProblem",
     "Journey",
     "ListSource",
+    "Observe",
     "Percent",
     "PointsTraffic",
     "RangeSource",

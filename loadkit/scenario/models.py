@@ -12,6 +12,7 @@ from .errors import FieldProblem
 from .fields import Duration, FrozenModel
 from .hosts import HOST_PATTERN, host_entry, target_problem
 from .journeys import Journey, step_variables
+from .observe import Observe
 from .slos import Safety, Slo, VerdictPolicy
 from .traffic import Traffic
 
@@ -61,6 +62,8 @@ class Scenario(FrozenModel):
     slos: list[Slo] = Field(default_factory=list)
     verdict: VerdictPolicy = Field(default_factory=VerdictPolicy)
     safety: Safety = Field(default_factory=Safety)
+    observe: Observe | None = Field(None, description="The site's own metrics to record during the run "
+                                                       "(Prometheus queries).")
 
     @field_validator("target")
     @classmethod
