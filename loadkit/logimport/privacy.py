@@ -1,0 +1,74 @@
+"""What from a log must never reach a scenario: visitors' addresses, e-mail addresses, tokens, session ids.
+
+The rules (docs/scenario-format.md, "From your logs"):
+
+- query parameters named like a secret or a session (``token``, ``password``, ``sid``, ``api_key``,
+  ``email``, ``signature``, ...) and any query value that looks like one (an e-mail address, a JWT, a card
+  number, a long random string) are dropped from the URL; their values are never kept;
+- a request whose path holds an e-mail address or a token, or follows a one-time-link segment
+  (``/reset-password/...``, ``/verify/...``, ``/unsubscribe/...``), is dropped whole (it cannot be replayed
+  and would carry the secret);
+- ``;jsessionid=...`` path parameters are cut off;
+- visitors' addresses, user agents, referers and cookies are used in memory to tell visitors apart and
+  never written; malformed-line samples are scrubbed (addresses, e-mail addresses, query values, tokens).
+"""
+
+from __future__ import annotations
+
+import re
+
+EMAIL = re.compile(r"[^@\s/?&=]+@[^@\s/?&=]+\.[A-Za-z]{2,}")
+JWT = re.compile(r"eyJ[\w-]{4,}\.[\w-]{4,}\.[\w-]*")
+SECRET_NAME = re.compile(r"pass(word|wd)?|pwd|secret|token|api[-_]?key|apikey|auth|session|sess_?id|^sid$|"
+                         r"phpsessid|jsessionid|signature|^sig$|card|cc[-_]?num|cvv|cvc|iban|e-?mail|phone|otp|"
+                         r"^code$|nonce|ticket|^key$|access[-_]?key|credential|^hash$|^ssn$", re.IGNORECASE)
+ONE_TIME = re.compile(r"^(reset|reset[-_]?password|password[-_]?reset|verify|verification|confirm|"
+                      r"confirmation|activate|activation|unsubscribe|magic[-_]?link|invite|invitation|"
+                      r"token|tokens|auth|oauth|sso|login|session|sessions)$", re.IGNORECASE)
+IPV4 = re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}\b")
+IPV6 = re.compile(r"\b(?:[0-9a-fA-F]{1,4}:){2,7}[0-9a-fA-F]{0,4}\b|::1\b|::ffff:[0-9.]+")
+QUERY_VALUE = re.compile(r"([?&][^=&\s\"]*=)[^&\s\"]*")
+LONG_TOKEN = re.compile(r"\b[A-Za-z0-9_\-+/=]{20,}\b")
+CARD = re.compile(r"^(?:\d[ -]?){13,19}$")
+
+
+def _luhn(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        n = int(ch) * (2 if i % 2 else 1)
+        total += n - 9 if n > 9 else n
+    return total % 10 == 0
+
+
+def looks_random(value: str) -> bool:
+    """A long string mixing letters and digits (or upper and lower case): a token, not a word or a slug."""
+    if len(value) < 20 or not re.fullmatch(r"[A-Za-z0-9_\-+/=.~%]+", value):
+        return False
+    classes = sum(1 for pattern in (r"[a-z]", r"[A-Z]", r"\d") if re.search(pattern, value))
+    return classes >= 2 and not re.fullmatch(r"[a-z]+(-[a-z]+)*", value)
+
+
+def secret_value(value: str) -> bool:
+    """An e-mail address, a JWT, a card number or a random-looking token."""
+    if EMAIL.search(value) or JWT.search(value):
+        return True
+    compact = re.sub(r"[ -]", "", value)
+    if CARD.match(value) and compact.isdigit() and _luhn(compact):
+        return True
+    return looks_random(value) and not re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+                                                   value.lower())
+
+
+def secret_name(name: str) -> bool:
+    """A query or form field named like a credential, a session id or personal data."""
+    return bool(SECRET_NAME.search(name))
+
+
+def scrub_line(line: str) -> str:
+    """A log line safe to show: addresses, e-mail addresses, JWTs, query values and long tokens masked."""
+    line = EMAIL.sub("<e-mail>", line)
+    line = JWT.sub("<token>", line)
+    line = QUERY_VALUE.sub(r"\1***", line)
+    line = IPV6.sub("<address>", line)
+    line = IPV4.sub("<address>", line)
+    return LONG_TOKEN.sub("<token>", line)
