@@ -137,8 +137,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help="compare each scenario's newest N runs with the run before each (default 20)")
     p.set_defaults(func=cmd_history)
 
-    p = sub.add_parser("init", help="write a scenario from a browser recording (HAR)")
-    p.add_argument("--from-har", type=Path, required=True, metavar="FILE.har", help="the recording to convert")
+    p = sub.add_parser("init", help="write a scenario from a browser recording (HAR) or access logs")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--from-har", type=Path, metavar="FILE.har", help="the recording to convert")
+    source.add_argument("--from-log", type=Path, nargs="+", metavar="FILE",
+                        help="access logs (combined, common, ALB, JSON lines; .gz too) to build journeys, think "
+                             "times, the everyday rate and a spike from (docs/scenario-format.md)")
+    p.add_argument("--log-format", default="auto", metavar="FORMAT",
+                   help="with --from-log: auto, combined, common, alb, nginx-json, caddy, traefik, gcp, "
+                        "or json:time=FIELD,url=FIELD,... (default auto)")
+    p.add_argument("--spike", default=None, metavar="FROM..TO",
+                   help="with --from-log: the spike to fit (HH:MM..HH:MM UTC, or ISO times)")
+    p.add_argument("--target", default=None, metavar="URL",
+                   help="with --from-log: the site; written into the scenario, and its form fields read (one GET per "
+                        "form post)")
     p.add_argument("--out", type=Path, default=None, metavar="FILE",
                    help="scenario file to write (default: the recording's name with .yaml)")
     p.add_argument("--name", default=None, help="the scenario's name (default: from the file name)")
@@ -440,17 +452,25 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    """``loadkit init --from-har FILE``: a scenario from a browser recording; sends nothing."""
+    """``loadkit init --from-har FILE`` or ``--from-log FILE...``: a scenario from a browser recording (sends
+    nothing) or from access logs (sends one GET per form post, only with ``--target``)."""
     import yaml
 
     from .data import write_text_atomic
     from .har import convert_har
     from .scenario import parse_scenario
 
-    out = args.out or args.from_har.with_suffix(".yaml")
+    out = args.out or (args.from_har.with_suffix(".yaml") if args.from_har else
+                       args.from_log[0].with_name(args.from_log[0].name.split(".")[0] + ".yaml"))
     if out.exists():
         raise UsageError(f"{out} already exists.", "pass --out with a new file name")
-    text = convert_har(args.from_har, args.name)
+    if args.from_log:
+        from .logimport import convert_logs
+
+        text = convert_logs(args.from_log, args.name, log_format=args.log_format, spike=args.spike,
+                            target=args.target)
+    else:
+        text = convert_har(args.from_har, args.name)
     parse_scenario(yaml.safe_load(text), str(out))  # what is written must load
     write_text_atomic(out, text)
     print(f"wrote {out}: review the traffic section, then `loadkit run {out}`")

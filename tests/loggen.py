@@ -178,7 +178,8 @@ def generate(path: Path, *, hours: float = 4.0, baseline: float = 0.5, peak: flo
     paths = [path.with_name(f"{path.stem}-{i}{path.suffix}") if files > 1 else path for i in range(files)]
     if gz:
         paths = [p.with_name(p.name + ".gz") for p in paths]
-    handles = [gzip.open(p, "wt", encoding="utf-8") if gz else open(p, "w", encoding="utf-8") for p in paths]
+    handles = [gzip.open(p, "wt", encoding="utf-8") if gz else open(p, "w", encoding="utf-8")  # noqa: SIM115
+               for p in paths]
     try:
         for n, (_, f, line) in enumerate(events):
             handles[f].write(line + "\n")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from ..errors import UsageError
@@ -56,19 +56,19 @@ def parse_window(text: str, first: float) -> tuple[float, float]:
     if len(parts) != 2:
         raise UsageError(f"--spike {text!r}: expected FROM..TO.", "e.g. --spike 20:15..20:45 or "
                                                                  "--spike 2026-11-27T20:15..2026-11-27T20:45")
-    day = datetime.fromtimestamp(first, timezone.utc).date().isoformat() if first else "1970-01-01"
+    day = datetime.fromtimestamp(first, UTC).date().isoformat() if first else "1970-01-01"
     out = []
     for part in parts:
         part = part.strip()
         if re.fullmatch(r"\d{1,2}:\d{2}(:\d{2})?", part):
             part = f"{day}T{part.zfill(5) if len(part) < 5 else part}"
         try:
-            moment = datetime.fromisoformat(part.replace("Z", "+00:00"))
+            moment = datetime.fromisoformat(part)
         except ValueError:
             raise UsageError(f"--spike {text!r}: {part!r} is not a time.",
                              "use HH:MM (UTC, the log's first day) or an ISO time") from None
         if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=timezone.utc)
+            moment = moment.replace(tzinfo=UTC)  # a naive time is read as UTC
         out.append(moment.timestamp())
     if out[1] <= out[0]:
         raise UsageError(f"--spike {text!r}: the window ends before it starts.", "give FROM..TO in order")

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from urllib.parse import parse_qsl, unquote
 
-from .privacy import ONE_TIME, EMAIL, JWT, looks_random, secret_name, secret_value
+from .privacy import EMAIL, JWT, ONE_TIME, looks_random, secret_name, secret_value
 
 SLUG_LIMIT = 25  # more distinct segments than this under one node: a variable
 VALUE_LIMIT = 5000  # distinct values remembered per variable (the most common are written)
@@ -101,7 +101,7 @@ class Values:
 class Node:
     """A path segment in the template tree."""
 
-    __slots__ = ("children", "var", "collapsed", "values", "kinds", "hits")
+    __slots__ = ("children", "collapsed", "hits", "kinds", "values", "var")
 
     def __init__(self) -> None:
         self.children: dict[str, Node] = {}

@@ -6,7 +6,9 @@ post's path, and writes its fields: a hidden field becomes an ``extract`` on tha
 visitor's own page holds, e.g. a product id) sent back as ``{var}``; CSRF fields are left to
 ``csrf: auto``; a visible field keeps its default value, or, named like a secret or personal data (or
 without a default), becomes a ``${NAME}`` reference to export. Without ``--target`` the post is written with
-an empty form (plus the CSRF token ``csrf: auto`` adds) and the header says so.
+an empty form (plus the CSRF token ``csrf: auto`` adds) and the header says so; so is a form the page
+shows only after earlier steps (a checkout form on a cart page a new visitor sees empty): loadkit never
+posts anything to find it.
 """
 
 from __future__ import annotations
@@ -83,7 +85,8 @@ def read_form(page_url: str, post_path: re.Pattern[str], prefix: str, client: ht
                 out.env[env] = name
                 out.form[name] = f"${{{env}}}"
         return out
-    out.note = f"no form posting to it on {urlsplit(page_url).path}"
+    out.note = (f"no form posting to it on {urlsplit(page_url).path} as a new visitor sees it (it may appear only "
+                "after earlier steps)")
     return out
 
 

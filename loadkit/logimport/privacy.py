@@ -65,10 +65,17 @@ def secret_name(name: str) -> bool:
 
 
 def scrub_line(line: str) -> str:
-    """A log line safe to show: addresses, e-mail addresses, JWTs, query values and long tokens masked."""
+    """A log line safe to show: addresses, e-mail addresses, JWTs, query values and long tokens masked,
+    control characters replaced."""
+    line = printable(line)
     line = EMAIL.sub("<e-mail>", line)
     line = JWT.sub("<token>", line)
     line = QUERY_VALUE.sub(r"\1***", line)
     line = IPV6.sub("<address>", line)
     line = IPV4.sub("<address>", line)
     return LONG_TOKEN.sub("<token>", line)
+
+
+def printable(text: str) -> str:
+    """``text`` with control and other unprintable characters replaced by ``?`` (safe in a YAML comment)."""
+    return "".join(c if c.isprintable() else "?" for c in text)

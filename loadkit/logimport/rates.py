@@ -106,8 +106,8 @@ def _shape(t: Floats, params: Floats) -> Floats:
     start, ramp, hold, log_h = params
     # each bin is the mean of the curve over it (five points), as the counts are
     offsets = (np.arange(5) + 0.5) / 5 * BIN_S
-    return np.mean([burst_curve(t + o, start, max(ramp, 0.0), max(hold, 0.0), math.exp(log_h)) for o in offsets],
-                   axis=0)
+    curves = [burst_curve(t + o, start, max(ramp, 0.0), max(hold, 0.0), math.exp(log_h)) for o in offsets]
+    return np.asarray(np.mean(curves, axis=0), dtype=np.float64)
 
 
 def _cost(params: Floats, t: Floats, excess: Floats, weights: Floats) -> tuple[float, float]:
@@ -153,7 +153,7 @@ def _nelder_mead(func: Callable[[Floats], float], x0: Floats, steps: Floats, ite
                 values = [func(x) for x in simplex]
         if abs(values[-1] - values[0]) <= 1e-10 * (abs(values[0]) + 1e-12):
             break
-    return simplex[int(np.argmin(values))]
+    return np.asarray(simplex[int(np.argmin(values))], dtype=np.float64)
 
 
 def fit_spike(t0: float, rates: Floats, lo: int, hi: int, base: float, given: bool) -> Spike | None:
@@ -161,7 +161,7 @@ def fit_spike(t0: float, rates: Floats, lo: int, hi: int, base: float, given: bo
     window = rates[lo:hi]
     if len(window) < 4:
         return None
-    t = np.arange(len(window)) * BIN_S
+    t: Floats = np.arange(len(window), dtype=np.float64) * BIN_S
     excess = window - base
     smooth = _smooth(window)
     top = int(np.argmax(smooth))
@@ -208,7 +208,7 @@ def analyse(timeline: Timeline, window: tuple[float, float] | None = None) -> Ra
     before = int(1800 / BIN_S)
     if window is not None:
         lo = max(0, int((window[0] - t0) // BIN_S))
-        hi = min(len(rates), int(math.ceil((window[1] - t0) / BIN_S)))
+        hi = min(len(rates), math.ceil((window[1] - t0) / BIN_S))
         local = float(np.median(rates[max(0, lo - before):lo])) if lo > 0 else base
         spike = fit_spike(t0, rates, lo, hi, local, given=True)
     elif busiest >= SPIKE_FACTOR * max(base, 1e-9) and busiest * 3 * BIN_S >= MIN_SPIKE_VISITORS:

@@ -218,7 +218,7 @@ def json_parser(fields: dict[str, str]) -> Callable[[str], Record]:
     def parse(line: str) -> Record:
         obj = json.loads(line)
         if not isinstance(obj, dict):
-            raise ValueError("not a JSON object")
+            raise TypeError("not a JSON object")
         method, target = _get(obj, fields["method"]), _get(obj, fields["url"])
         if method is None or target is None:
             request = _get(obj, fields["request"])
@@ -337,6 +337,7 @@ class _Source:
             stats.bad(f"<{self.path.name}: unreadable from here on: {exc}>")
         finally:
             self.text.close()
+            self.raw.close()  # a GzipFile does not close the file it was given
 
 
 class _Progress:

@@ -138,7 +138,7 @@ class Sessions:
         gaps: list[float] = []
         previous: tuple[str, float, int] | None = None
         for step in sorted(visit.steps, key=lambda s: s[1]):
-            endpoint, t, status = step
+            endpoint, t, _ = step
             if previous is not None and not (previous[0].startswith("POST ") and 300 <= previous[2] < 400):
                 gaps.append(max(0.0, t - previous[1]))
             if folded and folded[-1] == endpoint:

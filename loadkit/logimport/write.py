@@ -6,16 +6,16 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urljoin
 
 import yaml
 
 from .convert import Analysis
-from .endpoints import VAR, Node, Values
+from .endpoints import VAR, Values
 from .forms import FormFields, client, read_form
-from .privacy import secret_value
+from .privacy import printable, secret_value
 from .sessions import Journey
 
 DATA_ENTRIES = 500  # entries per data list: the most common values, repeated in proportion to their visits
@@ -119,7 +119,7 @@ def _journey_name(journey: Journey, all_journeys: list[Journey], used: set[str])
         return sum(1 for j in all_journeys if any(e == endpoint for e, _ in j.steps))
     rarest = min(reversed([e for e, _ in journey.steps]), key=shared)
     method, _, rest = rarest.partition(" ")
-    path, _, query = rest.partition("?")
+    path = rest.partition("?")[0]
     words = [s for s in path.strip("/").split("/") if s and s != VAR]
     base = _singular(words[-1]) if words else ("home" if path == "/" else "page")
     if method == "POST" and not words:
@@ -141,7 +141,7 @@ def _fmt_s(seconds: float) -> str:
 
 
 def _utc(t: float) -> str:
-    return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def build(analysis: Analysis, name: str, sources: str, target: str | None = None) -> str:
@@ -159,7 +159,7 @@ def build(analysis: Analysis, name: str, sources: str, target: str | None = None
     counts = analysis.counts
     total_visits = sum(j.visits for j in analysis.journeys) or 1
     used: set[str] = set()
-    written_journeys = []
+    written_journeys: list[dict[str, Any]] = []
     for journey in analysis.journeys:
         steps: list[dict[str, Any]] = []
         previous: str | None = None
@@ -186,7 +186,8 @@ def build(analysis: Analysis, name: str, sources: str, target: str | None = None
         for i, endpoint in enumerate(flat):
             fields = forms.get(endpoint)
             if fields is not None and fields.extract and i > 0:
-                requests[i - 1].setdefault("extract", {}).update(fields.extract)
+                requests[i - 1].setdefault("extract", {}).update(
+                    {k: dict(v) for k, v in fields.extract.items()})  # copies: no YAML anchors
     document: dict[str, Any] = {"name": name,
                                 "description": f"Converted from the access logs {sources}: the visitors' "
                                                "journeys, pauses, everyday rate and spike."}
@@ -246,7 +247,8 @@ def _forms(analysis: Analysis, names: Names, steps_of: dict[str, tuple[str, str,
             prefix = _singular(steps_of[post][1].strip("/").split("/")[-1] or "form") or "form"
             fields = read_form(url, pattern, prefix, http)
             if fields.note:
-                notes.append(f"{post}: {fields.note}; written with an empty form")
+                notes.append(f"{post}: {fields.note}; written with an empty form (csrf: auto adds the page's CSRF "
+                             "token): add its other fields, if any")
             else:
                 out[post] = fields
     return out, notes
@@ -266,17 +268,17 @@ def _header(analysis: Analysis, sources: str, target: str | None, form_notes: li
             forms: dict[str, FormFields], missing: list[str]) -> str:
     a, c, s = analysis, analysis.counts, analysis.stats
     visits = a.sessions.visits
-    lines = [f"# Converted by `loadkit init --from-log {sources}`: {s.lines:,} lines "
-             f"({', '.join(sorted(set(s.formats.values()))) or 'no format'}), {_utc(a.first)} .. {_utc(a.last)}.",
-             f"# Kept: {c.kept:,} page requests (GET and form POSTs answered below 400) in {visits:,} visits, "
-             f"grouped by {'the session cookie' if s.session_cookie else 'address + user agent'} with a "
-             "30-minute inactivity gap.",
+    lines = [(f"# Converted by `loadkit init --from-log {sources}`: {s.lines:,} lines "
+              f"({', '.join(sorted(set(s.formats.values()))) or 'no format'}), {_utc(a.first)} .. {_utc(a.last)}."),
+             (f"# Kept: {c.kept:,} page requests (GET and form POSTs answered below 400) in {visits:,} visits, "
+              f"grouped by {'the session cookie' if s.session_cookie else 'address + user agent'} with a "
+              "30-minute inactivity gap."),
              "# Never written: visitors' addresses, user agents, cookies, e-mail addresses, tokens, session ids."]
     dropped = [f"{c.assets:,} static assets", f"{c.bots:,} bot requests by user agent",
-               f"{c.robots_txt:,} robots.txt requests and the {a.sessions.robot_visits:,} visits of those "
-               "visitors (crawlers)", f"{c.client_errors:,} requests answered 4xx",
-               f"{c.secret_paths:,} requests to one-time or personal links (a token, an e-mail address or "
-               "a reset/verify/unsubscribe link in the path)"]
+               (f"{c.robots_txt:,} robots.txt requests and the {a.sessions.robot_visits:,} visits of those "
+                "visitors (crawlers)"), f"{c.client_errors:,} requests answered 4xx",
+               (f"{c.secret_paths:,} requests to one-time or personal links (a token, an e-mail address or "
+                "a reset/verify/unsubscribe link in the path)")]
     lines.append("# Dropped: " + "; ".join(dropped) + ".")
     if c.bot_names:
         lines.append("# Bots: " + ", ".join(f"{n} ({k:,})" for n, k in c.bot_names.most_common(8)) + ".")
@@ -333,4 +335,4 @@ def _header(analysis: Analysis, sources: str, target: str | None, form_notes: li
     for post, fields in forms.items():
         for env, field_name in fields.env.items():
             lines.append(f"# Form {post}: field {field_name!r} is read from ${{{env}}}: export it (a test value).")
-    return "\n".join(lines) + "\n"
+    return "\n".join(printable(line) for line in lines) + "\n"
