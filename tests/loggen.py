@@ -4,8 +4,9 @@ Visitors of the demo storefront's paths walk four journeys (60/25/10/5: product,
 pausing a log-normal time between pages (median 4 s, sigma 0.6: mean 4.79 s); they arrive at an everyday
 rate with a burst on top (linear ramp, hold, exponential decay of known half-life). Around them: every
 page's static assets, a search engine's crawler, a crawler that reads robots.txt with a browser's user agent,
-malformed lines, and planted secrets (e-mail addresses, tokens, session ids, a JWT, a reset link) that must
-never reach the converted scenario.
+malformed lines, and planted secrets (e-mail addresses, tokens, session ids, a JWT, a reset link; 30% of
+visitors carry a PHPSESSID in every page's URL, all starting with "PLANTED") that must never reach the
+converted scenario.
 """
 
 from __future__ import annotations
@@ -136,6 +137,7 @@ def generate(path: Path, *, hours: float = 4.0, baseline: float = 0.5, peak: flo
         ua = rng.choice(BROWSERS)
         sid = f"sid=s{visitor:08d}x{rng.randrange(16**8):08x}"
         f = visitor % files
+        url_session = f"PLANTEDphp{rng.randrange(16**12):012x}" if rng.random() < 0.3 else None
         at = t
         previous_post = False
         for i, (method, target, status) in enumerate(_visit(rng, journey)):
@@ -144,6 +146,8 @@ def generate(path: Path, *, hours: float = 4.0, baseline: float = 0.5, peak: flo
                                                                                      THINK_SIGMA)
             previous_post = method == "POST"
             sent = _plant(rng, target) if method == "GET" else target
+            if url_session is not None and method == "GET":  # a site that rewrites its URLs with the session id
+                sent += f"{'&' if '?' in sent else '?'}PHPSESSID={url_session}"
             events.append((at, f, _line(fmt, addr, at, method, sent, status, ua, sid if cookie else None)))
             if method == "GET":
                 for asset in ("/static/app.css", f"/static/img/p{rng.randrange(50)}.png", "/favicon.ico"):

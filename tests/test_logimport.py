@@ -69,8 +69,9 @@ def _truth_shares(truth: loggen.Truth) -> dict[str, float]:
 def _secrets_absent(text: str, truth: loggen.Truth) -> None:
     for secret in loggen.SECRETS:
         assert secret not in text, secret
-    for address in truth.addresses | {"66.249.66.1", "203.0.113.50"}:
-        assert not re.search(rf"(?<![\d.]){re.escape(address)}(?![\d.])", text), address
+    assert "PLANTED" not in text.upper()
+    written = set(re.findall(r"(?<![\d.])\d{1,3}(?:\.\d{1,3}){3}(?![\d.])", text))
+    assert not written & (truth.addresses | {"66.249.66.1", "203.0.113.50"})
     assert "Mozilla" not in text and "sid=s0" not in text  # user agents and session cookies are never written
 
 
