@@ -235,7 +235,7 @@ def test_think_range_keeps_the_mean() -> None:
 
 
 def test_spike_window_given_by_the_user(tmp_path: Path) -> None:
-    paths, truth = loggen.generate(tmp_path / "access.log", hours=2.0, peak=15.0, seed=5)
+    paths, truth = loggen.generate(tmp_path / "access.log", hours=2.0, peak=20.0, seed=5)
     from datetime import datetime
     start = datetime.fromtimestamp(truth.spike_start - 300, UTC).strftime("%H:%M")
     end = datetime.fromtimestamp(truth.spike_start + 1500, UTC).strftime("%H:%M")
@@ -244,6 +244,8 @@ def test_spike_window_given_by_the_user(tmp_path: Path) -> None:
     assert spike is not None and spike.given
     assert abs(spike.peak - truth.peak) <= 0.1 * truth.peak
     assert abs(spike.half_life - truth.half_life) <= 0.1 * truth.half_life
+    found = analyse_logs(paths, progress=False).rates.spike  # the same spike when loadkit finds it itself
+    assert found is not None and not found.given and abs(found.peak - spike.peak) <= 0.02 * spike.peak
 
 
 def test_progress_bar_only_on_a_terminal(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
