@@ -31,6 +31,14 @@ def bucket_values_ms(idx: np.ndarray) -> np.ndarray:
     return (low + (width - 1) / 2) / 1000.0
 
 
+def dense_quantile(cum: np.ndarray, values: np.ndarray, q: float) -> np.ndarray:
+    """The q-quantile of each row of ``cum``, cumulative counts over the bucket ``values`` (ms): the value of
+    the bucket holding the ceil(q x n)-th sample. The one percentile rule (the analysis and the comparison)."""
+    rank = np.maximum(1, np.ceil(q * cum[:, -1] - 1e-9))
+    at = np.minimum((cum < rank[:, None]).sum(axis=1), len(values) - 1)
+    return np.asarray(values[at])
+
+
 _DENSE_CELLS = 2_000_000  # groups x buckets laid out densely at once (16 MB of float64)
 _ENTRY_SLICE = 1 << 19  # histogram entries handled at once
 
@@ -70,21 +78,21 @@ class Exploded:
         chunk = max(1, _DENSE_CELLS // k)
         for lo in range(0, n_groups, chunk):
             hi = min(n_groups, lo + chunk)
-            cum = np.zeros((hi - lo) * k)
+            flat_counts = np.zeros((hi - lo) * k)
             for e0 in range(0, len(g), _ENTRY_SLICE):  # slices of entries keep temporaries small
                 gs = g[e0:e0 + _ENTRY_SLICE]
                 sel = (gs >= lo) & (gs < hi)
                 if sel.any():
                     flat = (gs[sel] - lo) * k + self.pos[e0:e0 + _ENTRY_SLICE][sel]
-                    cum += np.bincount(flat, weights=self.cnt[e0:e0 + _ENTRY_SLICE][sel], minlength=len(cum))
-            cum = cum.reshape(hi - lo, k)
+                    flat_counts += np.bincount(flat, weights=self.cnt[e0:e0 + _ENTRY_SLICE][sel],
+                                               minlength=len(flat_counts))
+            cum = flat_counts.reshape(hi - lo, k)
             np.cumsum(cum, axis=1, out=cum)
             tot = cum[:, -1]
             totals[lo:hi] = tot
-            for name in cols:
-                rank = np.maximum(1, np.ceil(QUANTILES[name] * tot - 1e-9))
-                at = np.minimum((cum < rank[:, None]).sum(axis=1), k - 1)
-                cols[name][lo:hi] = np.where(tot > 0, self.values[at] if len(self.values) else np.nan, np.nan)
+            for name, col in cols.items():
+                col[lo:hi] = np.where(tot > 0, dense_quantile(cum, self.values, QUANTILES[name])
+                                      if len(self.values) else np.nan, np.nan)
         row_keep = groups >= 0
         gmax = np.zeros(n_groups)
         np.maximum.at(gmax, groups[row_keep], self.max_us[row_keep] / 1000.0)
@@ -145,4 +153,4 @@ def aggregate(frame: pd.DataFrame, hist: Exploded, ok_hist: Exploded, labels: pd
 
 
 
-__all__ = ["QUANTILES", "Exploded", "aggregate", "bucket_values_ms"]
+__all__ = ["QUANTILES", "Exploded", "aggregate", "bucket_values_ms", "dense_quantile"]

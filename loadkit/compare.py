@@ -18,16 +18,17 @@ interval does not rule out noise.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from .aggregate import bucket_values_ms
+from .aggregate import bucket_values_ms, dense_quantile
 from .analysis import analyze
+from .analysis.measurements import failure_counts, phase_of_seconds
 from .data import RunData
-from .traffic import judged_phases, plan_from_dict
+from .traffic import judged_phases
 from .verdict import judge
 
 ALL = "all requests"
@@ -93,15 +94,13 @@ class _Blocks:
 
 def _blocks(run: RunData, block_s: int) -> dict[str, _Blocks]:
     """Per endpoint (and over all requests), the judged part of a run cut into blocks of ``block_s``."""
-    plan = plan_from_dict(run.plan)
-    judged = set(judged_phases(plan))
     m = run.metrics
     if m.empty:
         return {}
     t = m["t"].to_numpy(dtype=np.int64)
-    judged_row = np.array([plan.phase_at(x + 0.5) in judged for x in range(int(t.max()) + 1)])[t]
+    judged_row = np.isin(phase_of_seconds(run.plan, int(t.max()) + 1), list(judged_phases(run.plan)))[t]
     block = t // block_s
-    n_fail = np.array([sum(f.values()) if isinstance(f, dict) else 0 for f in m["failures"]], dtype=np.int64)
+    n_fail = failure_counts(m["failures"])
     entry_row = run.hist.row
     out: dict[str, _Blocks] = {}
     endpoints = m["endpoint"].to_numpy()
@@ -133,10 +132,7 @@ def _on_buckets(b: _Blocks, buckets: np.ndarray) -> np.ndarray:
 
 def _quantiles(counts: np.ndarray, values: np.ndarray, q: float) -> np.ndarray:
     """The q-quantile (ms) of each row of ``counts`` (rows are histograms over ``values``)."""
-    cum = np.cumsum(counts, axis=1)
-    rank = np.maximum(1.0, np.ceil(q * cum[:, -1] - 1e-9))
-    pos = (cum < rank[:, None]).sum(axis=1)
-    return values[np.minimum(pos, len(values) - 1)]
+    return dense_quantile(np.cumsum(counts, axis=1), values, q)
 
 
 def _weights(n_blocks: int, rng: np.random.Generator) -> np.ndarray:
@@ -217,10 +213,10 @@ def compare_runs(base: RunData, new: RunData, *, min_change: float = 0.10, min_e
     documents, as the history passes them) supply both without analysing the runs again.
     """
     notes: list[str] = []
-    if base.meta.get("scenario") != new.meta.get("scenario"):
-        notes.append(f"The runs come from different scenarios ({base.meta.get('scenario')} and "
-                     f"{new.meta.get('scenario')}); figures are compared as they are.")
-    if base.plan.get("segments") != new.plan.get("segments"):
+    if base.meta.scenario != new.meta.scenario:
+        notes.append(f"The runs come from different scenarios ({base.meta.scenario} and "
+                     f"{new.meta.scenario}); figures are compared as they are.")
+    if base.plan.segments != new.plan.segments:
         notes.append("The runs followed different traffic plans; only their parts up to the planned peak are "
                      "compared.")
     span = max(int(base.metrics["t"].max()) if not base.metrics.empty else 0,
@@ -238,7 +234,7 @@ def compare_runs(base: RunData, new: RunData, *, min_change: float = 0.10, min_e
                                                             for doc in summaries)
     else:
         base_analysis, new_analysis = analyze(base), analyze(new)
-        base_cap, new_cap = base_analysis.capacity, new_analysis.capacity
+        base_cap, new_cap = asdict(base_analysis.capacity), asdict(new_analysis.capacity)
         base_verdict, new_verdict = judge(base_analysis).verdict, judge(new_analysis).verdict
     changes.append(_capacity_change(base_cap, new_cap, min_change))
     return Comparison(base_name=base.path.name, new_name=new.path.name,

@@ -11,7 +11,8 @@ counts them per (second, endpoint) under ``failures``. The analysis classes each
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
+from http import HTTPStatus
 
 # The kinds named by the run stage (an unexpected status >= 400 is ``http_<status>``: see :func:`http_kind`).
 TIMEOUT = "timeout"
@@ -28,7 +29,7 @@ HTTP_503_RETRY_AFTER = "http_503_retry_after"  # a 503 that says when to come ba
 HTTP_429 = "http_429"
 
 
-class ErrorClass(str, Enum):
+class ErrorClass(StrEnum):
     """What a failure says about the site."""
 
     SHEDDING = "shedding"
@@ -63,6 +64,37 @@ def error_class(kind: str) -> str:
     return ErrorClass.OTHER.value
 
 
+
+_KIND_WORDS = {TIMEOUT: "timed out", "connection_timeout": "connection timed out",
+               "network_timeout": "response timed out", CONNECTION_RESET: "connection reset by the site",
+               CONNECTION_REFUSED: "connection refused", CONNECTION_ERROR: "connection failed",
+               DNS: "host name did not resolve", TLS: "TLS (certificate) error",
+               CHECK_FAILED: "a check on the page failed", EXTRACT_FAILED: "a value to extract was missing",
+               HTTP_503_RETRY_AFTER: "HTTP 503 with Retry-After (shedding load)",
+               HTTP_429: "HTTP 429 Too Many Requests", "error": "request failed"}
+_CLASS_WORDS = {ErrorClass.SHEDDING.value: "turned away politely", ErrorClass.COLLAPSE.value: "breakdown",
+                ErrorClass.OTHER.value: "other"}
+
+
+def kind_words(kind: str) -> str:
+    """A failure kind in words: ``http_503`` -> ``HTTP 503 Service Unavailable``."""
+    if kind in _KIND_WORDS:
+        return _KIND_WORDS[kind]
+    code = http_status(kind)
+    if code is not None:
+        try:
+            return f"HTTP {code} {HTTPStatus(code).phrase}"
+        except ValueError:
+            return f"HTTP {code}"
+    return kind.replace("_", " ")
+
+
+def class_words(cls: str) -> str:
+    """An error class in words."""
+    return _CLASS_WORDS.get(cls, cls)
+
+
 __all__ = ["CHECK_FAILED", "COLLAPSE_KINDS", "CONNECTION_ERROR", "CONNECTION_REFUSED", "CONNECTION_RESET", "DNS",
            "ERROR_CLASSES", "EXTRACT_FAILED", "HOST_NOT_ALLOWED", "HTTP_429", "HTTP_503_RETRY_AFTER", "SHEDDING_KINDS",
-           "TIMEOUT", "TLS", "UNEXPECTED_STATUS", "ErrorClass", "error_class", "http_kind", "http_status"]
+           "TIMEOUT", "TLS", "UNEXPECTED_STATUS", "ErrorClass", "class_words", "error_class", "http_kind",
+           "http_status", "kind_words"]

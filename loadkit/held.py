@@ -27,13 +27,18 @@ import numpy as np
 import pandas as pd
 
 from .scenario import Slo
-from .traffic import Plan, is_probe, judged_phases
+from .traffic import PhaseName, Plan, is_probe, judged_phases
 
 WINDOW_S = 5
 MIN_WINDOW_REQUESTS = 5  # a window with fewer requests cannot break a latency SLO on its own
 PLATEAU_SHORTFALL = 0.10  # an endpoint more than 10% short of the requests its arrivals call for
 
 SIGNALS = ("latency", "errors", "throughput plateau")
+
+# Scopes an SLO is judged over (docs/verdict.md, "Scopes"), besides a phase an SLO names:
+RUN = "run"  # everything before the headroom probe ("up to the planned peak")
+PEAK = PhaseName.PEAK.value  # the peak phase (a steps profile: its highest step)
+PROBE = PhaseName.PROBE.value  # the headroom probe: its ramp and its hold
 
 
 def breaks(frame: pd.DataFrame, slo: Slo) -> np.ndarray:
@@ -91,17 +96,7 @@ class Capacity:
     broke_at_s: float | None
     broke_at_per_s: float | None
     headroom: float | None  # arrivals_per_s / planned peak
-    tested_up_to_per_s: float
-
-    def to_dict(self) -> dict[str, object]:
-        """The ``capacity`` object of summary.json."""
-        out: dict[str, object] = {"found": self.found, "arrivals_per_s": self.arrivals_per_s,
-                                  "requests_per_s": self.requests_per_s, "limited_by": self.limited_by,
-                                  "broke_at_s": self.broke_at_s, "headroom": self.headroom,
-                                  "tested_up_to_per_s": self.tested_up_to_per_s}
-        if self.found:
-            out["broke_at_per_s"] = self.broke_at_per_s
-        return out
+    tested_up_to_per_s: float  # the most the run offered
 
 
 class Windows:
@@ -127,9 +122,9 @@ class Windows:
     def in_scope(self, w: int, scope: str) -> bool:
         """Whether window ``w`` belongs to ``scope`` ("run", "probe" or a phase name)."""
         phase = self.phase[w]
-        if scope == "run":
+        if scope == RUN:
             return phase in self.judged
-        if scope == "probe":
+        if scope == PROBE:
             return is_probe(phase)
         return phase == scope
 
@@ -276,5 +271,6 @@ def capacity(windows: Windows, counted: Sequence[Break], held: np.ndarray,
                     headroom=best / peak if peak > 0 else None, tested_up_to_per_s=tested)
 
 
-__all__ = ["MIN_WINDOW_REQUESTS", "WINDOW_S", "Break", "Capacity", "Windows", "breaks", "breaks_row", "capacity",
-           "plateau_breaks", "slo_breaks", "sustained_runs"]
+__all__ = ["MIN_WINDOW_REQUESTS", "PEAK", "PROBE", "RUN", "SIGNALS", "WINDOW_S", "Break", "Capacity", "Windows",
+           "breaks", "breaks_row", "capacity", "plateau_breaks", "plateau_flags", "signal_of", "slo_breaks",
+           "sustained_runs"]

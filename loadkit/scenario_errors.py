@@ -35,11 +35,12 @@ def kind_words(kind: str) -> str:
     return _KIND_WORDS.get(kind, kind.replace("_", " "))
 
 
-def summarize(rows: list[dict[str, Any]], meta: dict[str, Any], visits: int, site_requests: int) -> dict[str, Any]:
+def summarize(rows: list[dict[str, Any]], rehearsal: Any, visits: int, site_requests: int) -> dict[str, Any]:
     """What the reports show about scenario errors: the count, per endpoint (or locustfile task) and kind, a
     sample with its traceback (redacted when it was recorded), the rehearsal, and whether every visit hit one.
 
-    ``visits``: visitors started; ``site_requests``: requests measured (scenario errors not included). Every
+    ``rehearsal``: run.json's ``rehearsal`` document (as written); ``visits``: visitors started;
+    ``site_requests``: requests measured (scenario errors not included). Every
     visit hit a scenario error when there were at least as many scenario errors as visits (a journey's visit
     ends at its first failed step), or when no request of the site was measured at all.
     """
@@ -65,7 +66,7 @@ def summarize(rows: list[dict[str, Any]], meta: dict[str, Any], visits: int, sit
     return {"count": total, "by_step": by_step, "sample": samples[0] if samples else None,
             "samples": samples[:MAX_SAMPLES],
             "every_visit": total > 0 and (site_requests == 0 or (visits > 0 and total >= visits)),
-            "rehearsal": meta.get("rehearsal")}
+            "rehearsal": rehearsal}
 
 
 def inconclusive_reason(summary: dict[str, Any]) -> str | None:
@@ -97,4 +98,4 @@ def for_summary(summary: dict[str, Any]) -> dict[str, Any]:
 
 def empty() -> dict[str, Any]:
     """The summary of a run without scenario errors."""
-    return summarize([], {}, 0, 0)
+    return summarize([], None, 0, 0)

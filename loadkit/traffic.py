@@ -12,6 +12,7 @@ import math
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
+from enum import StrEnum
 
 from .scenario import BurstTraffic, ConstantTraffic, PointsTraffic, Scenario, StepsTraffic
 
@@ -71,6 +72,28 @@ class Segment:
             else:
                 hi = mid
         return (lo + hi) / 2
+
+
+class PhaseName(StrEnum):
+    """The phases a plan is made of (a steps profile's are ``step-1``, ``step-2``, ...: see :func:`step_phase`)."""
+
+    BASELINE = "baseline"
+    RAMP = "ramp"
+    PEAK = "peak"
+    DECAY = "decay"
+    PROBE_RAMP = "probe-ramp"  # the headroom probe: its ramp ...
+    PROBE = "probe"  # ... and its hold at required_headroom x the peak
+    RECOVERY = "recovery"
+    STEADY = "steady"  # a constant profile
+    CUSTOM = "custom"  # a points profile
+
+
+PROBE_PHASES = frozenset({PhaseName.PROBE_RAMP.value, PhaseName.PROBE.value})
+
+
+def step_phase(i: int) -> str:
+    """The name of a steps profile's ``i``-th step (from 1)."""
+    return f"step-{i}"
 
 
 @dataclass(frozen=True)
@@ -208,18 +231,18 @@ def build_plan(scenario: Scenario, rate_scale: float = 1.0, duration_scale: floa
         h = tr.decay_half_life * ds
         end_of_decay = base + (peak - base) * 2 ** (-decay / tr.decay_half_life)
         pieces: list[tuple[str, float, float, float, float | None]] = [
-            ("baseline", tr.lead_in * ds, base, base, None),
-            ("ramp", tr.ramp * ds, base, peak, None),
-            ("peak", tr.hold * ds, peak, peak, None),
-            ("decay", decay * ds, peak, base, h),
+            (PhaseName.BASELINE.value, tr.lead_in * ds, base, base, None),
+            (PhaseName.RAMP.value, tr.ramp * ds, base, peak, None),
+            (PhaseName.PEAK.value, tr.hold * ds, peak, peak, None),
+            (PhaseName.DECAY.value, decay * ds, peak, base, h),
         ]
         probe = None
         policy = scenario.verdict
         if policy.headroom_probe:
             probe = peak * policy.required_headroom
-            pieces += [("probe-ramp", policy.probe_ramp * ds, end_of_decay, probe, None),
-                       ("probe", policy.probe_hold * ds, probe, probe, None)]
-        pieces.append(("recovery", tr.recovery * ds, base, base, None))
+            pieces += [(PhaseName.PROBE_RAMP.value, policy.probe_ramp * ds, end_of_decay, probe, None),
+                       (PhaseName.PROBE.value, policy.probe_hold * ds, probe, probe, None)]
+        pieces.append((PhaseName.RECOVERY.value, tr.recovery * ds, base, base, None))
         segments, phases = _chain(pieces)
         return Plan(segments=segments, phases=phases, planned_peak=peak, probe_level=probe,
                     expected_visitors=visitors, **common)  # type: ignore[arg-type]
@@ -227,24 +250,24 @@ def build_plan(scenario: Scenario, rate_scale: float = 1.0, duration_scale: floa
         pieces = []
         for i in range(tr.steps):
             level = (tr.start + i * tr.step) * scale
-            pieces.append((f"step-{i + 1}", tr.step_duration * ds, level, level, None))
+            pieces.append((step_phase(i + 1), tr.step_duration * ds, level, level, None))
         segments, phases = _chain(pieces)
         return Plan(segments=segments, phases=phases, planned_peak=max(p.level for p in phases),
                     **common)  # type: ignore[arg-type]
     if isinstance(tr, ConstantTraffic):
-        segments, phases = _chain([("steady", tr.duration * ds, tr.rate * scale, tr.rate * scale, None)])
+        segments, phases = _chain([(PhaseName.STEADY.value, tr.duration * ds, tr.rate * scale, tr.rate * scale, None)])
         return Plan(segments=segments, phases=phases, planned_peak=tr.rate * scale, **common)  # type: ignore[arg-type]
     assert isinstance(tr, PointsTraffic)
-    pieces = [("custom", (b[0] - a[0]) * ds, a[1] * scale, b[1] * scale, None)
+    pieces = [(PhaseName.CUSTOM.value, (b[0] - a[0]) * ds, a[1] * scale, b[1] * scale, None)
               for a, b in zip(tr.points, tr.points[1:])]
     segments, _ = _chain(pieces)
-    phases = (Phase("custom", 0.0, segments[-1].end, max(max(s.r0, s.r1) for s in segments)),)
+    phases = (Phase(PhaseName.CUSTOM.value, 0.0, segments[-1].end, max(max(s.r0, s.r1) for s in segments)),)
     return Plan(segments=segments, phases=phases, planned_peak=phases[0].level, **common)  # type: ignore[arg-type]
 
 
 def is_probe(phase: str) -> bool:
     """Whether a phase is part of the headroom probe (its ramp or its hold)."""
-    return phase.startswith("probe")
+    return phase in PROBE_PHASES
 
 
 def judged_phases(plan: Plan) -> tuple[str, ...]:

@@ -12,27 +12,35 @@
 - **survives**: SLOs held through the burst, the probe and the recovery.
 
 Every reason is a sentence a shop owner can read, carrying the endpoint, the metric, the observed value,
-the limit and when it happened. Reasons are ranked: what broke first comes first.
+the limit and when it happened. Reasons are ranked: what broke first comes first. :func:`judge` takes
+the decisions in that order, one named step each.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from http import HTTPStatus
 from typing import Any
 
-import numpy as np
-
 from . import scenario_errors as scenario_faults
-from .analysis import PAUSE_MS, SATURATED_CPU, Analysis, SloResult
-from .held import Break
+from .analysis import Analysis, SloResult
+from .delivery import (
+    METRIC_WORDS,
+    disturbed_between,
+    disturbed_only_sentence,
+    lost_workers_sentence,
+    undelivered_sentence,
+    undisturbed_break,
+)
+from .failures import class_words, kind_words
+from .held import PEAK, PROBE, RUN, Break
 from .scenario import VerdictPolicy
-from .units import format_clock, format_duration, format_metric, format_ms, format_percent, parse_rate
+from .traffic import PhaseName
+from .units import format_clock, format_duration, format_metric, format_ms, format_percent
 
 VERDICTS = ("survives", "at-risk", "fails", "inconclusive")
-_METRIC_WORDS = {"p50": "median (p50) response time", "p75": "p75 response time", "p90": "p90 response time",
-                 "p95": "p95 response time", "p99": "p99 response time", "max": "slowest response time",
-                 "mean": "average response time", "error_rate": "error rate"}
+_METRIC_WORDS = METRIC_WORDS
 
 
 @dataclass(frozen=True)
@@ -62,42 +70,15 @@ def metric_words(metric: str) -> str:
     return _METRIC_WORDS.get(metric, metric)
 
 
-def capacity_figure(cap: dict[str, Any], unit: str = "/s") -> str:
-    """The capacity as every report prints it: ``~26.7/s``, ``>= 12/s`` or ``below 8/s``."""
+def capacity_figure(cap: Mapping[str, Any], unit: str = "/s") -> str:
+    """The capacity as every report prints it (``~26.7/s``, ``>= 12/s`` or ``below 8/s``), from summary.json's
+    ``capacity`` (rounded as it is written there)."""
     value, broke_at = cap.get("arrivals_per_s") or 0.0, cap.get("broke_at_per_s") or 0.0
     if cap.get("found") and value > 0:
         return f"~{value:.3g}{unit}"
     if cap.get("found"):
         return f"below {broke_at:.3g}{unit}" if broke_at > 0 else "below the lowest rate offered"
     return f"≥ {value:.3g}{unit}" if value > 0 else "n/a"
-
-
-_KIND_WORDS = {"timeout": "timed out", "connection_timeout": "connection timed out",
-               "network_timeout": "response timed out", "connection_reset": "connection reset by the site",
-               "connection_refused": "connection refused", "connection_error": "connection failed",
-               "dns": "host name did not resolve", "tls": "TLS (certificate) error",
-               "check_failed": "a check on the page failed", "extract_failed": "a value to extract was missing",
-               "http_503_retry_after": "HTTP 503 with Retry-After (shedding load)", "http_429": "HTTP 429 Too Many "
-               "Requests", "error": "request failed"}
-_CLASS_WORDS = {"shedding": "turned away politely", "collapse": "breakdown", "other": "other"}
-
-
-def kind_words(kind: str) -> str:
-    """A failure kind in words: ``http_503`` -> ``HTTP 503 Service Unavailable``."""
-    if kind in _KIND_WORDS:
-        return _KIND_WORDS[kind]
-    if kind.startswith("http_") and kind[5:8].isdigit():
-        code = int(kind[5:8])
-        try:
-            return f"HTTP {code} {HTTPStatus(code).phrase}"
-        except ValueError:
-            return f"HTTP {code}"
-    return kind.replace("_", " ")
-
-
-def class_words(cls: str) -> str:
-    """An error class in words."""
-    return _CLASS_WORDS.get(cls, cls)
 
 
 def _scope_words(result: SloResult, analysis: Analysis) -> str:
@@ -107,12 +88,12 @@ def _scope_words(result: SloResult, analysis: Analysis) -> str:
 def scope_label(scope: str, analysis: Analysis, levels: bool = False) -> str:
     """A scope in words, the same in every report; with ``levels``, with its planned level too."""
     plan, unit = analysis.plan, _unit(analysis)
-    if scope == "run":
+    if scope == RUN:
         return f"up to the planned peak ({plan.planned_peak:.3g} {unit})" if levels else "up to the planned peak"
-    if scope == "probe":
+    if scope == PROBE:
         return f"in the headroom probe at up to {plan.probe_level or 0:.3g} {unit}" if levels else \
             "in the headroom probe"
-    if scope == "peak":
+    if scope == PEAK:
         return f"during the peak ({plan.planned_peak:.3g} {unit})" if levels else "during the peak"
     return f"during the {scope} phase"
 
@@ -149,247 +130,165 @@ def _plateau_sentence(b: Break, analysis: Analysis) -> str:
             f"({'in the headroom probe' if not b.judged else 'at or below the planned peak'}).")
 
 
+@dataclass(frozen=True)
+class _Breaks:
+    """What broke, sorted by when: judged SLO results (up to the planned peak), the probe's, and plateaus."""
+
+    judged: list[SloResult]
+    probe: list[SloResult]
+    plateaus: list[Break]
+
+    @classmethod
+    def of(cls, analysis: Analysis) -> _Breaks:
+        failed = [r for r in analysis.slo_results if not r.passed]
+        return cls(judged=sorted((r for r in failed if r.scope != PROBE), key=_rank),
+                   probe=sorted((r for r in failed if r.scope == PROBE), key=_rank),
+                   plateaus=[b for b in analysis.breaks if b.signal == "throughput plateau"])
+
+
 def judge(analysis: Analysis, policy: VerdictPolicy | None = None) -> Verdict:
-    """Decide survives / at-risk / fails / inconclusive, with ranked reasons."""
-    policy = policy or VerdictPolicy.model_validate(analysis.scenario.get("verdict") or {})
-    traffic, meta = analysis.traffic, analysis.meta
-    if meta.get("aborted"):
-        collapse = analysis.totals.get("collapse_errors", 0)
-        how = "broke down so badly" if collapse else "turned visitors away so often"
-        return Verdict("fails", (f"The load was aborted to protect the site: {meta['aborted']}.",
-                                 *_context(analysis, policy)),
-                       f"Fails: the site {how} that the load was stopped.")
-    inconclusive: list[str] = []
-    if meta.get("interrupted"):
-        inconclusive.append(f"The run was interrupted at {format_clock(meta.get('duration_s') or 0)} of "
-                            f"{format_clock(analysis.plan.duration)}; the results cover only that part.")
-    planned = traffic["planned_arrivals"]
-    lost = [str(w) for w in meta.get("lost_workers") or []]
+    """Decide survives / at-risk / fails / inconclusive, with ranked reasons (docs/verdict.md's order)."""
+    policy = policy or analysis.scenario.verdict
+    if analysis.meta.aborted:
+        return _aborted(analysis, policy)
+    inconclusive = _not_delivered(analysis, policy) + _not_measured(analysis)
+    broke = _Breaks.of(analysis)
+    failed = _fails(analysis, policy, broke, inconclusive)
+    if failed is not None:
+        return failed
+    if (broke.judged or any(b.judged for b in broke.plateaus)) and not inconclusive:
+        inconclusive.append(disturbed_only_sentence(analysis, broke.judged))
+    if inconclusive:
+        return _inconclusive(analysis, inconclusive)
+    return _at_risk(analysis, policy, broke) or _survives(analysis, policy)
+
+
+def _aborted(analysis: Analysis, policy: VerdictPolicy) -> Verdict:
+    """Decision 1: the safety abort fired."""
+    how = "broke down so badly" if analysis.totals.collapse_errors else "turned visitors away so often"
+    return Verdict("fails", (f"The load was aborted to protect the site: {analysis.meta.aborted}.",
+                             *_context(analysis, policy)),
+                   f"Fails: the site {how} that the load was stopped.")
+
+
+def _not_delivered(analysis: Analysis, policy: VerdictPolicy) -> list[str]:
+    """Why the planned load was not (all) delivered: an interruption, a lost worker, the scenario's
+    safety.max_rate, late or dropped arrivals beyond the tolerance, or users not running."""
+    traffic, meta, plan = analysis.traffic, analysis.meta, analysis.plan
+    out: list[str] = []
+    if meta.interrupted:
+        out.append(f"The run was interrupted at {format_clock(meta.duration_s or 0)} of "
+                   f"{format_clock(plan.duration)}; the results cover only that part.")
+    planned = traffic.planned_arrivals
+    lost = [str(w) for w in meta.lost_workers]
     if lost:  # the named cause of load not delivered: not the generator's capacity
-        inconclusive.append(_lost_workers_sentence(analysis, lost))
-    if analysis.plan.model == "users":
-        if traffic["delivered_share"] < 1 - policy.max_late_share and not lost:
-            inconclusive.append(
-                f"loadkit could not run the planned users: at most {traffic['peak_delivered_per_s']:.0f} of "
-                f"{analysis.plan.planned_peak:.0f} were running; the load generator, not the site, was the "
-                "limit.")
-    elif planned and not meta.get("disk_full"):  # a full disk stopped the load: its own reason says so
-        missing = max(traffic["dropped_arrivals"], planned - traffic["delivered_arrivals"])
-        max_rate = _max_rate(analysis)
-        if max_rate is not None and max_rate < analysis.plan.max_level * (1 - policy.max_late_share):
-            inconclusive.append(
-                f"The scenario's safety.max_rate of {max_rate:.3g}/s held the load below the plan (peak "
-                f"{analysis.plan.max_level:.3g}/s): {traffic['delivered_arrivals']} of {planned} planned visitors "
-                "started, so the plan was not tested.")
-        elif (traffic["dropped_arrivals"] + traffic["late_arrivals"] > policy.max_late_share * planned or
+        out.append(lost_workers_sentence(analysis, lost))
+    if plan.model == "users":
+        if traffic.delivered_share < 1 - policy.max_late_share and not lost:
+            out.append(f"loadkit could not run the planned users: at most {traffic.peak_delivered_per_s:.0f} of "
+                       f"{plan.planned_peak:.0f} were running; the load generator, not the site, was the limit.")
+    elif planned and not meta.disk_full:  # a full disk stopped the load: its own reason says so
+        missing = max(traffic.dropped_arrivals, planned - traffic.delivered_arrivals)
+        max_rate = analysis.scenario.safety.max_rate
+        if max_rate is not None and max_rate < plan.max_level * (1 - policy.max_late_share):
+            out.append(f"The scenario's safety.max_rate of {max_rate:.3g}/s held the load below the plan (peak "
+                       f"{plan.max_level:.3g}/s): {traffic.delivered_arrivals} of {planned} planned visitors "
+                       "started, so the plan was not tested.")
+        elif (traffic.dropped_arrivals + traffic.late_arrivals > policy.max_late_share * planned or
               missing > max(1.0, policy.max_late_share * planned)) and not lost:
-            inconclusive.append(_undelivered(analysis))
-    measured = analysis.totals["requests"] > 0
+            out.append(undelivered_sentence(analysis))
+    return out
+
+
+def _not_measured(analysis: Analysis) -> list[str]:
+    """The scenario failed on every visit, nothing was measured, or the run stage said the run cannot be
+    judged (a saturated generator, a full disk)."""
+    out: list[str] = []
     scenario_failed = scenario_faults.inconclusive_reason(analysis.scenario_errors)
     if scenario_failed:  # the scenario's own errors, not the site's (docs/verdict.md)
-        inconclusive.append(scenario_failed)
-    elif not measured:
-        inconclusive.append("No request was measured, so nothing can be said about the site.")
-    for note in meta.get("inconclusive_reasons", []):
-        if str(note) not in {f"The load generator could not be trusted: {w}." for w in lost}:  # older runs
-            inconclusive.append(str(note))
+        out.append(scenario_failed)
+    elif not analysis.totals.requests:
+        out.append("No request was measured, so nothing can be said about the site.")
+    lost = {f"The load generator could not be trusted: {w}." for w in analysis.meta.lost_workers}
+    out.extend(str(note) for note in analysis.meta.inconclusive_reasons if str(note) not in lost)  # older runs
+    return out
 
-    judged_failures = sorted((r for r in analysis.slo_results if not r.passed and r.scope != "probe"),
-                             key=_rank)
-    probe_failures = sorted((r for r in analysis.slo_results if not r.passed and r.scope == "probe"), key=_rank)
-    plateaus = [b for b in analysis.breaks if b.signal == "throughput plateau"]
-    # A break that needs the seconds loadkit was paused or saturated may be loadkit's doing: only the
-    # breaks that remain without those seconds are the site's.
-    conclusive = [r for r in judged_failures if _undisturbed_break(analysis, r)]
-    site_plateaus = [b for b in plateaus if b.judged and not _disturbed_between(analysis, b.start_s, b.end_s)]
+
+def _fails(analysis: Analysis, policy: VerdictPolicy, broke: _Breaks, inconclusive: list[str]) -> Verdict | None:
+    """Decision 2: an SLO broke, or the throughput plateaued, up to the planned peak, and the break is the
+    site's (it holds without the seconds loadkit was paused or saturated). Stands whatever else happened."""
+    conclusive = [r for r in broke.judged if undisturbed_break(analysis, r)]
+    site_plateaus = [b for b in broke.plateaus if b.judged and not disturbed_between(analysis, b.start_s, b.end_s)]
     # One sentence per SLO: the judged scope that broke first speaks for it.
     reasons = _dedupe([slo_sentence(r, analysis) for r in _first_per_slo(conclusive)] +
                       [_plateau_sentence(b, analysis) for b in site_plateaus])
-    if reasons and measured:
-        how = "broke down" if analysis.totals.get("collapse_errors") else "broke its service levels"
-        if not analysis.totals.get("collapse_errors") and analysis.totals.get("shedding_errors"):
-            how = "turned visitors away or slowed past its service levels"
-        # Less load than planned that already breaks the site is conclusive: fails stands.
-        undelivered = (["Not all of the planned load was delivered, but the site already broke its service "
-                        "levels under the load it did receive, so the verdict stands:"] + inconclusive
-                       if inconclusive else [])
-        return Verdict("fails", tuple(reasons + _broke_first(analysis) + undelivered + _context(analysis, policy)),
-                       f"Fails: the site {how} at or below the planned peak.")
-    if (judged_failures or any(b.judged for b in plateaus)) and not inconclusive:
-        inconclusive.append(_disturbed_only(analysis, judged_failures))
-    if inconclusive:
-        paused = len(inconclusive) == 1 and ("The machine paused loadkit" in inconclusive[0]
-                                             or "the machine paused loadkit (" in inconclusive[0])
-        headline = ("Inconclusive: the machine paused loadkit, so this run cannot judge the site." if paused else
-                    "Inconclusive: the scenario itself failed on every visit, so this run cannot judge the site."
-                    if scenario_failed and len(inconclusive) == 1 else
-                    "Inconclusive: the test could not deliver or finish the planned load.")
-        return Verdict("inconclusive", tuple(inconclusive), headline)
+    if not reasons or not analysis.totals.requests:
+        return None
+    totals = analysis.totals
+    how = "broke down" if totals.collapse_errors else "broke its service levels"
+    if not totals.collapse_errors and totals.shedding_errors:
+        how = "turned visitors away or slowed past its service levels"
+    # Less load than planned that already breaks the site is conclusive: fails stands.
+    stands = ("Not all of the planned load was delivered, but the site already broke its service levels under "
+              "the load it did receive, so the verdict stands:")
+    undelivered = [stands, *inconclusive] if inconclusive else []
+    return Verdict("fails", tuple(reasons + _broke_first(analysis) + undelivered + _context(analysis, policy)),
+                   f"Fails: the site {how} at or below the planned peak.")
 
+
+def _inconclusive(analysis: Analysis, reasons: list[str]) -> Verdict:
+    """Decision 3: the load was not delivered, nothing was measured, or only loadkit's stalls broke it."""
+    paused = len(reasons) == 1 and ("The machine paused loadkit" in reasons[0]
+                                    or "the machine paused loadkit (" in reasons[0])
+    scenario_failed = scenario_faults.inconclusive_reason(analysis.scenario_errors)
+    headline = ("Inconclusive: the machine paused loadkit, so this run cannot judge the site." if paused else
+                "Inconclusive: the scenario itself failed on every visit, so this run cannot judge the site."
+                if scenario_failed and len(reasons) == 1 else
+                "Inconclusive: the test could not deliver or finish the planned load.")
+    return Verdict("inconclusive", tuple(reasons), headline)
+
+
+def _at_risk(analysis: Analysis, policy: VerdictPolicy, broke: _Breaks) -> Verdict | None:
+    """Decision 4: something broke in the headroom probe, or the site recovered slowly or not at all."""
     risk: list[str] = []
     cap = analysis.capacity
-    probe_reasons = _dedupe([slo_sentence(r, analysis) for r in _first_per_slo(probe_failures)] +
-                            [_plateau_sentence(b, analysis) for b in plateaus if not b.judged])
+    probe_reasons = _dedupe([slo_sentence(r, analysis) for r in _first_per_slo(broke.probe)] +
+                            [_plateau_sentence(b, analysis) for b in broke.plateaus if not b.judged])
     if probe_reasons:
-        headroom = cap.get("headroom")
-        cap_words = (f"it held up to about {cap['arrivals_per_s']:.3g} {_unit(analysis)}, a headroom of "
-                     f"{headroom:.2f}x" if cap.get("found") and headroom is not None else "")
+        cap_words = (f"it held up to about {cap.arrivals_per_s:.3g} {_unit(analysis)}, a headroom of "
+                     f"{cap.headroom:.2f}x" if cap.found and cap.headroom is not None else "")
         risk.append(f"The site held at the planned peak but not at {policy.required_headroom:g}x of it "
                     + (f"({cap_words}, below the {policy.required_headroom:g}x required)." if cap_words else "."))
         risk.extend(probe_reasons)
     recovery = analysis.recovery
-    if recovery.get("measured"):
-        if recovery.get("recovered") is False:
+    if recovery.measured:
+        if recovery.recovered is False:
             risk.append("After the load fell back to baseline, the site did not recover before the run ended.")
-        elif (recovery.get("seconds") or 0) > policy.recovery_within:
-            risk.append(f"After the load fell back to baseline, the site took {format_duration(recovery['seconds'])} "
+        elif (recovery.seconds or 0) > policy.recovery_within:
+            risk.append(f"After the load fell back to baseline, the site took {format_duration(recovery.seconds or 0)} "
                         f"to recover (limit {format_duration(policy.recovery_within)}).")
-    if risk:
-        headline = ("At risk: the site held at the planned peak with too little margin." if probe_reasons else
-                    "At risk: the site held at the planned peak but was slow to recover after it.")
-        return Verdict("at-risk", tuple(risk + _broke_first(analysis) + _context(analysis, policy)), headline)
+    if not risk:
+        return None
+    headline = ("At risk: the site held at the planned peak with too little margin." if probe_reasons else
+                "At risk: the site held at the planned peak but was slow to recover after it.")
+    return Verdict("at-risk", tuple(risk + _broke_first(analysis) + _context(analysis, policy)), headline)
 
+
+def _survives(analysis: Analysis, policy: VerdictPolicy) -> Verdict:
+    """Decision 5: everything held; "with margin" only when a headroom probe ran."""
     held = len({r.slo.name for r in analysis.slo_results})
     probe = analysis.plan.probe_level
-    survived = [f"All {held} service levels held up to the planned peak of {analysis.plan.planned_peak:.3g} "
-                f"{_unit(analysis)}" + (f" and in the headroom probe at {probe:.3g} {_unit(analysis)}." if probe else
-                                        "; no headroom probe ran, so the margin above the peak was not tested.")]
+    unit = _unit(analysis)
+    survived = [f"All {held} service levels held up to the planned peak of {analysis.plan.planned_peak:.3g} {unit}"
+                + (f" and in the headroom probe at {probe:.3g} {unit}." if probe else
+                   "; no headroom probe ran, so the margin above the peak was not tested.")]
     headline = ("Survives: the site kept its service levels with margin." if probe else
                 "Survives: the site kept its service levels up to the planned peak (margin not tested).")
     return Verdict("survives", tuple(survived + _context(analysis, policy)), headline)
 
 
-def _undisturbed_break(analysis: Analysis, result: SloResult) -> bool:
-    """Whether ``result`` (a judged break) also breaks without the seconds loadkit was paused or saturated."""
-    if not analysis.undisturbed_slo_results:
-        return True  # no such seconds (or a run recorded before they were measured)
-    stall = analysis.traffic.get("hiccup_max_ms") or 0.0
-    if result.slo.metric != "error_rate" and result.observed is not None and result.observed - stall > result.limit:
-        return True  # even if every response had been slowed by the longest stall, the limit is broken
-    for clean in analysis.undisturbed_slo_results:
-        if clean.slo.name == result.slo.name and clean.scope == result.scope:
-            return not clean.passed
-    return True
-
-
-def _disturbed_between(analysis: Analysis, start_s: float, end_s: float) -> bool:
-    """Whether loadkit was paused or saturated in some second of [start_s, end_s) or the second before."""
-    s = analysis.seconds
-    if "hiccup_ms" not in s:
-        return False
-    inside = s[(s["t"] >= int(start_s) - 1) & (s["t"] < end_s)]
-    return bool(((inside["hiccup_ms"] >= PAUSE_MS) | (inside["cpu"] >= SATURATED_CPU)).any())
-
-
-def _late_share(analysis: Analysis, flag: Any) -> float:
-    """Share of the late and dropped arrivals planned in seconds where ``flag(second, next second)`` holds."""
-    s = analysis.seconds
-    missing = (s["late"] + s["dropped"]).to_numpy(dtype=float)
-    total = missing.sum()
-    if total <= 0:
-        return 0.0
-    hits = sum(missing[i] for i in range(len(s)) if missing[i] and flag(i, min(i + 1, len(s) - 1)))
-    return float(hits / total)
-
-
-def _undelivered(analysis: Analysis) -> str:
-    """Why the planned arrivals did not start on time: (a) a saturated generator, (b) the machine paused
-    loadkit, (c) something else. The per-second CPU and hiccups (run/hiccups.py) tell them apart."""
-    traffic, s = analysis.traffic, analysis.seconds
-    planned, late, dropped = traffic["planned_arrivals"], traffic["late_arrivals"], traffic["dropped_arrivals"]
-    what = (f"{traffic['delivered_arrivals']} of {planned} planned visitors started ({late} late, {dropped} could "
-            "not start)")
-    cpu = s["cpu"].to_numpy(dtype=float) if "cpu" in s else None
-    hiccup = s["hiccup_ms"].to_numpy(dtype=float) if "hiccup_ms" in s else None
-    if cpu is None or hiccup is None or (np.isnan(cpu).all() and np.isnan(hiccup).all()):
-        # A run recorded before loadkit measured its CPU every second: only the run's busiest moment.
-        busiest = float((analysis.meta.get("generator") or {}).get("cpu_percent_max") or 0.0)
-        if busiest >= SATURATED_CPU:
-            return _saturated_sentence(what, busiest)
-        return _other_sentence(what, None)
-    cpu, hiccup = np.nan_to_num(cpu), np.nan_to_num(hiccup)
-
-    def hot(i: int, j: int) -> bool:
-        return bool(max(cpu[i], cpu[j]) >= SATURATED_CPU)
-
-    def paused(i: int, j: int) -> bool:
-        return bool(max(hiccup[i], hiccup[j]) >= PAUSE_MS and not hot(i, j))
-
-    saturated_share, paused_share = _late_share(analysis, hot), _late_share(analysis, paused)
-    # the CPU of the seconds the late arrivals were planned in (and the next, when they started)
-    missing = (s["late"] + s["dropped"]).to_numpy() > 0
-    near = missing | np.concatenate(([False], missing[:-1]))
-    cpu_late = float(cpu[near].max()) if near.any() else float(cpu.max())
-    if saturated_share + paused_share >= 0.5 and saturated_share >= paused_share:
-        return _saturated_sentence(what, cpu_late)
-    if saturated_share + paused_share >= 0.5:
-        return (f"The machine paused loadkit for up to {format_ms(float(hiccup.max()))} "
-                f"({_paused_seconds_words(hiccup)}) while loadkit used at most {cpu_late:.0f}% of a CPU core, "
-                f"so {what}. Neither the site nor loadkit's capacity was the limit and more --workers would not "
-                "help: run on a quieter machine or a dedicated runner.")
-    return _other_sentence(what, cpu_late)
-
-
-def _lost_workers_sentence(analysis: Analysis, lost: list[str]) -> str:
-    """A lost worker is the cause: its share of the plan stopped when it did, whatever the CPU said."""
-    traffic = analysis.traffic
-    if analysis.plan.model == "users":
-        what = (f"at most {traffic['peak_delivered_per_s']:.0f} of {analysis.plan.planned_peak:.0f} planned users "
-                "were running")
-    else:
-        what = f"{traffic['delivered_arrivals']} of {traffic['planned_arrivals']} planned visitors started"
-    return (f"loadkit lost a load worker ({'; '.join(lost)}), so {what}: the worker's share of the plan was not "
-            "sent after it went. The lost worker, not the site, is why the plan was not delivered: see why it ended "
-            "in its log (worker-N.log in the run directory for a local worker) or on its machine, then run again.")
-
-
-def _saturated_sentence(what: str, cpu: float) -> str:
-    return (f"loadkit could not deliver the planned load: {what} while its load generator ran at up to "
-            f"{cpu:.0f}% of a CPU core (saturated); the load generator, not the site, was the limit. Use more "
-            "--workers, a bigger machine, or a lower --rate-scale.")
-
-
-def _other_sentence(what: str, cpu: float | None) -> str:
-    why = (f" Neither a saturated load generator (at most {cpu:.0f}% of a CPU core) nor pauses of the machine "
-           "explain it." if cpu is not None else "")
-    return (f"loadkit could not deliver the planned load: {what}.{why} The results do not test the planned "
-            "load; run.log may say more.")
-
-
-def _paused_seconds_words(hiccup: np.ndarray) -> str:
-    seconds = [i for i, v in enumerate(hiccup) if v >= PAUSE_MS]
-    if not seconds:
-        return "no single pause reached 50 ms"
-    return (f"{len(seconds)} second{'s' if len(seconds) != 1 else ''} with pauses of {PAUSE_MS:.0f} ms or more, "
-            f"first at {format_clock(seconds[0])}")
-
-
-def _disturbed_only(analysis: Analysis, failures: list[SloResult]) -> str:
-    """Every judged break needs the seconds loadkit was paused or saturated: the site cannot be blamed."""
-    traffic = analysis.traffic
-    names = ", ".join(dict.fromkeys(f"{_METRIC_WORDS[r.slo.metric]} of {r.slo.endpoint or 'all requests'}"
-                                    for r in failures)) or "site's throughput"
-    causes = []
-    if traffic.get("paused_seconds"):
-        causes.append(f"the machine paused loadkit (up to {format_ms(traffic['hiccup_max_ms'] or 0.0)}, in "
-                      f"{traffic['paused_seconds']} seconds)")
-    if traffic.get("saturated_seconds"):
-        causes.append(f"loadkit's own CPU was saturated ({traffic['saturated_seconds']} seconds at "
-                      f"{SATURATED_CPU:.0f}% of a core or more)")
-    return (f"The {names} broke only when counting the seconds in which {' and '.join(causes) or 'loadkit stalled'}; "
-            "without those seconds the service levels held, so this run cannot tell the site's slowness from "
-            "the machine's. Run on a quieter machine or a dedicated runner"
-            + (", or with more --workers." if traffic.get("saturated_seconds") else "."))
-
-
-def _max_rate(analysis: Analysis) -> float | None:
-    """The scenario's ``safety.max_rate`` in arrivals/s, if it set one."""
-    raw = (analysis.scenario.get("safety") or {}).get("max_rate")
-    return None if raw is None else parse_rate(raw)
-
-
 def _rank(result: SloResult) -> tuple[float, int]:
-    order = {"run": 1, "peak": 0}.get(result.scope, 2)
+    order = {RUN: 1, PEAK: 0}.get(result.scope, 2)
     return (result.first_break_s if result.first_break_s is not None else float("inf"), order)
 
 
@@ -412,7 +311,7 @@ def _broke_first(analysis: Analysis, limit: int = 3) -> list[str]:
     parts = []
     for row in analysis.broke_first.to_dict("records")[:limit]:
         first = row["first_s"]
-        if first is None or first != first:
+        if first is None or math.isnan(first):
             break
         if row["signal"] == "errors began":
             parts.append(f"{row['endpoint']} (errors from {format_clock(row['errors_began_s'])})")
@@ -433,28 +332,32 @@ def _broke_first(analysis: Analysis, limit: int = 3) -> list[str]:
 def _context(analysis: Analysis, policy: VerdictPolicy) -> list[str]:
     """Supporting facts after the main reasons: peak figures, capacity, recovery."""
     out: list[str] = []
-    peak = analysis.phases[analysis.phases["phase"] == "peak"] if len(analysis.phases) else None
+    peak = analysis.phases[analysis.phases["phase"] == PhaseName.PEAK.value] if len(analysis.phases) else None
     if peak is not None and len(peak):
         row: dict[str, Any] = peak.iloc[0].to_dict()
         if row.get("p95") is not None and row.get("error_rate") is not None:
             out.append(f"At the peak: p95 {format_ms(row['p95'])}, error rate {format_percent(row['error_rate'])}.")
     totals = analysis.totals
-    if totals.get("failures"):
-        shed, collapse = totals.get("shedding_errors", 0), totals.get("collapse_errors", 0)
+    if totals.failures:
+        shed, collapse = totals.shedding_errors, totals.collapse_errors
         if shed or collapse:
-            out.append(f"Of {totals['failures']:,} failed requests, {shed:,} were turned away politely (429, or 503 "
+            out.append(f"Of {totals.failures:,} failed requests, {shed:,} were turned away politely (429, or 503 "
                        f"with Retry-After) and {collapse:,} were breakdowns (server errors, timeouts, dropped or "
                        "refused connections).")
     cap = analysis.capacity
-    if cap.get("found") and not cap.get("arrivals_per_s"):
-        below = f"below {cap['broke_at_per_s']:.3g} {_unit(analysis)}" if cap.get("broke_at_per_s") else \
+    if cap.found and not cap.arrivals_per_s:
+        below = f"below {cap.broke_at_per_s:.3g} {_unit(analysis)}" if cap.broke_at_per_s else \
             "below the lowest rate this run offered"
-        out.append(f"Capacity: {below}; {cap['limited_by']} broke the service levels at the lowest rate this run "
+        out.append(f"Capacity: {below}; {cap.limited_by} broke the service levels at the lowest rate this run "
                    "offered.")
-    elif cap.get("found"):
-        out.append(f"Capacity: about {cap['arrivals_per_s']:.3g} {_unit(analysis)} before {cap['limited_by']} "
-                   f"broke the service levels (headroom {cap['headroom']:.2f}x the planned peak).")
-    elif cap.get("arrivals_per_s"):
-        out.append(f"Capacity: at least {cap['arrivals_per_s']:.3g} {_unit(analysis)} (the most this run tried).")
+    elif cap.found:
+        out.append(f"Capacity: about {cap.arrivals_per_s:.3g} {_unit(analysis)} before {cap.limited_by} "
+                   f"broke the service levels (headroom {cap.headroom or 0:.2f}x the planned peak).")
+    elif cap.arrivals_per_s:
+        out.append(f"Capacity: at least {cap.arrivals_per_s:.3g} {_unit(analysis)} (the most this run tried).")
     out.extend(scenario_faults.context_sentence(analysis.scenario_errors))
     return out
+
+
+__all__ = ["VERDICTS", "Verdict", "capacity_figure", "class_words", "judge", "kind_words", "metric_words",
+           "scope_label", "slo_sentence"]

@@ -12,6 +12,7 @@ import yaml
 from loadkit.data import append_jsonl, write_json_atomic
 from loadkit.histogram import Histogram
 from loadkit.redaction import redacted_document
+from loadkit.rows import ArrivalRow, MetricsRow
 from loadkit.scenario import parse_scenario
 from loadkit.traffic import build_plan, plan_to_dict
 
@@ -45,12 +46,14 @@ def make_run_dir(path: Path, scenario_doc: dict[str, Any], shape: Shape, *, inte
     metrics, arrivals = [], []
     for t in range(int(duration)):
         planned = plan.integral(t, t + 1)
-        started = int(round(planned * delivered_share))
+        started = round(planned * delivered_share)
         lateness = Histogram()
         for _ in range(started):
             lateness.record(500)
-        arrivals.append({"t": t, "started": started, "late": 0, "dropped": 0, "lateness": lateness.to_dict(),
-                         **(generator(t, started) if generator else {})})
+        health = generator(t, started) if generator else {}
+        arrivals.append(ArrivalRow(t=t, started=started, late=int(health.get("late", 0)),
+                                   dropped=int(health.get("dropped", 0)), users=0, lateness=lateness.to_dict(),
+                                   hiccup_ms=health.get("hiccup_ms"), cpu=health.get("cpu")).to_json())
         for endpoint in scenario.endpoints:
             latencies, failures = shape(t, endpoint, planned)
             hist, ok = Histogram(), Histogram()
@@ -59,9 +62,9 @@ def make_run_dir(path: Path, scenario_doc: dict[str, Any], shape: Shape, *, inte
                 hist.record(int(ms * 1000))
                 if i >= n_fail:
                     ok.record(int(ms * 1000))
-            metrics.append({"t": t, "endpoint": endpoint, "method": endpoint.split()[0],
-                            "requests": len(latencies), "failures": failures, "bytes": 100 * len(latencies),
-                            "hist": hist.to_dict(), "ok_hist": ok.to_dict()})
+            metrics.append(MetricsRow(t=t, endpoint=endpoint, method=endpoint.split()[0], requests=len(latencies),
+                                      failures=failures, bytes=100 * len(latencies), hist=hist.to_dict(),
+                                      ok_hist=ok.to_dict()).to_json())
     # two flushes for the same keys: the reader must sum them
     half = len(metrics) // 2
     append_jsonl(path / "metrics.jsonl", metrics[:half])

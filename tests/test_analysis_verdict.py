@@ -36,13 +36,13 @@ def saturating(t: int, endpoint: str, rate: float) -> tuple[list[float], dict[st
 def test_survives(tmp_path: Path) -> None:
     run = make_run_dir(tmp_path / "r", scenario_doc(), healthy)
     analysis = analyze(load_run(run))
-    assert analysis.totals["requests"] == int(analysis.seconds["requests"].sum())
-    assert analysis.totals["p95_ms"] == pytest.approx(49, rel=0.01)
+    assert analysis.totals.requests == int(analysis.seconds["requests"].sum())
+    assert analysis.totals.p95_ms == pytest.approx(49, rel=0.01)
     verdict = judge(analysis)
     assert verdict.verdict == "survives", verdict.reasons
     assert all(r.passed for r in analysis.slo_results)
-    assert analysis.capacity["found"] is False
-    assert analysis.recovery["recovered"] is True
+    assert analysis.capacity.found is False
+    assert analysis.recovery.recovered is True
 
 
 def test_breaks_only_in_the_headroom_probe_is_at_risk(tmp_path: Path) -> None:
@@ -52,9 +52,9 @@ def test_breaks_only_in_the_headroom_probe_is_at_risk(tmp_path: Path) -> None:
     assert verdict.verdict == "at-risk", verdict.reasons
     assert "1.5x" in verdict.reasons[0]
     cap = analysis.capacity
-    assert cap["found"] and cap["limited_by"] == "latency"
-    assert 20 <= cap["arrivals_per_s"] <= CAPACITY + 1
-    assert cap["headroom"] == pytest.approx(cap["arrivals_per_s"] / 20)
+    assert cap.found and cap.limited_by == "latency"
+    assert 20 <= cap.arrivals_per_s <= CAPACITY + 1
+    assert cap.headroom == pytest.approx(cap.arrivals_per_s / 20)
 
 
 def test_breaks_at_the_peak_fails_with_endpoint_metric_and_time(tmp_path: Path) -> None:
@@ -99,7 +99,7 @@ def test_interrupted_run_is_inconclusive(tmp_path: Path) -> None:
 
 def test_undelivered_load_is_never_survives(tmp_path: Path) -> None:
     analysis = analyze(load_run(make_run_dir(tmp_path / "r", scenario_doc(), healthy, delivered_share=0.8)))
-    assert analysis.traffic["delivered_arrivals"] < 0.85 * analysis.traffic["planned_arrivals"]
+    assert analysis.traffic.delivered_arrivals < 0.85 * analysis.traffic.planned_arrivals
     assert judge(analysis).verdict == "inconclusive"
 
 
@@ -133,8 +133,8 @@ def test_slow_recovery_is_at_risk(tmp_path: Path) -> None:
         return [450.0 if slow else 40.0] * n, {}
 
     analysis = analyze(load_run(make_run_dir(tmp_path / "r", doc, lingering)))
-    assert analysis.recovery["recovered"] is True
-    assert analysis.recovery["seconds"] >= 10
+    assert analysis.recovery.recovered is True
+    assert analysis.recovery.seconds >= 10
     verdict = judge(analysis)
     assert verdict.verdict == "at-risk"
     assert "to recover" in verdict.reasons[0]
@@ -190,8 +190,8 @@ def test_what_broke_first_ranks_endpoints_and_names_them_in_the_reasons(tmp_path
     # fast failures do not flatter latency: all-request p50 of GET / is pulled down, successful-only is not
     get = analysis.endpoints.set_index("endpoint").loc["GET /"]
     assert get["ok_p50"] == pytest.approx(40, rel=0.02)
-    assert analysis.totals["collapse_errors"] == analysis.totals["failures"] > 0
-    assert analysis.totals["shedding_errors"] == 0
+    assert analysis.totals.collapse_errors == analysis.totals.failures > 0
+    assert analysis.totals.shedding_errors == 0
 
 
 def test_error_classes_and_apdex(tmp_path: Path) -> None:
@@ -208,8 +208,8 @@ def test_error_classes_and_apdex(tmp_path: Path) -> None:
 
     doc = scenario_doc(verdict={**scenario_doc()["verdict"], "apdex_t": "500ms"})
     analysis = analyze(load_run(make_run_dir(tmp_path / "r", doc, shape)))
-    assert analysis.totals["apdex"] == pytest.approx((5 + 2 / 2) / 10)
-    assert analysis.totals["shedding_errors"] == analysis.totals["failures"]
+    assert analysis.totals.apdex == pytest.approx((5 + 2 / 2) / 10)
+    assert analysis.totals.shedding_errors == analysis.totals.failures
     assert set(analysis.error_kinds["class"]) == {"shedding"}
     verdict = judge(analysis)
     assert any("turned away politely" in r for r in verdict.reasons)
@@ -235,4 +235,4 @@ def test_requests_done_are_counted_in_the_second_they_ended(tmp_path: Path) -> N
         assert s.loc[t, "completed"] == expected, t
         assert s.loc[t, "failed_done"] == (post.loc[t - 10, "failures"] if t >= 40 else 0)
     assert s.loc[42, "failed_done"] == post.loc[32, "failures"] > 0  # the timeouts, ten seconds on
-    assert int(s["completed"].sum() + s["failed_done"].sum()) == analysis.totals["requests"]
+    assert int(s["completed"].sum() + s["failed_done"].sum()) == analysis.totals.requests

@@ -42,9 +42,9 @@ def test_per_second_hiccups_and_cpu_reach_the_analysis(tmp_path: Path) -> None:
     s = analysis.seconds.set_index("t")
     assert s.loc[25, "hiccup_ms"] == 400.0 and s.loc[25, "cpu"] == 5.0
     assert s.loc[5, "hiccup_ms"] == 2.0 and s.loc[5, "cpu"] == 10.0
-    assert analysis.traffic["hiccup_max_ms"] == 400.0
-    assert analysis.traffic["paused_seconds"] == len(LATE_SECONDS)
-    assert analysis.traffic["saturated_seconds"] == 0
+    assert analysis.traffic.generator.hiccup_max_ms == 400.0
+    assert analysis.traffic.generator.paused_seconds == len(LATE_SECONDS)
+    assert analysis.traffic.generator.saturated_seconds == 0
 
 
 def test_saturated_generator_is_inconclusive_and_asks_for_more_workers(tmp_path: Path) -> None:
@@ -81,7 +81,7 @@ def test_a_run_recorded_before_the_meter_keeps_a_neutral_sentence(tmp_path: Path
         return {"late": started // 2} if t in LATE_SECONDS else {}
 
     analysis, verdict = judged(tmp_path, late_only)
-    assert "hiccup_max_ms" not in analysis.traffic
+    assert analysis.traffic.generator is None
     assert verdict.verdict == "inconclusive"
     assert verdict.reasons[0].startswith("loadkit could not deliver the planned load")
 

@@ -107,24 +107,24 @@ def test_the_page_never_contradicts_itself(tmp_path_factory: pytest.TempPathFact
     if verdict.verdict == "survives":
         assert all(r.passed for r in analysis.slo_results)
         assert not analysis.breaks
-        assert cap["found"] is False and cap["arrivals_per_s"] >= peak * (required if plan.probe_level else 1) * 0.999
+        assert cap.found is False and cap.arrivals_per_s >= peak * (required if plan.probe_level else 1) * 0.999
         assert model.broke_first == ()
         assert not any(r.startswith("What broke first") for r in verdict.reasons)
-    if cap["found"] and cap["arrivals_per_s"] < peak * 0.999:
+    if cap.found and cap.arrivals_per_s < peak * 0.999:
         assert verdict.verdict in ("fails", "inconclusive"), (cap, verdict)
     if verdict.verdict == "fails":
         assert judged_fail or any(b.judged for b in analysis.breaks)
-        assert cap["found"] and cap["arrivals_per_s"] < peak
+        assert cap.found and cap.arrivals_per_s < peak
     if judged_fail:
         assert verdict.verdict in ("fails", "inconclusive")
-    if verdict.verdict == "at-risk" and cap["found"]:
-        assert 1.0 <= cap["headroom"] < required
+    if verdict.verdict == "at-risk" and cap.found:
+        assert 1.0 <= cap.headroom < required
     # "with margin" only when a headroom probe ran; no negative or "< 0" figures anywhere
     if "with margin" in text:
         assert plan.probe_level
     assert "< 0" not in text and "below 0" not in text
     assert all(x >= 0 for x in _numbers(model.capacity_figure))
-    assert cap["arrivals_per_s"] >= 0 and (cap.get("broke_at_per_s") or 0) >= 0
+    assert cap.arrivals_per_s >= 0 and (cap.broke_at_per_s or 0) >= 0
     # What broke first carries the SLO table's numbers for the same SLO
     for row in model.broke_first:
         if row.get("slo"):
@@ -139,7 +139,7 @@ def test_a_cold_first_window_alone_never_decides(tmp_path: Path) -> None:
     analysis = analyze(load_run(make_run_dir(tmp_path / "r", scenario_doc(), site)))
     verdict = judge(analysis)
     assert verdict.verdict == "survives", verdict.reasons
-    assert analysis.capacity["found"] is False
+    assert analysis.capacity.found is False
 
 
 def test_a_slow_start_that_lasts_is_a_break(tmp_path: Path) -> None:
@@ -155,4 +155,4 @@ def test_a_slow_start_that_lasts_is_a_break(tmp_path: Path) -> None:
     assert p95.scope_observed is not None and p95.scope_observed < p95.limit
     assert p95.observed is not None and p95.observed > p95.limit
     assert "from 0:00 to 0:10" in verdict.reasons[0] and "over the whole of it" in verdict.reasons[0]
-    assert analysis.capacity["found"] and analysis.capacity["arrivals_per_s"] < analysis.plan.planned_peak
+    assert analysis.capacity.found and analysis.capacity.arrivals_per_s < analysis.plan.planned_peak

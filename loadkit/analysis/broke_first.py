@@ -11,6 +11,7 @@ from ..held import WINDOW_S, Break
 from ..scenario import Slo
 from .measurements import Measurements, metric_value, row_at
 from .model import SloResult
+from .scopes import PROBE, RUN
 from .slos import first_second
 
 COLUMNS = ["endpoint", "first_s", "signal", "slo", "metric", "worst_endpoint", "observed", "limit", "scope",
@@ -50,7 +51,7 @@ def _break_rows(meas: Measurements, counted: Sequence[Break], results: Sequence[
                          "slo": slo.name, "metric": slo.metric,
                          "worst_endpoint": None if b.endpoint else _worst(meas, endpoints, slo, first_s),
                          "observed": result.observed if result else b.observed, "limit": slo.limit,
-                         "scope": result.scope if result else "run",
+                         "scope": result.scope if result else RUN,
                          "slo_break_s": result.first_break_s if result else b.start_s, "errors_began_s": None})
         else:
             key = f"plateau {b.endpoint}"
@@ -59,7 +60,7 @@ def _break_rows(meas: Measurements, counted: Sequence[Break], results: Sequence[
             seen.add(key)
             rows.append({"endpoint": b.endpoint, "first_s": b.start_s, "signal": b.signal, "slo": None,
                          "metric": "throughput", "worst_endpoint": None, "observed": b.observed, "limit": 0.9,
-                         "scope": "probe" if not b.judged else "run", "slo_break_s": b.start_s,
+                         "scope": PROBE if not b.judged else RUN, "slo_break_s": b.start_s,
                          "errors_began_s": None})
     return rows
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -12,8 +11,9 @@ import pandas as pd
 from ..held import MIN_WINDOW_REQUESTS, WINDOW_S, Break, Capacity, Windows, breaks_row, plateau_breaks, plateau_flags
 from ..held import capacity as held_capacity
 from ..scenario import Slo
-from ..traffic import Plan
+from ..traffic import PhaseName, Plan
 from .measurements import Measurements, row_at
+from .model import Recovery
 
 
 def capacity(meas: Measurements, wins: Windows, seconds: pd.DataFrame, endpoints: Sequence[str], visit_s: float,
@@ -61,7 +61,7 @@ def _throughput_reference(meas: Measurements, endpoints: Sequence[str],
     return out
 
 
-def recovery(meas: Measurements, slos: Sequence[Slo], endpoints: Sequence[str]) -> dict[str, Any]:
+def recovery(meas: Measurements, slos: Sequence[Slo], endpoints: Sequence[str]) -> Recovery:
     """When, after the load fell back to baseline, the site was healthy again (and stayed so).
 
     A 5 s window is healthy when every SLO holds in it and each endpoint's p95 is within
@@ -69,9 +69,9 @@ def recovery(meas: Measurements, slos: Sequence[Slo], endpoints: Sequence[str]) 
     baseline and the ramp), the error rate within one percentage point of that reference.
     """
     plan: Plan = meas.plan
-    rec = next((p for p in plan.phases if p.name == "recovery"), None)
+    rec = next((p for p in plan.phases if p.name == PhaseName.RECOVERY.value), None)
     if rec is None:
-        return {"recovered": None, "seconds": None, "measured": False}
+        return Recovery(measured=False)
     reference = _recovery_reference(meas, endpoints)
     first_w = math.ceil(rec.start / WINDOW_S)
     last_w = math.floor(rec.end / WINDOW_S)
@@ -94,10 +94,9 @@ def recovery(meas: Measurements, slos: Sequence[Slo], endpoints: Sequence[str]) 
         elif not good:
             ok_since = None
     if checked == 0:
-        return {"recovered": None, "seconds": None, "measured": False}
-    return {"recovered": ok_since is not None,
-            "seconds": None if ok_since is None else max(0.0, ok_since - rec.start),
-            "measured": True, "window_s": WINDOW_S}
+        return Recovery(measured=False)
+    return Recovery(measured=True, recovered=ok_since is not None,
+                    seconds=None if ok_since is None else max(0.0, ok_since - rec.start), window_s=WINDOW_S)
 
 
 def _recovery_reference(meas: Measurements, endpoints: Sequence[str]) -> dict[str, tuple[float, float]]:
@@ -105,7 +104,7 @@ def _recovery_reference(meas: Measurements, endpoints: Sequence[str]) -> dict[st
     reference: dict[str, tuple[float, float]] = {}
     for endpoint in endpoints:
         # The baseline alone when it has enough requests: the ramp may already queue.
-        for scope in (("baseline",), ("baseline", "ramp")):
+        for scope in ((PhaseName.BASELINE.value,), (PhaseName.BASELINE.value, PhaseName.RAMP.value)):
             row = meas.scope_row(scope, endpoint)
             if row is not None and row["requests"] >= MIN_WINDOW_REQUESTS:
                 reference[endpoint] = (float(row["p95"]), float(row["error_rate"]))

@@ -36,8 +36,8 @@ def error_tables(meas: Measurements) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Failures per (second, kind) with their class, and per (endpoint, kind) with count, first second and
     class (most frequent first)."""
     m = meas.frame
-    kinds = [(t, ep, kind, n) for t, ep, f in zip(m["t"], m["endpoint"], m["failures"]) if isinstance(f, dict)
-             for kind, n in f.items()]
+    kinds = [(t, ep, kind, n) for t, ep, f in zip(m["t"], m["endpoint"], m["failures"], strict=True)
+             if isinstance(f, dict) for kind, n in f.items()]
     kinds_df = pd.DataFrame(kinds, columns=["t", "endpoint", "kind", "count"])
     errors_by_kind = kinds_df.groupby(["t", "kind"], as_index=False)["count"].sum()
     errors_by_kind["class"] = [error_class(k) for k in errors_by_kind["kind"]]

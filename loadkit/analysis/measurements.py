@@ -14,7 +14,7 @@ import pandas as pd
 
 from ..aggregate import QUANTILES, Exploded, aggregate
 from ..data import RunData
-from ..held import WINDOW_S
+from ..held import RUN, WINDOW_S
 from ..scenario import Slo
 from ..traffic import Plan, judged_phases
 
@@ -34,6 +34,16 @@ def row_at(frame: pd.DataFrame, key: object) -> pd.Series | None:
     return frame.loc[key] if key in frame.index else None
 
 
+def phase_of_seconds(plan: Plan, n: int) -> np.ndarray:
+    """The plan's phase of each second ``0 .. n-1`` (read at its middle)."""
+    return np.array([plan.phase_at(t + 0.5) for t in range(n)], dtype=object)
+
+
+def failure_counts(failures: pd.Series) -> np.ndarray:
+    """Failed requests per metrics row (its ``failures``: kind -> count)."""
+    return np.array([sum(f.values()) if isinstance(f, dict) else 0 for f in failures], dtype=np.int64)
+
+
 def _empty_metrics() -> pd.DataFrame:
     return pd.DataFrame({"t": pd.Series(dtype=np.int64), "endpoint": pd.Series(dtype=str),
                          "method": pd.Series(dtype=str), "requests": pd.Series(dtype=np.int64),
@@ -48,12 +58,12 @@ class Measurements:
     def __init__(self, run: RunData, plan: Plan, span: int) -> None:
         m = run.metrics.copy() if not run.metrics.empty else _empty_metrics()
         m["t"] = m["t"].astype(np.int64)
-        m["n_fail"] = [sum(f.values()) if isinstance(f, dict) else 0 for f in m["failures"]]
+        m["n_fail"] = failure_counts(m["failures"])
         self.plan = plan
         self.span = span
         self.hist = Exploded(run.hist)
         self.ok_hist = Exploded(run.ok_hist)
-        self.phase_of_second = np.array([plan.phase_at(t + 0.5) for t in range(span)], dtype=object)
+        self.phase_of_second = phase_of_seconds(plan, span)
         m["phase"] = [self.phase_of_second[t] if t < span else AFTER for t in m["t"]]
         self.frame = m
         self.judged = set(judged_phases(plan))
@@ -79,7 +89,7 @@ class Measurements:
     def scope_row(self, scope: str | tuple[str, ...], endpoint: str | None) -> pd.Series | None:
         """Aggregate over a scope ("run", a phase name, or several phases) and optionally one endpoint."""
         m = self.frame
-        if scope == "run":
+        if scope == RUN:
             inside = m["phase"].isin(self.judged)
         elif isinstance(scope, tuple):
             inside = m["phase"].isin(scope)
@@ -127,4 +137,4 @@ class Measurements:
         return self._windows_by_endpoint
 
 
-__all__ = ["AFTER", "Measurements", "metric_value", "row_at"]
+__all__ = ["AFTER", "Measurements", "failure_counts", "metric_value", "phase_of_seconds", "row_at"]

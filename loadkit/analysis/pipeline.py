@@ -8,13 +8,11 @@ over any phase an SLO names; the time an SLO first broke comes from 5-second win
 from __future__ import annotations
 
 import math
-from typing import Any
 
 from .. import scenario_errors as scenario_faults
-from ..data import RunData
+from ..data import RunData, thawed_json
 from ..held import SIGNALS, Windows
-from ..scenario import Journey, Slo, VerdictPolicy, mean_visit_seconds
-from ..traffic import plan_from_dict
+from ..scenario import Scenario, Slo, mean_visit_seconds
 from . import endpoints as per_endpoint
 from .broke_first import broke_first
 from .capacity import capacity, recovery
@@ -28,31 +26,25 @@ from .totals import totals, traffic
 DEFAULT_SLOS = (Slo(metric="p95", below="1s"), Slo(metric="error_rate", below="1%"))
 
 
-def _slos(scenario: dict[str, Any]) -> tuple[tuple[Slo, ...], bool]:
-    raw = scenario.get("slos") or []
-    if not raw:
+def slos_of(scenario: Scenario) -> tuple[tuple[Slo, ...], bool]:
+    """The scenario's SLOs, or loadkit's defaults (True) when it sets none."""
+    if not scenario.slos:
         return DEFAULT_SLOS, True
-    return tuple(Slo.model_validate(s) for s in raw), False
+    return tuple(scenario.slos), False
 
 
-def _visit_seconds(scenario: dict[str, Any]) -> float:
-    """A visit's mean length from a saved scenario document (1 s when it has no journeys)."""
-    journeys = []
-    for raw in scenario.get("journeys") or []:
-        try:
-            journeys.append(Journey.model_validate(raw))
-        except ValueError:
-            continue
-    return mean_visit_seconds(journeys) if journeys else 1.0
+def visit_seconds(scenario: Scenario) -> float:
+    """A visit's mean length (1 s for a scenario without journeys: a locustfile's)."""
+    return mean_visit_seconds(scenario.journeys) if scenario.journeys else 1.0
 
 
 def analyze(run: RunData) -> Analysis:
     """Compute curves, phase figures, SLO observations, capacity and recovery from a run directory."""
-    plan = plan_from_dict(run.plan)
-    duration = float(run.meta.get("duration_s") or plan.duration)
+    plan = run.plan
+    duration = float(run.meta.duration_s or plan.duration)
     span = max(1, math.ceil(min(duration, plan.duration + 60)))
-    slos, defaulted = _slos(run.scenario)
-    apdex_t = VerdictPolicy.model_validate(run.scenario.get("verdict") or {}).apdex_t * 1000.0
+    slos, defaulted = slos_of(run.scenario)
+    apdex_t = run.scenario.verdict.apdex_t * 1000.0
 
     meas = Measurements(run, plan, span)
     errors_by_kind, error_kinds = per_endpoint.error_tables(meas)
@@ -62,7 +54,7 @@ def analyze(run: RunData) -> Analysis:
     ep_list = [str(e) for e in endpoints.index]
 
     # The one rule (held.py): sustained window breaks, scopes, capacity.
-    visit_s = _visit_seconds(run.scenario)
+    visit_s = visit_seconds(run.scenario)
     wins = Windows(plan, meas.n_windows, visit_s)
     judged = judge_slos(meas, wins, slos, seconds, endpoint_seconds)
     counted = judged.counted
@@ -75,14 +67,15 @@ def analyze(run: RunData) -> Analysis:
                     endpoints=endpoints.reset_index(), endpoint_seconds=endpoint_seconds,
                     errors_by_kind=errors_by_kind, error_kinds=error_kinds, phases=phase_table(meas, seconds),
                     totals=totals(meas, seconds, apdex_t), traffic=traffic(meas, run, seconds, duration),
-                    slo_results=tuple(judged.results), capacity=cap.to_dict(),
+                    slo_results=tuple(judged.results), capacity=cap,
                     recovery=recovery(meas, slos, ep_list),
                     latency_distribution=per_endpoint.distribution(meas.hist), error_samples=tuple(run.errors),
                     broke_first=broke_first(meas, counted, judged.results, ep_list, endpoint_seconds),
                     apdex_t_ms=apdex_t, offsite=per_endpoint.offsite(meas.frame), slos_defaulted=defaulted,
                     breaks=tuple(counted), undisturbed_slo_results=tuple(undisturbed),
-                    scenario_errors=scenario_faults.summarize(run.scenario_errors, run.meta, started,
-                                                              int(seconds["requests"].sum())))
+                    scenario_errors=scenario_faults.summarize(run.scenario_errors, thawed_json(run.meta.rehearsal),
+                                                              started, int(seconds["requests"].sum())),
+                    scenario_document=run.scenario_document)
 
 
-__all__ = ["DEFAULT_SLOS", "analyze"]
+__all__ = ["DEFAULT_SLOS", "analyze", "slos_of", "visit_seconds"]

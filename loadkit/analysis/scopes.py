@@ -11,6 +11,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..held import PEAK, PROBE, RUN
 from ..traffic import Phase, Plan, is_probe, judged_phases
 from .measurements import Measurements, metric_value, row_at
 
@@ -35,8 +36,8 @@ def phase_table(meas: Measurements, seconds: pd.DataFrame) -> pd.DataFrame:
 def peak_phase(plan: Plan) -> str | None:
     """The phase judged as "the peak" (None: the whole run is the peak, and "run" covers it)."""
     names = [p.name for p in plan.phases]
-    if "peak" in names:
-        return "peak"
+    if PEAK in names:
+        return PEAK
     candidates = [p for p in plan.phases if not is_probe(p.name)]
     if len(candidates) <= 1:
         return None  # the whole run is the peak: "run" covers it
@@ -51,15 +52,15 @@ def probe_phases(plan: Plan) -> tuple[str, ...]:
 def default_scopes(plan: Plan) -> list[str]:
     """The scopes an SLO without a phase is judged over: run, the peak (if any) and the probe (if any)."""
     peak = peak_phase(plan)
-    return (["run"] + ([peak] if peak and peak in {p.name for p in plan.phases} else [])
-            + (["probe"] if probe_phases(plan) else []))
+    return ([RUN] + ([peak] if peak and peak in {p.name for p in plan.phases} else [])
+            + ([PROBE] if probe_phases(plan) else []))
 
 
 def scope_phases(plan: Plan, scope: str) -> list[Phase]:
     """The plan's phases inside ``scope``."""
     judged = set(judged_phases(plan))
-    return [p for p in plan.phases if (p.name in judged if scope == "run" else
-                                       is_probe(p.name) if scope == "probe" else p.name == scope)]
+    return [p for p in plan.phases if (p.name in judged if scope == RUN else
+                                       is_probe(p.name) if scope == PROBE else p.name == scope)]
 
 
 def scope_start(plan: Plan, scope: str) -> float:
@@ -74,5 +75,5 @@ def scope_end(plan: Plan, scope: str) -> float:
     return float(inside[-1].end) if inside else plan.duration
 
 
-__all__ = ["default_scopes", "peak_phase", "phase_table", "probe_phases", "scope_end", "scope_phases",
-           "scope_start"]
+__all__ = ["PEAK", "PROBE", "RUN", "default_scopes", "peak_phase", "phase_table", "probe_phases", "scope_end",
+           "scope_phases", "scope_start"]

@@ -12,6 +12,7 @@ from ..data import RunData
 from ..failures import ERROR_CLASSES
 from ..held import WINDOW_S
 from .measurements import Measurements
+from .model import GeneratorHealth
 
 # A second in which the load generator's event loop stalled this long (the hiccup meter, run/hiccups.py)
 # is a pause: arrivals due then start late and responses in flight are measured that much slower.
@@ -87,15 +88,15 @@ def disturbed_seconds(seconds: pd.DataFrame) -> list[int]:
     return [int(t) for t in seconds.index[bad]]
 
 
-def generator_health(seconds: pd.DataFrame) -> dict[str, Any]:
-    """The load generator's pauses and CPU over the run (nothing for a run that did not measure them)."""
+def generator_health(seconds: pd.DataFrame) -> GeneratorHealth | None:
+    """The load generator's pauses and CPU over the run (None for a run that did not measure them)."""
     hiccup, cpu = seconds["hiccup_ms"], seconds["cpu"]
     if hiccup.isna().all() and cpu.isna().all():
-        return {}  # a run recorded before loadkit measured these
-    return {"hiccup_max_ms": float(hiccup.max()) if hiccup.notna().any() else None,
-            "paused_seconds": int((hiccup >= PAUSE_MS).sum()),
-            "generator_cpu_max": float(cpu.max()) if cpu.notna().any() else None,
-            "saturated_seconds": int((cpu >= SATURATED_CPU).sum())}
+        return None  # a run recorded before loadkit measured these
+    return GeneratorHealth(hiccup_max_ms=float(hiccup.max()) if hiccup.notna().any() else None,
+                           paused_seconds=int((hiccup >= PAUSE_MS).sum()),
+                           generator_cpu_max=float(cpu.max()) if cpu.notna().any() else None,
+                           saturated_seconds=int((cpu >= SATURATED_CPU).sum()))
 
 
 def rolling_max(seconds: pd.DataFrame, column: str, phases: set[str]) -> float:

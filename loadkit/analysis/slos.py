@@ -18,7 +18,7 @@ from ..scenario import Slo
 from ..traffic import is_probe
 from .measurements import Measurements, metric_value
 from .model import SloResult
-from .scopes import default_scopes, probe_phases, scope_end, scope_start
+from .scopes import PROBE, RUN, default_scopes, probe_phases, scope_end, scope_start
 from .seconds import disturbed_seconds
 
 
@@ -54,7 +54,7 @@ def _scope_result(meas: Measurements, wins: Windows, slo: Slo, scope: str, flags
                   sustained: Sequence[Break], per_second: pd.DataFrame, counted: list[Break]) -> SloResult:
     """One SLO over one scope; a break of the scope's total alone is appended to ``counted``."""
     plan = meas.plan
-    row = meas.scope_row(probe_phases(plan) if scope == "probe" else scope, slo.endpoint)
+    row = meas.scope_row(probe_phases(plan) if scope == PROBE else scope, slo.endpoint)
     aggregate_value = metric_value(row, slo.metric)
     requests = int(row["requests"]) if row is not None else 0
     aggregate_broke = breaks_row(row, slo)
@@ -113,9 +113,9 @@ def undisturbed_results(meas: Measurements, wins: Windows, seconds: pd.DataFrame
     clean = ~m["t"].isin(left_out)
     undisturbed: list[SloResult] = []
     for r in results:
-        if is_probe(r.scope) or r.scope == "probe" or r.passed:
+        if is_probe(r.scope) or r.passed:  # the probe scope is named as its hold phase
             continue
-        phases_in = meas.judged if r.scope == "run" else {r.scope}
+        phases_in = meas.judged if r.scope == RUN else {r.scope}
         inside = clean & m["phase"].isin(phases_in)
         if r.slo.endpoint is not None:
             inside &= m["endpoint"] == r.slo.endpoint

@@ -3,39 +3,44 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ..aggregate import Exploded
 from ..data import RunData
-from ..failures import ERROR_CLASSES
+from ..failures import ErrorClass
 from ..held import WINDOW_S
+from ..traffic import PhaseName
 from .measurements import Measurements, metric_value, row_at
+from .model import Totals, Traffic
 from .seconds import generator_health, rolling_max
 
 
-def totals(meas: Measurements, seconds: pd.DataFrame, apdex_t_ms: float) -> dict[str, Any]:
+def totals(meas: Measurements, seconds: pd.DataFrame, apdex_t_ms: float) -> Totals:
     """Requests, failures, error rate, percentiles, bytes, Apdex and failures per error class over the run."""
     overall = meas.by(pd.Series("all", index=meas.frame.index, name="all"), apdex_t_ms)
     orow = row_at(overall, "all")
-    return {
-        "requests": int(seconds["requests"].sum()), "failures": int(seconds["failures"].sum()),
-        "error_rate": metric_value(orow, "error_rate") or 0.0,
-        "rps_peak": float(seconds["requests"].rolling(WINDOW_S, min_periods=1).mean().max() or 0.0),
-        **{f"{k}_ms": metric_value(orow, k) for k in ("p50", "p90", "p95", "p99", "max", "mean")},
-        **{f"ok_{k}_ms": metric_value(orow, f"ok_{k}") for k in ("p50", "p95", "p99")},
-        "bytes": int(seconds["bytes"].sum()),
-        "apdex": metric_value(orow, "apdex"),
-        **{f"{cls}_errors": int(seconds[cls].sum()) for cls in ERROR_CLASSES},
-    }
+
+    def errors(cls: ErrorClass) -> int:
+        return int(seconds[cls.value].sum())
+
+    return Totals(
+        requests=int(seconds["requests"].sum()), failures=int(seconds["failures"].sum()),
+        error_rate=metric_value(orow, "error_rate") or 0.0,
+        rps_peak=float(seconds["requests"].rolling(WINDOW_S, min_periods=1).mean().max() or 0.0),
+        p50_ms=metric_value(orow, "p50"), p90_ms=metric_value(orow, "p90"), p95_ms=metric_value(orow, "p95"),
+        p99_ms=metric_value(orow, "p99"), max_ms=metric_value(orow, "max"), mean_ms=metric_value(orow, "mean"),
+        ok_p50_ms=metric_value(orow, "ok_p50"), ok_p95_ms=metric_value(orow, "ok_p95"),
+        ok_p99_ms=metric_value(orow, "ok_p99"), bytes=int(seconds["bytes"].sum()), apdex=metric_value(orow, "apdex"),
+        shedding_errors=errors(ErrorClass.SHEDDING), collapse_errors=errors(ErrorClass.COLLAPSE),
+        other_errors=errors(ErrorClass.OTHER))
 
 
-def traffic(meas: Measurements, run: RunData, seconds: pd.DataFrame, duration: float) -> dict[str, Any]:
+def traffic(meas: Measurements, run: RunData, seconds: pd.DataFrame, duration: float) -> Traffic:
     """Planned and delivered arrivals (or users), their peaks, lateness and the generator's health."""
     plan, judged = meas.plan, meas.judged
-    ran = min(float(run.meta.get("load_s") or duration), plan.duration)
+    ran = min(float(run.meta.load_s or duration), plan.duration)
     planned_total = plan.integral(0, ran)
     started = int(seconds["started"].sum())
     a = run.arrivals
@@ -47,24 +52,19 @@ def traffic(meas: Measurements, run: RunData, seconds: pd.DataFrame, duration: f
     peak_of: Callable[[set[str]], float] = (
         (lambda phases: float(seconds["users"].where(seconds["phase"].isin(phases)).max() or 0.0)) if closed
         else (lambda phases: rolling_max(seconds, "started", phases)))
-    return {
+    return Traffic(
         # closed model: "arrivals" are journeys begun; the plan is a number of users, not arrivals
-        "planned_arrivals": None if closed else round(planned_total), "delivered_arrivals": started,
-        "peak_planned_per_s": float(plan.planned_peak), "probe_per_s": plan.probe_level,
-        "peak_delivered_per_s": peak_of(judged),
-        "probe_delivered_per_s": peak_of({"probe"}) if plan.probe_level else None,
-        "late_arrivals": int(seconds["late"].sum()), "dropped_arrivals": int(seconds["dropped"].sum()),
-        "lateness_p99_ms": None if lat_stats is None or np.isnan(lat_stats["p99"]) else float(lat_stats["p99"]),
-        "lateness_max_ms": None if lat_stats is None or np.isnan(lat_stats["max"]) else float(lat_stats["max"]),
-        "delivered_share": (started / planned_total if planned_total >= 1 else 1.0) if not closed else
+        planned_arrivals=None if closed else round(planned_total), delivered_arrivals=started,
+        peak_planned_per_s=float(plan.planned_peak), probe_per_s=plan.probe_level,
+        peak_delivered_per_s=peak_of(judged),
+        probe_delivered_per_s=peak_of({PhaseName.PROBE.value}) if plan.probe_level else None,
+        late_arrivals=int(seconds["late"].sum()), dropped_arrivals=int(seconds["dropped"].sum()),
+        lateness_p99_ms=None if lat_stats is None or np.isnan(lat_stats["p99"]) else float(lat_stats["p99"]),
+        lateness_max_ms=None if lat_stats is None or np.isnan(lat_stats["max"]) else float(lat_stats["max"]),
+        delivered_share=(started / planned_total if planned_total >= 1 else 1.0) if not closed else
         (peak_of(judged) / plan.planned_peak if plan.planned_peak else 1.0),
-        "model": plan.model,
-        # visitors still walking when the plan and its drain ended, stopped mid-journey
-        "cut_short": int((run.meta.get("generator") or {}).get("cut_short") or 0),
-        # where they stood: [{journey, step_index, step, visitors}], most first (an older run.json has none)
-        "cut_short_at": list((run.meta.get("generator") or {}).get("cut_short_at") or []),
-        **generator_health(seconds),
-    }
+        model=plan.model, cut_short=run.meta.cut_short, cut_short_at=run.meta.cut_short_at,
+        generator=generator_health(seconds))
 
 
 __all__ = ["totals", "traffic"]

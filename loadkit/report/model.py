@@ -6,7 +6,6 @@ renderers read the same model, so the outputs never disagree.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,6 +13,8 @@ import pandas as pd
 
 from .. import scenario_errors as scenario_faults
 from ..analysis import PAUSE_MS, Analysis
+from ..analysis import summary as summary_parts
+from ..data import thawed_json
 from ..observed import ObservedSeries, cite
 from ..units import format_clock
 from ..verdict import Verdict, capacity_figure, class_words, kind_words, metric_words, scope_label
@@ -22,14 +23,7 @@ SCHEMA_VERSION = 1
 MAX_ERROR_SAMPLES = 20
 
 
-def _num(value: Any, digits: int = 3) -> float | None:
-    """A JSON-safe rounded float (NaN and None become None)."""
-    if value is None:
-        return None
-    number = float(value)
-    if math.isnan(number) or math.isinf(number):
-        return None
-    return round(number, digits)
+_num = summary_parts.number  # a JSON-safe rounded float (NaN and None become None)
 
 
 @dataclass(frozen=True)
@@ -177,20 +171,9 @@ def observed_view(observed: tuple[ObservedSeries, ...], seconds: list[int],
 def build_model(analysis: Analysis, verdict: Verdict, baseline: dict[str, Any] | None = None,
                 observed: tuple[ObservedSeries, ...] = ()) -> ReportModel:
     """Assemble the view model from the analysis and the verdict (and the site's metrics, if recorded)."""
-    meta = analysis.meta
-    run = {
-        "scenario": meta.get("scenario"), "target": meta.get("target"), "started_at": meta.get("started_at"),
-        "duration_s": _num(meta.get("duration_s"), 1), "planned_duration_s": _num(analysis.plan.duration, 1),
-        "complete": bool(meta.get("complete")), "interrupted": bool(meta.get("interrupted")),
-        "workers": meta.get("workers", 1), "model": analysis.plan.model, "demo": bool(meta.get("demo")),
-        "loadkit_version": meta.get("loadkit_version"), "locust_version": meta.get("locust_version"),
-        "python_version": meta.get("python_version"), "machine": meta.get("machine"),
-        "generator": meta.get("generator", {}), "preflight": meta.get("preflight"), "notes": meta.get("notes", []),
-        "verify_tls": meta.get("verify_tls", True), "connections": meta.get("connections", "new"),
-    }
-    t = analysis.traffic
-    traffic = {k: (_num(v, 2) if isinstance(v, float) else v) for k, v in t.items()}
-    totals = {k: (_num(v, 3) if isinstance(v, float) else v) for k, v in analysis.totals.items()}
+    run = summary_parts.run_part(analysis.meta, analysis.plan)
+    traffic = summary_parts.traffic_part(analysis.traffic)
+    totals = summary_parts.totals_part(analysis.totals)
     endpoints = tuple(EndpointRow(
         name=str(r["endpoint"]), method=str(r["method"]), requests=int(r["requests"]), failures=int(r["failures"]),
         error_rate=_num(r["error_rate"], 5), p50_ms=_num(r["p50"]), p90_ms=_num(r["p90"]), p95_ms=_num(r["p95"]),
@@ -201,8 +184,8 @@ def build_model(analysis: Analysis, verdict: Verdict, baseline: dict[str, Any] |
                         observed=_num(r.observed, 5), passed=r.passed, phase=r.scope,
                         first_break_s=_num(r.first_break_s, 1), scope=scope_label(r.scope, analysis),
                         until_s=None if r.over_scope else _num(r.until_s, 1)) for r in analysis.slo_results)
-    cap = {k: (_num(v, 3) if isinstance(v, float) else v) for k, v in analysis.capacity.items()}
-    rec = {k: (_num(v, 3) if isinstance(v, float) else v) for k, v in analysis.recovery.items()}
+    cap = summary_parts.capacity_part(analysis.capacity)
+    rec = summary_parts.recovery_part(analysis.recovery)
     phases = tuple({k: (_num(v, 3) if isinstance(v, float) else v) for k, v in row.items()}
                    for row in analysis.phases.to_dict("records"))
     unit = " users" if analysis.plan.model == "users" else "/s"
@@ -239,7 +222,8 @@ def build_model(analysis: Analysis, verdict: Verdict, baseline: dict[str, Any] |
     return ReportModel(verdict=verdict.verdict, headline=verdict.headline, reasons=verdict.reasons, run=run,
                        traffic=traffic, totals=totals, endpoints=endpoints, slos=slos, capacity=cap, recovery=rec,
                        phases=phases, error_kinds=error_kinds, error_samples=samples,
-                       slos_defaulted=analysis.slos_defaulted, scenario=analysis.scenario, series=series,
+                       slos_defaulted=analysis.slos_defaulted, scenario=thawed_json(analysis.scenario_document),
+                       series=series,
                        endpoint_series=endpoint_series, latency_distribution=dist, broke_first=broke_first,
                        apdex_t_ms=analysis.apdex_t_ms, capacity_figure=capacity_figure(cap, unit), baseline=baseline,
                        observed=observed_rows, observed_cited=observed_cited,

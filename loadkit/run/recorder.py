@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 from ..histogram import Histogram
 from ..redaction import redact_url, scrub
+from ..rows import ArrivalRow, MetricsRow
 from .scenario_errors import ScenarioErrors, is_scenario_status
 
 MAX_SAMPLES_PER_KIND = 5  # error samples kept per (endpoint, kind): the report shows a few, not thousands
@@ -252,17 +253,16 @@ class Recorder:
         cells, self._cells = self._cells, {}
         arrivals, self._arrivals = self._arrivals, {}
         samples, self._samples = self._samples, []
-        metrics = [{"t": sec, "endpoint": name, "method": method, "requests": c.requests,
-                    "failures": dict(c.failures), "bytes": c.bytes, "hist": c.hist.to_dict(),
-                    "ok_hist": c.ok_hist(),
-                    **({"offsite_redirects": c.offsite, "offsite_example": c.offsite_example} if c.offsite else {})}
+        metrics = [MetricsRow(t=sec, endpoint=name, method=method, requests=c.requests, failures=c.failures,
+                              bytes=c.bytes, hist=c.hist.to_dict(), ok_hist=c.ok_hist(), offsite_redirects=c.offsite,
+                              offsite_example=c.offsite_example).to_json()
                    for (sec, name, method), c in sorted(cells.items())]
         for (sec, _, _), c in cells.items():
             self._recent_hist(sec).merge(c.hist)
-        arrival_rows = [{"t": sec, "started": a.started, "late": a.late, "dropped": a.dropped, "users": a.users,
-                         "lateness": a.lateness.to_dict(),
-                         **({"hiccup_ms": round(a.hiccup_us / 1000, 1)} if a.hiccup_us >= 0 else {}),
-                         **({"cpu": round(a.cpu, 1)} if a.cpu >= 0 else {})}
+        arrival_rows = [ArrivalRow(t=sec, started=a.started, late=a.late, dropped=a.dropped, users=a.users,
+                                   lateness=a.lateness.to_dict(),
+                                   hiccup_ms=round(a.hiccup_us / 1000, 1) if a.hiccup_us >= 0 else None,
+                                   cpu=round(a.cpu, 1) if a.cpu >= 0 else None).to_json()
                         for sec, a in sorted(arrivals.items())]
         return metrics, arrival_rows, samples
 
