@@ -10,8 +10,8 @@ from typing import Any
 import pandas as pd
 
 from .. import scenario_errors as scenario_faults
-from ..data import RunMeta
 from ..held import Break, Capacity
+from ..run_meta import RunMeta
 from ..scenario import Scenario, Slo
 from ..traffic import Plan
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 import math
 
 from .. import scenario_errors as scenario_faults
-from ..data import RunData, thawed_json
+from ..data import RunData
 from ..held import SIGNALS, Windows
+from ..run_meta import thawed_json
 from ..scenario import Scenario, Slo, mean_visit_seconds
 from . import endpoints as per_endpoint
 from .broke_first import broke_first

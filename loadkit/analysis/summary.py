@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ..data import RunMeta, thawed_json
 from ..held import Capacity
+from ..run_meta import RunMeta, thawed_json
 from ..traffic import Plan
 from .model import Recovery, Totals, Traffic
 

@@ -14,8 +14,8 @@ import pandas as pd
 from .. import scenario_errors as scenario_faults
 from ..analysis import PAUSE_MS, Analysis
 from ..analysis import summary as summary_parts
-from ..data import thawed_json
 from ..observed import ObservedSeries, cite
+from ..run_meta import thawed_json
 from ..units import format_clock
 from ..verdict import Verdict, capacity_figure, class_words, kind_words, metric_words, scope_label
 
