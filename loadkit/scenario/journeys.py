@@ -8,13 +8,11 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, PrivateAttr, ValidationInfo, model_validator
 from selectolax.lexbor import LexborHTMLParser
 
-from ..units import parse_duration
 from ..uri import ENV, VARIABLE, starts_with_expression, template_variables
-from .fields import HTTP_METHODS, FrozenModel
-
+from .fields import HTTP_METHODS, FrozenModel, ThinkTime, is_saved, parse_think
 
 
 class Extractor(FrozenModel):
@@ -85,8 +83,14 @@ class Step(FrozenModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
+    # Parsed once, at validation: visitors read these on every step of every visit.
+    _method: str = PrivateAttr("THINK")
+    _path: str = PrivateAttr("")
+    _endpoint: str = PrivateAttr("")
+    _think: ThinkTime | None = PrivateAttr(None)
+
     @model_validator(mode="after")
-    def _one_action(self) -> Step:
+    def _one_action(self, info: ValidationInfo) -> Step:
         actions = [m for m in HTTP_METHODS if getattr(self, m) is not None]
         if self.think is not None:
             actions.append("think")
@@ -94,40 +98,32 @@ class Step(FrozenModel):
             raise ValueError("each step needs exactly one of get, post, put, patch, delete, head or think"
                              + (f" (found {', '.join(actions)})" if actions else ""))
         if self.think is not None:
-            self.think_range  # validates
+            self._think = parse_think(self.think)
             if any(getattr(self, f) for f in ("form", "body", "extract", "headers", "name")):
                 raise ValueError("a think step takes no request options")
-        else:
-            path = self.path
-            if starts_with_expression(path):
-                if not path.startswith(("{+", "{#")):
-                    raise ValueError(f"a path taken whole from a variable keeps its '/' only as {{+var}}, got "
-                                     f"{path!r}: write {{+{path[1:]}")
-            elif not path.startswith(("/", "http://", "https://")):
-                raise ValueError(f"the path must start with '/' (or be a whole {{+variable}}), got {path!r}")
-            try:
-                template_variables(path)
-            except Exception as exc:  # noqa: BLE001 - uritemplate's parse errors have no common type
-                raise ValueError(f"the path {path!r} is not a valid URI template ({exc})") from None
-            bodies = [b for b in (self.form, self.json_body, self.body) if b is not None]
-            if len(bodies) > 1:
-                raise ValueError("give at most one of form, json or body")
+            return self
+        self._method = actions[0].upper()
+        self._path = getattr(self, actions[0])
+        problem = None if is_saved(info) else path_problem(self.path)  # a path that ran stays readable
+        if problem is not None:
+            raise ValueError(problem)
+        bodies = [b for b in (self.form, self.json_body, self.body) if b is not None]
+        if len(bodies) > 1:
+            raise ValueError("give at most one of form, json or body")
+        self._endpoint = self.name or f"{self._method} {mask_query(self.path)}"
         return self
 
     @property
     def method(self) -> str:
         """Upper-case HTTP method, or ``THINK``."""
-        for m in HTTP_METHODS:
-            if getattr(self, m) is not None:
-                return m.upper()
-        return "THINK"
+        return self._method
 
     @property
     def path(self) -> str:
-        """The templated path (``/products/{product}``)."""
-        value = getattr(self, self.method.lower())
-        assert isinstance(value, str)
-        return value
+        """The templated path (``/products/{product}``) of a request step."""
+        if self._method == "THINK":
+            raise ValueError("a think step has no path")
+        return self._path
 
     @property
     def endpoint(self) -> str:
@@ -136,20 +132,30 @@ class Step(FrozenModel):
         Literal query values are masked (``GET /page?token=***``): they may be secrets, and the same page
         with other values is the same endpoint; ``{placeholders}`` stay.
         """
-        return self.name or f"{self.method} {mask_query(self.path)}"
+        return self._endpoint
 
     @property
-    def think_range(self) -> tuple[float, float]:
-        """(min, max) seconds of a think step."""
-        raw = self.think
-        if isinstance(raw, str) and ".." in raw:
-            lo_text, hi_text = raw.split("..", 1)
-            lo, hi = parse_duration(lo_text), parse_duration(hi_text)
-            if hi < lo:
-                raise ValueError(f"think range {raw!r} ends before it starts")
-            return lo, hi
-        value = parse_duration(raw)
-        return value, value
+    def think_range(self) -> ThinkTime:
+        """(low, high) seconds of a think step, parsed when the scenario was read."""
+        if self._think is None:
+            raise ValueError(f"a {self._method} step has no think time")
+        return self._think
+
+
+def path_problem(path: str) -> str | None:
+    """What is wrong with a step's path, or None: it starts with '/', is an absolute URL or a whole
+    ``{+variable}``, and is a valid URI template."""
+    if starts_with_expression(path):
+        if not path.startswith(("{+", "{#")):
+            return (f"a path taken whole from a variable keeps its '/' only as {{+var}}, got "
+                    f"{path!r}: write {{+{path[1:]}")
+    elif not path.startswith(("/", "http://", "https://")):
+        return f"the path must start with '/' (or be a whole {{+variable}}), got {path!r}"
+    try:
+        template_variables(path)
+    except Exception as exc:  # noqa: BLE001 - uritemplate's parse errors have no common type
+        return f"the path {path!r} is not a valid URI template ({exc})"
+    return None
 
 
 class Journey(FrozenModel):
@@ -168,7 +174,7 @@ class Journey(FrozenModel):
     @property
     def think_seconds(self) -> float:
         """Mean total think time, for Little's-law estimates."""
-        return sum(sum(s.think_range) / 2 for s in self.steps if s.method == "THINK")
+        return sum(s.think_range.mean for s in self.steps if s.method == "THINK")
 
 
 def mask_query(path: str) -> str:

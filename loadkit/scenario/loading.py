@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from ..errors import DataError, ScenarioError
 from .bundled import resolve_scenario_path
 from .errors import describe_error
+from .fields import SAVED
 from .models import Scenario
 
 
@@ -20,12 +21,16 @@ def parse_scenario(document: Any, source: str = "<scenario>") -> Scenario:
 
     Raises :class:`ScenarioError` naming ``source``, the field path and the fix.
     """
+    return _validate(document, source, {})
+
+
+def _validate(document: Any, source: str, context: dict[str, Any]) -> Scenario:
     if not isinstance(document, dict):
         raise ScenarioError(f"{source}: a scenario is a mapping of fields (name, traffic, journeys, ...), "
                             f"got {type(document).__name__}.",
                             "start from a bundled scenario (`loadkit scenarios` lists them)")
     try:
-        return Scenario.model_validate(document)
+        return Scenario.model_validate(document, context=context)
     except ValidationError as exc:
         errors = exc.errors()
         first = describe_error(errors[0])
@@ -66,11 +71,13 @@ def saved_scenario(document: Any, source: str) -> Scenario:
     wrote it, already read from YAML), validated again into a :class:`Scenario`.
 
     Every saved scenario loads again: redaction keeps it valid (``***`` for secret header values and query
-    values, a target without credentials), and durations, rates and percentages are saved as numbers. A
-    file that does not load was edited or damaged: :class:`~loadkit.errors.DataError` naming ``source``.
+    values, a target without credentials), durations, rates and percentages are saved as numbers, and the
+    checks that only guard sending (a target that is a base URL, paths and placeholders as this version
+    reads them) are skipped, so the scenario of a run by an earlier loadkit loads too. A file that does
+    not load was edited or damaged: :class:`~loadkit.errors.DataError` naming ``source``.
     """
     try:
-        return parse_scenario(document, source)
+        return _validate(document, source, {SAVED: True})
     except ScenarioError as exc:
         problem = str(exc).split(" Fix: ", 1)[0].rstrip(".")
         raise DataError(f"{problem} (in the scenario saved with the run).",

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from .data import DataSource
 from .errors import FieldProblem
-from .fields import Duration, FrozenModel
+from .fields import Duration, FrozenModel, is_saved
 from .hosts import HOST_PATTERN, host_entry, target_problem
 from .journeys import Journey, step_variables
 from .observe import Observe
@@ -67,10 +67,10 @@ class Scenario(FrozenModel):
 
     @field_validator("target")
     @classmethod
-    def _url(cls, value: str | None) -> str | None:
+    def _url(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is None:
             return None
-        problem = target_problem(value)
+        problem = None if is_saved(info) else target_problem(value)  # a target that ran stays readable
         if problem is not None:
             raise ValueError(f"{problem[0]} ({problem[1]})")
         return value.rstrip("/")
@@ -85,7 +85,7 @@ class Scenario(FrozenModel):
         return value
 
     @model_validator(mode="after")
-    def _cross_checks(self) -> Scenario:
+    def _cross_checks(self, info: ValidationInfo) -> Scenario:
         if not self.journeys and not self.locustfile:
             raise FieldProblem("journeys", "give journeys (at least one), or a locustfile whose User classes "
                                            "walk them")
@@ -101,6 +101,12 @@ class Scenario(FrozenModel):
             if slo.endpoint is not None and slo.endpoint not in endpoints and not self.locustfile:
                 raise FieldProblem(f"slos[{index}].endpoint", f"{slo.endpoint!r} is not a step of any journey; "
                                                               f"endpoints are: {', '.join(sorted(endpoints))}")
+        if not is_saved(info):  # placeholders as this version reads paths; a scenario that ran stays readable
+            self._check_placeholders()
+        return self
+
+    def _check_placeholders(self) -> None:
+        """Every ``{var}`` a step uses is a data source or extracted by an earlier step."""
         for j, journey in enumerate(self.journeys):
             known = set(self.data)
             for k, step in enumerate(journey.steps):
@@ -110,7 +116,6 @@ class Scenario(FrozenModel):
                                            f"journey {journey.name!r} uses {{{var}}} before it is defined; "
                                            "add it under data: or extract it in an earlier step")
                 known.update(step.extract)
-        return self
 
     @property
     def endpoints(self) -> list[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, PrivateAttr, model_validator
 
 from ..units import parse_duration, parse_percent
 from .fields import Duration, FrozenModel, Percent, Rate
@@ -19,24 +19,28 @@ class Slo(FrozenModel):
     endpoint: str | None = Field(None, description="Endpoint name; default: all requests.")
     phase: str | None = Field(None, description="Only this phase (baseline, ramp, peak, decay, probe, ...).")
 
+    # Parsed once, at validation (``below`` keeps what the user wrote, for names and the saved scenario):
+    # analysis compares every second of every scope against the limit.
+    _limit: float = PrivateAttr(0.0)
+    _name: str = PrivateAttr("")
+
     @model_validator(mode="after")
-    def _limit_parses(self) -> Slo:
-        self.limit  # validates
+    def _parse_limit(self) -> Slo:
+        self._limit = parse_percent(self.below) if self.metric == "error_rate" else parse_duration(self.below) * 1000.0
+        scope = f" [{self.endpoint}]" if self.endpoint else ""
+        phase = f" during {self.phase}" if self.phase else ""
+        self._name = f"{self.metric} < {self.below}{scope}{phase}"
         return self
 
     @property
     def limit(self) -> float:
         """Threshold in milliseconds (latency metrics) or as a fraction (error_rate)."""
-        if self.metric == "error_rate":
-            return parse_percent(self.below)
-        return parse_duration(self.below) * 1000.0
+        return self._limit
 
     @property
     def name(self) -> str:
         """A unique, readable name: ``p95 < 800ms [POST /checkout]``."""
-        scope = f" [{self.endpoint}]" if self.endpoint else ""
-        phase = f" during {self.phase}" if self.phase else ""
-        return f"{self.metric} < {self.below}{scope}{phase}"
+        return self._name
 
 
 class VerdictPolicy(FrozenModel):

@@ -111,7 +111,8 @@ def _profile_tag(value: Any) -> str:
 
 
 Traffic = Annotated[
-    Annotated[BurstTraffic, Tag("burst")] | Annotated[StepsTraffic, Tag("steps")] | Annotated[ConstantTraffic, Tag("constant")] | Annotated[PointsTraffic, Tag("points")],
+    Annotated[BurstTraffic, Tag("burst")] | Annotated[StepsTraffic, Tag("steps")]
+    | Annotated[ConstantTraffic, Tag("constant")] | Annotated[PointsTraffic, Tag("points")],
     Discriminator(_profile_tag, custom_error_type="profile",
                   custom_error_message="profile must be one of burst, steps, constant, points"),
 ]
