@@ -13,6 +13,7 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
+from itertools import pairwise
 
 from .scenario import BurstTraffic, ConstantTraffic, PointsTraffic, Scenario, StepsTraffic
 
@@ -183,7 +184,8 @@ class Plan:
             done += seg_total
 
 
-def _chain(pieces: list[tuple[str, float, float, float, float | None]]) -> tuple[tuple[Segment, ...], tuple[Phase, ...]]:
+def _chain(pieces: list[tuple[str, float, float, float, float | None]]
+           ) -> tuple[tuple[Segment, ...], tuple[Phase, ...]]:
     """Build segments and phases from (phase, length, r0, r1, half_life) pieces; zero lengths are skipped."""
     segments: list[Segment] = []
     phases: list[Phase] = []
@@ -259,7 +261,7 @@ def build_plan(scenario: Scenario, rate_scale: float = 1.0, duration_scale: floa
         return Plan(segments=segments, phases=phases, planned_peak=tr.rate * scale, **common)  # type: ignore[arg-type]
     assert isinstance(tr, PointsTraffic)
     pieces = [(PhaseName.CUSTOM.value, (b[0] - a[0]) * ds, a[1] * scale, b[1] * scale, None)
-              for a, b in zip(tr.points, tr.points[1:])]
+              for a, b in pairwise(tr.points)]
     segments, _ = _chain(pieces)
     phases = (Phase(PhaseName.CUSTOM.value, 0.0, segments[-1].end, max(max(s.r0, s.r1) for s in segments)),)
     return Plan(segments=segments, phases=phases, planned_peak=phases[0].level, **common)  # type: ignore[arg-type]

@@ -136,3 +136,21 @@ def test_an_edited_saved_scenario_names_the_file_and_the_field(tmp_path: Path) -
     path.write_text("name: [unclosed", encoding="utf-8")
     with pytest.raises(DataError, match="unreadable"):
         load_saved_scenario(run_dir)
+
+
+def test_a_scenario_saved_by_an_earlier_loadkit_loads_again(tmp_path: Path) -> None:
+    """Before targets had to be base URLs, a target could carry a query string (saved as ``?token=***``);
+    before paths were URI templates, ``{?q}`` was literal text. Neither may be run today, but a run that
+    used them can still be reported on."""
+    document = {"name": "old", "target": "http://127.0.0.1:8080/?token=***",
+                "traffic": {"profile": "constant", "rate": 2.0, "duration": 10.0},
+                "journeys": [{"name": "j", "steps": [{"get": "/search{?q}"}, {"think": "1s..3s"}]}],
+                "slos": [{"metric": "p95", "below": "800ms", "endpoint": "GET /search{?q}"}]}
+    with pytest.raises(ScenarioError, match="target"):
+        parse_scenario(document)
+    (tmp_path / SAVED_SCENARIO).write_text(yaml.safe_dump(document), encoding="utf-8")
+    rebuilt = load_saved_scenario(tmp_path)
+    assert rebuilt.endpoints == ["GET /search{?q}"]
+    assert rebuilt.slos[0].limit == 800.0 and rebuilt.journeys[0].think_seconds == 2.0
+    with pytest.raises(ScenarioError, match=r"uses \{q\} before it is defined"):
+        parse_scenario({**document, "target": "http://127.0.0.1:8080"})

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import json
 import re
+from functools import cached_property
 from collections.abc import Sequence
 from typing import Any
 
-from pydantic import ConfigDict, Field, PrivateAttr, ValidationInfo, model_validator
+from pydantic import ConfigDict, Field, ValidationInfo, model_validator
 from selectolax.lexbor import LexborHTMLParser
 
 from ..uri import ENV, VARIABLE, starts_with_expression, template_variables
@@ -83,12 +84,8 @@ class Step(FrozenModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
-    # Parsed once, at validation: visitors read these on every step of every visit.
-    _method: str = PrivateAttr("THINK")
-    _path: str = PrivateAttr("")
-    _endpoint: str = PrivateAttr("")
-    _think: ThinkTime | None = PrivateAttr(None)
-
+    # Method, path, endpoint name and think time are parsed here, once (cached properties, filled by the
+    # validator): visitors read them on every step of every visit.
     @model_validator(mode="after")
     def _one_action(self, info: ValidationInfo) -> Step:
         actions = [m for m in HTTP_METHODS if getattr(self, m) is not None]
@@ -98,64 +95,50 @@ class Step(FrozenModel):
             raise ValueError("each step needs exactly one of get, post, put, patch, delete, head or think"
                              + (f" (found {', '.join(actions)})" if actions else ""))
         if self.think is not None:
-            self._think = parse_think(self.think)
+            self.think_range  # noqa: B018 - parsed (and cached) here, where a bad value is the user's error
             if any(getattr(self, f) for f in ("form", "body", "extract", "headers", "name")):
                 raise ValueError("a think step takes no request options")
             return self
-        self._method = actions[0].upper()
-        self._path = getattr(self, actions[0])
         problem = None if is_saved(info) else path_problem(self.path)  # a path that ran stays readable
         if problem is not None:
             raise ValueError(problem)
         bodies = [b for b in (self.form, self.json_body, self.body) if b is not None]
         if len(bodies) > 1:
             raise ValueError("give at most one of form, json or body")
-        self._endpoint = self.name or f"{self._method} {mask_query(self.path)}"
+        self.endpoint  # noqa: B018 - cached with the method and path
         return self
 
-    @property
+    @cached_property
     def method(self) -> str:
         """Upper-case HTTP method, or ``THINK``."""
-        return self._method
+        for m in HTTP_METHODS:
+            if getattr(self, m) is not None:
+                return m.upper()
+        return "THINK"
 
-    @property
+    @cached_property
     def path(self) -> str:
         """The templated path (``/products/{product}``) of a request step."""
-        if self._method == "THINK":
+        value = getattr(self, self.method.lower())
+        if not isinstance(value, str):
             raise ValueError("a think step has no path")
-        return self._path
+        return value
 
-    @property
+    @cached_property
     def endpoint(self) -> str:
         """Endpoint name used in every report: ``GET /products/{product}`` unless ``name`` is set.
 
         Literal query values are masked (``GET /page?token=***``): they may be secrets, and the same page
         with other values is the same endpoint; ``{placeholders}`` stay.
         """
-        return self._endpoint
+        return self.name or f"{self.method} {mask_query(self.path)}"
 
-    @property
+    @cached_property
     def think_range(self) -> ThinkTime:
-        """(low, high) seconds of a think step, parsed when the scenario was read."""
-        if self._think is None:
-            raise ValueError(f"a {self._method} step has no think time")
-        return self._think
-
-
-def path_problem(path: str) -> str | None:
-    """What is wrong with a step's path, or None: it starts with '/', is an absolute URL or a whole
-    ``{+variable}``, and is a valid URI template."""
-    if starts_with_expression(path):
-        if not path.startswith(("{+", "{#")):
-            return (f"a path taken whole from a variable keeps its '/' only as {{+var}}, got "
-                    f"{path!r}: write {{+{path[1:]}")
-    elif not path.startswith(("/", "http://", "https://")):
-        return f"the path must start with '/' (or be a whole {{+variable}}), got {path!r}"
-    try:
-        template_variables(path)
-    except Exception as exc:  # noqa: BLE001 - uritemplate's parse errors have no common type
-        return f"the path {path!r} is not a valid URI template ({exc})"
-    return None
+        """(low, high) seconds of a think step."""
+        if self.think is None:
+            raise ValueError(f"a {self.method} step has no think time")
+        return parse_think(self.think)
 
 
 class Journey(FrozenModel):
@@ -175,6 +158,22 @@ class Journey(FrozenModel):
     def think_seconds(self) -> float:
         """Mean total think time, for Little's-law estimates."""
         return sum(s.think_range.mean for s in self.steps if s.method == "THINK")
+
+
+def path_problem(path: str) -> str | None:
+    """What is wrong with a step's path, or None: it starts with '/', is an absolute URL or a whole
+    ``{+variable}``, and is a valid URI template."""
+    if starts_with_expression(path):
+        if not path.startswith(("{+", "{#")):
+            return (f"a path taken whole from a variable keeps its '/' only as {{+var}}, got "
+                    f"{path!r}: write {{+{path[1:]}")
+    elif not path.startswith(("/", "http://", "https://")):
+        return f"the path must start with '/' (or be a whole {{+variable}}), got {path!r}"
+    try:
+        template_variables(path)
+    except Exception as exc:  # noqa: BLE001 - uritemplate's parse errors have no common type
+        return f"the path {path!r} is not a valid URI template ({exc})"
+    return None
 
 
 def mask_query(path: str) -> str:

@@ -3,9 +3,10 @@ reached, and the rails that protect the site during the run."""
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Literal
 
-from pydantic import ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from ..units import parse_duration, parse_percent
 from .fields import Duration, FrozenModel, Percent, Rate
@@ -19,28 +20,26 @@ class Slo(FrozenModel):
     endpoint: str | None = Field(None, description="Endpoint name; default: all requests.")
     phase: str | None = Field(None, description="Only this phase (baseline, ramp, peak, decay, probe, ...).")
 
-    # Parsed once, at validation (``below`` keeps what the user wrote, for names and the saved scenario):
-    # analysis compares every second of every scope against the limit.
-    _limit: float = PrivateAttr(0.0)
-    _name: str = PrivateAttr("")
-
+    # Parsed once, at validation (cached properties; ``below`` keeps what the user wrote, for names and the
+    # saved scenario): analysis compares every second of every scope against the limit.
     @model_validator(mode="after")
     def _parse_limit(self) -> Slo:
-        self._limit = parse_percent(self.below) if self.metric == "error_rate" else parse_duration(self.below) * 1000.0
-        scope = f" [{self.endpoint}]" if self.endpoint else ""
-        phase = f" during {self.phase}" if self.phase else ""
-        self._name = f"{self.metric} < {self.below}{scope}{phase}"
+        self.limit  # noqa: B018 - parsed (and cached) here, where a bad value is the user's error
         return self
 
-    @property
+    @cached_property
     def limit(self) -> float:
         """Threshold in milliseconds (latency metrics) or as a fraction (error_rate)."""
-        return self._limit
+        if self.metric == "error_rate":
+            return parse_percent(self.below)
+        return parse_duration(self.below) * 1000.0
 
-    @property
+    @cached_property
     def name(self) -> str:
         """A unique, readable name: ``p95 < 800ms [POST /checkout]``."""
-        return self._name
+        scope = f" [{self.endpoint}]" if self.endpoint else ""
+        phase = f" during {self.phase}" if self.phase else ""
+        return f"{self.metric} < {self.below}{scope}{phase}"
 
 
 class VerdictPolicy(FrozenModel):
