@@ -43,7 +43,8 @@ def trial(url: str, mode: str, rate: float, seconds: float, pause_ms: float) -> 
 
     from loadkit.histogram import Histogram
     from loadkit.run.arrivals import Crew, dispatch
-    from loadkit.run.engine import MAX_IN_FLIGHT, burst_tolerant_gc
+    from loadkit.run.context import MAX_IN_FLIGHT
+    from loadkit.run.process import burst_tolerant_gc
     from loadkit.run.recorder import Recorder
     from loadkit.run.visitors import DataPool, VisitorFactory
     from loadkit.scenario import parse_scenario

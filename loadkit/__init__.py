@@ -4,14 +4,14 @@ The library API mirrors the command line, one function per pipeline stage::
 
     scenario = loadkit.load_scenario("tv-spot")
     plan = loadkit.build_plan(scenario)
-    loadkit.run_scenario(scenario, plan, run_dir, base_dir)      # the only stage that starts gevent
+    loadkit.api.run(loadkit.api.settings("tv-spot"))            # the only stage that starts gevent
     analysis = loadkit.analyze(loadkit.load_run(run_dir))
     verdict = loadkit.judge(analysis)
     loadkit.render(analysis, verdict, run_dir)
     comparison = loadkit.compare_runs(loadkit.load_run(before_dir), loadkit.load_run(run_dir))
 """
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 import importlib as _importlib
 import typing as _typing

@@ -8,6 +8,11 @@
 5. ``LOADKIT_*`` environment variables;
 6. command-line flags (``--host`` is ``--target`` under Locust's name; ``--demo`` asks for the demo storefront).
 
+Every command that reads a scenario resolves its settings here: ``loadkit run``, and ``plan`` and
+``validate`` too (so ``LOADKIT_RATE_SCALE=0.1 loadkit plan smoke`` shows the rate a run would send), and the
+distribution's settings (``--master``, ``--expect-workers``, ``--bind``, ``--master-port``,
+``--worker-timeout``) and ``LOADKIT_LOOPBACK_ONLY`` join the same layers.
+
 Every other Locust setting found (``users``, ``LOCUST_RUN_TIME``, ...) is named in one warning line, never
 silently ignored. A setting given but empty (``LOADKIT_TARGET=""``) is a usage error naming it, and so is a
 run in CI (``CI`` set) that would fall back to the embedded demo storefront without ``--demo``.
@@ -21,7 +26,7 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +34,7 @@ from .errors import UsageError
 from .publish import shown_url, upload_problem
 from .redaction import redact_url
 from .scenario import DEMO_TARGET, Scenario, target_problem
+from .units import parse_duration
 
 ENV_PREFIX = "LOADKIT_"
 DEFAULT_MASTER_PORT = 5557  # Locust's own default: where a distributed run's master listens, workers connect
@@ -78,6 +84,44 @@ def parse_upload_url(text: str) -> str:
     return text.strip()
 
 
+def parse_count(text: str) -> int:
+    """A whole number, 0 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise ValueError(f"expected 0 or more, got {text!r}")
+    return value
+
+
+def parse_port(text: str) -> int:
+    """A TCP port, 1 to 65535."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(f"expected a port number, got {text!r}") from None
+    if not 1 <= value <= 65535:
+        raise ValueError(f"expected a port from 1 to 65535, got {text!r}")
+    return value
+
+
+def parse_seconds(text: str) -> float:
+    """A duration (``60s``, ``2m``) in seconds, above 0."""
+    value = parse_duration(text)
+    if value <= 0:
+        raise ValueError(f"expected a duration above 0, got {text!r}")
+    return value
+
+
+def parse_host(text: str) -> str:
+    """An address to listen on (a host name or an IP address, without a port)."""
+    value = text.strip()
+    if not value or "/" in value or " " in value:
+        raise ValueError(f"expected a host name or address, got {text!r}")
+    return value
+
+
 # setting -> (environment variable suffix, parser of the environment's text)
 SETTINGS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "target": ("TARGET", str),
@@ -89,10 +133,42 @@ SETTINGS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "quiet": ("QUIET", parse_bool),
     "skip_rehearsal": ("SKIP_REHEARSAL", parse_bool),
     "upload": ("UPLOAD_URL", parse_upload_url),
+    "loopback_only": ("LOOPBACK_ONLY", parse_bool),
+    "master": ("MASTER", parse_bool),
+    "expect_workers": ("EXPECT_WORKERS", parse_count),
+    "bind": ("BIND", parse_host),
+    "master_port": ("MASTER_PORT", parse_port),
+    "worker_timeout": ("WORKER_TIMEOUT", parse_seconds),
 }
 SECRET_SETTINGS = frozenset({"upload"})  # shown and recorded without their query string and credentials
 DEFAULTS: dict[str, Any] = {"target": None, "out": None, "workers": None, "rate_scale": 1.0,
-                            "duration_scale": 1.0, "strict": False, "quiet": False, "skip_rehearsal": False, "upload": None}
+                            "duration_scale": 1.0, "strict": False, "quiet": False, "skip_rehearsal": False,
+                            "upload": None,
+                            "loopback_only": False, "master": False, "expect_workers": None, "bind": "127.0.0.1",
+                            "master_port": None, "worker_timeout": 60.0}
+
+
+@dataclass(frozen=True)
+class Flags:
+    """The command line's settings: None for every flag not given (a lower layer then decides)."""
+
+    target: str | None = None
+    host: str | None = None  # --host, Locust's name for --target
+    demo: bool | None = None
+    out: Path | None = None
+    workers: int | None = None
+    rate_scale: float | None = None
+    duration_scale: float | None = None
+    strict: bool | None = None
+    quiet: bool | None = None
+    skip_rehearsal: bool | None = None
+    upload: str | None = None
+    loopback_only: bool | None = None
+    master: bool | None = None
+    expect_workers: int | None = None
+    bind: str | None = None
+    master_port: int | None = None
+    worker_timeout: float | None = None
 
 
 @dataclass(frozen=True)
@@ -163,8 +239,31 @@ class RunConfig:
     quiet: bool
     skip_rehearsal: bool  # the scenario's 'rehearsal: false', LOADKIT_SKIP_REHEARSAL, --skip-rehearsal
     upload: str | None = None  # a URL prefix the reports are PUT to after the run (loadkit/publish.py)
+    loopback_only: bool = False  # every host a step can reach must be this machine
+    master: bool = False  # a master for workers on other machines
+    expect_workers: int | None = None  # workers in all, local ones included (None: --workers)
+    bind: str = "127.0.0.1"  # where the master listens
+    master_port: int | None = None  # None: DEFAULT_MASTER_PORT for --master, else a free port
+    worker_timeout: float = 60.0  # longest wait for the workers to connect, in seconds
     sources: Mapping[str, str] = field(default_factory=dict)  # setting -> default|scenario|env|flag|...
     warnings: tuple[str, ...] = ()  # one line each, for stderr
+
+    @property
+    def local_workers(self) -> int:
+        """Worker processes to start on this machine (0: the load comes from this process)."""
+        return self.workers or 0
+
+    @property
+    def all_workers(self) -> int:
+        """Workers in all, local ones included (0: no workers)."""
+        return self.expect_workers if self.expect_workers is not None else self.local_workers
+
+    @property
+    def port(self) -> int:
+        """The port the master listens on (0: a free one)."""
+        if self.master_port is not None:
+            return self.master_port
+        return DEFAULT_MASTER_PORT if self.master else 0
 
     def recorded(self) -> dict[str, Any]:
         """For ``config.json``: values (secrets redacted) with their sources."""
@@ -218,10 +317,13 @@ def _resolve_target(flags: Mapping[str, Any], environ: Mapping[str, str], scenar
     return value, source, passed_over
 
 
-def resolve(flags: Mapping[str, Any], environ: Mapping[str, str], scenario: Scenario | None,
-            locust: Sequence[LocustSetting] = ()) -> RunConfig:
+def resolve(flags: Flags | Mapping[str, Any], environ: Mapping[str, str], scenario: Scenario | None,
+            locust: Sequence[LocustSetting] = (), *, sends_load: bool = True) -> RunConfig:
     """Layer the settings (see the module's docstring); ``flags`` holds None for every flag not given on the
-    command line, ``locust`` what :func:`read_locust_settings` found."""
+    command line, ``locust`` what :func:`read_locust_settings` found. ``sends_load=False`` (``plan``,
+    ``validate``): no run follows, so a missing target in CI is not an error."""
+    if isinstance(flags, Flags):
+        flags = asdict(flags)
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
     target, target_source, passed_over = _resolve_target(flags, environ, scenario, locust)
@@ -246,7 +348,8 @@ def resolve(flags: Mapping[str, Any], environ: Mapping[str, str], scenario: Scen
             value, source = flags[name], "flag"
         values[name] = value
         sources[name] = source
-    if target is None and in_ci(environ):
+    _check_distribution(values)
+    if target is None and in_ci(environ) and sends_load:
         raise UsageError("no target: CI is set, and a CI job that quietly judged the embedded demo storefront "
                          "would report on the wrong site.",
                          "pass --target https://your-site (or set LOADKIT_TARGET, or target: in the scenario); "
@@ -255,3 +358,17 @@ def resolve(flags: Mapping[str, Any], environ: Mapping[str, str], scenario: Scen
     warnings = (f"Locust settings found and not used: {', '.join(unused)} (loadkit reads only Locust's host, "
                 "as the target; the scenario sets the load; see docs/ci.md).",) if unused else ()
     return RunConfig(**values, sources=sources, warnings=warnings)
+
+
+def _check_distribution(values: Mapping[str, Any]) -> None:
+    """The distribution settings must agree: a usage error naming the fix otherwise."""
+    local = values["workers"] or 0
+    expect = values["expect_workers"] if values["expect_workers"] is not None else local
+    if values["master"] and expect < 1:
+        raise UsageError("--master needs to know how many workers to wait for.", "add --expect-workers N")
+    if expect < local:
+        raise UsageError(f"--expect-workers {expect} is fewer than --workers {local}.",
+                         "--expect-workers counts every worker, the local ones included")
+    if expect > local and not values["master"]:
+        raise UsageError("--expect-workers above --workers waits for workers on other machines.",
+                         "add --master, and start them with `loadkit worker --master HOST:PORT`")

@@ -80,7 +80,7 @@ def test_a_failing_slo_fails_the_job_and_fills_the_step_summary(tmp_path: Path, 
 
 
 def test_exit_codes_follow_the_verdict() -> None:
-    from loadkit.cli import verdict_exit_code
+    from loadkit.api import verdict_exit_code
 
     assert verdict_exit_code("at-risk", strict=False, interrupted=False) == 0
     assert verdict_exit_code("at-risk", strict=True, interrupted=False) == 1

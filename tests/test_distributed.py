@@ -181,7 +181,7 @@ def test_a_worker_imports_the_masters_locustfile_in_place_when_it_has_the_same_f
         "cases = {'same': (same, 'X = 1\\n'), 'changed': (same, 'X = 2\\n'), 'elsewhere': ('/nonexistent/shop.py', 'X = 3\\n')}\n"
         "out = {}\n"
         "for name, (path, text) in cases.items():\n"
-        "    got = locustfile_here({'locustfile_path': path, 'locustfile': text, 'locustfile_name': 'shop.py'})\n"
+        "    got = locustfile_here(text, 'shop.py', path)\n"
         "    out[name] = [str(got), got.read_text()]\n"
         "print(json.dumps(out))\n")
     out = run_child(child)

@@ -8,13 +8,13 @@ from tests.helpers import run_child
 
 
 def test_dropping_locusts_request_statistics_detaches_the_runners_listener() -> None:
-    # loadkit.run.engine.drop_locust_request_stats finds the runner's listener in EventHook._handlers by
+    # loadkit.run.process.drop_locust_request_stats finds the runner's listener in EventHook._handlers by
     # its qualified name; when that stops matching, Locust's statistics would silently cost CPU again.
     out = run_child("""
 import json
 from locust import User, task
 from locust.env import Environment
-from loadkit.run.engine import drop_locust_request_stats
+from loadkit.run.process import drop_locust_request_stats
 
 class Idle(User):
     @task

@@ -31,7 +31,7 @@ CHILD = textwrap.dedent('''
     hub_resolver = gevent.get_hub().resolver
     real = hub_resolver.getaddrinfo
     hub_resolver.getaddrinfo = lambda *args: asked.append(args[0]) or real(*args)
-    cache_dns()  # as each load process does (run.engine.build_context)
+    cache_dns()  # as each load process does (run.context.build_context)
     connections = Connections(f"http://127.0.0.1:{server.server_port}", shared=False, verify_tls=True,
                               timeout=5, pool_size=1)
     event = type("Event", (), {"fire": staticmethod(lambda **kw: None)})()

@@ -83,7 +83,7 @@ def test_bundled_scenarios_plan() -> None:
 
 
 def test_the_start_banner_speaks_of_users_for_the_closed_model() -> None:
-    from loadkit.cli import plan_headline
+    from loadkit.plan_description import plan_headline
 
     closed = build_plan(scenario({"model": "users", "profile": "constant", "rate": 5, "duration": "20s"}))
     assert plan_headline(closed) == "5 looping users over 20 s (closed model)"

@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -36,14 +37,16 @@ from locust.env import Environment
 from ..config import DEFAULT_MASTER_PORT
 from ..errors import LoadkitError, RunError, ScenarioError, TargetError
 from ..redaction import redact_url
-from ..scenario import data_from_wire, parse_scenario
-from ..traffic import plan_from_dict
-from . import hiccups, is_loopback
+from . import hiccups
 from .client import Connections, VisitorClient
-from .engine import (FLUSH_EVERY_S, LoadContext, build_context, burst_tolerant_gc, cpu_sampler, drop_locust_request_stats,
-                     user_class)
+from .context import LoadContext, build_context
 from .locustfile import fire_init, fire_quitting, load_user_classes
+from .process import burst_tolerant_gc, cpu_sampler, drop_locust_request_stats
+from .protocol import Data, Done, Hello, Ready, Refused, Setup, Start, Stop, listen, send
 from .recorder import Recorder
+from .supervisor import FLUSH_EVERY_S
+from .targets import is_loopback
+from .users import user_class
 
 log = logging.getLogger("loadkit.worker")
 # Seconds of silence from the master after which a worker stops its load and leaves. The master answers
@@ -96,18 +99,19 @@ def die_with_parent(parent_pid: int, on_orphaned: Callable[[], object]) -> None:
     gevent.spawn(watch)
 
 
-def locustfile_here(data: dict[str, Any]) -> Path:
-    """Where this worker imports the scenario's locustfile from: the master's own path when this machine
-    has the same file there (a local worker, or a load machine with the same checkout), so the modules
-    next to it import too; otherwise the text the master sent, written to a folder of its own."""
-    original = Path(data.get("locustfile_path") or "")
+def locustfile_here(text: str, name: str | None, master_path: str | None) -> Path:
+    """Where this worker imports the scenario's locustfile (``text``, called ``name`` on the master, at
+    ``master_path`` there) from: the master's own path when this machine has the same file there (a local
+    worker, or a load machine with the same checkout), so the modules next to it import too; otherwise the
+    text the master sent, written to a folder of its own."""
+    original = Path(master_path or "")
     try:
-        if original.is_file() and original.read_text(encoding="utf-8") == data["locustfile"]:
+        if original.is_file() and original.read_text(encoding="utf-8") == text:
             return original
     except (OSError, UnicodeDecodeError):
         pass
-    path = Path(tempfile.mkdtemp(prefix="loadkit-worker-")) / (data.get("locustfile_name") or "locustfile.py")
-    path.write_text(data["locustfile"], encoding="utf-8")
+    path = Path(tempfile.mkdtemp(prefix="loadkit-worker-")) / (name or "locustfile.py")
+    path.write_text(text, encoding="utf-8")
     return path
 
 
@@ -138,159 +142,182 @@ def run_worker(master_host: str, master_port: int = DEFAULT_MASTER_PORT, parent_
     worker's ``loadkit run`` process, which this worker does not outlive. Raises RunError when the master
     goes silent (or the parent ends) and the worker stopped its load."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    lost: list[str] = []  # why this worker left before the master ended the run
-    leave = Event()
+    return Worker(master_host, master_port, parent_pid).serve()
 
-    def orphaned() -> None:
-        lost.append("the loadkit run that started it ended")
-        leave.set()
 
-    if parent_pid is not None:
-        die_with_parent(parent_pid, orphaned)
-    recorder = Recorder()
-    # Locust's global events, as under `locust --worker`: a locustfile imported later registers its listeners
-    # there (this process serves one run, so nothing else hears them)
-    env = Environment(user_classes=[user_class()], host="http://127.0.0.1", events=locust.events)
-    env.events.request.add_listener(recorder.on_request)
-    env.events.user_error.add_listener(recorder.on_user_error)  # a locustfile's exceptions: scenario errors
-    log.info("connecting to the master at %s:%d", master_host, master_port)
-    try:  # Locust retries for a while (workers may start before their master), then gives up
-        runner = env.create_worker_runner(master_host, master_port)
-    except ConnectionError:
-        waited = locust_runners.CONNECT_TIMEOUT * (locust_runners.CONNECT_RETRY_COUNT + 1)
-        raise RunError(f"no loadkit master answered at {master_host}:{master_port} within {waited:g} s.",
-                       "start the master first (loadkit run SCENARIO --master --bind ADDRESS --expect-workers N), "
-                       "and check the address, the port (--master-port) and firewalls") from None
-    drop_locust_request_stats(env)
-    sample_cpu = cpu_sampler()
-    state: dict[str, Any] = {"ctx": None, "shipper": None}
+class Worker:
+    """A Locust worker carrying its share of a loadkit run: it takes the master's setup, starts on the
+    master's clock, ships its rows every ``FLUSH_EVERY_S``, and leaves when the master goes silent."""
 
-    def send_rows(final: bool = False) -> None:
-        metrics, arrivals, samples = recorder.flush()
-        scenario_errors = recorder.flush_scenario_errors()
-        if metrics or arrivals or samples or scenario_errors or final:
-            ctx = state["ctx"]
-            runner.send_message("loadkit_data", {"metrics": metrics, "arrivals": arrivals, "samples": samples,
-                                                 "scenario_errors": scenario_errors,
-                                                 "cpu": sample_cpu(),
-                                                 "in_flight": len(ctx.crew) if ctx is not None else 0})
+    def __init__(self, master_host: str, master_port: int, parent_pid: int | None) -> None:
+        self.master = f"{master_host}:{master_port}"
+        self.lost: list[str] = []  # why this worker left before the master ended the run
+        self.leave = Event()
+        self.silence = Silence()
+        self.ctx: LoadContext | None = None
+        self.shipper: gevent.Greenlet[..., None] | None = None
+        if parent_pid is not None:
+            die_with_parent(parent_pid, self.orphaned)
+        self.recorder = Recorder()
+        # Locust's global events, as under `locust --worker`: a locustfile imported later registers its
+        # listeners there (this process serves one run, so nothing else hears them)
+        self.env = Environment(user_classes=[user_class()], host="http://127.0.0.1", events=locust.events)
+        self.env.events.request.add_listener(self.recorder.on_request)
+        self.env.events.user_error.add_listener(self.recorder.on_user_error)  # a locustfile's exceptions
+        log.info("connecting to the master at %s", self.master)
+        try:  # Locust retries for a while (workers may start before their master), then gives up
+            self.runner = self.env.create_worker_runner(master_host, master_port)
+        except ConnectionError:
+            waited = locust_runners.CONNECT_TIMEOUT * (locust_runners.CONNECT_RETRY_COUNT + 1)
+            raise RunError(f"no loadkit master answered at {self.master} within {waited:g} s.",
+                           "start the master first (loadkit run SCENARIO --master --bind ADDRESS --expect-workers "
+                           "N), and check the address, the port (--master-port) and firewalls") from None
+        drop_locust_request_stats(self.env)
+        self.sample_cpu = cpu_sampler()
 
-    def ship() -> None:
-        ctx: LoadContext = state["ctx"]
-        meter = hiccups.start(recorder, cpu_sampler())
-        while not ctx.finished.is_set():
-            ctx.finished.wait(FLUSH_EVERY_S)
-            send_rows()
-        meter.kill()
-        send_rows(final=True)
-        runner.send_message("loadkit_done", {"index": ctx.worker_index, "load_s": ctx.load_s,
-                                             "cut_short": ctx.cut_short, "cut_short_at": ctx.cut_short_at,
-                                             "started": recorder.total_started,
-                                             "dropped": recorder.total_dropped, "late": recorder.total_late,
-                                             "requests": recorder.total_requests})
+    def serve(self) -> int:
+        """Take part in the master's run until it ends (0), or leave when the master is gone (RunError)."""
+        self.env.events.heartbeat_received.add_listener(self.silence.hear)
+        listen(self.runner, Setup, self.on_setup)
+        listen(self.runner, Start, self.on_start)
+        listen(self.runner, Stop, self.on_stop)
+        send(self.runner, Hello())  # now the master may send the scenario: this worker can read it
+        watchers = [gevent.spawn(self.watch_master), gevent.spawn(self.stop_and_leave)]
+        with burst_tolerant_gc():
+            self.runner.greenlet.join()
+        fire_quitting(self.env)  # the runner stopped first (test_stop), as under `locust --worker`
+        if self.leave.is_set():
+            watchers[1].join(timeout=5)
+            raise RunError(f"this worker stopped its load and left: {self.lost[0]}.",
+                           "the master's run is inconclusive (a lost worker); check the master's machine and the "
+                           "network, then run again")
+        gevent.killall(watchers)
+        if self.shipper is not None:
+            self.shipper.join(timeout=5)
+        return 0
 
-    def on_setup(environment: Environment, msg: Any, **_: Any) -> None:
-        silence.busy = True  # this blocks the message loop (a check of the target may take seconds)
+    # --- the master's messages ---
+
+    def on_setup(self, setup: Setup, _node: str) -> None:
+        """Take the scenario, or refuse it with one line (the master then stops the run before any load)."""
+        self.silence.busy = True  # this blocks the message loop (a check of the target may take seconds)
         try:
-            set_up(environment, msg.data)
-        except LoadkitError as error:  # the master stops the run with this one line
+            self.set_up(setup)
+        except LoadkitError as error:
             log.error("cannot take the scenario: %s", error)
-            runner.send_message("loadkit_refused", {"index": msg.data.get("index"), "problem": error.problem,
-                                                    "fix": error.fix})
+            send(self.runner, Refused(index=setup.index, problem=error.problem, fix=error.fix))
         except Exception as error:  # a fault of this worker's machine or of loadkit: stop the run, not hang it
             log.exception("setting up the run failed")
-            runner.send_message("loadkit_refused", {"index": msg.data.get("index"),
-                                                    "problem": f"its set-up raised {type(error).__name__}: {error}",
-                                                    "fix": "see the worker's log (worker-N.log in the run "
-                                                    "directory for local workers)"})
+            send(self.runner, Refused(index=setup.index, problem=f"its set-up raised {type(error).__name__}: {error}",
+                                      fix="see the worker's log (worker-N.log in the run directory for local "
+                                      "workers)"))
         finally:
-            silence.busy = False
+            self.silence.busy = False
 
-    def set_up(environment: Environment, data: dict[str, Any]) -> None:
-        scenario = parse_scenario(data["scenario"], "scenario from the master")
-        plan = plan_from_dict(data["plan"])
-        reach_target(data["target"], data["headers"], scenario.verify_tls, data.get("master_hostname"))
-        locust_users = None
-        if data.get("locustfile"):
-            path = locustfile_here(data)
-            try:
-                locust_users = load_user_classes(path)
-            except ScenarioError as error:
-                if not data.get("locustfile_path") or str(path) == data["locustfile_path"]:
-                    raise
-                raise ScenarioError(error.problem, f"{error.fix}; a locustfile that imports files next to it "
-                                    f"needs its folder at {Path(data['locustfile_path']).parent} on every load "
-                                    "machine (the same checkout)") from None
-            if plan.model == "users":
-                environment.user_classes[:] = locust_users  # the master spawns these by name
-        ctx = build_context(environment, scenario, plan, data["target"], data_from_wire(data["data"]),
-                            data["headers"], recorder, worker_index=data["index"], worker_count=data["count"],
-                            locust_users=locust_users)
-        environment.host = data["target"]
-        environment.loadkit = ctx  # type: ignore[attr-defined]
-        state["ctx"] = ctx
-        fire_init(environment)  # once the locustfile is imported; the runner fires test_start on the first spawn
-        log.info("worker %d of %d ready", ctx.worker_index, ctx.worker_count)
-        runner.send_message("loadkit_ready", {"index": ctx.worker_index})
+    def set_up(self, setup: Setup) -> None:
+        """Build this worker's job and load context from the setup."""
+        job = setup.job()
+        reach_target(job.target, job.headers, job.scenario.verify_tls, setup.master_hostname)
+        if setup.locustfile:
+            path = locustfile_here(setup.locustfile, setup.locustfile_name, setup.locustfile_path)
+            job = replace(job, user_classes=tuple(self.user_classes(path, setup.locustfile_path)),
+                          inputs=replace(job.inputs, locustfile=path))
+            if job.closed_model:
+                self.env.user_classes[:] = list(job.user_classes)  # the master spawns these by name
+        self.env.host = job.target
+        self.ctx = build_context(self.env, job, self.recorder)
+        fire_init(self.env)  # once the locustfile is imported; the runner fires test_start on the first spawn
+        log.info("worker %d of %d ready", job.share.index, job.share.count)
+        send(self.runner, Ready(index=job.share.index))
 
-    def on_start(environment: Environment, msg: Any, **_: Any) -> None:
-        # The master's clock said msg.data["master_now"] when it sent this: shift its t0 onto this machine's
-        # clock. It arrives before Locust's spawn message (one ordered connection), so before any arrival.
-        offset = msg.data["master_now"] - time.time()
-        ctx: LoadContext = state["ctx"]
-        ctx.t0 = msg.data["t0"] - offset
-        recorder.start_clock(ctx.t0)
-        state["shipper"] = gevent.spawn(ship)
+    @staticmethod
+    def user_classes(path: Path, master_path: str | None) -> list[Any]:
+        """The locustfile's user classes; a file that imports its neighbours needs them on this machine."""
+        try:
+            return load_user_classes(path)
+        except ScenarioError as error:
+            if not master_path or str(path) == master_path:
+                raise
+            raise ScenarioError(error.problem, f"{error.fix}; a locustfile that imports files next to it needs "
+                                f"its folder at {Path(master_path).parent} on every load machine (the same "
+                                "checkout)") from None
+
+    def on_start(self, start: Start, _node: str) -> None:
+        """Start on the master's clock. The master's clock read ``master_now`` when it sent this: its t0 is
+        shifted onto this machine's clock. It arrives before Locust's spawn message (one ordered
+        connection), so before any arrival."""
+        offset = start.master_now - time.time()
+        ctx = self._ctx()
+        ctx.t0 = start.t0 - offset
+        self.recorder.start_clock(ctx.t0)
+        self.shipper = gevent.spawn(self.ship)
         log.info("worker %d starts (clock offset to the master %.3f s)", ctx.worker_index, offset)
 
-    def on_stop(environment: Environment, msg: Any, **_: Any) -> None:
-        ctx = state["ctx"]
-        if ctx is not None:
-            ctx.stop.set()
-            if ctx.plan.model == "users" or not ctx.dispatched:
-                ctx.finished.set()
+    def on_stop(self, _stop: Stop, _node: str) -> None:
+        """End this share now."""
+        if self.ctx is not None:
+            self.ctx.stop.set()
+            if self.ctx.plan.model == "users" or not self.ctx.dispatched:
+                self.ctx.finished.set()
 
-    def watch_master() -> None:
-        while not leave.is_set():
+    def _ctx(self) -> LoadContext:
+        if self.ctx is None:
+            raise RunError("the master started the run before this worker was set up.", "run again")
+        return self.ctx
+
+    # --- shipping rows ---
+
+    def ship(self) -> None:
+        """Every ``FLUSH_EVERY_S`` until the share ends: the rows measured so far; then the end."""
+        ctx = self._ctx()
+        meter = hiccups.start(self.recorder, cpu_sampler())
+        while not ctx.finished.is_set():
+            ctx.finished.wait(FLUSH_EVERY_S)
+            self.send_rows()
+        meter.kill()
+        self.send_rows(final=True)
+        rec = self.recorder
+        send(self.runner, Done(index=ctx.worker_index, load_s=ctx.load_s, cut_short=ctx.cut_short,
+                               cut_short_at=ctx.cut_short_at,
+                               started=rec.total_started, dropped=rec.total_dropped, late=rec.total_late,
+                               requests=rec.total_requests))
+
+    def send_rows(self, final: bool = False) -> None:
+        """The rows measured since the last shipment (always on the last one)."""
+        metrics, arrivals, samples = self.recorder.flush()
+        scenario_errors = self.recorder.flush_scenario_errors()
+        if metrics or arrivals or samples or scenario_errors or final:
+            send(self.runner, Data(metrics=metrics, arrivals=arrivals, samples=samples,
+                                   scenario_errors=scenario_errors, cpu=self.sample_cpu(),
+                                   in_flight=len(self.ctx.crew) if self.ctx is not None else 0))
+
+    # --- leaving when the master is gone ---
+
+    def orphaned(self) -> None:
+        """The local ``loadkit run`` that started this worker has ended."""
+        self.lost.append("the loadkit run that started it ended")
+        self.leave.set()
+
+    def watch_master(self) -> None:
+        """Count the master's silence, one tick a second."""
+        while not self.leave.is_set():
             gevent.sleep(1.0)
-            if silence.tick() >= MASTER_SILENCE_S:
-                lost.append(f"no word from the master at {master_host}:{master_port} for {MASTER_SILENCE_S} s")
-                leave.set()
+            if self.silence.tick() >= MASTER_SILENCE_S:
+                self.lost.append(f"no word from the master at {self.master} for {MASTER_SILENCE_S} s")
+                self.leave.set()
 
-    def stop_and_leave() -> None:
+    def stop_and_leave(self) -> None:
         """The master is gone: stop sending now (no arrival starts, visitors in flight end mid-visit),
         then end the runner; nothing measured from here could reach anyone."""
-        leave.wait()
-        log.error("%s: stopping this worker's load", lost[0])
-        ctx: LoadContext | None = state["ctx"]
+        self.leave.wait()
+        log.error("%s: stopping this worker's load", self.lost[0])
         try:
-            if ctx is not None:
-                ctx.stop.set()
-            runner.stop()  # the dispatcher (open model) or the looping users (closed model)
-            if ctx is not None:
-                ctx.crew.kill(timeout=2)  # visitors in flight
+            if self.ctx is not None:
+                self.ctx.stop.set()
+            self.runner.stop()  # the dispatcher (open model) or the looping users (closed model)
+            if self.ctx is not None:
+                self.ctx.crew.kill(timeout=2)  # visitors in flight
         finally:
-            if state["shipper"] is not None:
-                state["shipper"].kill(block=False)
-            runner.greenlet.kill(block=True, timeout=2)
-
-    silence = Silence()
-    env.events.heartbeat_received.add_listener(silence.hear)
-    runner.register_message("loadkit_setup", on_setup)
-    runner.register_message("loadkit_start", on_start)
-    runner.register_message("loadkit_stop", on_stop)
-    runner.send_message("loadkit_hello")  # now the master may send the scenario: this worker can read it
-    watchers = [gevent.spawn(watch_master), gevent.spawn(stop_and_leave)]
-    with burst_tolerant_gc():
-        runner.greenlet.join()
-    fire_quitting(env)  # the runner stopped first (test_stop), as under `locust --worker`
-    if leave.is_set():
-        watchers[1].join(timeout=5)
-        raise RunError(f"this worker stopped its load and left: {lost[0]}.",
-                       "the master's run is inconclusive (a lost worker); check the master's machine and the "
-                       "network, then run again")
-    gevent.killall(watchers)
-    shipper = state["shipper"]
-    if shipper is not None:
-        shipper.join(timeout=5)
-    return 0
+            if self.shipper is not None:
+                self.shipper.kill(block=False)
+            self.runner.greenlet.kill(block=True, timeout=2)
