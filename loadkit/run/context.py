@@ -76,8 +76,8 @@ def build_context(env: Environment, job: RunJob, recorder: Recorder) -> LoadCont
     if isinstance(factory, VisitorFactory):
         factory.on_offsite = recorder.on_offsite_redirect
     ctx = LoadContext(factory=factory, plan=plan, recorder=recorder, stop=Event(), crew=Crew(MAX_IN_FLIGHT),
-                      finished=Event(), drain_s=drain_timeout(scenario.request_timeout), max_rate=scenario.safety.max_rate,
-                      worker_index=share.index, worker_count=share.count)
+                      finished=Event(), drain_s=drain_timeout(scenario.request_timeout),
+                      max_rate=scenario.safety.max_rate, worker_index=share.index, worker_count=share.count)
     if job.closed_model:  # Locust stops the looping users when the shape ends: count them before
         env.events.test_stopping.add_listener(lambda **_: ctx.take_stock())
     env.loadkit = ctx  # type: ignore[attr-defined]
