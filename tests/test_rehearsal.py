@@ -19,7 +19,7 @@ from loadkit.redaction import redact_text
 from loadkit.report import render_run_dir
 from loadkit.scenario import parse_scenario
 from loadkit.verdict import judge
-from tests.helpers import read_summary, run_cli, write_scenario
+from tests.helpers import read_summary, run_child, run_cli, write_scenario
 from tests.synth import make_run_dir, scenario_doc
 
 SECRET = "hunter2-s3cret"
@@ -149,6 +149,83 @@ def test_a_locustfile_that_raises_is_a_scenario_error_with_a_redacted_traceback(
     for path in out.iterdir():  # run.log included
         assert SECRET not in path.read_text(encoding="utf-8", errors="replace"), path.name
     assert summary["totals"]["failures"] == 0 and summary["totals"]["requests"] == 9  # the site answered them
+
+
+MARKOV_LOCUSTFILE = '''
+from locust import HttpUser, MarkovTaskSet, transition, transitions
+
+
+class Browse(MarkovTaskSet):
+    @transition("category")
+    def home(self):
+        self.client.get("/")
+
+    @transitions({"home": 50, "product": 1})
+    def category(self):
+        self.client.get("/category/kitchen")
+
+    @transition("review")
+    def product(self):
+        self.client.get("/products/kitchen-01")
+
+    @transition("home")
+    def review(self):
+        self.client.get("/products/kitchen-01/no-such-review")
+
+
+class Shopper(HttpUser):
+    tasks = [Browse]
+'''
+
+
+@pytest.mark.integration
+def test_the_rehearsal_walks_a_markov_chain_to_its_rarely_reached_broken_step(
+        tmp_path: Path, demo_factory: Any) -> None:
+    """A visit reaches ``review`` once in 51 walks, and only through ``product``: the rehearsal walks the
+    chain along its transitions to every task it can reach, so the broken page stops the run before any load."""
+    site = _site(demo_factory)
+    (tmp_path / "markov.py").write_text(MARKOV_LOCUSTFILE, encoding="utf-8")
+    scenario = write_scenario(tmp_path / "s.yaml", {
+        "name": "markov", "locustfile": "markov.py",
+        "traffic": {"profile": "constant", "rate": "3/s", "duration": "3s"}})
+    before = site.stats()["served"]
+    refused = run_cli("run", str(scenario), "--target", site.url, "--out", str(tmp_path / "refused"), timeout=60)
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    errors = _errors(refused.stderr)
+    assert len(errors) == 2, refused.stderr
+    assert "locustfile class 'Shopper', task Shopper.Browse.review (/products/kitchen-01/no-such-review): " \
+           "the site answered 404" in errors[0]
+    # preflight, then home -> category -> product -> review, each once: nothing sent twice, no load
+    assert site.stats()["served"] - before == 1 + 4
+    assert not (tmp_path / "refused").exists()
+
+
+def test_a_markov_tour_follows_transitions_to_every_reachable_task() -> None:
+    code = '''
+import json
+from locust import MarkovTaskSet, transition, transitions
+from loadkit.run.locustfile import markov_tour
+
+class Star(MarkovTaskSet):  # a hub: each spoke is reached back through the hub
+    @transitions(["a", "b", "c"])
+    def hub(self): pass
+    @transition("hub")
+    def a(self): pass
+    @transition("hub")
+    def b(self): pass
+    @transition("hub")
+    def c(self): pass
+
+class Loop(MarkovTaskSet):  # never comes back to its first task
+    @transition("two")
+    def one(self): pass
+    @transition("two")
+    def two(self): pass
+
+print(json.dumps({"star": markov_tour(Star), "loop": markov_tour(Loop), "short": markov_tour(Star, limit=3)}))
+'''
+    out = run_child(code)
+    assert out == {"star": ["hub", "a", "hub", "b", "hub", "c"], "loop": ["one", "two"], "short": ["hub", "a", "hub"]}
 
 
 # --- no load below ---------------------------------------------------------------------------------

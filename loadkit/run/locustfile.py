@@ -203,6 +203,45 @@ class LocustfileVisitors:
                   f"{MARKOV_MAX_STEPS} tasks; such a visit ends there")
 
 
+def markov_tour(chain: type[MarkovTaskSet], limit: int = MARKOV_MAX_STEPS) -> list[str]:
+    """Names of a Markov chain's tasks in an order the chain could walk them: from its first task along
+    its transitions, on to the nearest task not yet visited (by the fewest transitions) until every task
+    reachable from the first has been visited once, or after ``limit`` tasks. The rehearsal walks this, so
+    each task runs after a task that can lead to it (whatever state that one leaves behind, as under load)."""
+    def successors(name: str) -> list[str]:
+        # the metaclass turned each task's transitions into a list of names, repeated by weight
+        return list(dict.fromkeys(getattr(getattr(chain, name, None), "transitions", None) or []))
+
+    here = _function(chain.current).__name__
+    tour, seen = [here], {here}
+    while len(tour) < limit:
+        came_from: dict[str, str | None] = {here: None}
+        queue, found = [here], None
+        while queue and found is None:  # breadth first: the nearest task not yet visited
+            node = queue.pop(0)
+            for nxt in successors(node):
+                if nxt not in came_from:
+                    came_from[nxt] = node
+                    if nxt not in seen:
+                        found = nxt
+                        break
+                    queue.append(nxt)
+        if found is None:
+            break  # every reachable task visited
+        path: list[str] = []
+        step: str | None = found
+        while step is not None and step != here:
+            path.append(step)
+            step = came_from[step]
+        for name in reversed(path):
+            if len(tour) >= limit:
+                break
+            tour.append(name)
+            seen.add(name)
+        here = tour[-1]
+    return tour
+
+
 _said: set[str] = set()
 
 

@@ -2,7 +2,9 @@
 
 It goes through the same client as the load (:class:`~loadkit.run.visitors.VisitorFactory`, or the user's
 own Locust classes for a scenario with a ``locustfile:``), but on an event hook of its own: its requests are
-not part of the measured run. Think times are skipped (nothing waits on them at rest); a page's assets are
+not part of the measured run. A locustfile's ``MarkovTaskSet`` is walked along its transitions until
+every task reachable from its first has run once (:func:`~loadkit.run.locustfile.markov_tour`). Think
+times are skipped (nothing waits on them at rest); a page's assets are
 fetched as in the load. A step that fails here with a client error (a 4xx other than 408 and 429), a check
 that does not match, an extraction that finds nothing or an unexpected status, and a locustfile task that
 raises, is the scenario's mistake: :class:`RehearsalError` stops the run with one line per broken step.
@@ -23,6 +25,7 @@ from locust import User
 from locust.env import Environment
 from locust.event import EventHook
 from locust.exception import InterruptTaskSet, RescheduleTask, RescheduleTaskImmediately, StopUser
+from locust.user.markov_taskset import MarkovTaskSet
 from locust.user.task import TaskSet
 
 from ..errors import ScenarioError
@@ -30,7 +33,7 @@ from ..redaction import redact_text, secret_values
 from ..scenario import CsvSource, Journey, ListSource, RangeSource, Scenario, Step
 from ..scenario_errors import LOCUSTFILE_EXCEPTION
 from .client import VisitorClient
-from .locustfile import _close
+from .locustfile import _close, markov_tour
 from .recorder import RequestFailure
 from .visitors import DataPool, VisitorFactory
 
@@ -250,6 +253,13 @@ def _locustfile(classes: list[type[User]], target: str, secrets: list[str]) -> R
             where["task"] = f"{path}.{task.__name__}.on_start"
             if not guard(lambda: taskset.on_start()):
                 return
+            if issubclass(task, MarkovTaskSet):
+                # a chain has no task list: its tasks are reached along its transitions, each once
+                for name in markov_tour(task):
+                    where["task"] = f"{path}.{task.__name__}.{name}"
+                    step = getattr(task, name)
+                    if not guard(lambda: taskset.execute_task(step)):
+                        break  # what follows in the chain may depend on this task: one broken step, not a cascade
             for sub in _distinct(list(taskset.tasks)):
                 walk(sub, taskset, f"{path}.{task.__name__}")
             where["task"] = f"{path}.{task.__name__}.on_stop"
