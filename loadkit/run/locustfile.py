@@ -44,8 +44,9 @@ MARKOV_MAX_STEPS = 100  # a Markov walk that has not come back to its first task
 
 
 def load_user_classes(path: Path, notice: Callable[[str], None] | None = None) -> list[type[User]]:
-    """Import a locustfile and return its concrete User classes; ScenarioError when there are none.
-    ``notice`` hears, in a sentence, what of the file loadkit does not use (a ``LoadTestShape``)."""
+    """Import a locustfile and return its concrete User classes with tasks; ScenarioError when there are
+    none. ``notice`` hears, in a sentence, what of the file loadkit does not use (a ``LoadTestShape``, a
+    concrete User class without tasks)."""
     if not path.is_file():
         raise ScenarioError(f"locustfile {path}: no such file.", "give a path relative to the scenario file")
     # As `locust -f` does: the file's folder comes first on the import path, so the locustfile can import
@@ -64,11 +65,22 @@ def load_user_classes(path: Path, notice: Callable[[str], None] | None = None) -
     except Exception as exc:  # noqa: BLE001 - the user's code: report it in one line
         raise ScenarioError(f"locustfile {path}: importing it raised {type(exc).__name__}: {exc}.",
                             "fix the locustfile (run it with plain `locust -f` to see the traceback)") from None
-    classes = [v for v in vars(module).values()
-               if isinstance(v, type) and issubclass(v, User) and not v.abstract and v.weight > 0]
+    runnable = [v for v in vars(module).values()
+                if isinstance(v, type) and issubclass(v, User) and not v.abstract and v.weight > 0]
+    classes = [c for c in runnable if c.tasks]
     if not classes:
         raise ScenarioError(f"locustfile {path}: defines no User class with tasks.",
                             "define a class deriving from HttpUser or FastHttpUser with @task methods")
+    # A base class left concrete (Locust's examples/x-forwarded-for.py): Locust would run it and log "No tasks
+    # defined" for each of its users; a visit of it would do nothing. Left out, and said so.
+    idle = sorted(c.__name__ for c in runnable if not c.tasks)
+    if idle:
+        said = (f"the locustfile's {', '.join(idle)} {'has' if len(idle) == 1 else 'have'} no tasks and "
+                f"{'is' if len(idle) == 1 else 'are'} not used (a base class? `abstract = True` says so)")
+        if notice is not None:
+            notice(said)
+        else:
+            log.warning(said)
     shapes = sorted(v.__name__ for v in vars(module).values()
                     if isinstance(v, type) and issubclass(v, LoadTestShape) and not getattr(v, "abstract", False))
     if shapes:
