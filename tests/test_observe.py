@@ -8,6 +8,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from loadkit.data import load_run
 from loadkit.analysis import analyze
 from loadkit.observed import cite, number, read_observed
@@ -175,8 +177,6 @@ def test_close_publishes_the_last_seconds() -> None:
 def test_a_taken_port_is_a_one_line_usage_error() -> None:
     import socket
 
-    import pytest
-
     from loadkit.errors import UsageError
     from loadkit.run.export import ExportSettings, LiveExport, parse_bind
 
@@ -245,3 +245,95 @@ def test_otlp_export_reaches_a_receiver_with_the_expected_names() -> None:
             "loadkit.second", "loadkit.request.duration.p95", "loadkit.generator.cpu"} <= names
     assert values["loadkit.requests"] == 20 and values["loadkit.failures"] == 1
     assert attributes["loadkit.run_id"] == "run-7" and attributes["service.name"] == "loadkit"
+
+
+# --- a real run beside a real Prometheus ----------------------------------------------------------------
+
+def _buy_scenario(prometheus: str) -> dict[str, Any]:
+    """Every visitor buys; one payment slot of 100 ms (10 orders/s) against a peak of 20 visitors/s."""
+    return {
+        "name": "observed-buy",
+        "traffic": {"profile": "burst", "baseline": "2/s", "peak": "20/s", "lead_in": "4s", "ramp": "2s",
+                    "hold": "8s", "decay": "1s", "decay_half_life": "0.5s", "recovery": "3s"},
+        "journeys": [{"name": "buy", "steps": [
+            {"get": "/products/kitchen-01", "extract": {"csrf": {"regex": "name=.csrf_token. value=.([^\"']+)"}}},
+            {"post": "/cart", "form": {"product": "kitchen-01", "csrf_token": "{csrf}"}, "expect": {"status": 303}},
+            {"post": "/checkout", "form": {"csrf_token": "{csrf}"}}]}],
+        "slos": [{"endpoint": "POST /checkout", "metric": "p95", "below": "300ms"}],
+        "verdict": {"headroom_probe": False},
+        "observe": {"prometheus": prometheus, "every": "1s", "queries": {
+            "checkout_queue": 'max(demo_queue_length{pool="checkout"})',
+            "checkout_busy": 'max(demo_busy_slots{pool="checkout"})',
+            "broken": "nope("}},
+    }
+
+
+def _raw(prom: Any, selector: str) -> dict[tuple[tuple[str, str], ...], dict[float, float]]:
+    """Every scraped sample of a selector in the last 10 minutes: {labels: {timestamp: value}}."""
+    result = prom.api("query", query=f"{selector}[10m]")["result"]
+    return {tuple(sorted((k, v) for k, v in r["metric"].items() if k in ("endpoint", "method", "kind"))):
+            {float(ts): float(v) for ts, v in r["values"]} for r in result}
+
+
+@pytest.mark.integration
+def test_a_real_prometheus_scrapes_the_run_and_the_shop_and_the_report_cites_the_shop(
+        demo_factory: Any, tmp_path: Path) -> None:
+    from loadkit.demo import DemoConfig, DEFAULT_SERVICE_MS
+    from tests.helpers import run_cli, write_scenario
+    from tests.promserver import PROMETHEUS, Prometheus, free_port
+
+    if PROMETHEUS is None:
+        pytest.skip("prometheus is not installed (apt-get install prometheus); .ci/run installs it")
+    shop = demo_factory(DemoConfig(checkout_slots=1, service_ms={**DEFAULT_SERVICE_MS, "checkout": 100.0}))
+    shop_host = shop.url.split("//", 1)[1].rstrip("/")
+    port = free_port()
+    with Prometheus({"shop": [shop_host], "loadkit": [f"127.0.0.1:{port}"]}, paths={"shop": "/__metrics"}) as prom:
+        prom.wait_for('demo_slots{pool="checkout"}')
+        scenario = write_scenario(tmp_path / "buy.yaml", _buy_scenario(prom.url))
+        out = tmp_path / "run"
+        result = run_cli("run", str(scenario), "--target", shop.url, "--out", str(out), "--quiet",
+                         "--prometheus", f"127.0.0.1:{port}", "--prometheus-linger", "3s")
+        assert result.returncode in (0, 1), result.stdout + result.stderr
+        seconds = _raw(prom, f'loadkit_second{{run_id="{out.name}"}}')
+        products = _raw(prom, f'loadkit_requests_total{{run_id="{out.name}", endpoint="GET /products/kitchen-01"}}')
+        every = _raw(prom, f'loadkit_requests_total{{run_id="{out.name}"}}')
+    # loadkit's own figures, per second, from its data file
+    per_second: dict[str, dict[int, int]] = {}
+    for line in (out / "metrics.jsonl").read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        per_second.setdefault(row["endpoint"], {})
+        per_second[row["endpoint"]][row["t"]] = per_second[row["endpoint"]].get(row["t"], 0) + row["requests"]
+    (second_series,) = seconds.values()
+    (product_series,) = products.values()
+    assert len(second_series) >= 10, second_series  # scraped every second through the run
+    # at every scrape, the product page's count is exactly loadkit's for seconds 0..loadkit_second
+    for ts, value in product_series.items():
+        s = int(second_series[ts])
+        assert value == sum(n for t, n in per_second["GET /products/kitchen-01"].items() if t <= s), (ts, s)
+    # the last scrape (the endpoint lingers after the load) has every request of the run
+    for labels, samples in every.items():
+        endpoint = dict(labels)["endpoint"]
+        assert samples[max(samples)] == sum(per_second[endpoint].values()), endpoint
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["verdict"] in ("fails", "at-risk", "inconclusive"), summary["reasons"]
+    series = {s["name"]: s for s in summary["observed"]["series"]}
+    assert series["checkout_queue"]["max"] >= 2 and series["checkout_busy"]["max"] == 1
+    assert series["broken"]["samples"] == 0 and "parse error" in series["broken"]["error"]
+    cited = summary["observed"]["cited"]
+    assert cited and "checkout_" in cited and "broke" in cited, (cited, summary["broke_first"])
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert 'id="chart-site-0"' in html and 'id="site-cause"' in html
+
+
+def test_the_grafana_dashboard_reads_only_series_loadkit_exports() -> None:
+    import re
+
+    dashboard = json.loads((Path(__file__).resolve().parents[1] / "docs" / "grafana" /
+                            "loadkit-dashboard.json").read_text(encoding="utf-8"))
+    exported = {"loadkit_second", "loadkit_phase", "loadkit_arrivals_planned_total", "loadkit_arrivals_started_total",
+                "loadkit_arrivals_late_total", "loadkit_arrivals_dropped_total", "loadkit_requests_total",
+                "loadkit_failures_total", "loadkit_request_duration_seconds_bucket", "loadkit_users",
+                "loadkit_generator_cpu_percent", "loadkit_generator_pause_seconds"}
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    used = {name for e in exprs for name in re.findall(r"\bloadkit_[a-z_]+", e)}
+    assert used and used <= exported, used - exported
