@@ -146,6 +146,7 @@ def run(run_settings: RunSettings, listeners: Listeners | None = None, baseline:
     listeners = listeners or Listeners()
     found = find_baseline(baseline, run_settings.scenario.name, run_settings.run_dir.parent) if baseline else None
     job = prepare(_job(run_settings, listeners), run_settings.base_dir)  # refuses before anything starts
+    job.options.export.check()
     with _target(job.target, listeners.on_status) as (target, demo):
         outcome = run_scenario(replace(job, target=target, options=replace(job.options, demo=demo)))
     run_dir = run_settings.run_dir
@@ -175,12 +176,15 @@ def distribution(config: RunConfig) -> Distribution:
 
 def _job(run_settings: RunSettings, listeners: Listeners) -> RunJob:
     from .run import RunJob, RunOptions
+    from .run.export import ExportSettings
 
     config = run_settings.config
     return RunJob(scenario=run_settings.scenario, plan=run_settings.plan, target=config.target or DEMO_TARGET,
                   run_dir=run_settings.run_dir, distribution=distribution(config),
                   options=RunOptions(rehearse=not config.skip_rehearsal, config=config.recorded(),
-                                     loopback_only=config.loopback_only),
+                                     loopback_only=config.loopback_only,
+                                     export=ExportSettings(prometheus=config.prometheus, otlp=config.otlp,
+                                                           linger_s=config.prometheus_linger)),
                   on_status=listeners.on_status, on_progress=listeners.on_progress)
 
 

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from . import api
 from ._version import __version__
-from .config import (DEFAULT_MASTER_PORT, Flags, parse_count, parse_host, parse_port, parse_positive, parse_seconds,
-                     parse_upload_url, parse_workers)
+from .config import (DEFAULT_MASTER_PORT, Flags, parse_count, parse_host, parse_linger, parse_listen,
+                     parse_otlp_url, parse_port, parse_positive, parse_seconds, parse_upload_url, parse_workers)
 from .errors import ExitCode, LoadkitError
 from .progress import progress_view
 from .units import format_clock, parse_percent
@@ -106,6 +106,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="after the run, PUT report.html, summary.json, junit.xml and summary.md to this URL prefix "
                         "(its query string is kept on each file's URL and never printed); a failed upload does "
                         "not change the exit code")
+    p.add_argument("--prometheus", type=_arg(parse_listen), default=None, metavar="[HOST:]PORT",
+                   help="serve the run's live figures on a Prometheus scrape endpoint (host default 127.0.0.1)")
+    p.add_argument("--prometheus-linger", type=_arg(parse_linger), default=None, metavar="DURATION",
+                   help="keep the scrape endpoint up this long after the load, for a last scrape (default 15s)")
+    p.add_argument("--otlp", type=_arg(parse_otlp_url), default=None, metavar="URL",
+                   help="send the run's live figures to this OTLP/HTTP endpoint (pip install 'loadkit-burst[otlp]')")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("worker", help="generate load for a master (`loadkit run ... --master`) on another machine")

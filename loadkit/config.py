@@ -114,6 +114,33 @@ def parse_seconds(text: str) -> float:
     return value
 
 
+def parse_listen(text: str) -> str:
+    """Where a scrape endpoint listens: ``PORT``, ``HOST:PORT`` or ``[V6]:PORT`` (the host defaults to
+    127.0.0.1); returned as written once checked."""
+    value = text.strip()
+    host, _, port = value.rpartition(":")
+    if not port.isdigit() or not 0 <= int(port) <= 65535 or " " in host or "/" in host:
+        raise ValueError(f"expected a port or host:port such as 9646 or 127.0.0.1:9646, got {text!r}")
+    return value
+
+
+def parse_linger(text: str) -> float:
+    """A duration (``15s``) in seconds, 0 or more."""
+    value = parse_duration(text)
+    if value < 0:
+        raise ValueError(f"expected a duration of 0 or more, got {text!r}")
+    return value
+
+
+def parse_otlp_url(text: str) -> str:
+    """An OTLP/HTTP endpoint: an http(s) URL with a host."""
+    value = text.strip()
+    problem = upload_problem(value)
+    if problem is not None:
+        raise ValueError(f"the OTLP endpoint {problem}")
+    return value
+
+
 def parse_host(text: str) -> str:
     """An address to listen on (a host name or an IP address, without a port)."""
     value = text.strip()
@@ -139,13 +166,17 @@ SETTINGS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "bind": ("BIND", parse_host),
     "master_port": ("MASTER_PORT", parse_port),
     "worker_timeout": ("WORKER_TIMEOUT", parse_seconds),
+    "prometheus": ("PROMETHEUS", parse_listen),
+    "prometheus_linger": ("PROMETHEUS_LINGER", parse_linger),
+    "otlp": ("OTLP_ENDPOINT", parse_otlp_url),
 }
 SECRET_SETTINGS = frozenset({"upload"})  # shown and recorded without their query string and credentials
 DEFAULTS: dict[str, Any] = {"target": None, "out": None, "workers": None, "rate_scale": 1.0,
                             "duration_scale": 1.0, "strict": False, "quiet": False, "skip_rehearsal": False,
                             "upload": None,
                             "loopback_only": False, "master": False, "expect_workers": None, "bind": "127.0.0.1",
-                            "master_port": None, "worker_timeout": 60.0}
+                            "master_port": None, "worker_timeout": 60.0,
+                            "prometheus": None, "prometheus_linger": 15.0, "otlp": None}
 
 
 @dataclass(frozen=True)
@@ -169,6 +200,9 @@ class Flags:
     bind: str | None = None
     master_port: int | None = None
     worker_timeout: float | None = None
+    prometheus: str | None = None
+    prometheus_linger: float | None = None
+    otlp: str | None = None
 
 
 @dataclass(frozen=True)
@@ -245,6 +279,9 @@ class RunConfig:
     bind: str = "127.0.0.1"  # where the master listens
     master_port: int | None = None  # None: DEFAULT_MASTER_PORT for --master, else a free port
     worker_timeout: float = 60.0  # longest wait for the workers to connect, in seconds
+    prometheus: str | None = None  # [HOST:]PORT of the live scrape endpoint (docs/observability.md)
+    prometheus_linger: float = 15.0  # seconds the endpoint stays up after the load, for a last scrape
+    otlp: str | None = None  # an OTLP/HTTP endpoint for the live figures
     sources: Mapping[str, str] = field(default_factory=dict)  # setting -> default|scenario|env|flag|...
     warnings: tuple[str, ...] = ()  # one line each, for stderr
 

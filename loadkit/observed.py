@@ -49,7 +49,7 @@ class Citation:
 
     def sentence(self, what_broke: str, fmt_time: str) -> str:
         """Plain words, e.g. "db_cpu rose from 12 to 98 by 0:40, 2 s before checkout's p95 broke"."""
-        lead = "at the same time as" if self.before_s < 0.5 else f"{self.before_s:.0f} s before"
+        lead = "as" if self.before_s < 0.5 else f"{self.before_s:.0f} s before"
         return (f"the site's {self.name} rose from {number(self.first)} to {number(self.value)} by {fmt_time}, "
                 f"{lead} {what_broke}")
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
+import socket
 import threading
 import time
 from collections import defaultdict
@@ -43,6 +44,25 @@ class ExportSettings:
     def enabled(self) -> bool:
         """Whether any export was asked for."""
         return bool(self.prometheus or self.otlp)
+
+    def check(self) -> None:
+        """Refuse, before anything starts, an endpoint that cannot listen or an OTLP export without its
+        package (a usage error naming the fix)."""
+        if self.prometheus:
+            host, port = parse_bind(self.prometheus)
+            family = socket.AF_INET6 if ":" in host else socket.AF_INET
+            with socket.socket(family, socket.SOCK_STREAM) as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    probe.bind((host, port))
+                except OSError as exc:
+                    raise UsageError(f"--prometheus {host}:{port}: cannot listen there ({exc.strerror or exc}); "
+                                     "choose another port") from None
+        if self.otlp:
+            try:
+                import opentelemetry.exporter.otlp.proto.http.metric_exporter  # noqa: F401
+            except ImportError:
+                raise UsageError("--otlp needs the OpenTelemetry SDK: pip install 'loadkit-burst[otlp]'") from None
 
 
 def parse_bind(value: str) -> tuple[str, int]:

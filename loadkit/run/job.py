@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..scenario import Scenario
 from ..traffic import Plan
+from .export import ExportSettings
 
 if TYPE_CHECKING:
     from .outcome import Progress
@@ -56,6 +57,7 @@ class RunOptions:
     demo: bool = False  # the target is the embedded demo storefront, started by the caller (run.json says so)
     config: Mapping[str, object] | None = None  # the resolved settings, recorded as config.json
     loopback_only: bool = False  # every host a step can reach must be this machine (LOADKIT_LOOPBACK_ONLY)
+    export: ExportSettings = field(default_factory=ExportSettings)  # live figures out (docs/observability.md)
 
 
 @dataclass(frozen=True)

@@ -63,6 +63,7 @@ def _execute(job: RunJob) -> RunOutcome:
     sup.install_signals()
     ctx.t0 = time.time()
     recorder.start_clock(ctx.t0)
+    sup.start_observing()
     log.info("run started: %s arrivals planned over %.0f s against %s", round(job.plan.total_arrivals),
              job.plan.duration, redact_url(job.target))
     bg = gevent.spawn(sup.loop)
@@ -76,6 +77,7 @@ def _execute(job: RunJob) -> RunOutcome:
         bg.kill()
         meter.kill()
         sup.flush()
+        sup.stop_observing()
         sup.restore_signals()
     outcome = sup.outcome(ctx.t0, ctx.load_s, ctx.cut_short, 1, [])
     outcome.cut_short_at = ctx.cut_short_at

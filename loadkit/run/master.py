@@ -129,6 +129,7 @@ class _MasterRun:
         for client_id in self.clients:
             send(self.runner, Start(t0=t0, master_now=time.time()), client_id)
         self.recorder.start_clock(t0)
+        self.sup.start_observing()
         self.sup.install_signals()
         log.info("distributed run started on %d workers: %s arrivals planned over %.0f s against %s",
                  len(self.clients), round(self.job.plan.total_arrivals), self.job.plan.duration,
@@ -143,6 +144,7 @@ class _MasterRun:
             fire_quitting(self.env)
             bg.kill()
             self.sup.flush()
+            self.sup.stop_observing()
             self.sup.restore_signals()
         return self.outcome(t0, load_s)
 

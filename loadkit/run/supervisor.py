@@ -16,7 +16,9 @@ from gevent.event import Event
 
 from .. import data as rundata
 from ..errors import DiskFullError
+from .export import LiveExport
 from .job import RunJob
+from .observe import SiteSampler
 from .outcome import Progress, RunOutcome
 from .recorder import Recorder
 
@@ -53,8 +55,33 @@ class Supervisor:
     cpu_max: float = 0.0
     saturated: str | None = None
     disk_full: str | None = None  # why the data files stopped growing
+    live: LiveExport | None = None  # the live figures out (--prometheus, --otlp)
+    site: SiteSampler | None = None  # the site's own metrics in (the scenario's observe:)
     _hot: dict[str, float] = field(default_factory=dict)
     _bad_since: float | None = None
+    _site_greenlet: gevent.Greenlet[[], None] | None = None
+
+    def start_observing(self) -> None:
+        """Open the live export and start sampling the site's metrics; call once the run's clock is set.
+        Only this controlling process does either (in a distributed run, the master)."""
+        settings = self.job.options.export
+        if settings.enabled:
+            self.live = LiveExport(settings, self.job.out.name, self.job.scenario.name, self.job.plan)
+            self.live.start()
+        if self.job.scenario.observe is not None:
+            self.site = SiteSampler(self.job.scenario.observe, self.job.out, lambda: self.recorder.t0,
+                                    sleep=gevent.sleep)
+            self._site_greenlet = gevent.spawn(self.site.run)
+
+    def stop_observing(self) -> None:
+        """Stop sampling (a round under way may finish within its timeouts), publish the last seconds and,
+        for a last scrape, keep the endpoint up for its linger time."""
+        if self.site is not None and self._site_greenlet is not None:
+            self.site.stop()
+            self._site_greenlet.join(timeout=self.site.observe.timeout + 0.5)
+            self._site_greenlet.kill(block=False)
+        if self.live is not None:
+            self.live.close()
 
     def flush(self) -> None:
         """Append what the recorder holds to the data files."""
@@ -72,6 +99,9 @@ class Supervisor:
             rundata.append_jsonl(self.job.out / rundata.ARRIVALS, arrivals)
             rundata.append_jsonl(self.job.out / rundata.ERRORS, samples)
             rundata.append_jsonl(self.job.out / rundata.SCENARIO_ERRORS, scenario_errors or [])
+            if self.live is not None:  # the same rows, once written; seconds published once complete
+                self.live.add(metrics, arrivals)
+                self.live.publish(int(time.time() - self.recorder.t0) - 1)
         except DiskFullError:
             elapsed = max(0.0, time.time() - self.recorder.t0) if self.recorder.t0 else 0.0
             self.disk_full = (f"the disk of the run directory filled up {elapsed:.0f} s into the run: the load was "
