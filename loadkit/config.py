@@ -170,7 +170,7 @@ SETTINGS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "prometheus_linger": ("PROMETHEUS_LINGER", parse_linger),
     "otlp": ("OTLP_ENDPOINT", parse_otlp_url),
 }
-SECRET_SETTINGS = frozenset({"upload"})  # shown and recorded without their query string and credentials
+SECRET_SETTINGS = frozenset({"upload", "otlp"})  # shown and recorded without their query string and credentials
 DEFAULTS: dict[str, Any] = {"target": None, "out": None, "workers": None, "rate_scale": 1.0,
                             "duration_scale": 1.0, "strict": False, "quiet": False, "skip_rehearsal": False,
                             "upload": None,
