@@ -1,8 +1,9 @@
 """A site on 127.0.0.1 that answers every request with 200 and counts what it received.
 
 The ground truth for tests that compare loadkit's request count with the site's, and that check what the
-requests carried (their ``User-Agent``). A couple of JSON endpoints serve Locust's own examples. It runs in a thread of the test process (the load comes from a
-``loadkit`` subprocess), speaks HTTP/1.1 with keep-alive, and counts every request it answers.
+requests carried (their ``User-Agent``). A couple of JSON endpoints serve Locust's own examples. It runs in
+a thread of the test process (the load comes from a ``loadkit`` subprocess), speaks HTTP/1.1 with
+keep-alive, and counts every request it answers.
 """
 
 from __future__ import annotations

@@ -28,8 +28,10 @@ THINK_MEAN_S = THINK_MEDIAN_S * math.exp(THINK_SIGMA ** 2 / 2)
 # endpoint -> expected requests per visit (product journey: 1, 2 or 3 product pages, 2 on average)
 EXPECTED_PER_VISIT = {"GET /products": 0.6 * 2 + 0.25 + 0.10 + 0.05, "POST /cart": 0.35, "GET /cart": 0.35,
                       "POST /checkout": 0.10, "GET /search": 0.05}
-BROWSERS = ["Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36",
-            "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_4) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Safari/605.1.15",
+BROWSERS = ["Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+            "Chrome/124.0 Safari/537.36",
+            "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_4) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+            "Version/17.4 Safari/605.1.15",
             "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148 Safari/604.1",
             "Mozilla/5.0 (X11; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125.0"]
 GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
@@ -154,7 +156,7 @@ def generate(path: Path, *, hours: float = 4.0, baseline: float = 0.5, peak: flo
                     events.append((at + 0.1, f, _line(fmt, addr, at + 0.1, "GET", asset, 200, ua,
                                                       sid if cookie else None)))
     # a search engine's crawler, a sneaky crawler (browser agent, reads robots.txt), a reset link, API calls
-    for k in range(int(hours * 600)):
+    for _ in range(int(hours * 600)):
         at = start + rng.uniform(0, hours * 3600)
         events.append((at, 0, _line(fmt, "66.249.66.1", at, "GET", f"/products/{rng.choice(PRODUCTS)}", 200,
                                     GOOGLEBOT, None)))

@@ -178,7 +178,8 @@ def test_a_worker_imports_the_masters_locustfile_in_place_when_it_has_the_same_f
     child = (
         "import json, sys\nfrom loadkit.run.worker import locustfile_here\n"
         f"same = {str(same)!r}\n"
-        "cases = {'same': (same, 'X = 1\\n'), 'changed': (same, 'X = 2\\n'), 'elsewhere': ('/nonexistent/shop.py', 'X = 3\\n')}\n"
+        "cases = {'same': (same, 'X = 1\\n'), 'changed': (same, 'X = 2\\n'),\n"
+        "         'elsewhere': ('/nonexistent/shop.py', 'X = 3\\n')}\n"
         "out = {}\n"
         "for name, (path, text) in cases.items():\n"
         "    got = locustfile_here(text, 'shop.py', path)\n"
@@ -241,8 +242,9 @@ def _start_master(tmp_path: Path, shop: Any, *args: str) -> subprocess.Popen[str
     """A 30-second run at 20 arrivals/s, its output in tmp_path/run."""
     return subprocess.Popen([sys.executable, "-m", "loadkit", "run",
                              str(write_scenario(tmp_path / "s.yaml", constant(20, 30))), "--target", shop.url,
-                             "--out", str(tmp_path / "run"), *args], cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
+                             "--out", str(tmp_path / "run"), *args], cwd=ROOT,
+                            env=dict(os.environ, PYTHONPATH=str(ROOT)), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, text=True)
 
 
 def _until(condition: Any, seconds: float) -> bool:
@@ -304,8 +306,8 @@ def test_a_worker_stops_its_load_within_seconds_of_losing_its_master(tmp_path: P
         assert MASTER_SILENCE_S - 1 <= left_after <= MASTER_SILENCE_S + 3, left_after
         assert worker.returncode == 3, stderr
         errors = [ln for ln in stderr.splitlines() if ln.startswith("loadkit: error:")]
-        assert len(errors) == 1 and f"no word from the master at 127.0.0.1:{port} for {MASTER_SILENCE_S} s" in errors[0], \
-            stderr
+        silence = f"no word from the master at 127.0.0.1:{port} for {MASTER_SILENCE_S} s"
+        assert len(errors) == 1 and silence in errors[0], stderr
         assert "Traceback" not in stderr
     finally:
         master.kill()

@@ -99,8 +99,13 @@ def test_mix_pauses_rate_and_spike_match_the_truth(converted: tuple[str, loggen.
     kinds = [next(iter(s)) for s in basket["steps"]]
     assert kinds[kinds.index("post") + 1] == "get"
     traffic = document["traffic"]
-    rate = lambda text: float(str(text).removesuffix("/s"))
-    seconds = lambda text: float(str(text).removesuffix("s"))
+
+    def rate(text: object) -> float:
+        return float(str(text).removesuffix("/s"))
+
+    def seconds(text: object) -> float:
+        return float(str(text).removesuffix("s"))
+
     assert traffic["profile"] == "burst"
     assert abs(rate(traffic["baseline"]) - truth.baseline) <= 0.1 * truth.baseline
     assert abs(rate(traffic["peak"]) - truth.peak) <= 0.1 * truth.peak, traffic

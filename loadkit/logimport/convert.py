@@ -167,7 +167,7 @@ def _retemplate(templates: Templates, sessions: Sessions, counts: Counts) -> Non
     for key, stats in sessions.paths.items():
         folded: list[str] = []
         repeats: list[int] = []
-        for endpoint, r in zip(key, stats.repeats):
+        for endpoint, r in zip(key, stats.repeats, strict=False):
             endpoint = retemplate_endpoint(templates, endpoint)
             if folded and folded[-1] == endpoint:
                 repeats[-1] += r

@@ -231,7 +231,7 @@ def journeys(paths: dict[tuple[str, ...], PathStats], max_journeys: int = MAX_JO
     for key, own in kept:
         stats = merged[key]
         rng, median, p90, mean = think_range(stats.gaps)
-        steps = tuple((endpoint, max(1, round(r / own.count))) for endpoint, r in zip(key, own.repeats))
+        steps = tuple((endpoint, max(1, round(r / own.count))) for endpoint, r in zip(key, own.repeats, strict=False))
         out.append(Journey(steps, stats.count, own.count, rng, median, p90, mean))
     out.sort(key=lambda j: -j.visits)
     return out, moved

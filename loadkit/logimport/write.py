@@ -42,7 +42,7 @@ def proportional(values: Values, entries: int = DATA_ENTRIES) -> list[str]:
     shares = [(v, n * entries / total) for v, n in items]
     counts = {v: max(1, int(s)) for v, s in shares}
     room = entries - sum(counts.values())
-    for v, s in sorted(shares, key=lambda vs: -(vs[1] - int(vs[1])))[:max(0, room)]:
+    for v, _ in sorted(shares, key=lambda vs: -(vs[1] - int(vs[1])))[:max(0, room)]:
         counts[v] += 1
     out: list[str] = []
     for v, _ in items:
@@ -87,7 +87,8 @@ def _path_out(analysis: Analysis, names: Names, pkey: str) -> str:
         name = names.by_node.get(id(node))
         if name is None:
             kind = node.kinds.most_common(1)[0][0] if node.kinds else "word"
-            base = _singular(previous) if previous else {"number": "id", "uuid": "uuid", "hash": "hash"}.get(kind, "slug")
+            base = (_singular(previous) if previous
+                    else {"number": "id", "uuid": "uuid", "hash": "hash"}.get(kind, "slug"))
             name = names.by_node[id(node)] = names.unique(base)
             names.data[name] = proportional(node.values)
         out.append(f"{{{name}}}")
@@ -180,7 +181,7 @@ def build(analysis: Analysis, name: str, sources: str, target: str | None = None
         written_journeys.append({"name": _journey_name(journey, analysis.journeys, used),
                                  "weight": round(100.0 * journey.visits / total_visits, 1), "steps": steps})
     # extracts go on the page before each form post, in every journey
-    for journey_doc, journey in zip(written_journeys, analysis.journeys):
+    for journey_doc, journey in zip(written_journeys, analysis.journeys, strict=True):
         requests = [s for s in journey_doc["steps"] if "think" not in s]
         flat = [e for e, r in journey.steps for _ in range(r)]
         for i, endpoint in enumerate(flat):

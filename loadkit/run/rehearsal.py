@@ -18,6 +18,7 @@ import random
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import gevent
@@ -258,7 +259,7 @@ def _locustfile(classes: list[type[User]], target: str, secrets: list[str]) -> R
                 for name in markov_tour(task):
                     where["task"] = f"{path}.{task.__name__}.{name}"
                     step = getattr(task, name)
-                    if not guard(lambda: taskset.execute_task(step)):
+                    if not guard(partial(taskset.execute_task, step)):
                         break  # what follows in the chain may depend on this task: one broken step, not a cascade
             for sub in _distinct(list(taskset.tasks)):
                 walk(sub, taskset, f"{path}.{task.__name__}")
