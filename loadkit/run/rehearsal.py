@@ -29,6 +29,7 @@ from locust.exception import InterruptTaskSet, RescheduleTask, RescheduleTaskImm
 from locust.user.markov_taskset import MarkovTaskSet
 from locust.user.task import TaskSet
 
+from .. import failures as kinds
 from ..errors import ScenarioError
 from ..redaction import redact_text, secret_values
 from ..scenario import CsvSource, Journey, ListSource, RangeSource, Scenario, Step
@@ -39,8 +40,8 @@ from .recorder import RequestFailure
 from .visitors import DataPool, VisitorFactory
 
 _END_OF_VISIT = (StopUser, RescheduleTask, RescheduleTaskImmediately, InterruptTaskSet)
-_SCENARIO_KINDS = frozenset({"check_failed", "extract_failed", "unexpected_status", "host_not_allowed",
-                             LOCUSTFILE_EXCEPTION})
+_SCENARIO_KINDS = frozenset({kinds.CHECK_FAILED, kinds.EXTRACT_FAILED, kinds.UNEXPECTED_STATUS,
+                             kinds.HOST_NOT_ALLOWED, LOCUSTFILE_EXCEPTION})
 _SITE_CLIENT_ERRORS = frozenset({408, 429})  # a 4xx that says the site is busy, not that the request is wrong
 SKIP_HINT = "or run with --skip-rehearsal (or 'rehearsal: false') to send the load anyway"
 # A piece of a locustfile (on_start, a task) that has not returned after this long at rest is left: it may
@@ -116,13 +117,13 @@ def _fix(kind: str, status: int, method: str) -> str:
                 "--target)")
     if 400 <= status < 500:
         return "correct the step's form, json, body or headers (a missing CSRF token or field?)"
-    if kind == "check_failed":
+    if kind == kinds.CHECK_FAILED:
         return "correct the step's expect (or the step that leads to this page)"
-    if kind == "extract_failed":
+    if kind == kinds.EXTRACT_FAILED:
         return "correct the step's extract so it matches the page the site sends"
-    if kind == "unexpected_status":
+    if kind == kinds.UNEXPECTED_STATUS:
         return "correct the step's expect.status, or add follow_redirects: true for a redirect"
-    if kind == "host_not_allowed":
+    if kind == kinds.HOST_NOT_ALLOWED:
         return "add the host to allowed_hosts: in the scenario if the site really calls it, or correct the URL"
     return "check the site: it fails without load"
 
@@ -132,10 +133,10 @@ def _what(failure: BaseException, status: int, secrets: list[str]) -> str:
     detail = redact_text(str(getattr(failure, "detail", "") or failure), secrets)
     if kind.startswith("http_") and status:
         return f"the site answered {status}"
-    if kind == "unexpected_status":
+    if kind == kinds.UNEXPECTED_STATUS:
         return detail.split(";")[0]  # "expected status 303, got 200"
-    if kind in ("check_failed", "extract_failed"):
-        return f"{'the check failed' if kind == 'check_failed' else 'nothing was extracted'} ({detail[:200]})"
+    if kind in (kinds.CHECK_FAILED, kinds.EXTRACT_FAILED):
+        return f"{'the check failed' if kind == kinds.CHECK_FAILED else 'nothing was extracted'} ({detail[:200]})"
     return f"{kind.replace('_', ' ')}{f' ({detail[:200]})' if detail and detail != kind else ''}"
 
 
@@ -225,7 +226,7 @@ def _locustfile(classes: list[type[User]], target: str, secrets: list[str]) -> R
             return
         status = int(getattr(response, "status_code", 0) or 0)
         # the locustfile's own check (catch_response, response.failure) failed on an answer below 400
-        kind = f"http_{status}" if status >= 400 else "check_failed" if status else "connection_error"
+        kind = kinds.http_kind(status) if status >= 400 else kinds.CHECK_FAILED if status else kinds.CONNECTION_ERROR
         broken = BrokenStep(where["class"], f"task {where['task']} ({name})",
                             f"the site answered {status}" if status >= 400 else _what(exception, status, secrets),
                             _fix(kind, status, "this method"), at_rest_is_scenario_error(kind, status))
