@@ -337,3 +337,47 @@ def test_the_grafana_dashboard_reads_only_series_loadkit_exports() -> None:
     exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
     used = {name for e in exprs for name in re.findall(r"\bloadkit_[a-z_]+", e)}
     assert used and used <= exported, used - exported
+
+
+@pytest.mark.integration
+def test_in_a_distributed_run_the_master_exports_the_merged_figures(demo_factory: Any, tmp_path: Path) -> None:
+    """Two local workers: the master's endpoint ends with every request the workers sent, by endpoint."""
+    import threading
+
+    from loadkit.demo import DemoConfig
+    from tests.helpers import run_cli, write_scenario
+    from tests.promserver import free_port
+
+    shop = demo_factory(DemoConfig())
+    port = free_port()
+    scenario = write_scenario(tmp_path / "s.yaml", {
+        "name": "export-workers", "traffic": {"profile": "constant", "rate": "20/s", "duration": "6s"},
+        "journeys": [{"name": "look", "steps": [{"get": "/"}, {"get": "/products/kitchen-01"}]}]})
+    last: dict[str, Any] = {}
+    done = threading.Event()
+
+    def scrape() -> None:
+        while not done.is_set():
+            try:
+                last["seen"] = _scrape(f"http://127.0.0.1:{port}/metrics")
+            except OSError:
+                pass
+            done.wait(0.5)
+
+    scraper = threading.Thread(target=scrape, daemon=True)
+    scraper.start()
+    out = tmp_path / "run"
+    try:
+        result = run_cli("run", str(scenario), "--target", shop.url, "--workers", "2", "--out", str(out), "--quiet",
+                         "--prometheus", f"127.0.0.1:{port}", "--prometheus-linger", "2s")
+    finally:
+        done.set()
+        scraper.join(timeout=5)
+    assert result.returncode == 0, result.stdout + result.stderr
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    seen = last["seen"]
+    for endpoint in summary["endpoints"]:
+        key = ("loadkit_requests_total", (("endpoint", endpoint["name"]), ("method", endpoint["method"])))
+        assert seen[key] == endpoint["requests"] > 0, endpoint
+    assert seen[("loadkit_arrivals_started_total", ())] == summary["traffic"]["delivered_arrivals"] == 120
+    assert seen[("loadkit_arrivals_planned_total", ())] == pytest.approx(120)
