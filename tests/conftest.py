@@ -47,8 +47,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 # A module that starts sending load (a demo storefront, `run_cli("run", ...)`, Chromium) leaves this list.
 QUIET_MODULES = frozenset({
     "test_analysis_verdict", "test_ci_examples", "test_ci_history_examples", "test_contradictions",
-    "test_generator_health", "test_golden", "test_har", "test_histogram", "test_invariants", "test_reports",
-    "test_scenario", "test_scenario_fuzz", "test_traffic", "test_units",
+    "test_deploy", "test_generator_health", "test_golden", "test_har", "test_histogram", "test_invariants",
+    "test_public_api", "test_reports", "test_saved_scenario", "test_scenario", "test_scenario_fuzz",
+    "test_traffic", "test_typed_seams", "test_units",
 })
 
 
