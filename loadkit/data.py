@@ -4,7 +4,8 @@ Layout (see docs/run-directory.md):
 ``run.json`` metadata, ``plan.json`` the traffic plan, ``scenario.yaml`` the resolved scenario (secrets
 redacted), ``metrics.jsonl`` one row per (second, endpoint) and flush, ``arrivals.jsonl`` one row per
 planned second and flush (both rows defined in ``rows.py``), ``errors.jsonl`` capped error samples,
-``scenario_errors.jsonl`` the scenario's own errors (counted apart), ``run.log``; then the reports.
+``scenario_errors.jsonl`` the scenario's own errors (counted apart), ``journeys.jsonl`` one row per
+(second a visit began, journey) and flush, ``run.log``; then the reports.
 Rows for the same key from several flushes or workers are summed when read.
 """
 
@@ -38,6 +39,7 @@ METRICS = "metrics.jsonl"
 ARRIVALS = "arrivals.jsonl"
 ERRORS = "errors.jsonl"
 SCENARIO_ERRORS = "scenario_errors.jsonl"  # the scenario's own mistakes, never counted against the site
+JOURNEYS = "journeys.jsonl"  # per second a visit began and journey: completed, failed (step, kind), cut short
 RUN_META = "run.json"
 PLAN = "plan.json"
 SCENARIO = "scenario.yaml"
@@ -367,6 +369,7 @@ class RunData:
     scenario_errors: list[dict[str, Any]] = field(default_factory=list)  # rows of scenario_errors.jsonl
     # scenario.yaml as saved (secrets redacted), frozen: the report shows it as written
     scenario_document: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
+    journeys: list[dict[str, Any]] = field(default_factory=list)  # rows of journeys.jsonl (absent in older runs)
 
 
 def load_run(path: Path) -> RunData:
@@ -396,5 +399,5 @@ def load_run(path: Path) -> RunData:
     return RunData(path=path, meta=RunMeta.from_json(meta), plan=typed_plan,
                    scenario=saved_scenario(scenario, str(path / SCENARIO)), metrics=metrics, hist=hist,
                    ok_hist=ok_hist, arrivals=arrivals, errors=read_jsonl(path / ERRORS),
-                   scenario_errors=read_jsonl(path / SCENARIO_ERRORS),
+                   scenario_errors=read_jsonl(path / SCENARIO_ERRORS), journeys=read_jsonl(path / JOURNEYS),
                    scenario_document=frozen_json(scenario) if isinstance(scenario, dict) else EMPTY)

@@ -12,11 +12,15 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from .analysis import PAUSE_MS, SATURATED_CPU, Analysis, SloResult
-from .units import format_clock, format_ms
+from .units import SHARE_METRICS, format_clock, format_ms
 
 METRIC_WORDS = {"p50": "median (p50) response time", "p75": "p75 response time", "p90": "p90 response time",
                 "p95": "p95 response time", "p99": "p99 response time", "max": "slowest response time",
-                "mean": "average response time", "error_rate": "error rate"}
+                "mean": "average response time", "error_rate": "error rate",
+                "success_rate": "share of visits completed", "p50_duration": "median (p50) visit duration",
+                "p75_duration": "p75 visit duration", "p90_duration": "p90 visit duration",
+                "p95_duration": "p95 visit duration", "p99_duration": "p99 visit duration",
+                "max_duration": "longest visit", "mean_duration": "average visit duration"}
 
 
 def disturbed_between(analysis: Analysis, start_s: float, end_s: float) -> bool:
@@ -34,7 +38,8 @@ def undisturbed_break(analysis: Analysis, result: SloResult) -> bool:
         return True  # no such seconds (or a run recorded before they were measured)
     health = analysis.traffic.generator
     stall = (health.hiccup_max_ms if health is not None else None) or 0.0
-    if result.slo.metric != "error_rate" and result.observed is not None and result.observed - stall > result.limit:
+    if result.slo.metric not in SHARE_METRICS and result.observed is not None and \
+            result.observed - stall > result.limit:
         return True  # even if every response had been slowed by the longest stall, the limit is broken
     for clean in analysis.undisturbed_slo_results:
         if clean.slo.name == result.slo.name and clean.scope == result.scope:

@@ -28,6 +28,7 @@ import pandas as pd
 
 from .scenario import Slo
 from .traffic import PhaseName, Plan, is_probe, judged_phases
+from .units import SHARE_METRICS  # shares (error rate, success rate) are judged on any count: no minimum
 
 WINDOW_S = 5
 MIN_WINDOW_REQUESTS = 5  # a window with fewer requests cannot break a latency SLO on its own
@@ -46,10 +47,13 @@ def breaks(frame: pd.DataFrame, slo: Slo) -> np.ndarray:
     requests = frame["requests"].to_numpy(dtype=float)
     value = frame["error_rate" if slo.metric == "error_rate" else slo.metric].to_numpy(dtype=float)
     valid = (requests > 0) & ~np.isnan(value)
-    if slo.metric != "error_rate":
+    if slo.metric not in SHARE_METRICS:
         valid &= requests >= MIN_WINDOW_REQUESTS
     with np.errstate(invalid="ignore"):
-        over = value >= slo.limit if slo.metric == "error_rate" and slo.limit == 0 else value > slo.limit
+        if slo.metric == "success_rate":  # a journey's completed share must stay at or above its limit
+            over = value < slo.limit
+        else:
+            over = value >= slo.limit if slo.metric == "error_rate" and slo.limit == 0 else value > slo.limit
     return np.asarray(valid & over, dtype=bool)
 
 
@@ -62,7 +66,7 @@ def breaks_row(row: pd.Series | None, slo: Slo) -> bool:
 
 def signal_of(slo: Slo) -> str:
     """What an SLO's break says limited the site: ``errors`` or ``latency``."""
-    return "errors" if slo.metric == "error_rate" else "latency"
+    return "errors" if slo.metric in SHARE_METRICS else "latency"
 
 
 @dataclass(frozen=True)

@@ -120,6 +120,13 @@ class Plan:
     spacing: str = "uniform"
     seed: int = 1
     expected_visitors: float | None = None  # from the audience compiler: the burst's integral above baseline
+    rate_scale: float = 1.0  # the fraction of the moment's rates this plan runs (scenario x --rate-scale)
+    duration_scale: float = 1.0  # the fraction of the moment's length this plan runs (--duration-scale)
+
+    @property
+    def sample_share(self) -> float:
+        """The share of the real moment's visitors this plan sends: rate_scale x duration_scale."""
+        return self.rate_scale * self.duration_scale
 
     @property
     def duration(self) -> float:
@@ -219,7 +226,8 @@ def build_plan(scenario: Scenario, rate_scale: float = 1.0, duration_scale: floa
     tr = scenario.traffic
     scale = tr.rate_scale * rate_scale
     ds = duration_scale
-    common = dict(model=tr.model, profile=tr.profile, spacing=tr.spacing, seed=tr.seed)
+    common = dict(model=tr.model, profile=tr.profile, spacing=tr.spacing, seed=tr.seed, rate_scale=scale,
+                  duration_scale=ds)
     if isinstance(tr, BurstTraffic):
         if tr.audience is not None:
             decay = tr.decay if tr.decay is not None else tr.audience.window - tr.ramp - tr.hold
@@ -292,6 +300,8 @@ def plan_to_dict(plan: Plan) -> dict[str, object]:
         "probe_level": plan.probe_level,
         "total_planned": plan.total_arrivals,
         "expected_visitors": plan.expected_visitors,
+        "rate_scale": plan.rate_scale,
+        "duration_scale": plan.duration_scale,
         "spacing": plan.spacing,
         "seed": plan.seed,
         "segments": [vars(s) for s in plan.segments],
@@ -309,4 +319,6 @@ def plan_from_dict(data: dict[str, object]) -> Plan:
         probe_level=data.get("probe_level"),  # type: ignore[arg-type]
         spacing=str(data.get("spacing", "uniform")), seed=int(data.get("seed", 1)),  # type: ignore[call-overload]
         expected_visitors=data.get("expected_visitors"),  # type: ignore[arg-type]
+        rate_scale=float(data.get("rate_scale", 1.0)),  # type: ignore[arg-type]
+        duration_scale=float(data.get("duration_scale", 1.0)),  # type: ignore[arg-type]
     )

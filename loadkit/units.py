@@ -127,7 +127,10 @@ def format_percent(fraction: float | None) -> str:
     return f"{pct:.1f}%"
 
 
+SHARE_METRICS = frozenset({"error_rate", "success_rate"})  # SLO metrics that are shares, not times
+
+
 def format_metric(metric: str, value: float | None) -> str:
-    """A value of an SLO metric in its unit: the error rate as a percentage (``1.20%``), every other
-    metric (p50, p95, p99...) as a latency (``812 ms``)."""
-    return format_percent(value) if metric == "error_rate" else format_ms(value)
+    """A value of an SLO metric in its unit: the error rate and a journey's success rate as percentages
+    (``1.20%``), every other metric (p50, p95, p99, p95_duration...) as a time (``812 ms``)."""
+    return format_percent(value) if metric in SHARE_METRICS else format_ms(value)

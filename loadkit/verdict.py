@@ -35,12 +35,18 @@ from .delivery import (
 )
 from .failures import class_words, kind_words
 from .held import PEAK, PROBE, RUN, Break
-from .scenario import VerdictPolicy
+from .business import journey_sentence, order_sentences, orders
+from .scenario import Business, VerdictPolicy
 from .traffic import PhaseName
-from .units import format_clock, format_duration, format_metric, format_ms, format_percent
+from .units import SHARE_METRICS, format_clock, format_duration, format_metric, format_ms, format_percent
 
 VERDICTS = ("survives", "at-risk", "fails", "inconclusive")
 _METRIC_WORDS = METRIC_WORDS
+
+
+def is_share(metric: str) -> bool:
+    """Whether a metric is a share (shown as a percentage) rather than a time."""
+    return metric in SHARE_METRICS
 
 
 @dataclass(frozen=True)
@@ -105,7 +111,13 @@ def _unit(analysis: Analysis) -> str:
 def slo_sentence(result: SloResult, analysis: Analysis) -> str:
     """A failed SLO as a sentence with its numbers."""
     what = _METRIC_WORDS[result.slo.metric]
-    where = f"{result.slo.endpoint}" if result.slo.endpoint else "all requests"
+    where = f"{result.slo.endpoint}" if result.slo.endpoint else \
+        f"the {result.slo.journey} journey" if result.slo.journey else "all requests"
+    if result.slo.metric == "success_rate":
+        verb = "fell to"
+        limit = f"at least {_limit(result)}"
+    else:
+        verb, limit = "reached", f"limit {_limit(result)}"
     if result.first_break_s is None:
         when = ""
     elif result.until_s is not None and not result.over_scope:
@@ -116,10 +128,10 @@ def slo_sentence(result: SloResult, analysis: Analysis) -> str:
     if not result.over_scope and result.scope_observed is not None:
         total = f"; {_value(result, result.scope_observed)} over the whole of it"
     if not result.over_scope:
-        return (f"The {what} of {where} reached {_value(result)}{when} {_scope_words(result, analysis)} "
-                f"(limit {_limit(result)}{total}).")
-    return (f"The {what} of {where} reached {_value(result)} {_scope_words(result, analysis)} "
-            f"(limit {_limit(result)}{when}).")
+        return (f"The {what} of {where} {verb} {_value(result)}{when} {_scope_words(result, analysis)} "
+                f"({limit}{total}).")
+    return (f"The {what} of {where} {verb} {_value(result)} {_scope_words(result, analysis)} "
+            f"({limit}{when}).")
 
 
 def _plateau_sentence(b: Break, analysis: Analysis) -> str:
@@ -329,9 +341,27 @@ def _broke_first(analysis: Analysis, limit: int = 3) -> list[str]:
     return [f"What broke first: {parts[0]}" + (f", then {', then '.join(parts[1:])}" if parts[1:] else "") + "."]
 
 
+def business_of(analysis: Analysis) -> Business | None:
+    """The scenario's business block (None when it has none)."""
+    return analysis.scenario.business
+
+
+def journeys_context(analysis: Analysis) -> list[str]:
+    """Journeys before endpoints: how many visits of each journey completed at the peak, and the orders."""
+    if not analysis.journeys:
+        return []
+    business = business_of(analysis)
+    out = [journey_sentence(analysis.journeys, business.orders if business else None)]
+    placed = orders(business, analysis.journeys, analysis.plan)
+    if placed is not None:
+        out.extend(order_sentences(placed))
+    return out
+
+
 def _context(analysis: Analysis, policy: VerdictPolicy) -> list[str]:
-    """Supporting facts after the main reasons: peak figures, capacity, recovery."""
-    out: list[str] = []
+    """Supporting facts after the main reasons: journeys and orders first, then peak figures, capacity,
+    recovery."""
+    out: list[str] = journeys_context(analysis)
     peak = analysis.phases[analysis.phases["phase"] == PhaseName.PEAK.value] if len(analysis.phases) else None
     if peak is not None and len(peak):
         row: dict[str, Any] = peak.iloc[0].to_dict()

@@ -13,6 +13,7 @@ from .. import scenario_errors as scenario_faults
 from ..held import Break, Capacity
 from ..run_meta import RunMeta
 from ..scenario import Scenario, Slo
+from ..journeys import JourneyResult
 from ..traffic import Plan
 
 
@@ -135,6 +136,8 @@ class Analysis:
     scenario_errors: dict[str, Any] = field(default_factory=scenario_faults.empty)
     # scenario.yaml as saved (secrets redacted): the report shows it as written
     scenario_document: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    # per journey: visits started, completed, failed (at which step, which kind), cut short; durations
+    journeys: tuple[JourneyResult, ...] = ()
 
 
 __all__ = ["Analysis", "Capacity", "GeneratorHealth", "Recovery", "SloResult", "Totals", "Traffic"]

@@ -14,12 +14,15 @@ from ..data import RunData
 from ..held import SIGNALS, Windows
 from ..run_meta import thawed_json
 from ..scenario import Scenario, Slo, mean_visit_seconds
+from ..journeys import judge_slos as judge_journey_slos
+from ..journeys import read_journeys
+from ..journeys import summarize as summarize_journeys
 from . import endpoints as per_endpoint
 from .broke_first import broke_first
 from .capacity import capacity, recovery
 from .measurements import Measurements
-from .model import Analysis
-from .scopes import phase_table
+from .model import Analysis, SloResult
+from .scopes import default_scopes, peak_phase, phase_table
 from .seconds import per_second
 from .slos import judge_slos, undisturbed_results
 from .totals import totals, traffic
@@ -28,10 +31,21 @@ DEFAULT_SLOS = (Slo(metric="p95", below="1s"), Slo(metric="error_rate", below="1
 
 
 def slos_of(scenario: Scenario) -> tuple[tuple[Slo, ...], bool]:
-    """The scenario's SLOs, or loadkit's defaults (True) when it sets none."""
+    """The scenario's endpoint SLOs (journey SLOs are judged over visits, by journeys.py), or loadkit's
+    defaults (True) when it sets no SLO at all."""
     if not scenario.slos:
         return DEFAULT_SLOS, True
-    return tuple(scenario.slos), False
+    return tuple(s for s in scenario.slos if s.journey is None), False
+
+
+def journey_slos_of(scenario: Scenario) -> tuple[Slo, ...]:
+    """The scenario's journey SLOs (success_rate, pNN_duration)."""
+    return tuple(s for s in scenario.slos if s.journey is not None)
+
+
+def journey_steps(scenario: Scenario) -> dict[str, list[str]]:
+    """Per journey, the endpoint of each step ('' for a think step)."""
+    return {j.name: [step.endpoint if step.method != "THINK" else "" for step in j.steps] for j in scenario.journeys}
 
 
 def visit_seconds(scenario: Scenario) -> float:
@@ -58,6 +72,19 @@ def analyze(run: RunData) -> Analysis:
     visit_s = visit_seconds(run.scenario)
     wins = Windows(plan, meas.n_windows, visit_s)
     judged = judge_slos(meas, wins, slos, seconds, endpoint_seconds)
+    # Journey SLOs: the same rule, windows and scopes, over visits instead of requests.
+    journey_data = read_journeys(run.journeys)
+    journey_slos = journey_slos_of(run.scenario)
+    peak = peak_phase(plan)
+    if journey_slos and not journey_data.empty:
+        outcomes, journey_breaks, journey_flags = judge_journey_slos(journey_data, journey_slos, plan, wins,
+                                                                     default_scopes(plan), span, peak)
+        judged.results.extend(SloResult(slo=o.slo, scope=o.scope, observed=o.observed, passed=o.passed,
+                                        first_break_s=o.first_break_s, requests=o.requests, until_s=o.until_s,
+                                        over_scope=o.over_scope, scope_observed=o.scope_observed)
+                              for o in outcomes)
+        judged.counted.extend(journey_breaks)
+        judged.flags.extend(journey_flags)
     counted = judged.counted
     cap = capacity(meas, wins, seconds, ep_list, visit_s, judged.flags, counted)
     counted.sort(key=lambda b: (b.start_s, SIGNALS.index(b.signal)))
@@ -76,7 +103,8 @@ def analyze(run: RunData) -> Analysis:
                     breaks=tuple(counted), undisturbed_slo_results=tuple(undisturbed),
                     scenario_errors=scenario_faults.summarize(run.scenario_errors, thawed_json(run.meta.rehearsal),
                                                               started, int(seconds["requests"].sum())),
-                    scenario_document=run.scenario_document)
+                    scenario_document=run.scenario_document,
+                    journeys=summarize_journeys(journey_data, plan, span, peak, journey_steps(run.scenario)))
 
 
-__all__ = ["DEFAULT_SLOS", "analyze", "slos_of", "visit_seconds"]
+__all__ = ["DEFAULT_SLOS", "analyze", "journey_slos_of", "journey_steps", "slos_of", "visit_seconds"]

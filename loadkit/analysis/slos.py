@@ -113,7 +113,7 @@ def undisturbed_results(meas: Measurements, wins: Windows, seconds: pd.DataFrame
     clean = ~m["t"].isin(left_out)
     undisturbed: list[SloResult] = []
     for r in results:
-        if is_probe(r.scope) or r.passed:  # the probe scope is named as its hold phase
+        if is_probe(r.scope) or r.passed or r.slo.journey is not None:  # the probe scope is named as its hold phase
             continue
         phases_in = meas.judged if r.scope == RUN else {r.scope}
         inside = clean & m["phase"].isin(phases_in)

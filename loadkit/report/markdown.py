@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..units import format_duration, format_ms, format_percent
+from ..verdict import kind_words
 from .model import ReportModel
 from .text import md_text, slo_value
 
@@ -18,6 +19,7 @@ def render_markdown(model: ReportModel) -> str:
     lines = [f"## {ICONS.get(model.verdict, '')} loadkit: {md_text(model.run.get('scenario'))} — "
              f"**{model.verdict}**", "", md_text(model.headline), ""]
     lines += [f"- {md_text(r)}" for r in model.reasons]
+    lines += journey_table(model)
     lines += ["", "| figure | value |", "| --- | --- |",
               f"| planned peak | {t['peak_planned_per_s']:.3g}{unit} |",
               f"| delivered peak | {t['peak_delivered_per_s']:.3g}{unit} |",
@@ -71,6 +73,24 @@ def cut_short_lines(traffic: dict[str, Any], users: bool) -> list[str]:
     if len(rows) > MAX_CUT_SHORT_ROWS:
         lines.append(f"- and {sum(r['visitors'] for r in rows[MAX_CUT_SHORT_ROWS:])} more elsewhere (summary.json "
                      "lists them all)")
+    return lines
+
+
+def journey_table(model: ReportModel) -> list[str]:
+    """Journeys before endpoints: per journey, visits started, completed, failed, cut short and durations."""
+    if not model.journeys:
+        return []
+    lines = ["", "| journey | visits | completed | failed | cut short | p95 duration | failed most at |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    for j in model.journeys:
+        worst = j["failed_at"][0] if j["failed_at"] else None
+        where = (f"step {worst['step']} {md_text(worst['endpoint'])} ({md_text(kind_words(worst['kind']))}, "
+                 f"{worst['count']:,})" if worst else "")
+        lines.append(f"| {md_text(j['name'])} | {j['started']:,} | {j['completed']:,} | {j['failed']:,} | "
+                     f"{j['cut_short']:,} | {format_ms(j['p95_ms'])} | {where} |")
+    if model.business is not None:
+        lines += ["", f"**Orders** ({md_text(model.business['orders_journey'])}): "
+                  + " ".join(md_text(x) for x in model.business_lines)]
     return lines
 
 

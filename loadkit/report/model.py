@@ -17,7 +17,8 @@ from ..analysis import summary as summary_parts
 from ..observed import ObservedSeries, cite
 from ..run_meta import thawed_json
 from ..units import format_clock
-from ..verdict import Verdict, capacity_figure, class_words, kind_words, metric_words, scope_label
+from ..verdict import Verdict, business_of, capacity_figure, class_words, kind_words, metric_words, scope_label
+from ..business import journey_sentence, order_sentences, orders
 
 SCHEMA_VERSION = 1
 MAX_ERROR_SAMPLES = 20
@@ -40,6 +41,7 @@ class SloRow:
     first_break_s: float | None
     scope: str = ""  # the scope in words, the same in every report
     until_s: float | None = None  # ``observed`` covers the broken windows up to here (None: the whole scope)
+    journey: str | None = None  # a journey SLO's journey (success_rate, p95_duration, ...)
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,10 @@ class ReportModel:
     scenario_errors: dict[str, Any] = field(default_factory=dict)  # loadkit/scenario_errors.py's summary
     observed: tuple[dict[str, Any], ...] = ()  # the site's own metrics (observe:), one entry per query
     observed_cited: str | None = None  # the site metric that peaked just before the first break, in words
+    journeys: tuple[dict[str, Any], ...] = ()  # per journey: visits started, completed, failed (where), durations
+    journey_line: str = ""  # the journeys at the peak in one sentence, which the reports lead with
+    business: dict[str, Any] | None = None  # orders per phase and the value at risk (business.py)
+    business_lines: tuple[str, ...] = ()
 
     def pauses(self) -> list[tuple[int, int]]:
         """Runs of seconds in which loadkit stalled for PAUSE_MS or more, as [start, end) seconds."""
@@ -119,7 +125,8 @@ class ReportModel:
                           for e in self.endpoints],
             "slos": [{"name": s.name, "endpoint": s.endpoint, "metric": s.metric, "threshold": s.threshold,
                       "observed": s.observed, "passed": s.passed, "phase": s.phase, "scope": s.scope,
-                      "first_break_s": s.first_break_s, "until_s": s.until_s} for s in self.slos],
+                      "first_break_s": s.first_break_s, "until_s": s.until_s,
+                      **({"journey": s.journey} if s.journey else {})} for s in self.slos],
             "slos_defaulted": self.slos_defaulted,
             "capacity": {**self.capacity, "figure": self.capacity_figure},
             "recovery": self.recovery,
@@ -132,6 +139,8 @@ class ReportModel:
             "scenario_errors": scenario_faults.for_summary(self.scenario_errors),
             **({"observed": {"series": [{k: v for k, v in o.items() if k != "values"} for o in self.observed],
                              "cited": self.observed_cited}} if self.observed else {}),
+            **({"journeys": list(self.journeys)} if self.journeys else {}),
+            **({"business": self.business} if self.business is not None else {}),
         }
 
 
@@ -183,7 +192,10 @@ def build_model(analysis: Analysis, verdict: Verdict, baseline: dict[str, Any] |
                         threshold=_num(r.limit, 5) or 0.0,
                         observed=_num(r.observed, 5), passed=r.passed, phase=r.scope,
                         first_break_s=_num(r.first_break_s, 1), scope=scope_label(r.scope, analysis),
-                        until_s=None if r.over_scope else _num(r.until_s, 1)) for r in analysis.slo_results)
+                        until_s=None if r.over_scope else _num(r.until_s, 1), journey=r.slo.journey)
+                 for r in analysis.slo_results)
+    business = business_of(analysis)
+    placed = orders(business, analysis.journeys, analysis.plan)
     cap = summary_parts.capacity_part(analysis.capacity)
     rec = summary_parts.recovery_part(analysis.recovery)
     phases = tuple({k: (_num(v, 3) if isinstance(v, float) else v) for k, v in row.items()}
@@ -230,4 +242,8 @@ def build_model(analysis: Analysis, verdict: Verdict, baseline: dict[str, Any] |
                        offsite_redirects=tuple({"endpoint": str(r["endpoint"]), "count": int(r["count"]),
                                                 "example": str(r["example"])}
                                                for r in analysis.offsite.to_dict("records")),
-                       scenario_errors=analysis.scenario_errors)
+                       scenario_errors=analysis.scenario_errors,
+                       journeys=tuple(j.to_dict() for j in analysis.journeys),
+                       journey_line=journey_sentence(analysis.journeys, business.orders if business else None),
+                       business=placed.to_dict() if placed is not None else None,
+                       business_lines=tuple(order_sentences(placed)) if placed is not None else ())

@@ -19,8 +19,10 @@ def slo_value(row: SloRow, value: float | None) -> str:
 def slo_outcome(row: SloRow) -> str:
     """``p95 812 ms > 500 ms during peak`` (or ``<=`` when it held)."""
     scope = row.scope or ("up to the planned peak" if row.phase == "run" else f"during {row.phase}")
-    where = f" of {row.endpoint}" if row.endpoint else ""
+    where = f" of {row.endpoint}" if row.endpoint else f" of journey {row.journey}" if row.journey else ""
     op = "<=" if row.passed else ">"
+    if row.metric == "success_rate":  # a share that must stay above its limit
+        op = ">=" if row.passed else "<"
     return f"{row.metric}{where} {slo_value(row, row.observed)} {op} {slo_value(row, row.threshold)} {scope}"
 
 

@@ -75,6 +75,7 @@ def build_context(env: Environment, job: RunJob, recorder: Recorder) -> LoadCont
         else VisitorFactory(scenario, job.target, env.events.request, pool, job.headers, rng))
     if isinstance(factory, VisitorFactory):
         factory.on_offsite = recorder.on_offsite_redirect
+        factory.on_journey = recorder.on_journey
     ctx = LoadContext(factory=factory, plan=plan, recorder=recorder, stop=Event(), crew=Crew(MAX_IN_FLIGHT),
                       finished=Event(), drain_s=drain_timeout(scenario.request_timeout),
                       max_rate=scenario.safety.max_rate, worker_index=share.index, worker_count=share.count)

@@ -114,7 +114,8 @@ class _MasterRun:
         self.done[node] = message
 
     def _on_data(self, message: Data, node: str) -> None:
-        self.sup.write(message.metrics, message.arrivals, message.samples, message.scenario_errors)
+        self.sup.write(message.metrics, message.arrivals, message.samples, message.scenario_errors,
+                       message.journeys)
         self.recorder.ingest(message.metrics, message.arrivals)
         self.cpu[node] = float(message.cpu)
         self.in_flight[node] = int(message.in_flight)

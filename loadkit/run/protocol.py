@@ -133,6 +133,7 @@ class Data(Message):
     arrivals: list[Row] = field(default_factory=list)
     samples: list[Row] = field(default_factory=list)
     scenario_errors: list[Row] = field(default_factory=list)
+    journeys: list[Row] = field(default_factory=list)  # visits ended, per second they began and journey
     cpu: float = 0.0
     in_flight: int = 0
 

@@ -73,6 +73,16 @@ class _ArrivalCell:
     cpu: float = -1.0  # this process's CPU share in this second, percent of one core (-1: not measured)
 
 
+@dataclass
+class _JourneyCell:
+    """One journey's visits that started in one second: how each ended, and how long the completed ones took."""
+
+    completed: int = 0
+    cut_short: int = 0
+    failed: Counter[tuple[int, str]] = field(default_factory=Counter)  # (step number, failure kind) -> visits
+    hist: Histogram = field(default_factory=Histogram)  # durations of the completed visits
+
+
 LIVE_SECONDS = 15  # the live view looks this far back; older seconds are dropped
 
 
@@ -94,6 +104,7 @@ class Recorder:
         self.late_threshold_s = late_threshold_s
         self._cells: dict[tuple[int, str, str], _Cell] = {}
         self._arrivals: dict[int, _ArrivalCell] = {}
+        self._journeys: dict[tuple[int, str], _JourneyCell] = {}
         self._samples: list[dict[str, Any]] = []
         self._sample_counts: Counter[tuple[str, str]] = Counter()
         self.live: dict[int, list[int]] = {}  # second -> [requests, failures, visitors started]
@@ -154,6 +165,22 @@ class Recorder:
                                   "status": status, "url": scrub(redact_url(url or ""), self.secrets),
                                   "detail": scrub(detail, self.secrets)[:BODY_SNIPPET],
                                   "ms": round(response_time, 3)})
+
+    def on_journey(self, journey: str, start_s: float, duration_s: float, outcome: str, step: int) -> None:
+        """A visit of ``journey`` that began at ``start_s`` (epoch) ended after ``duration_s``: ``completed``,
+        ``cut_short`` (stopped when the run ended) or failed with a failure kind at step number ``step``.
+        Called once per visit, keyed by the second the visit began."""
+        sec = max(0, int(start_s - self.t0))
+        cell = self._journeys.get((sec, journey))
+        if cell is None:
+            cell = self._journeys[(sec, journey)] = _JourneyCell()
+        if outcome == "completed":
+            cell.completed += 1
+            cell.hist.record(int(duration_s * 1_000_000))
+        elif outcome == "cut_short":
+            cell.cut_short += 1
+        else:
+            cell.failed[(step, outcome)] += 1
 
     def on_user_error(self, user_instance: Any, exception: BaseException, tb: TracebackType | None,
                       **_: Any) -> None:
@@ -243,6 +270,14 @@ class Recorder:
         return cell
 
     # --- output ----------------------------------------------------------------------------------
+
+    def flush_journeys(self) -> list[dict[str, Any]]:
+        """Journey rows (per second a visit began and journey) since the last call; rows merge by adding."""
+        cells, self._journeys = self._journeys, {}
+        return [{"t": sec, "journey": name, "completed": c.completed, "cut_short": c.cut_short,
+                 "failed": [{"step": step, "kind": kind, "count": n} for (step, kind), n in sorted(c.failed.items())],
+                 "hist": c.hist.to_dict()}
+                for (sec, name), c in sorted(cells.items())]
 
     def flush_scenario_errors(self) -> list[dict[str, Any]]:
         """Scenario-error rows (counts per second, endpoint and kind, with capped samples) since the last call."""

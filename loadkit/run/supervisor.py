@@ -86,10 +86,11 @@ class Supervisor:
     def flush(self) -> None:
         """Append what the recorder holds to the data files."""
         metrics, arrivals, samples = self.recorder.flush()
-        self.write(metrics, arrivals, samples, self.recorder.flush_scenario_errors())
+        self.write(metrics, arrivals, samples, self.recorder.flush_scenario_errors(), self.recorder.flush_journeys())
 
     def write(self, metrics: list[dict[str, Any]], arrivals: list[dict[str, Any]],
-              samples: list[dict[str, Any]], scenario_errors: list[dict[str, Any]] | None = None) -> None:
+              samples: list[dict[str, Any]], scenario_errors: list[dict[str, Any]] | None = None,
+              journeys: list[dict[str, Any]] | None = None) -> None:
         """Append rows to the data files. When the disk is full, stop the load: what it measured could no
         longer be recorded, and load nobody records is load nobody planned."""
         if self.disk_full is not None:
@@ -99,6 +100,7 @@ class Supervisor:
             rundata.append_jsonl(self.job.out / rundata.ARRIVALS, arrivals)
             rundata.append_jsonl(self.job.out / rundata.ERRORS, samples)
             rundata.append_jsonl(self.job.out / rundata.SCENARIO_ERRORS, scenario_errors or [])
+            rundata.append_jsonl(self.job.out / rundata.JOURNEYS, journeys or [])
             if self.live is not None:  # the same rows, once written; seconds published once complete
                 self.live.add(metrics, arrivals)
                 self.live.publish(int(time.time() - self.recorder.t0) - 1)

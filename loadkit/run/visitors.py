@@ -189,6 +189,8 @@ class VisitorFactory:
         self.connections = Connections(target, shared, scenario.verify_tls, scenario.request_timeout,
                                        shared_pool_size() if shared else 1)
         self.on_offsite: Callable[[str, str, str], None] | None = None  # (endpoint, method, location)
+        # (journey, start epoch s, duration s, outcome: completed | cut_short | a failure kind, step number)
+        self.on_journey: Callable[[str, float, float, str, int], None] | None = None
         # scenario-wide headers that carry secrets: sent to the target's origin only
         self._secret_headers = frozenset(secret_header_names(scenario))
         self._origin = origin(target)
@@ -226,6 +228,8 @@ class VisitorFactory:
         client = client or self.new_client()
         walker = self.walking.start(journey.name, self._step_names.get(id(journey)) or
                                     tuple(_step_name(s) for s in journey.steps))
+        began = time.time()
+        outcome = JOURNEY_CUT_SHORT  # what a visit stopped from outside (the run ended) leaves
         try:
             for walker.index, step in enumerate(journey.steps, 1):
                 if step.method == "THINK":
@@ -233,14 +237,21 @@ class VisitorFactory:
                     sleep(lo if hi == lo else self.rng.uniform(lo, hi))
                     continue
                 if not self.request(client, step, values):
+                    outcome = values.get(_FAILURE) or "error"
                     return False
                 if self.resources != "off" and values.get(_ASSETS):
                     self.fetch_assets(client, values)
+            outcome = JOURNEY_COMPLETED
             return True
+        except Exception:
+            outcome = "error"  # a bug's exception: the visit failed at this step, the run goes on
+            raise
         finally:
             self.walking.end(walker)
             if own:
                 client.close()  # the visitor leaves: its own connection closes
+            if self.on_journey is not None:  # once per visit: the per-request path pays nothing
+                self.on_journey(journey.name, began, time.time() - began, outcome, walker.index or 0)
 
     def request(self, client: VisitorClient, step: Step, values: dict[str, Any]) -> bool:
         """Send one step's request (and, with ``follow_redirects``, its redirects on this site), check it,
@@ -259,6 +270,7 @@ class VisitorFactory:
             {**prepared.defaults, **self.headers, **{k: render(v, values) for k, v in prepared.step_headers.items()}}
         if "://" in url and origin(url) != self._origin:
             if not host_allowed(url, self.target, self.scenario.allowed_hosts):
+                values[_FAILURE] = "host_not_allowed"
                 return self._refuse(client, step, url)
             own = {name.lower() for name in step.headers}
             headers = {k: v for k, v in headers.items() if k.lower() not in self._secret_headers or k.lower() in own}
@@ -309,6 +321,8 @@ class VisitorFactory:
                 if self.resources != "off" and method == "GET" and html is not None:
                     values[_ASSETS] = page_assets(html, url if "://" in url else self.target + url, self.target)
             client.report(step.endpoint, response, failure)
+            if failure is not None:
+                values[_FAILURE] = failure.kind
             return failure is None
         return False  # unreachable: the last hop always returns
 
@@ -379,6 +393,8 @@ _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "THINK"})
 # keys in a visitor's values (none is a valid {placeholder} name)
 _ASSETS, _ASSETS_SEEN, _CSRF_FIELD = "assets:pending", "assets:seen", "csrf:form-field"
 _PAGE_URL = "page:url"  # the last page's URL, which relative links resolve against
+_FAILURE = "visit:failure"  # the failure kind of the step that ended the visit
+JOURNEY_COMPLETED, JOURNEY_CUT_SHORT = "completed", "cut_short"  # a visit's outcome, when not a failure kind
 _ASSET_STEP = Step(get="/")  # asset checks: any status below 400
 
 

@@ -286,9 +286,10 @@ class Worker:
         """The rows measured since the last shipment (always on the last one)."""
         metrics, arrivals, samples = self.recorder.flush()
         scenario_errors = self.recorder.flush_scenario_errors()
-        if metrics or arrivals or samples or scenario_errors or final:
+        journeys = self.recorder.flush_journeys()
+        if metrics or arrivals or samples or scenario_errors or journeys or final:
             send(self.runner, Data(metrics=metrics, arrivals=arrivals, samples=samples,
-                                   scenario_errors=scenario_errors, cpu=self.sample_cpu(),
+                                   scenario_errors=scenario_errors, journeys=journeys, cpu=self.sample_cpu(),
                                    in_flight=len(self.ctx.crew) if self.ctx is not None else 0))
 
     # --- leaving when the master is gone ---

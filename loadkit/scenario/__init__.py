@@ -42,12 +42,13 @@ from .loading import (
 from .models import ROOT_FIELDS, Scenario
 from .observe import Observe
 from .schema import json_schema
-from .slos import AbortWhen, Safety, Slo, VerdictPolicy
+from .slos import JOURNEY_METRICS, AbortWhen, Business, Safety, Slo, VerdictPolicy, parse_money
 from .traffic import Audience, BurstTraffic, ConstantTraffic, PointsTraffic, StepsTraffic, Traffic
 
 __all__ = [
     "DEMO_TARGET",
     "HTTP_METHODS",
+    "JOURNEY_METRICS",
     "MAX_DATA_BYTES",
     "MAX_DATA_VALUES",
     "ROOT_FIELDS",
@@ -55,6 +56,7 @@ __all__ = [
     "AbortWhen",
     "Audience",
     "BurstTraffic",
+    "Business",
     "ConstantTraffic",
     "CsvSource",
     "DataSource",
@@ -89,6 +91,7 @@ __all__ = [
     "load_scenario",
     "mask_query",
     "mean_visit_seconds",
+    "parse_money",
     "parse_scenario",
     "resolve_scenario_path",
     "saved_scenario",

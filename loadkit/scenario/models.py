@@ -13,7 +13,7 @@ from .fields import Duration, FrozenModel, is_saved
 from .hosts import HOST_PATTERN, host_entry, target_problem
 from .journeys import Journey, step_variables
 from .observe import Observe
-from .slos import Safety, Slo, VerdictPolicy
+from .slos import Business, Safety, Slo, VerdictPolicy
 from .traffic import Traffic
 
 
@@ -60,6 +60,8 @@ class Scenario(FrozenModel):
     journeys: list[Journey] = Field(default_factory=list)
     data: dict[str, DataSource] = Field(default_factory=dict)
     slos: list[Slo] = Field(default_factory=list)
+    business: Business | None = Field(None, description="Orders and their value: {orders: buy, order_value: "
+                                                         "'42 EUR'}; the report counts purchases lost per phase.")
     verdict: VerdictPolicy = Field(default_factory=VerdictPolicy)
     safety: Safety = Field(default_factory=Safety)
     observe: Observe | None = Field(None, description="The site's own metrics to record during the run "
@@ -97,10 +99,17 @@ class Scenario(FrozenModel):
             raise FieldProblem(f"journeys[{names.index(dupes[0], names.index(dupes[0]) + 1)}].name",
                                f"journey names must be unique; repeated: {', '.join(dupes)}")
         endpoints = {s.endpoint for j in self.journeys for s in j.steps if s.method != "THINK"}
+        journeys = [j.name for j in self.journeys]
         for index, slo in enumerate(self.slos):
+            if slo.journey is not None and slo.journey not in journeys and not self.locustfile:
+                raise FieldProblem(f"slos[{index}].journey", f"{slo.journey!r} is not a journey; journeys are: "
+                                                             f"{', '.join(journeys)}")
             if slo.endpoint is not None and slo.endpoint not in endpoints and not self.locustfile:
                 raise FieldProblem(f"slos[{index}].endpoint", f"{slo.endpoint!r} is not a step of any journey; "
                                                               f"endpoints are: {', '.join(sorted(endpoints))}")
+        if self.business is not None and self.business.orders not in journeys and not self.locustfile:
+            raise FieldProblem("business.orders", f"{self.business.orders!r} is not a journey; journeys are: "
+                                                  f"{', '.join(journeys)}")
         if not is_saved(info):  # placeholders as this version reads paths; a scenario that ran stays readable
             self._check_placeholders()
         return self

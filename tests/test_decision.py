@@ -1,0 +1,136 @@
+"""Journeys as results, orders lost, what to scale, the audience the site can take, and the capacity search:
+real runs against the demo storefront, whose knobs give the truth, and pure unit checks of the arithmetic."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from loadkit.demo import DemoConfig
+from loadkit.scenario import parse_scenario
+
+from .helpers import read_summary, run_cli, write_scenario
+
+BUY = {"name": "buy", "steps": [
+    {"get": "/products/{product}", "extract": {"csrf": {"regex": 'name=.csrf_token. value=.([^\'"]+)'}}},
+    {"post": "/cart", "form": {"product": "{product}", "csrf_token": "{csrf}"}, "expect": {"status": 303}},
+    {"post": "/checkout", "name": "POST /checkout", "form": {"csrf_token": "{csrf}"}},
+]}
+BROWSE = {"name": "browse", "weight": 1, "steps": [{"get": "/"}, {"get": "/products/{product}"}]}
+PRODUCTS = ["kitchen-01", "garden-02", "lighting-03", "textiles-04"]
+
+
+def _shop(demo_factory: Any, checkout_slots: int, checkout_ms: float = 250.0, queue_timeout_ms: float = 300.0) -> Any:
+    service = {"home": 5.0, "category": 5.0, "search": 5.0, "product": 5.0, "cart": 5.0, "add_to_cart": 5.0,
+               "checkout": checkout_ms, "static": 0.0}
+    return demo_factory(DemoConfig(slots=64, checkout_slots=checkout_slots, service_ms=service,
+                                   queue_timeout_ms=queue_timeout_ms))
+
+
+def _scenario(tmp_path: Path, traffic: dict[str, Any], **extra: Any) -> Path:
+    doc: dict[str, Any] = {"name": "shop", "traffic": traffic, "journeys": [BUY, BROWSE],
+                           "data": {"product": PRODUCTS}, **extra}
+    return write_scenario(tmp_path / "shop.yaml", doc)
+
+
+def test_journey_slo_and_business_parse() -> None:
+    scenario = parse_scenario({
+        "name": "s", "traffic": {"profile": "constant", "rate": "1/s", "duration": "1s"}, "journeys": [BUY],
+        "data": {"product": PRODUCTS},
+        "slos": [{"journey": "buy", "metric": "success_rate", "above": "99%"},
+                 {"journey": "buy", "metric": "p95_duration", "below": "8s"}],
+        "business": {"orders": "buy", "order_value": "42 EUR"}})
+    assert [s.limit for s in scenario.slos] == [0.99, 8000.0]
+    assert scenario.business is not None and (scenario.business.amount, scenario.business.currency) == (42.0, "EUR")
+
+
+@pytest.mark.parametrize(("slo", "words"), [
+    ({"journey": "buy", "metric": "success_rate", "below": "1%"}, "success_rate takes above"),
+    ({"metric": "success_rate", "above": "99%"}, "add journey"),
+    ({"journey": "pay", "metric": "success_rate", "above": "99%"}, "not a journey"),
+    ({"journey": "buy", "metric": "p95", "below": "1s"}, "journey SLO's metric"),
+])
+def test_journey_slo_mistakes_are_named(slo: dict[str, Any], words: str) -> None:
+    from loadkit.errors import ScenarioError
+
+    with pytest.raises(ScenarioError, match=words):
+        parse_scenario({"name": "s", "traffic": {"profile": "constant", "rate": "1/s", "duration": "1s"},
+                        "journeys": [BUY], "data": {"product": PRODUCTS}, "slos": [slo]})
+
+
+def test_order_arithmetic_is_shown() -> None:
+    from loadkit.business import OrderFigures
+
+    lost = OrderFigures(label="moment", attempted=100, completed=88, lost=12, cut_short=0, scale=10.0,
+                        order_value=42.0, currency="EUR")
+    assert lost.value_at_risk == pytest.approx(5040.0)
+    assert lost.arithmetic() == ("12 lost x 10 (the run sent 10% of the moment's visitors) = 120 orders x 42 EUR = "
+                                 "5,040 EUR")
+
+
+@pytest.mark.timing
+def test_orders_lost_match_the_shops_refused_checkouts(tmp_path: Path, demo_factory: Any) -> None:
+    """1 payment slot of 250 ms takes 4 orders/s; 6 buyers/s for 4 s lose about a third of theirs. Every purchase
+    the report counts as lost is a checkout the shop refused, exactly, and the journey SLO breaks."""
+    shop = _shop(demo_factory, checkout_slots=1)
+    path = _scenario(tmp_path, {"profile": "constant", "rate": "24/s", "duration": "4s", "rate_scale": 0.5},
+                     slos=[{"journey": "buy", "metric": "success_rate", "above": "99%"},
+                           {"journey": "buy", "metric": "p95_duration", "below": "8s"},
+                           {"metric": "p95", "below": "5s"}],
+                     business={"orders": "buy", "order_value": "42 EUR"})
+    out = tmp_path / "run"
+    done = run_cli("run", str(path), "--target", shop.url, "--out", str(out), "--quiet")
+    assert done.returncode in (0, 1), done.stderr
+    stats = shop.stats()
+    refused = stats["by_page"]["checkout"] - stats["orders"]  # checkouts the shop did not turn into orders
+    summary = read_summary(out)
+    buy = next(j for j in summary["journeys"] if j["name"] == "buy")
+    browse = next(j for j in summary["journeys"] if j["name"] == "browse")
+    assert buy["cut_short"] == 0 and browse["failed"] == 0
+    assert buy["failed"] == refused > 0
+    assert buy["completed"] + 1 == stats["orders"]  # the rehearsal's one visit placed an order before the load
+    assert buy["failed_at"][0]["endpoint"] == "POST /checkout" and buy["failed_at"][0]["step"] == 3
+    assert buy["failed_at"][0]["kind"] == "http_503_retry_after"
+    assert buy["p95_ms"] is not None and buy["p95_ms"] > 250
+    business = summary["business"]
+    moment = business["moment"]
+    assert moment["lost"] == refused and moment["attempted"] == buy["started"]
+    # rate_scale 0.5: the run sent half the moment; each lost purchase stands for two
+    assert business["scale"] == pytest.approx(2.0)
+    assert moment["lost_scaled"] == pytest.approx(2 * refused)
+    assert moment["value_at_risk"] == pytest.approx(2 * refused * 42)
+    assert f"{refused} lost x 2" in moment["arithmetic"] and "EUR" in moment["arithmetic"]
+    # the journey SLO is judged like the others, and the verdict says so
+    rows = [s for s in summary["slos"] if s.get("journey") == "buy" and s["metric"] == "success_rate"]
+    assert rows and not rows[0]["passed"]
+    assert summary["verdict"] == "fails"
+    assert any("share of visits completed of the buy journey" in r for r in summary["reasons"])
+    assert any(r.startswith("Journeys up to the planned peak:") and "purchases completed" in r for r in summary["reasons"])
+    junit = ET.parse(out / "junit.xml").getroot()
+    names = [c.get("name") or "" for c in junit.iter("testcase")]
+    assert any("success_rate > 99% [journey buy]" in n for n in names)
+    md = (out / "summary.md").read_text(encoding="utf-8")
+    assert "| journey | visits |" in md and "**Orders**" in md
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert html.index('id="journeys"') < html.index('id="figures"')
+    rows_on_disk = [json.loads(line) for line in (out / "journeys.jsonl").read_text().splitlines() if line]
+    assert sum(sum(f["count"] for f in r["failed"]) for r in rows_on_disk if r["journey"] == "buy") == refused
+
+
+def test_journeys_add_up_across_workers(tmp_path: Path, demo_factory: Any) -> None:
+    """Two worker processes each record their visits; the master's journeys.jsonl adds them up to every
+    visitor that started, each counted once."""
+    shop = _shop(demo_factory, checkout_slots=8)
+    path = _scenario(tmp_path, {"profile": "constant", "rate": "10/s", "duration": "3s"})
+    out = tmp_path / "run"
+    done = run_cli("run", str(path), "--target", shop.url, "--out", str(out), "--quiet", "--workers", "2")
+    assert done.returncode == 0, done.stderr
+    summary = read_summary(out)
+    journeys = {j["name"]: j for j in summary["journeys"]}
+    assert sum(j["started"] for j in journeys.values()) == summary["traffic"]["delivered_arrivals"] == 30
+    assert journeys["buy"]["completed"] == journeys["buy"]["started"] > 0 and journeys["buy"]["failed"] == 0
+    assert journeys["buy"]["p50_ms"] is not None
