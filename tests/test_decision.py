@@ -109,7 +109,8 @@ def test_orders_lost_match_the_shops_refused_checkouts(tmp_path: Path, demo_fact
     assert rows and not rows[0]["passed"]
     assert summary["verdict"] == "fails"
     assert any("share of visits completed of the buy journey" in r for r in summary["reasons"])
-    assert any(r.startswith("Journeys up to the planned peak:") and "purchases completed" in r for r in summary["reasons"])
+    assert any(r.startswith("Journeys up to the planned peak:") and "purchases completed" in r
+               for r in summary["reasons"])
     junit = ET.parse(out / "junit.xml").getroot()
     names = [c.get("name") or "" for c in junit.iter("testcase")]
     assert any("success_rate > 99% [journey buy]" in n for n in names)
