@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import pandas as pd
+
 from ..held import Capacity
 from ..run_meta import RunMeta, thawed_json
 from ..traffic import Plan
@@ -94,6 +96,23 @@ def recovery_part(recovery: Recovery) -> dict[str, Any]:
     if r.measured:
         out["window_s"] = r.window_s
     return {k: _rounded(v, 3) for k, v in out.items()}
+
+
+def phases_part(phases: pd.DataFrame) -> list[dict[str, Any]]:
+    """``phases``: one object per phase of the plan (the analysis's phase table, rounded)."""
+    return [{k: _rounded(v, 3) for k, v in row.items()} for row in phases.to_dict("records")]
+
+
+def broke_first_part(broke_first: pd.DataFrame) -> list[dict[str, Any]]:
+    """``broke_first``: what broke first, earliest first (observed values and limits to 0.00001)."""
+    return [{k: _rounded(v, 5 if k in ("observed", "limit") else 3) for k, v in row.items()}
+            for row in broke_first.to_dict("records")]
+
+
+def offsite_part(offsite: pd.DataFrame) -> list[dict[str, Any]]:
+    """``offsite_redirects``: per endpoint, redirects to another host (not followed) and one example."""
+    return [{"endpoint": str(r["endpoint"]), "count": int(r["count"]), "example": str(r["example"])}
+            for r in offsite.to_dict("records")]
 
 
 __all__ = ["capacity_part", "number", "recovery_part", "run_part", "totals_part", "traffic_part"]

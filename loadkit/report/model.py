@@ -198,17 +198,14 @@ def build_model(analysis: Analysis, verdict: Verdict, baseline: dict[str, Any] |
     placed = orders(business, analysis.journeys, analysis.plan)
     cap = summary_parts.capacity_part(analysis.capacity)
     rec = summary_parts.recovery_part(analysis.recovery)
-    phases = tuple({k: (_num(v, 3) if isinstance(v, float) else v) for k, v in row.items()}
-                   for row in analysis.phases.to_dict("records"))
+    phases = tuple(summary_parts.phases_part(analysis.phases))
     unit = " users" if analysis.plan.model == "users" else "/s"
     error_kinds = tuple({"endpoint": r["endpoint"], "kind": r["kind"], "class": r["class"], "count": int(r["count"]),
                          "first_s": int(r["first_s"]), "kind_words": kind_words(str(r["kind"])),
                          "class_words": class_words(str(r["class"]))}
                         for r in analysis.error_kinds.to_dict("records"))
     # What broke first is the story of a site that broke: never beside a survives verdict.
-    broke_first = () if verdict.verdict == "survives" else tuple(
-        {k: (_num(v, 5 if k in ("observed", "limit") else 3) if isinstance(v, float) else v) for k, v in row.items()}
-        for row in analysis.broke_first.to_dict("records"))
+    broke_first = () if verdict.verdict == "survives" else tuple(summary_parts.broke_first_part(analysis.broke_first))
     samples = tuple(analysis.error_samples[:MAX_ERROR_SAMPLES])
     s = analysis.seconds
     series = {
@@ -239,9 +236,7 @@ def build_model(analysis: Analysis, verdict: Verdict, baseline: dict[str, Any] |
                        endpoint_series=endpoint_series, latency_distribution=dist, broke_first=broke_first,
                        apdex_t_ms=analysis.apdex_t_ms, capacity_figure=capacity_figure(cap, unit), baseline=baseline,
                        observed=observed_rows, observed_cited=observed_cited,
-                       offsite_redirects=tuple({"endpoint": str(r["endpoint"]), "count": int(r["count"]),
-                                                "example": str(r["example"])}
-                                               for r in analysis.offsite.to_dict("records")),
+                       offsite_redirects=tuple(summary_parts.offsite_part(analysis.offsite)),
                        scenario_errors=analysis.scenario_errors,
                        journeys=tuple(j.to_dict() for j in analysis.journeys),
                        journey_line=journey_sentence(analysis.journeys, business.orders if business else None),
