@@ -26,7 +26,7 @@ from harness import ROOT, save
 
 sys.path.insert(0, str(ROOT))
 
-from tests import loggen  # noqa: E402
+from tests import loggen
 
 # VmHWM, not getrusage's ru_maxrss: the latter survives exec, so it would report the parent's peak (the
 # generator's) when that was higher
