@@ -36,6 +36,7 @@ from .delivery import (
 from .failures import class_words, kind_words
 from .held import PEAK, PROBE, RUN, Break
 from .business import journey_sentence, order_sentences, orders
+from .scale import scale_sentence, what_to_scale
 from .scenario import Business, VerdictPolicy
 from .traffic import PhaseName
 from .units import SHARE_METRICS, format_clock, format_duration, format_metric, format_ms, format_percent
@@ -244,7 +245,8 @@ def _fails(analysis: Analysis, policy: VerdictPolicy, broke: _Breaks, inconclusi
     stands = ("Not all of the planned load was delivered, but the site already broke its service levels under "
               "the load it did receive, so the verdict stands:")
     undelivered = [stands, *inconclusive] if inconclusive else []
-    return Verdict("fails", tuple(reasons + _broke_first(analysis) + undelivered + _context(analysis, policy)),
+    return Verdict("fails", tuple(reasons + _broke_first(analysis) + _scale(analysis, policy) + undelivered +
+                                  _context(analysis, policy)),
                    f"Fails: the site {how} at or below the planned peak.")
 
 
@@ -283,7 +285,8 @@ def _at_risk(analysis: Analysis, policy: VerdictPolicy, broke: _Breaks) -> Verdi
         return None
     headline = ("At risk: the site held at the planned peak with too little margin." if probe_reasons else
                 "At risk: the site held at the planned peak but was slow to recover after it.")
-    return Verdict("at-risk", tuple(risk + _broke_first(analysis) + _context(analysis, policy)), headline)
+    return Verdict("at-risk", tuple(risk + _broke_first(analysis) + _scale(analysis, policy) +
+                                    _context(analysis, policy)), headline)
 
 
 def _survives(analysis: Analysis, policy: VerdictPolicy) -> Verdict:
@@ -339,6 +342,12 @@ def _broke_first(analysis: Analysis, limit: int = 3) -> list[str]:
     if not parts:
         return []
     return [f"What broke first: {parts[0]}" + (f", then {', then '.join(parts[1:])}" if parts[1:] else "") + "."]
+
+
+def _scale(analysis: Analysis, policy: VerdictPolicy) -> list[str]:
+    """What to scale, ranked, with each endpoint's measured capacity and the factor (scale.py)."""
+    sentence = scale_sentence(what_to_scale(analysis), policy.required_headroom)
+    return [sentence] if sentence else []
 
 
 def business_of(analysis: Analysis) -> Business | None:

@@ -135,3 +135,25 @@ def test_journeys_add_up_across_workers(tmp_path: Path, demo_factory: Any) -> No
     assert sum(j["started"] for j in journeys.values()) == summary["traffic"]["delivered_arrivals"] == 30
     assert journeys["buy"]["completed"] == journeys["buy"]["started"] > 0 and journeys["buy"]["failed"] == 0
     assert journeys["buy"]["p50_ms"] is not None
+
+
+@pytest.mark.timing
+def test_what_to_scale_names_checkout_with_the_factor_its_knobs_imply(tmp_path: Path, demo_factory: Any) -> None:
+    """2 payment slots of 250 ms take 8 orders/s. 12 visitors/s, half of them buying, need 6 checkouts/s, and
+    with 1.5x headroom 9/s: checkout must grow x1.125; at 24 visitors/s (18/s needed) x2.25. The pages are
+    far from their limits, so checkout is the only thing named."""
+    shop = _shop(demo_factory, checkout_slots=2)
+    path = _scenario(tmp_path, {"profile": "constant", "rate": "24/s", "duration": "8s"},
+                     slos=[{"endpoint": "POST /checkout", "metric": "error_rate", "below": "1%"}])
+    out = tmp_path / "run"
+    done = run_cli("run", str(path), "--target", shop.url, "--out", str(out), "--quiet")
+    assert done.returncode == 1, done.stderr
+    summary = read_summary(out)
+    knobs = DemoConfig(checkout_slots=2).capacity_per_s("checkout")  # 8/s
+    needed = 24 * 0.5 * 1.5
+    assert [row["endpoint"] for row in summary["scale"]] == ["POST /checkout"]
+    row = summary["scale"][0]
+    assert row["needed_per_s"] == pytest.approx(needed)
+    assert row["factor"] == pytest.approx(needed / knobs, rel=0.10)
+    assert any(r.startswith("What to scale, for the planned peak with 1.5x headroom: POST /checkout:")
+               for r in summary["reasons"])

@@ -19,6 +19,7 @@ from ..run_meta import thawed_json
 from ..units import format_clock
 from ..verdict import Verdict, business_of, capacity_figure, class_words, kind_words, metric_words, scope_label
 from ..business import journey_sentence, order_sentences, orders
+from ..scale import scale_table, what_to_scale
 
 SCHEMA_VERSION = 1
 MAX_ERROR_SAMPLES = 20
@@ -96,6 +97,7 @@ class ReportModel:
     journey_line: str = ""  # the journeys at the peak in one sentence, which the reports lead with
     business: dict[str, Any] | None = None  # orders per phase and the value at risk (business.py)
     business_lines: tuple[str, ...] = ()
+    scale: tuple[dict[str, Any], ...] = ()  # what to scale: per endpoint that broke, measured, needed, factor
 
     def pauses(self) -> list[tuple[int, int]]:
         """Runs of seconds in which loadkit stalled for PAUSE_MS or more, as [start, end) seconds."""
@@ -141,6 +143,7 @@ class ReportModel:
                              "cited": self.observed_cited}} if self.observed else {}),
             **({"journeys": list(self.journeys)} if self.journeys else {}),
             **({"business": self.business} if self.business is not None else {}),
+            **({"scale": list(self.scale)} if self.scale else {}),
         }
 
 
@@ -241,4 +244,6 @@ def build_model(analysis: Analysis, verdict: Verdict, baseline: dict[str, Any] |
                        journeys=tuple(j.to_dict() for j in analysis.journeys),
                        journey_line=journey_sentence(analysis.journeys, business.orders if business else None),
                        business=placed.to_dict() if placed is not None else None,
-                       business_lines=tuple(order_sentences(placed)) if placed is not None else ())
+                       business_lines=tuple(order_sentences(placed)) if placed is not None else (),
+                       scale=() if verdict.verdict == "survives" else
+                       tuple(dict(r) for r in scale_table(what_to_scale(analysis))))
