@@ -75,14 +75,16 @@ def test_workers_report_theirs_to_the_master(tmp_path: Path, demo_factory: Any) 
         {(r["journey"], r["step_index"], r["step"]) for r in EXPECTED}
 
 
-def test_looping_users_mid_journey_when_the_plan_ends(tmp_path: Path, demo_factory: Any) -> None:
+@pytest.mark.parametrize("workers", [0, 2])
+def test_looping_users_mid_journey_when_the_plan_ends(tmp_path: Path, demo_factory: Any, workers: int) -> None:
     site = demo_factory(DemoConfig())
     out = tmp_path / "out"
     scenario = write_scenario(tmp_path / "users.yaml", {
         "name": "long-users", "request_timeout": "1s",
         "traffic": {"model": "users", "profile": "constant", "rate": 2, "duration": "2s"},
         "journeys": [TWO_JOURNEYS[0]]})
-    done = run_cli("run", str(scenario), "--target", site.url, "--out", str(out), "--quiet")
+    done = run_cli("run", str(scenario), "--target", site.url, "--out", str(out), "--quiet",
+                   *(("--workers", str(workers)) if workers else ()))
     summary = read_summary(out)
     assert summary["traffic"]["cut_short_at"] == [
         {"journey": "linger", "step_index": 2, "step": "think 60s", "visitors": 2}], done.stderr
@@ -116,3 +118,25 @@ def test_a_locustfile_visit_cut_short_names_its_class_and_task(tmp_path: Path) -
     assert summary["traffic"]["cut_short_at"] == [
         {"journey": "Shopper", "step_index": None, "step": "linger", "visitors": 4}], done.stderr
     assert "- Shopper, task linger: 4" in (out / "summary.md").read_text(encoding="utf-8")
+
+
+def test_a_run_stopped_early_says_so_where_its_visitors_stood(tmp_path: Path) -> None:
+    """From disk alone (no load): an interrupted run's cut-short visitors, as run.json keeps them."""
+    from loadkit.report import render_run_dir
+    from tests.synth import make_run_dir, scenario_doc
+
+    run = make_run_dir(tmp_path / "run", scenario_doc(), lambda t, endpoint, rate: ([40.0] * max(1, round(rate)), {}),
+                       interrupted=True)
+    meta = json.loads((run / "run.json").read_text(encoding="utf-8"))
+    rows = [{"journey": "buy <now>", "step_index": 4, "step": "POST /checkout", "visitors": 3},
+            {"journey": "browse", "step_index": 1, "step": "GET /", "visitors": 1}]
+    meta["generator"] = {"cpu_percent_max": 12.0, "cut_short": 4, "cut_short_at": rows}
+    (run / "run.json").write_text(json.dumps(meta), encoding="utf-8")
+    render_run_dir(run)
+    assert read_summary(run)["traffic"]["cut_short_at"] == rows
+    html = (run / "report.html").read_text(encoding="utf-8")
+    assert "4 visitors were still walking when the run was stopped early" in html
+    assert "<td>buy &lt;now&gt;</td><td>4. POST /checkout</td>" in html  # a journey's name is escaped
+    md = (run / "summary.md").read_text(encoding="utf-8")
+    assert "**4 visitors were stopped mid-journey** when the run was stopped early:" in md
+    assert "- buy &lt;now&gt;, step 4 (POST /checkout): 3" in md

@@ -38,7 +38,7 @@ def render_markdown(model: ReportModel) -> str:
     if rec.get("measured"):
         lines.append("| recovery | " + (f"{format_duration(rec['seconds'])} |" if rec.get("recovered")
                                          else "did not recover |"))
-    lines += cut_short_lines(t, model.run.get("model") == "users")
+    lines += cut_short_lines(t, model.run.get("model") == "users", bool(model.run.get("complete", True)))
     if model.slos:
         lines += ["", "| SLO | scope | observed | limit | |", "| --- | --- | --- | --- | --- |"]
         for row in model.slos:
@@ -57,15 +57,16 @@ def render_markdown(model: ReportModel) -> str:
 MAX_CUT_SHORT_ROWS = 10
 
 
-def cut_short_lines(traffic: dict[str, Any], users: bool) -> list[str]:
+def cut_short_lines(traffic: dict[str, Any], users: bool, complete: bool = True) -> list[str]:
     """Where the visitors cut short by the run's end stood: a line each (journey and step, or class and
     task), most first; nothing when none was."""
     rows = traffic.get("cut_short_at") or []
     if not traffic.get("cut_short") or not rows:
         return []
     who = "users" if users else "visitors"
-    lines = ["", f"**{traffic['cut_short']} {who} were stopped mid-journey** when the plan ended "
-             f"({'the looping users stop with it' if users else 'after the drain'}):", ""]
+    when = "when the run was stopped early" if not complete else \
+        f"when the plan ended ({'the looping users stop with it' if users else 'after the drain'})"
+    lines = ["", f"**{traffic['cut_short']} {who} were stopped mid-journey** {when}:", ""]
     for row in rows[:MAX_CUT_SHORT_ROWS]:
         where = f"step {row['step_index']} ({row['step']})" if row.get("step_index") is not None \
             else f"task {row['step']}"
