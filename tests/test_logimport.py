@@ -311,3 +311,23 @@ def test_replay_against_the_demo_storefront_shows_the_mix(tmp_path: Path, demo_f
     for key, per_visit in loggen.EXPECTED_PER_VISIT.items():
         share = 100.0 * counts.get(key, 0) / total
         assert abs(share - 100.0 * per_visit / expected_total) <= 3.0, (key, counts)
+
+
+def test_hashes_and_uuids_become_data_and_the_scenario_loads(tmp_path: Path) -> None:
+    import time
+
+    lines = []
+    for i in range(60):
+        at = time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(1764576000 + i * 40))
+        lines.append(f'10.0.0.{i} - - [{at}] "GET /files/{i:02d}0f3a9c2b1d4e5f60718293a4b5c6d7?h=Zx8pQ2r7Lm4Nv9Ks3Tq6 '
+                     f'HTTP/1.1" 200 5 "-" "Mozilla/5.0"')
+        lines.append(f'10.0.0.{i} - - [{at}] "GET /o/3f2504e0-4f89-41d3-9d2a-0c04fd2b3a{i:02d} HTTP/1.1" 200 5 "-" '
+                     '"Mozilla/5.0"')
+    log = tmp_path / "h.log"
+    log.write_text("\n".join(lines) + "\n")
+    text = convert_logs([log])
+    document = yaml.safe_load(text)
+    parse_scenario(document)
+    assert [s["get"] for s in document["journeys"][0]["steps"]] == ["/files/{file}", "/o/{o}"]
+    assert "070f3a9c2b1d4e5f60718293a4b5c6d7" in document["data"]["file"]  # a content hash: kept as data
+    assert "Zx8pQ2r7Lm4Nv9Ks3Tq6" not in text  # a random query value: dropped

@@ -196,7 +196,8 @@ def build(analysis: Analysis, name: str, sources: str, target: str | None = None
         document["target"] = target
     document["traffic"] = _traffic(analysis)
     document["journeys"] = written_journeys
-    data = {k: v for k, v in names.data.items() if v}
+    # a variable whose every value was held back (a secret) still needs a list for the scenario to load
+    data: dict[str, list[str]] = {k: v or ["CHANGE-ME"] for k, v in names.data.items()}
     if data:
         document["data"] = data
     document["slos"] = [{"metric": "p95", "below": "1s"}, {"metric": "error_rate", "below": "1%"}]
@@ -314,7 +315,8 @@ def _header(analysis: Analysis, sources: str, target: str | None, form_notes: li
     lines.append("# Variables: numbers, UUIDs, hashes and the segments of a path part with more than 25 values; "
                  "data lists hold the most common values, repeated in proportion to their visits.")
     if missing:
-        lines.append(f"# No value could be kept for: {', '.join(missing)} (fill in their data lists).")
+        lines.append(f"# No value could be kept for: {', '.join(missing)} (their data lists say CHANGE-ME: fill them "
+                     "in).")
     r = a.rates
     lines.append(f"# Everyday rate: {r.baseline:.3g} visitors/s (median over {r.baseline_basis}).")
     if r.spike is not None:
