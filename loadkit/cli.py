@@ -66,6 +66,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"loadkit {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
+    _add_run(sub)
+    _add_others(sub)
+    return parser
+
+
+def _add_run(sub: Any) -> None:
+    """``loadkit run``: every setting of the config layers has its flag here."""
     p = sub.add_parser("run", help="run a scenario and write its reports")
     p.add_argument("scenario", help="scenario file, or the name of a bundled scenario (tv-spot, smoke, ...)")
     where = p.add_mutually_exclusive_group()
@@ -114,6 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="send the run's live figures to this OTLP/HTTP endpoint (pip install 'loadkit-burst[otlp]')")
     p.set_defaults(func=cmd_run)
 
+
+def _add_others(sub: Any) -> None:
+    """Every other subcommand (one block each)."""
     p = sub.add_parser("worker", help="generate load for a master (`loadkit run ... --master`) on another machine")
     p.add_argument("--master", default=None, metavar="HOST[:PORT]",
                    help=f"the master's address (port {DEFAULT_MASTER_PORT} unless given; default: "
@@ -188,7 +198,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_arguments(p)
     p.set_defaults(func=cmd_demo_site)
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
