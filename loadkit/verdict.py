@@ -35,6 +35,7 @@ from .delivery import (
 )
 from .failures import class_words, kind_words
 from .held import PEAK, PROBE, RUN, Break
+from .audience import audience_limit
 from .business import journey_sentence, order_sentences, orders
 from .scale import scale_sentence, what_to_scale
 from .scenario import Business, VerdictPolicy
@@ -394,6 +395,9 @@ def _context(analysis: Analysis, policy: VerdictPolicy) -> list[str]:
                    f"broke the service levels (headroom {cap.headroom or 0:.2f}x the planned peak).")
     elif cap.arrivals_per_s:
         out.append(f"Capacity: at least {cap.arrivals_per_s:.3g} {_unit(analysis)} (the most this run tried).")
+    limit = audience_limit(analysis)
+    if limit is not None:
+        out.append(limit.sentence())
     out.extend(scenario_faults.context_sentence(analysis.scenario_errors))
     return out
 

@@ -157,3 +157,32 @@ def test_what_to_scale_names_checkout_with_the_factor_its_knobs_imply(tmp_path: 
     assert row["factor"] == pytest.approx(needed / knobs, rel=0.10)
     assert any(r.startswith("What to scale, for the planned peak with 1.5x headroom: POST /checkout:")
                for r in summary["reasons"])
+
+
+def test_the_audience_the_site_can_take_follows_from_capacity_and_the_compiler() -> None:
+    """The compiler's visitors are proportional to (peak - baseline): a site that carries 30/s, with 1.5x
+    headroom, carries a peak of 20/s, i.e. (20 - 2) / (planned peak - 2) of the planned share."""
+    from types import SimpleNamespace
+
+    from loadkit.audience import audience_limit
+    from loadkit.held import Capacity
+    from loadkit.traffic import build_plan
+
+    scenario = parse_scenario({
+        "name": "tv", "journeys": [BUY], "data": {"product": PRODUCTS},
+        "traffic": {"profile": "burst", "baseline": "2/s", "ramp": "20s", "hold": "40s", "decay_half_life": "12s",
+                    "audience": {"viewers": 1_200_000, "visit_share": "0.2%", "window": "90s"}}})
+    plan = build_plan(scenario)
+    capacity = Capacity(found=True, arrivals_per_s=30.0, requests_per_s=90.0, limited_by="errors", broke_at_s=50.0,
+                        broke_at_per_s=32.0, headroom=30.0 / plan.planned_peak, tested_up_to_per_s=60.0)
+    limit = audience_limit(SimpleNamespace(scenario=scenario, plan=plan, capacity=capacity))  # type: ignore[arg-type]
+    assert limit is not None
+    assert limit.max_share == pytest.approx(0.002 * (20 - 2) / (plan.planned_peak - 2))
+    # the compiler agrees: that share's audience compiles to a peak the site carries with 1.5x headroom
+    smaller = parse_scenario({**scenario.model_dump(mode="json", by_alias=True, exclude_none=True),
+                              "traffic": {**scenario.traffic.model_dump(mode="json", exclude_none=True),
+                                          "audience": {"viewers": 1_200_000, "visit_share": limit.max_share,
+                                                       "window": "90s"}}})
+    assert build_plan(smaller).planned_peak * 1.5 == pytest.approx(30.0, rel=1e-6)
+    assert limit.sentence().startswith("The site survives up to 0.")
+    assert "of 1.2 M viewers" in limit.sentence()

@@ -18,6 +18,7 @@ from ..observed import ObservedSeries, cite
 from ..run_meta import thawed_json
 from ..units import format_clock
 from ..verdict import Verdict, business_of, capacity_figure, class_words, kind_words, metric_words, scope_label
+from ..audience import audience_limit
 from ..business import journey_sentence, order_sentences, orders
 from ..scale import scale_table, what_to_scale
 
@@ -97,6 +98,7 @@ class ReportModel:
     journey_line: str = ""  # the journeys at the peak in one sentence, which the reports lead with
     business: dict[str, Any] | None = None  # orders per phase and the value at risk (business.py)
     business_lines: tuple[str, ...] = ()
+    audience: dict[str, Any] | None = None  # the largest visit share the site survives with the headroom
     scale: tuple[dict[str, Any], ...] = ()  # what to scale: per endpoint that broke, measured, needed, factor
 
     def pauses(self) -> list[tuple[int, int]]:
@@ -144,6 +146,7 @@ class ReportModel:
             **({"journeys": list(self.journeys)} if self.journeys else {}),
             **({"business": self.business} if self.business is not None else {}),
             **({"scale": list(self.scale)} if self.scale else {}),
+            **({"audience": self.audience} if self.audience is not None else {}),
         }
 
 
@@ -178,6 +181,14 @@ def observed_view(observed: tuple[ObservedSeries, ...], seconds: list[int],
     cited = cite(observed, float(first["first_s"])) if first is not None else None
     sentence = cited.sentence(_broke_words(first), format_clock(cited.at_s)) if cited and first else None
     return tuple(view), (sentence[0].upper() + sentence[1:] + ".") if sentence else None
+
+
+def _audience(analysis: Analysis) -> dict[str, Any] | None:
+    limit = audience_limit(analysis)
+    if limit is None:
+        return None
+    return {"viewers": limit.viewers, "planned_share": limit.planned_share, "max_share": round(limit.max_share, 8),
+            "at_least": limit.at_least, "sentence": limit.sentence()}
 
 
 def build_model(analysis: Analysis, verdict: Verdict, baseline: dict[str, Any] | None = None,
@@ -245,5 +256,6 @@ def build_model(analysis: Analysis, verdict: Verdict, baseline: dict[str, Any] |
                        journey_line=journey_sentence(analysis.journeys, business.orders if business else None),
                        business=placed.to_dict() if placed is not None else None,
                        business_lines=tuple(order_sentences(placed)) if placed is not None else (),
+                       audience=_audience(analysis),
                        scale=() if verdict.verdict == "survives" else
                        tuple(dict(r) for r in scale_table(what_to_scale(analysis))))
