@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from .analysis import Analysis
 from .scenario import BurstTraffic
-from .units import format_percent
+from .units import format_clock, format_percent
 
 
 @dataclass(frozen=True)
@@ -24,12 +24,20 @@ class AudienceLimit:
     planned_share: float
     max_share: float  # the largest share that keeps the planned peak x headroom within capacity
     at_least: bool  # nothing broke: the site took at least this much (the most the run offered)
+    high_share: float | None = None  # the high end of a visit_share range
+    high_breaks: str | None = None  # what broke first, and when, had the high estimate come true
 
     def sentence(self) -> str:
-        """``Survives up to 0.25% of 1.2 M viewers (planned: 0.2%) with 1.5x headroom.``"""
+        """``The site survives up to 0.25% of 1.2 M viewers visiting with the required headroom (planned:
+        0.1%); the high estimate (0.4%) would break POST /checkout at 0:42.``"""
         bound = "at least up to" if self.at_least else "up to"
-        return (f"The site survives {bound} {format_percent(self.max_share)} of {_people(self.viewers)} viewers "
-                f"visiting with the required headroom (planned: {format_percent(self.planned_share)}).")
+        text = (f"The site survives {bound} {format_percent(self.max_share)} of {_people(self.viewers)} viewers "
+                f"visiting with the required headroom (planned: {format_percent(self.planned_share)})")
+        if self.high_share is not None:
+            high = format_percent(self.high_share)
+            text += (f"; the high estimate ({high}) would break {self.high_breaks}" if self.high_breaks else
+                     f"; the high estimate ({high}) held")
+        return text + "."
 
 
 def _people(n: int) -> str:
@@ -54,8 +62,15 @@ def audience_limit(analysis: Analysis) -> AudienceLimit | None:
     headroom = analysis.scenario.verdict.required_headroom
     carried = cap.arrivals_per_s / headroom
     share = traffic.audience.visit_share * max(0.0, carried - base) / (peak - base)
+    high = traffic.audience.visit_share_high
+    high_breaks = None
+    if high is not None and cap.found:
+        high_peak = base + (peak - base) * high / traffic.audience.visit_share
+        first = next((b for b in analysis.breaks if b.offered_per_s <= high_peak * 1.001), None)
+        if first is not None:
+            high_breaks = f"{first.endpoint or 'the service levels'} at {format_clock(first.start_s)}"
     return AudienceLimit(viewers=traffic.audience.viewers, planned_share=traffic.audience.visit_share,
-                         max_share=share, at_least=not cap.found)
+                         max_share=share, at_least=not cap.found, high_share=high, high_breaks=high_breaks)
 
 
 __all__ = ["AudienceLimit", "audience_limit"]

@@ -250,6 +250,10 @@ def build_plan(scenario: Scenario, rate_scale: float = 1.0, duration_scale: floa
         policy = scenario.verdict
         if policy.headroom_probe:
             probe = peak * policy.required_headroom
+            if tr.audience is not None and tr.audience.visit_share_high is not None:
+                # an uncertain estimate: the probe reaches at least the high end's peak
+                high = base + (peak - base) * tr.audience.visit_share_high / tr.audience.visit_share
+                probe = max(probe, high)
             pieces += [(PhaseName.PROBE_RAMP.value, policy.probe_ramp * ds, end_of_decay, probe, None),
                        (PhaseName.PROBE.value, policy.probe_hold * ds, probe, probe, None)]
         pieces.append((PhaseName.RECOVERY.value, tr.recovery * ds, base, base, None))

@@ -186,3 +186,24 @@ def test_the_audience_the_site_can_take_follows_from_capacity_and_the_compiler()
     assert build_plan(smaller).planned_peak * 1.5 == pytest.approx(30.0, rel=1e-6)
     assert limit.sentence().startswith("The site survives up to 0.")
     assert "of 1.2 M viewers" in limit.sentence()
+
+
+def test_an_uncertain_visit_share_probes_its_high_end() -> None:
+    """visit_share: 0.1%..0.4%: the planned peak comes from the low end, the headroom probe reaches at least
+    the high end's peak."""
+    from loadkit.traffic import build_plan
+
+    def plan_for(share: str) -> Any:
+        return build_plan(parse_scenario({
+            "name": "tv", "journeys": [BUY], "data": {"product": PRODUCTS},
+            "traffic": {"profile": "burst", "baseline": "2/s", "ramp": "20s", "hold": "40s",
+                        "decay_half_life": "12s", "audience": {"viewers": 1_200_000, "visit_share": share,
+                                                                 "window": "90s"}}}))
+
+    ranged, low, high = plan_for("0.1%..0.4%"), plan_for("0.1%"), plan_for("0.4%")
+    assert ranged.planned_peak == pytest.approx(low.planned_peak)
+    assert ranged.probe_level == pytest.approx(high.planned_peak)
+    from loadkit.errors import ScenarioError
+
+    with pytest.raises(ScenarioError, match="low estimate to the high one"):
+        plan_for("0.4%..0.1%")

@@ -17,8 +17,27 @@ class Audience(FrozenModel):
     """Marketing numbers: how many people see the moment, what share visits, over what window."""
 
     viewers: int = Field(gt=0, description="People who see the mention (TV viewers, mailing list).")
-    visit_share: Percent = Field(description="Share of viewers who visit the site, e.g. '0.4%'.")
+    visit_share: Percent = Field(description="Share of viewers who visit the site, e.g. '0.4%', or a range "
+                                             "'0.1%..0.4%' (the plan's peak from the low end, its headroom "
+                                             "probe at least the high end's peak).")
+    visit_share_high: Percent | None = Field(None, description="The high estimate of the share (set by a "
+                                                               "'low..high' visit_share).")
     window: Duration = Field(description="Time within which those visitors arrive (ramp + hold + decay).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _share_range(cls, data: Any) -> Any:
+        """``visit_share: 0.1%..0.4%``: an uncertain estimate, low end and high end."""
+        if isinstance(data, dict) and isinstance(data.get("visit_share"), str) and ".." in data["visit_share"]:
+            low, high = data["visit_share"].split("..", 1)
+            data = {**data, "visit_share": low.strip(), "visit_share_high": high.strip()}
+        return data
+
+    @model_validator(mode="after")
+    def _range_ordered(self) -> Audience:
+        if self.visit_share_high is not None and self.visit_share_high < self.visit_share:
+            raise ValueError("a visit_share range goes from the low estimate to the high one ('0.1%..0.4%')")
+        return self
 
     @field_validator("visit_share")
     @classmethod
