@@ -132,6 +132,10 @@ def _add_others(sub: Any) -> None:
     p.add_argument("--parent-pid", type=int, default=None, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_worker)
 
+    p = sub.add_parser("locustfile-path", help="print the locustfile that makes Locust run a loadkit scenario "
+                                               "(locust -f \"$(loadkit locustfile-path)\"; docs/run-at-scale.md)")
+    p.set_defaults(func=cmd_locustfile_path)
+
     p = sub.add_parser("report", help="re-render every report of a run directory from its data; exit with "
                                       "the verdict's code")
     p.add_argument("run_dir", type=Path)
@@ -242,6 +246,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     finally:
         if progress:
             progress.close()
+    print_run_result(result, quiet)
+    # the reports leave the machine (--upload, LOADKIT_TERMINATION_LOG); the verdict's JSON is the last line
+    print(api.publish(result, _say), flush=True)
+    return result.exit_code
+
+
+def print_run_result(result: api.RunResult, quiet: bool) -> None:
+    """A finished run on the console: the verdict, its reasons, where the report is, the baseline's
+    judgement, a full disk (``loadkit run``, and loadkit's Locust entry)."""
+    settings = result.settings
     rendered, verdict = result.rendered, result.verdict
     print(_verdict_line(verdict))
     if not quiet:
@@ -259,9 +273,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     if result.exit_code == ExitCode.OUT_OF_DISK:
         print(f"loadkit: error: {out_of_disk_message(settings.run_dir, rendered.missing, result.outcome.disk_full)}",
               file=sys.stderr)
-    # the reports leave the machine (--upload, LOADKIT_TERMINATION_LOG); the verdict's JSON is the last line
-    print(api.publish(result, _say), flush=True)
-    return result.exit_code
 
 
 def _silent(_message: str) -> None:
@@ -312,6 +323,12 @@ def _verdict_line(verdict: Verdict) -> str:
 def cmd_worker(args: argparse.Namespace) -> int:
     """``loadkit worker --master HOST[:PORT]``: generate load for a master until it ends the run."""
     return api.worker(args.master, parent_pid=args.parent_pid)
+
+
+def cmd_locustfile_path(args: argparse.Namespace) -> int:
+    """``loadkit locustfile-path``: where loadkit's Locust entry is (nothing is imported or started)."""
+    print(api.locustfile_path())
+    return ExitCode.SURVIVES
 
 
 # --- other subcommands ---------------------------------------------------------------------------

@@ -5,6 +5,8 @@ it uses, the compose file against the Compose specification's schema that check-
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import shlex
 import shutil
@@ -161,3 +163,22 @@ def test_the_example_scenario_loads() -> None:
     assert locusttest["spec"]["testFiles"]["configMapRef"] == doc["metadata"]["name"]
     commands = [shlex.split(locusttest["spec"][role]["command"]) for role in ("master", "worker")]
     assert all(words[:2] == ["--locustfile", "/opt/loadkit/locustfile.py"] for words in commands)
+
+
+def test_locust_accepts_the_command_line_the_operator_builds_with_loadkits_entry() -> None:
+    """The LocustTest's master command plus the flags the operator adds (its BuildMasterCommand), parsed
+    by Locust's own parser with loadkit's entry loaded (in a child: importing locust patches the process)."""
+    (doc,) = _documents(DEPLOY / "kubernetes" / "locusttest.yaml")
+    master = doc["spec"]["master"]
+    args = [*shlex.split(master["command"]), "--master", "--master-port=5557",
+            f"--expect-workers={doc['spec']['worker']['replicas']}", "--autostart", "--autoquit",
+            str(master["autoquit"]["timeout"]), "--enable-rebalancing", "--only-summary"]
+    code = ("import json, sys; import loadkit.run.plugin; from locust.argument_parser import parse_options; "
+            "o = parse_options(sys.argv[1:]); print(json.dumps([o.master, o.expect_workers, o.autoquit, o.host, "
+            "o.locustfile]))")
+    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=60,
+                          cwd=ROOT, env={**{k: v for k, v in os.environ.items() if not k.startswith("LOCUST_")},
+                                         "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == [True, 2, 0, "https://staging.example-shop.test",
+                                                                 "/opt/loadkit/locustfile.py"]

@@ -101,7 +101,7 @@ def _per_second(out: Path) -> Counter[int]:
     return counts
 
 
-@pytest.mark.parametrize("launcher", ["loadkit"])
+@pytest.mark.parametrize("launcher", ["loadkit", "locust"])
 def test_counts_and_per_second_curves_match_the_site_across_hosts_with_a_clock_30_s_ahead(
         launcher: str, hosts: Hosts, tmp_path: Path) -> None:
     requests_log = _start_target(hosts, tmp_path)
@@ -133,7 +133,7 @@ def test_counts_and_per_second_curves_match_the_site_across_hosts_with_a_clock_3
         assert abs(site[second] - measured[second]) <= 3, (second, sorted(site.items()), sorted(measured.items()))
 
 
-@pytest.mark.parametrize("launcher", ["loadkit"])
+@pytest.mark.parametrize("launcher", ["loadkit", "locust"])
 def test_a_worker_killed_mid_run_across_hosts_makes_the_run_inconclusive_with_the_time(
         launcher: str, hosts: Hosts, tmp_path: Path) -> None:
     _start_target(hosts, tmp_path)

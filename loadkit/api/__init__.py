@@ -16,7 +16,7 @@ Settings go through the config layers (``loadkit/config.py``) for every command 
 """
 
 from ._running import (NO_FLAGS, Listeners, RunResult, RunSettings, append_step_summary, default_run_dir, distribution,
-                       publish, publish_job_summary, run, settings, verdict_exit_code, worker)
+                       locustfile_path, publish, publish_job_summary, run, settings, verdict_exit_code, worker)
 from ._runs import CompareResult, HistoryResult, ReportResult, compare, demo_site, history, report
 from ._scenarios import (LogImport, PlanView, ScenarioListing, Validation, check_locustfile, init_from_har,
                          init_from_logs, plan, scenarios, schema, validate)
@@ -24,5 +24,5 @@ from ._scenarios import (LogImport, PlanView, ScenarioListing, Validation, check
 __all__ = ["NO_FLAGS", "CompareResult", "HistoryResult", "Listeners", "LogImport", "PlanView", "ReportResult",
            "RunResult", "RunSettings", "ScenarioListing", "Validation", "append_step_summary", "check_locustfile",
            "compare", "default_run_dir", "demo_site", "distribution", "history", "init_from_har", "init_from_logs",
-           "plan", "publish", "publish_job_summary", "report", "run", "scenarios", "schema", "settings", "validate",
-           "verdict_exit_code", "worker"]
+           "locustfile_path", "plan", "publish", "publish_job_summary", "report", "run", "scenarios", "schema",
+           "settings", "validate", "verdict_exit_code", "worker"]

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from ..verdict import Verdict
 
 __all__ = ["NO_FLAGS", "Listeners", "RunResult", "RunSettings", "append_step_summary", "default_run_dir",
-           "distribution", "publish", "publish_job_summary", "run", "settings", "verdict_exit_code", "worker"]
+           "distribution", "locustfile_path", "publish", "publish_job_summary", "run", "settings", "verdict_exit_code", "worker"]
 
 
 # --- settings ------------------------------------------------------------------------------------
@@ -112,11 +112,14 @@ class RunResult:
         return code
 
 
-def run(run_settings: RunSettings, listeners: Listeners | None = None, baseline: str | None = None) -> RunResult:
+def run(run_settings: RunSettings, listeners: Listeners | None = None, baseline: str | None = None,
+        distribution: Distribution | None = None) -> RunResult:
     """Run the scenario, judge it and render its reports into the run directory.
 
     With no target in any layer, the embedded demo storefront is started on 127.0.0.1 for the run (the
     run stage never decides that). ``baseline``: a run directory, or ``latest-good``, to compare with.
+    ``distribution``: where the load comes from, when not from the settings (Locust's own command line,
+    under loadkit's Locust entry: run/plugin.py).
     """
     from ..baseline import find_baseline, gate
     from ..report import render_run_dir
@@ -124,7 +127,10 @@ def run(run_settings: RunSettings, listeners: Listeners | None = None, baseline:
 
     listeners = listeners or Listeners()
     found = find_baseline(baseline, run_settings.scenario.name, run_settings.run_dir.parent) if baseline else None
-    job = prepare(_job(run_settings, listeners), run_settings.base_dir)  # refuses before anything starts
+    job = _job(run_settings, listeners)
+    if distribution is not None:
+        job = replace(job, distribution=distribution)
+    job = prepare(job, run_settings.base_dir)  # refuses before anything starts
     job.options.export.check()
     with _target(job.target, listeners.on_status) as (target, demo):
         outcome = run_scenario(replace(job, target=target, options=replace(job.options, demo=demo)))
@@ -143,6 +149,12 @@ def publish(result: RunResult, say: Callable[[str], None] = _silent) -> str:
 
     return publish_run(result.settings.run_dir, result.rendered.model.summary(), result.exit_code,
                        result.settings.config.upload, os.environ, say)
+
+
+def locustfile_path() -> Path:
+    """The locustfile that makes Locust run a loadkit scenario: ``locust -f "$(loadkit locustfile-path)"``
+    (``run/locust_entry.py``; the plugin is ``run/plugin.py``)."""
+    return Path(__file__).resolve().parent.parent / "run" / "locust_entry.py"
 
 
 def distribution(config: RunConfig) -> Distribution:

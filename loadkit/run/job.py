@@ -34,6 +34,10 @@ class Distribution:
     bind_host: str = "127.0.0.1"  # where the Locust master listens
     bind_port: int = 0  # 0: a free port
     worker_timeout: float = 60.0  # longest wait for the workers to connect
+    # A Locust master runner to run on instead of making one (``locust -f`` loadkit's entry: run/plugin.py);
+    # typed loosely so this module stays free of locust.
+    runner: Any = None
+    hello: set[str] | None = None  # with ``runner``: the workers that said hello to it before the run began
 
     @property
     def distributed(self) -> bool:

@@ -79,15 +79,24 @@ class _MasterRun:
         dist = job.distribution
         users = list(job.user_classes)
         classes = users if users and job.closed_model else [user_class()]
-        self.env = Environment(user_classes=classes, host=job.target, events=run_events(users or None),
-                               shape_class=PlanShape(job.plan) if job.closed_model else None)
-        self.address = (dist.bind_host, dist.bind_port or _free_port(dist.bind_host))
-        self.runner: MasterRunner = self.env.create_master_runner(master_bind_host=self.address[0],
-                                                                  master_bind_port=self.address[1])
+        if dist.runner is not None:  # `locust -f` loadkit's entry: Locust made the master (run/plugin.py)
+            self.runner: MasterRunner = dist.runner
+            self.env = self.runner.environment
+            self.env.user_classes[:] = classes
+            self.env.host = job.target
+            if job.closed_model:
+                self.env.shape_class = PlanShape(job.plan)  # the entry's shape hands over to it
+            self.address = (str(self.runner.master_bind_host), int(self.runner.master_bind_port))
+        else:
+            self.env = Environment(user_classes=classes, host=job.target, events=run_events(users or None),
+                                   shape_class=PlanShape(job.plan) if job.closed_model else None)
+            self.address = (dist.bind_host, dist.bind_port or _free_port(dist.bind_host))
+            self.runner = self.env.create_master_runner(master_bind_host=self.address[0],
+                                                        master_bind_port=self.address[1])
         fire_init(self.env)  # as on a Locust master: the runner fires the rest (spawning_complete once all report)
         # Workers that have registered loadkit's messages: Locust lets a worker's messages in while it is
         # still connecting, so a setup sent on its connection alone can arrive before the worker can read it.
-        self.hello: set[str] = set()
+        self.hello: set[str] = dist.hello if dist.hello is not None else set()
         self.ready: set[str] = set()
         self.refused: list[Refused] = []  # workers that could not take the scenario
         self.done: dict[str, Done] = {}
@@ -99,7 +108,8 @@ class _MasterRun:
         self.sup = Supervisor(job, self.recorder, Event(), Gauges(
             cpu=lambda: {f"worker {self.index_of.get(c, '?')}": v for c, v in self.cpu.items()},
             users=lambda: self.runner.user_count, in_flight=lambda: sum(self.in_flight.values())))
-        listen(self.runner, Hello, lambda _m, node: self.hello.add(node))
+        if dist.hello is None:  # else the plugin already listens, into that same set
+            listen(self.runner, Hello, lambda _m, node: self.hello.add(node))
         listen(self.runner, Ready, lambda _m, node: self.ready.add(node))
         listen(self.runner, Refused, lambda m, _node: self.refused.append(m))
         listen(self.runner, Done, self._on_done)

@@ -31,6 +31,7 @@ import gevent
 from gevent.event import Event
 import locust
 from locust import runners as locust_runners
+from locust.runners import WorkerRunner
 from locust.event import EventHook
 from locust.env import Environment
 
@@ -149,7 +150,8 @@ class Worker:
     """A Locust worker carrying its share of a loadkit run: it takes the master's setup, starts on the
     master's clock, ships its rows every ``FLUSH_EVERY_S``, and leaves when the master goes silent."""
 
-    def __init__(self, master_host: str, master_port: int, parent_pid: int | None) -> None:
+    def __init__(self, master_host: str, master_port: int, parent_pid: int | None,
+                 runner: WorkerRunner | None = None) -> None:
         self.master = f"{master_host}:{master_port}"
         self.lost: list[str] = []  # why this worker left before the master ended the run
         self.leave = Event()
@@ -160,13 +162,15 @@ class Worker:
             die_with_parent(parent_pid, self.orphaned)
         self.recorder = Recorder()
         # Locust's global events, as under `locust --worker`: a locustfile imported later registers its
-        # listeners there (this process serves one run, so nothing else hears them)
-        self.env = Environment(user_classes=[user_class()], host="http://127.0.0.1", events=locust.events)
+        # listeners there (this process serves one run, so nothing else hears them). ``runner``: the one
+        # `locust --worker` made, with loadkit's entry as its locustfile (run/plugin.py).
+        self.env = runner.environment if runner is not None else \
+            Environment(user_classes=[user_class()], host="http://127.0.0.1", events=locust.events)
         self.env.events.request.add_listener(self.recorder.on_request)
         self.env.events.user_error.add_listener(self.recorder.on_user_error)  # a locustfile's exceptions
         log.info("connecting to the master at %s", self.master)
         try:  # Locust retries for a while (workers may start before their master), then gives up
-            self.runner = self.env.create_worker_runner(master_host, master_port)
+            self.runner = runner if runner is not None else self.env.create_worker_runner(master_host, master_port)
         except ConnectionError:
             waited = locust_runners.CONNECT_TIMEOUT * (locust_runners.CONNECT_RETRY_COUNT + 1)
             raise RunError(f"no loadkit master answered at {self.master} within {waited:g} s.",
@@ -177,15 +181,23 @@ class Worker:
 
     def serve(self) -> int:
         """Take part in the master's run until it ends (0), or leave when the master is gone (RunError)."""
+        watchers = self.begin()
+        with burst_tolerant_gc():
+            self.runner.greenlet.join()
+        fire_quitting(self.env)  # the runner stopped first (test_stop), as under `locust --worker`
+        return self.finish(watchers)
+
+    def begin(self) -> list[gevent.Greenlet[..., None]]:
+        """Listen for the master's messages, say hello, watch the master; the watchers."""
         self.env.events.heartbeat_received.add_listener(self.silence.hear)
         listen(self.runner, Setup, self.on_setup)
         listen(self.runner, Start, self.on_start)
         listen(self.runner, Stop, self.on_stop)
         send(self.runner, Hello())  # now the master may send the scenario: this worker can read it
-        watchers = [gevent.spawn(self.watch_master), gevent.spawn(self.stop_and_leave)]
-        with burst_tolerant_gc():
-            self.runner.greenlet.join()
-        fire_quitting(self.env)  # the runner stopped first (test_stop), as under `locust --worker`
+        return [gevent.spawn(self.watch_master), gevent.spawn(self.stop_and_leave)]
+
+    def finish(self, watchers: list[gevent.Greenlet[..., None]]) -> int:
+        """Once the runner has ended: 0, or RunError when this worker left a master that went silent."""
         if self.leave.is_set():
             watchers[1].join(timeout=5)
             raise RunError(f"this worker stopped its load and left: {self.lost[0]}.",
