@@ -24,7 +24,8 @@ if TYPE_CHECKING:
     from ..verdict import Verdict
 
 __all__ = ["NO_FLAGS", "Listeners", "RunResult", "RunSettings", "append_step_summary", "default_run_dir",
-           "distribution", "locustfile_path", "publish", "publish_job_summary", "run", "settings", "verdict_exit_code", "worker"]
+           "distribution", "locustfile_path", "publish", "publish_job_summary", "run", "settings", "verdict_exit_code",
+           "worker"]
 
 
 # --- settings ------------------------------------------------------------------------------------
