@@ -54,6 +54,18 @@ class EndpointFigures:
 
 
 @dataclass(frozen=True)
+class JourneyFigures:
+    """One journey's figures in one run (summary.json's ``journeys``; runs before journeys were results
+    have none)."""
+
+    name: str
+    started: int
+    completed: int
+    success_rate: float | None
+    p95_ms: float | None  # of the completed visits' durations
+
+
+@dataclass(frozen=True)
 class RunEntry:
     """One run directory, as the history shows it."""
 
@@ -73,6 +85,7 @@ class RunEntry:
     p99_ms: float | None
     error_rate: float | None
     endpoints: tuple[EndpointFigures, ...] = ()
+    journeys: tuple[JourneyFigures, ...] = ()
     summary: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)  # summary.json as read
     change: str | None = None  # regression | improvement | uncertain | no change | not compared | None (first)
     change_details: tuple[str, ...] = ()
@@ -130,6 +143,10 @@ def read_entry(run_dir: Path) -> RunEntry:
     endpoints = tuple(EndpointFigures(name=str(e.get("name")), p95_ms=_num(e.get("p95_ms")),
                                       p99_ms=_num(e.get("p99_ms")), error_rate=_num(e.get("error_rate")))
                       for e in summary.get("endpoints") or [] if isinstance(e, dict))
+    journeys = tuple(JourneyFigures(name=str(j.get("name")), started=int(_num(j.get("started")) or 0),
+                                    completed=int(_num(j.get("completed")) or 0),
+                                    success_rate=_num(j.get("success_rate")), p95_ms=_num(j.get("p95_ms")))
+                     for j in summary.get("journeys") or [] if isinstance(j, dict))
     return RunEntry(
         path=run_dir, scenario=str(run.get("scenario") or run_dir.name), started_at=str(run.get("started_at") or ""),
         verdict=str(summary.get("verdict") or "unknown"), complete=bool(run.get("complete")),
@@ -137,7 +154,7 @@ def read_entry(run_dir: Path) -> RunEntry:
         commit=ci.get("commit"), branch=ci.get("branch"), capacity=_num(cap.get("arrivals_per_s")),
         capacity_found=bool(cap.get("found")), headroom=_num(cap.get("headroom")), p95_ms=_num(totals.get("p95_ms")),
         p99_ms=_num(totals.get("p99_ms")), error_rate=_num(totals.get("error_rate")), endpoints=endpoints,
-        summary=summary)
+        journeys=journeys, summary=summary)
 
 
 def collect(root: Path) -> History:
@@ -207,11 +224,13 @@ def history_dict(history: History, out_dir: Path) -> dict[str, Any]:
                 "totals": {"p95_ms": r.p95_ms, "p99_ms": r.p99_ms, "error_rate": r.error_rate},
                 "endpoints": [{"name": e.name, "p95_ms": e.p95_ms, "p99_ms": e.p99_ms, "error_rate": e.error_rate}
                               for e in r.endpoints],
+                "journeys": [{"name": j.name, "started": j.started, "completed": j.completed,
+                              "success_rate": j.success_rate, "p95_ms": j.p95_ms} for j in r.journeys],
                 "change": r.change, "change_details": list(r.change_details)}
 
     return {"schema_version": 1, "runs": history.run_count, "notes": list(history.notes),
             "scenarios": [{"name": s.name, "runs": [run_doc(r) for r in s.runs]} for s in history.scenarios]}
 
 
-__all__ = ["COMPARE_LAST", "EndpointFigures", "History", "RunEntry", "ScenarioHistory", "ci_context", "collect",
-           "history_dict", "mark_changes", "read_entry"]
+__all__ = ["COMPARE_LAST", "EndpointFigures", "History", "JourneyFigures", "RunEntry", "ScenarioHistory", "ci_context",
+           "collect", "history_dict", "mark_changes", "read_entry"]

@@ -131,3 +131,21 @@ def test_history_page_in_a_browser(runs: Path) -> None:
         assert page.locator("svg.chart circle").count() >= 5
         assert page.locator("table.history tbody tr").count() == 6
         browser.close()
+
+
+def test_journeys_reach_the_history_json_and_page(runs: Path, tmp_path: Path) -> None:
+    for name, rate, p95 in (("a1", 0.99, 3200.0), ("a3", 0.62, 9100.0)):
+        path = runs / name / "summary.json"
+        summary = json.loads(path.read_text())
+        summary["journeys"] = [{"name": "buy", "started": 100, "completed": int(rate * 100), "failed": 1,
+                                "cut_short": 0, "success_rate": rate, "p95_ms": p95}]
+        path.write_text(json.dumps(summary))
+    history = collect(runs)
+    doc = history_dict(history, tmp_path)
+    checkout = next(s for s in doc["scenarios"] if s["name"] == "checkout")["runs"]
+    assert [r["journeys"] for r in checkout] == [
+        [{"name": "buy", "started": 100, "completed": 99, "success_rate": 0.99, "p95_ms": 3200.0}], [],
+        [{"name": "buy", "started": 100, "completed": 62, "success_rate": 0.62, "p95_ms": 9100.0}]]
+    html = render_history_html(history, tmp_path / "history.html")
+    assert "checkout: journey buy: visits completed" in html
+    assert "buy 62.0%" in html and "buy 99.0%" in html

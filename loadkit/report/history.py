@@ -68,6 +68,15 @@ def trend_chart(title: str, runs: Sequence[RunEntry], values: Sequence[float | N
     return "".join(parts)
 
 
+def _journey_names(runs: Sequence[RunEntry]) -> list[str]:
+    """Every journey any run of the scenario reported, in first-seen order."""
+    return list(dict.fromkeys(j.name for r in runs for j in r.journeys))
+
+
+def _success(run: RunEntry, journey: str) -> float | None:
+    return next((j.success_rate for j in run.journeys if j.name == journey), None)
+
+
 def render_history_html(history: History, out_file: Path) -> str:
     """The history page; links to each run's report are relative to ``out_file``'s folder."""
     css = _css() + "\n" + "".join(f".v-{name}{{color:{colour};font-weight:600}}" for name, colour in
@@ -83,7 +92,10 @@ def render_history_html(history: History, out_file: Path) -> str:
                        Markup(trend_chart(f"{s.name}: capacity (visitors/s)", s.runs,  # noqa: S704
                                           [r.capacity for r in s.runs], "/s")),
                        Markup(trend_chart(f"{s.name}: error rate", s.runs,  # noqa: S704
-                                          [r.error_rate for r in s.runs], "%"))]
+                                          [r.error_rate for r in s.runs], "%")),
+                       *(Markup(trend_chart(f"{s.name}: journey {name}: visits completed", s.runs,  # noqa: S704
+                                            [_success(r, name) for r in s.runs], "%"))
+                         for name in _journey_names(s.runs))]
               for s in history.scenarios}
     template = _ENV.get_template("history.html.j2")
     return template.render(h=history, css=Markup(css), csp=csp, charts=charts, link=link,  # noqa: S704
