@@ -174,6 +174,14 @@ def test_close_publishes_the_last_seconds() -> None:
     assert export.totals.second == 9 and sum(export.totals.requests.values()) == 8
 
 
+def test_the_otlp_url_gets_its_path_and_keeps_its_query() -> None:
+    from loadkit.run.export import otlp_metrics_url
+
+    assert otlp_metrics_url("http://127.0.0.1:4318") == "http://127.0.0.1:4318/v1/metrics"
+    assert otlp_metrics_url("https://u:p@h/otlp/?token=abc") == "https://u:p@h/otlp/v1/metrics?token=abc"
+    assert otlp_metrics_url("http://h/v1/metrics") == "http://h/v1/metrics"
+
+
 def test_a_taken_port_is_a_one_line_usage_error() -> None:
     import socket
 
@@ -293,7 +301,7 @@ def test_a_real_prometheus_scrapes_the_run_and_the_shop_and_the_report_cites_the
         out = tmp_path / "run"
         result = run_cli("run", str(scenario), "--target", shop.url, "--out", str(out), "--quiet",
                          "--prometheus", f"127.0.0.1:{port}", "--prometheus-linger", "3s")
-        assert result.returncode in (0, 1), result.stdout + result.stderr
+        assert result.returncode in (0, 1, 3), result.stdout + result.stderr  # 3: a busy machine paused it
         seconds = _raw(prom, f'loadkit_second{{run_id="{out.name}"}}')
         products = _raw(prom, f'loadkit_requests_total{{run_id="{out.name}", endpoint="GET /products/kitchen-01"}}')
         every = _raw(prom, f'loadkit_requests_total{{run_id="{out.name}"}}')
@@ -373,7 +381,8 @@ def test_in_a_distributed_run_the_master_exports_the_merged_figures(demo_factory
     finally:
         done.set()
         scraper.join(timeout=5)
-    assert result.returncode == 0, result.stdout + result.stderr
+    # the verdict is not this test's business (a busy machine may make it inconclusive); the figures are
+    assert result.returncode in (0, 1, 3), result.stdout + result.stderr
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     seen = last["seen"]
     for endpoint in summary["endpoints"]:

@@ -19,9 +19,12 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
+from ..config import parse_listen
 from ..errors import UsageError
 from ..histogram import Histogram, bucket_value
+from ..publish import shown_url
 from ..traffic import Plan
 
 log = logging.getLogger("loadkit")
@@ -67,13 +70,23 @@ class ExportSettings:
 
 def parse_bind(value: str) -> tuple[str, int]:
     """``PORT``, ``HOST:PORT`` or ``[V6]:PORT`` -> (host, port); a one-line usage error otherwise."""
-    text = value.strip()
-    host, _, port = text.rpartition(":")
-    host = host.strip("[]") or DEFAULT_PROMETHEUS_HOST
-    if not port.isdigit() or not 0 <= int(port) <= 65535:
+    try:
+        text = parse_listen(value)  # the one rule for what --prometheus accepts
+    except ValueError:
         raise UsageError(f"--prometheus {value!r} is not a port or host:port; write e.g. --prometheus 9646 "
-                         "or --prometheus 127.0.0.1:9646")
-    return host, int(port)
+                         "or --prometheus 127.0.0.1:9646") from None
+    host, _, port = text.rpartition(":")
+    return host.strip("[]") or DEFAULT_PROMETHEUS_HOST, int(port)
+
+
+def otlp_metrics_url(endpoint: str) -> str:
+    """The OTLP/HTTP metrics URL of an endpoint: ``/v1/metrics`` added to its path (unless there), the
+    query string kept after it."""
+    parts = urlsplit(endpoint.strip())
+    path = parts.path.rstrip("/")
+    if not path.endswith("/v1/metrics"):
+        path += "/v1/metrics"
+    return urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))
 
 
 @dataclass
@@ -274,9 +287,7 @@ class LiveExport:
             from opentelemetry.sdk.resources import Resource
         except ImportError as exc:
             raise UsageError("--otlp needs the OpenTelemetry SDK: pip install 'loadkit-burst[otlp]'") from exc
-        url = endpoint.rstrip("/")
-        if not url.endswith("/v1/metrics"):
-            url += "/v1/metrics"
+        url = otlp_metrics_url(endpoint)
         reader = PeriodicExportingMetricReader(OTLPMetricExporter(endpoint=url, timeout=5),
                                                export_interval_millis=self.settings.otlp_interval_s * 1000)
         resource = Resource.create({"service.name": "loadkit", "loadkit.run_id": self.labels["run_id"],
@@ -296,7 +307,7 @@ class LiveExport:
             "p99": meter.create_gauge("loadkit.request.duration.p99", unit="s"),
             "cpu": meter.create_gauge("loadkit.generator.cpu", unit="%"),
         }
-        log.info("live metrics over OTLP to %s", url.split("?", 1)[0])
+        log.info("live metrics over OTLP to %s", shown_url(url))  # no credentials, no query string
 
     def _send_otlp(self) -> None:
         """Counters get the increase since the last call; gauges the newest second's value."""
