@@ -3,8 +3,12 @@ required headroom, from the measured capacity and the audience compiler.
 
 The compiler makes the burst's visitors above baseline proportional to (peak - baseline) for a fixed shape
 (ramp, hold, decay), so a peak the site can carry with headroom, ``capacity / required_headroom``, maps back
-to a share of the same viewers: ``share x (capacity / headroom - baseline) / (planned peak - baseline)``,
-everything in the run's own units (the plan as this run sent it), as the verdict's headroom reads them.
+to a share of the same viewers: ``share x (capacity / headroom - baseline) / (planned peak - baseline)``.
+
+One meaning of ``rate_scale`` everywhere: capacity is measured in real visitors/s at the target, whatever
+fraction of the moment the run sent, and the viewers are the scenario's real audience. So the baseline and
+the peak here are the scenario's own (unscaled: the plan's divided by its rate_scale), as business.py scales
+measured purchases by 1 / the share sent to name the real audience's orders.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ class AudienceLimit:
     at_least: bool  # nothing broke: the site took at least this much (the most the run offered)
     high_share: float | None = None  # the high end of a visit_share range
     high_breaks: str | None = None  # what broke first, and when, had the high estimate come true
+    high_reached: bool = True  # the run offered the high estimate's (real) peak, or broke below it
 
     def sentence(self) -> str:
         """``The site survives up to 0.25% of 1.2 M viewers visiting with the required headroom (planned:
@@ -36,7 +41,8 @@ class AudienceLimit:
         if self.high_share is not None:
             high = format_percent(self.high_share)
             text += (f"; the high estimate ({high}) would break {self.high_breaks}" if self.high_breaks else
-                     f"; the high estimate ({high}) held")
+                     f"; the high estimate ({high}) held" if self.high_reached else
+                     f"; the high estimate ({high}) was not reached by this run")
         return text + "."
 
 
@@ -55,22 +61,28 @@ def audience_limit(analysis: Analysis) -> AudienceLimit | None:
         return None
     cap = analysis.capacity
     plan = analysis.plan
-    base = traffic.baseline * plan.rate_scale
-    peak = plan.planned_peak
+    # the scenario's own rates: capacity is real visitors/s at the target whatever rate_scale the run used
+    scale = plan.rate_scale if plan.rate_scale > 0 else 1.0
+    base = traffic.baseline
+    peak = plan.planned_peak / scale
     if peak <= base or cap.arrivals_per_s <= 0:
         return None
     headroom = analysis.scenario.verdict.required_headroom
     carried = cap.arrivals_per_s / headroom
     share = traffic.audience.visit_share * max(0.0, carried - base) / (peak - base)
     high = traffic.audience.visit_share_high
-    high_breaks = None
-    if high is not None and cap.found:
+    high_breaks, high_reached = None, True
+    if high is not None:
         high_peak = base + (peak - base) * high / traffic.audience.visit_share
-        first = next((b for b in analysis.breaks if b.offered_per_s <= high_peak * 1.001), None)
+        first = next((b for b in analysis.breaks if b.offered_per_s <= high_peak * 1.001), None) \
+            if cap.found else None
         if first is not None:
             high_breaks = f"{first.endpoint or 'the service levels'} at {format_clock(first.start_s)}"
+        else:  # "held" only when the run offered that much
+            high_reached = plan.max_level >= high_peak * 0.999
     return AudienceLimit(viewers=traffic.audience.viewers, planned_share=traffic.audience.visit_share,
-                         max_share=share, at_least=not cap.found, high_share=high, high_breaks=high_breaks)
+                         max_share=share, at_least=not cap.found, high_share=high, high_breaks=high_breaks,
+                         high_reached=high_reached)
 
 
 __all__ = ["AudienceLimit", "audience_limit"]

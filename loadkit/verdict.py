@@ -7,8 +7,9 @@
 - **inconclusive**: the planned load was not delivered (late or dropped arrivals beyond the tolerance:
   a saturated generator, the machine pausing loadkit, or another cause, each with its own sentence) or
   the run was interrupted, and no SLO broke. Never "survives" or "at-risk" for load not delivered.
-- **at-risk**: SLOs held up to the planned peak but broke in the headroom probe, or the site recovered
-  slowly (or not at all) once the load fell.
+- **at-risk**: SLOs held up to the planned peak but broke in the headroom probe at or below
+  required_headroom x the peak, or the site recovered slowly (or not at all) once the load fell. A break
+  above that level (a visit_share range's high end) is the audience sentence's, not a lack of headroom.
 - **survives**: SLOs held through the burst, the probe and the recovery.
 
 Every reason is a sentence a shop owner can read, carrying the endpoint, the metric, the observed value,
@@ -149,15 +150,36 @@ class _Breaks:
     """What broke, sorted by when: judged SLO results (up to the planned peak), the probe's, and plateaus."""
 
     judged: list[SloResult]
-    probe: list[SloResult]
-    plateaus: list[Break]
+    probe: list[SloResult]  # probe breaks at or below required_headroom x the peak: at-risk
+    plateaus: list[Break]  # judged ones, and the probe's at or below the required level
+    beyond: list[SloResult]  # probe breaks above the required level (a visit_share range's high end)
 
     @classmethod
-    def of(cls, analysis: Analysis) -> _Breaks:
+    def of(cls, analysis: Analysis, policy: VerdictPolicy) -> _Breaks:
         failed = [r for r in analysis.slo_results if not r.passed]
+        probe = [r for r in failed if r.scope == PROBE]
         return cls(judged=sorted((r for r in failed if r.scope != PROBE), key=_rank),
-                   probe=sorted((r for r in failed if r.scope == PROBE), key=_rank),
-                   plateaus=[b for b in analysis.breaks if b.signal == "throughput plateau"])
+                   probe=sorted((r for r in probe if _within_required(analysis, policy, r)), key=_rank),
+                   plateaus=[b for b in analysis.breaks if b.signal == "throughput plateau" and
+                             (b.judged or b.offered_per_s <= required_level(analysis, policy) * 1.001)],
+                   beyond=sorted((r for r in probe if not _within_required(analysis, policy, r)), key=_rank))
+
+
+def required_level(analysis: Analysis, policy: VerdictPolicy) -> float:
+    """The level the verdict tests: required_headroom x the planned peak (the probe may go higher, to a
+    visit_share range's high end, but what breaks only up there is not a lack of headroom)."""
+    return analysis.plan.planned_peak * policy.required_headroom
+
+
+def _within_required(analysis: Analysis, policy: VerdictPolicy, result: SloResult) -> bool:
+    """Whether a probe break began at or below the required level (by the rate offered when it began)."""
+    if result.first_break_s is None:
+        return True
+    offered = next((b.offered_per_s for b in analysis.breaks
+                    if b.slo == result.slo and b.start_s == result.first_break_s), None)
+    if offered is None:
+        offered = analysis.plan.rate(result.first_break_s)
+    return offered <= required_level(analysis, policy) * 1.001
 
 
 def judge(analysis: Analysis, policy: VerdictPolicy | None = None) -> Verdict:
@@ -166,7 +188,7 @@ def judge(analysis: Analysis, policy: VerdictPolicy | None = None) -> Verdict:
     if analysis.meta.aborted:
         return _aborted(analysis, policy)
     inconclusive = _not_delivered(analysis, policy) + _not_measured(analysis)
-    broke = _Breaks.of(analysis)
+    broke = _Breaks.of(analysis, policy)
     failed = _fails(analysis, policy, broke, inconclusive)
     if failed is not None:
         return failed
@@ -174,7 +196,7 @@ def judge(analysis: Analysis, policy: VerdictPolicy | None = None) -> Verdict:
         inconclusive.append(disturbed_only_sentence(analysis, broke.judged))
     if inconclusive:
         return _inconclusive(analysis, inconclusive)
-    return _at_risk(analysis, policy, broke) or _survives(analysis, policy)
+    return _at_risk(analysis, policy, broke) or _survives(analysis, policy, broke)
 
 
 def _aborted(analysis: Analysis, policy: VerdictPolicy) -> Verdict:
@@ -204,9 +226,11 @@ def _not_delivered(analysis: Analysis, policy: VerdictPolicy) -> list[str]:
     elif planned and not meta.disk_full:  # a full disk stopped the load: its own reason says so
         missing = max(traffic.dropped_arrivals, planned - traffic.delivered_arrivals)
         max_rate = analysis.scenario.safety.max_rate
-        if max_rate is not None and max_rate < plan.max_level * (1 - policy.max_late_share):
+        # the level the verdict needs (required x peak), not a visit_share range's higher probe
+        needed = required_level(analysis, policy) if plan.probe_level else plan.planned_peak
+        if max_rate is not None and max_rate < needed * (1 - policy.max_late_share):
             out.append(f"The scenario's safety.max_rate of {max_rate:.3g}/s held the load below the plan (peak "
-                       f"{plan.max_level:.3g}/s): {traffic.delivered_arrivals} of {planned} planned visitors "
+                       f"{needed:.3g}/s): {traffic.delivered_arrivals} of {planned} planned visitors "
                        "started, so the plan was not tested.")
         elif (traffic.dropped_arrivals + traffic.late_arrivals > policy.max_late_share * planned or
               missing > max(1.0, policy.max_late_share * planned)) and not lost:
@@ -290,14 +314,20 @@ def _at_risk(analysis: Analysis, policy: VerdictPolicy, broke: _Breaks) -> Verdi
                                     _context(analysis, policy)), headline)
 
 
-def _survives(analysis: Analysis, policy: VerdictPolicy) -> Verdict:
-    """Decision 5: everything held; "with margin" only when a headroom probe ran."""
+def _survives(analysis: Analysis, policy: VerdictPolicy, broke: _Breaks) -> Verdict:
+    """Decision 5: everything held up to required_headroom x the peak; "with margin" only when a headroom
+    probe ran. A break above that level (a visit_share range's high end) is told by the audience sentence."""
     held = len({r.slo.name for r in analysis.slo_results})
     probe = analysis.plan.probe_level
     unit = _unit(analysis)
+    if probe and (broke.beyond or analysis.breaks):  # here only breaks above the required level remain
+        probe = required_level(analysis, policy)
+        where = f" and in the headroom probe up to {probe:.3g} {unit} ({policy.required_headroom:g}x the peak)."
+    else:
+        where = f" and in the headroom probe at {probe:.3g} {unit}." if probe else \
+            "; no headroom probe ran, so the margin above the peak was not tested."
     survived = [f"All {held} service levels held up to the planned peak of {analysis.plan.planned_peak:.3g} {unit}"
-                + (f" and in the headroom probe at {probe:.3g} {unit}." if probe else
-                   "; no headroom probe ran, so the margin above the peak was not tested.")]
+                + where]
     headline = ("Survives: the site kept its service levels with margin." if probe else
                 "Survives: the site kept its service levels up to the planned peak (margin not tested).")
     return Verdict("survives", tuple(survived + _context(analysis, policy)), headline)

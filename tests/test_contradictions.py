@@ -11,6 +11,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from loadkit.report import render_run_dir
 from tests.synth import make_run_dir, scenario_doc
 
@@ -104,3 +106,58 @@ def test_the_decay_shows_where_it_starts_and_ends(tmp_path: Path) -> None:
     summary = _render(tmp_path / "r", scenario_doc(), _fast)
     decay = next(p for p in summary["phases"] if p["phase"] == "decay")
     assert decay["level_from"] > decay["level_to"]
+
+
+def _audience_doc(share: str, **traffic: Any) -> dict[str, Any]:
+    # 547 k viewers x 0.1% over this shape compile to a peak of about 20/s above a 2/s baseline.
+    base = scenario_doc()
+    return {**base, "traffic": {**{k: v for k, v in base["traffic"].items() if k != "peak"},
+                                "audience": {"viewers": 547_000, "visit_share": share, "window": "40s"},
+                                **traffic}}
+
+
+def test_a_break_reached_only_by_a_visit_share_range_is_not_at_risk(tmp_path: Path) -> None:
+    # 0.1%..0.4%: the probe climbs to the high end's peak (~74/s); the site slows only above 50/s,
+    # 2.5x the planned peak, beyond the 1.5x required: the high estimate breaks it, the headroom holds.
+    def knee(t: int, endpoint: str, rate: float) -> tuple[list[float], dict[str, int]]:
+        n = max(1, int(round(rate)))
+        return ([40.0] * n if rate <= 50 else [2000.0] * n), {}
+
+    doc = {**_audience_doc("0.1%..0.4%"), "verdict": {"probe_ramp": "30s", "probe_hold": "10s",
+                                                      "recovery_within": "10s"}}
+    summary = _render(tmp_path / "r", doc, knee)
+    peak, probe = summary["traffic"]["peak_planned_per_s"], summary["traffic"]["probe_per_s"]
+    assert probe > 1.5 * peak * 1.5
+    cap = summary["capacity"]
+    assert cap["found"] and cap["headroom"] >= 1.5
+    assert summary["verdict"] == "survives", summary["reasons"]
+    assert not any("below the 1.5x required" in r for r in summary["reasons"])
+    assert "the high estimate (0.40%) would break" in summary["audience"]["sentence"]
+
+
+def test_a_max_rate_above_the_required_level_is_not_inconclusive(tmp_path: Path) -> None:
+    # safety.max_rate between 1.5x the peak (~30/s) and the high end's peak (~74/s): the verdict's level
+    # was within reach.
+    summary = _render(tmp_path / "r", {**_audience_doc("0.1%..0.4%"), "safety": {"max_rate": "40/s"}}, _fast)
+    assert summary["verdict"] != "inconclusive", summary["reasons"]
+
+
+def test_no_audience_limit_for_an_inconclusive_run(tmp_path: Path) -> None:
+    run = make_run_dir(tmp_path / "r", _audience_doc("0.1%"), _fast, delivered_share=0.5)
+    render_run_dir(run)
+    summary = json.loads((run / "summary.json").read_text(encoding="utf-8"))
+    assert summary["verdict"] == "inconclusive"
+    assert summary.get("audience") is None
+    assert not any("The site survives" in r for r in summary["reasons"])
+
+
+def test_the_audience_reads_capacity_in_real_visitors_whatever_the_rate_scale(tmp_path: Path) -> None:
+    # rate_scale 0.5: the run sends half the moment's rates; the capacity it measured is real visitors/s at
+    # the target, and the viewers are the scenario's real audience, so the share maps back through the
+    # scenario's own (unscaled) baseline and peak.
+    summary = _render(tmp_path / "r", _audience_doc("0.1%", rate_scale=0.5), _fast)
+    assert summary["verdict"] == "survives"
+    cap, peak_sent = summary["capacity"]["arrivals_per_s"], summary["traffic"]["peak_planned_per_s"]
+    peak = peak_sent / 0.5
+    expected = 0.001 * (cap / 1.5 - 2) / (peak - 2)
+    assert summary["audience"]["max_share"] == pytest.approx(expected, rel=0.02)

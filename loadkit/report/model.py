@@ -183,7 +183,10 @@ def observed_view(observed: tuple[ObservedSeries, ...], seconds: list[int],
     return tuple(view), (sentence[0].upper() + sentence[1:] + ".") if sentence else None
 
 
-def _audience(analysis: Analysis) -> dict[str, Any] | None:
+def _audience(analysis: Analysis, verdict: Verdict) -> dict[str, Any] | None:
+    # An inconclusive run (load not delivered, interrupted) measured no limit to name.
+    if verdict.verdict == "inconclusive":
+        return None
     limit = audience_limit(analysis)
     if limit is None:
         return None
@@ -256,6 +259,6 @@ def build_model(analysis: Analysis, verdict: Verdict, baseline: dict[str, Any] |
                        journey_line=journey_sentence(analysis.journeys, business.orders if business else None),
                        business=placed.to_dict() if placed is not None else None,
                        business_lines=tuple(order_sentences(placed)) if placed is not None else (),
-                       audience=_audience(analysis),
+                       audience=_audience(analysis, verdict),
                        scale=() if verdict.verdict == "survives" else
                        tuple(dict(r) for r in scale_table(what_to_scale(analysis))))
