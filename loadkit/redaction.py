@@ -14,8 +14,8 @@ from urllib.parse import urlsplit
 
 from .errors import ScenarioError
 from .scenario import HTTP_METHODS, Scenario, mask_query
+from .sensitive import SECRET_HEADERS
 from .uri import ENV
-_SECRET_HEADERS = {"authorization", "cookie", "proxy-authorization", "x-api-key", "api-key"}
 
 
 def expand_env(text: str, environ: dict[str, str]) -> str:
@@ -67,7 +67,7 @@ def redacted_document(scenario: Scenario) -> dict[str, Any]:
         doc["target"] = redact_url(scenario.target)
 
     def scrub_headers(headers: dict[str, str]) -> dict[str, str]:
-        return {k: (v if ENV.fullmatch(v.strip()) or k.lower() not in _SECRET_HEADERS else "***")
+        return {k: (v if ENV.fullmatch(v.strip()) or k.lower() not in SECRET_HEADERS else "***")
                 for k, v in headers.items()}
 
     doc["headers"] = scrub_headers(doc.get("headers", {}))
@@ -84,7 +84,7 @@ def redacted_document(scenario: Scenario) -> dict[str, Any]:
 def secret_header_names(scenario: Scenario) -> set[str]:
     """Lower-case names of the scenario-wide headers that carry secrets (read from the environment with
     ``${NAME}``, or credential headers such as Authorization): they go to the target's origin only."""
-    return {key.lower() for key, raw in scenario.headers.items() if ENV.search(raw) or key.lower() in _SECRET_HEADERS}
+    return {key.lower() for key, raw in scenario.headers.items() if ENV.search(raw) or key.lower() in SECRET_HEADERS}
 
 
 def scrub(text: str, secrets: list[str]) -> str:
@@ -111,11 +111,11 @@ def secret_values(scenario: Scenario, target: str, headers: dict[str, str]) -> l
     """
     found: list[str] = []
     for key, raw in scenario.headers.items():
-        if ENV.search(raw) or key.lower() in _SECRET_HEADERS:
+        if ENV.search(raw) or key.lower() in SECRET_HEADERS:
             found.append(headers.get(key, raw))
     for journey in scenario.journeys:
         for step in journey.steps:
-            found += [v for k, v in step.headers.items() if k.lower() in _SECRET_HEADERS and "{" not in v]
+            found += [v for k, v in step.headers.items() if k.lower() in SECRET_HEADERS and "{" not in v]
             _, _, query = step.path.partition("?")
             found += [v for _, _, v in (kv.partition("=") for kv in query.split("&")) if v and "{" not in v]
     found += [os.environ[name] for name in step_env_names(scenario) if name in os.environ]

@@ -6,6 +6,7 @@ import json
 import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 import yaml
@@ -13,6 +14,8 @@ import yaml
 from loadkit.errors import ScenarioError
 from loadkit.har import convert_har
 from loadkit.scenario import parse_scenario
+
+from tests.helpers import run_cli
 
 SITE = "https://shop.example.test"
 
@@ -77,6 +80,25 @@ def test_conversion_keeps_the_site_templates_tokens_and_hides_credentials(tmp_pa
     for secret in ("SECRET-123456", "consent=yes", "sid=abc"):
         assert secret not in text
     assert "www.google-analytics.com" in text and "/api/events" in text and "/static/app.css" in text
+
+
+def test_a_signed_url_s_credential_signature_and_key_never_reach_the_file(tmp_path: Path) -> None:
+    secrets = {"X-Amz-Credential": "AKIAIOSFODNN7EXAMPLE/20261127/eu-west-1/s3/aws4_request",
+               "X-Amz-Signature": "fe5f80f77d5fa3beca038a248ff027d0445342fe2855ddc963176630326f1024",
+               "sig": "c2lnbmF0dXJlLXZhbHVl", "key": "AIzaSyDdI0hCZtE6vySjMm-WEfRq3CPzqKqqsHI",
+               "nonce": "n-0S6_WzA2Mj", "ticket": "ST-9931-kq2LmB", "access_key": "ak-77f2c91d"}
+    query = "&".join(f"{k}={quote(v, safe='')}" for k, v in secrets.items())
+    har = _har(tmp_path, [_entry("GET", f"{SITE}/download/report.pdf?{query}&page=2", 0, mime="application/pdf"),
+                          _entry("GET", f"{SITE}/?{query}", 1.0)])
+    out = tmp_path / "signed.yaml"
+    result = run_cli("init", "--from-har", str(har), "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    text = out.read_text(encoding="utf-8")
+    for value in secrets.values():
+        for form in {value, quote(value, safe=""), value.split("/")[0]}:
+            assert form not in text, form
+    assert "${X_AMZ_SIGNATURE}" in text and "page=2" in text  # read from the environment; the rest kept
+    parse_scenario(yaml.safe_load(text))
 
 
 def test_a_file_that_is_not_a_har_is_one_line(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from ..sensitive import SECRET_HEADERS
 from .recording import RecordedStep, env_name, header_map, started_at
 
 BEACON = re.compile(r"/(collect|analytics|beacon|track(ing)?|pixel|telemetry|metrics|log|events?|rum)(/|\?|$)|"
@@ -18,7 +19,6 @@ BEACON = re.compile(r"/(collect|analytics|beacon|track(ing)?|pixel|telemetry|met
 ASSET = re.compile(r"\.(css|js|mjs|map|png|jpe?g|gif|webp|avif|svg|ico|woff2?|ttf|otf|eot|mp4|webm)(\?|$)",
                    re.IGNORECASE)
 KEEP_HEADERS = {"x-requested-with"}  # browser defaults (Accept, User-Agent, ...) are left to the client
-SECRET_HEADERS = {"authorization", "proxy-authorization", "x-api-key", "api-key"}
 
 
 @dataclass
@@ -75,12 +75,12 @@ def choose_requests(entries: list[dict[str, Any]], site: str) -> Chosen:
 def _headers(step: RecordedStep, headers: dict[str, str], chosen: Chosen) -> None:
     """Credential headers and cookies the site did not set become secrets; a few headers are kept."""
     for key, value in headers.items():
-        if key in SECRET_HEADERS:
-            chosen.secrets.setdefault(key, env_name(key))
-        elif key == "cookie":
+        if key == "cookie":
             names = {c.split("=", 1)[0].strip() for c in value.split(";") if "=" in c}
             if names - chosen.cookies_seen:  # sent before the site set it: a login or consent cookie
                 chosen.secrets.setdefault("cookie", "COOKIE")
+        elif key in SECRET_HEADERS:
+            chosen.secrets.setdefault(key, env_name(key))
         elif key in KEEP_HEADERS:
             step.headers[key.title()] = value
 
@@ -101,4 +101,4 @@ def _body(step: RecordedStep, post: dict[str, Any]) -> None:
         step.body = text
 
 
-__all__ = ["ASSET", "BEACON", "KEEP_HEADERS", "SECRET_HEADERS", "Chosen", "choose_requests"]
+__all__ = ["ASSET", "BEACON", "KEEP_HEADERS", "Chosen", "choose_requests"]

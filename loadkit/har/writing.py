@@ -74,7 +74,7 @@ def comments(path: Path, site: str, chosen: Chosen, flows: Flows) -> str:
         lines.append(f"# The recording sent a {header} header; it is read from ${{{var}}} at run time, never "
                      "copied: export it before `loadkit run`.")
     for var, what in sorted(flows.secrets.items()):
-        lines.append(f"# The recording sent a {what}; it is read from ${{{var}}} at run time, never copied: "
+        lines.append(f"# The recording sent {what}; it is read from ${{{var}}} at run time, never copied: "
                      "export it (a test value) before `loadkit run`.")
     for note in flows.notes:
         lines.append(f"# Not extracted: {note}.")

@@ -30,7 +30,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from urllib.parse import parse_qsl, unquote
 
-from .privacy import EMAIL, JWT, ONE_TIME, looks_random, secret_name, secret_value
+from ..sensitive import EMAIL, JWT, secret_name
+from .privacy import ONE_TIME, looks_random, secret_value
 
 SLUG_LIMIT = 25  # more distinct segments than this under one node: a variable
 VALUE_LIMIT = 5000  # distinct values remembered per variable (the most common are written)

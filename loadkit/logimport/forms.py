@@ -21,7 +21,8 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 from selectolax.lexbor import LexborHTMLParser
 
-from .privacy import secret_name, secret_value
+from ..sensitive import secret_name
+from .privacy import secret_value
 
 CSRF_FIELD = re.compile(r"^(_?csrf.*|csrfmiddlewaretoken|authenticity_token|__RequestVerificationToken|_token)$",
                         re.IGNORECASE)

@@ -17,11 +17,8 @@ from __future__ import annotations
 
 import re
 
-EMAIL = re.compile(r"[^@\s/?&=]+@[^@\s/?&=]+\.[A-Za-z]{2,}")
-JWT = re.compile(r"eyJ[\w-]{4,}\.[\w-]{4,}\.[\w-]*")
-SECRET_NAME = re.compile(r"pass(word|wd)?|pwd|secret|token|api[-_]?key|apikey|auth|session|sess_?id|^sid$|"
-                         r"phpsessid|jsessionid|signature|^sig$|card|cc[-_]?num|cvv|cvc|iban|e-?mail|phone|otp|"
-                         r"^code$|nonce|ticket|^key$|access[-_]?key|credential|^hash$|^ssn$", re.IGNORECASE)
+from ..sensitive import EMAIL, JWT, card_number
+
 ONE_TIME = re.compile(r"^(reset|reset[-_]?password|password[-_]?reset|verify|verification|confirm|"
                       r"confirmation|activate|activation|unsubscribe|magic[-_]?link|invite|invitation|"
                       r"token|tokens|auth|oauth|sso|login|session|sessions)$", re.IGNORECASE)
@@ -29,15 +26,6 @@ IPV4 = re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}\b")
 IPV6 = re.compile(r"\b(?:[0-9a-fA-F]{1,4}:){2,7}[0-9a-fA-F]{0,4}\b|::1\b|::ffff:[0-9.]+")
 QUERY_VALUE = re.compile(r"([?&][^=&\s\"]*=)[^&\s\"]*")
 LONG_TOKEN = re.compile(r"\b[A-Za-z0-9_\-+/=]{20,}\b")
-CARD = re.compile(r"^(?:\d[ -]?){13,19}$")
-
-
-def _luhn(digits: str) -> bool:
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        n = int(ch) * (2 if i % 2 else 1)
-        total += n - 9 if n > 9 else n
-    return total % 10 == 0
 
 
 def looks_random(value: str) -> bool:
@@ -52,17 +40,11 @@ def secret_value(value: str) -> bool:
     """An e-mail address, a JWT, a card number or a random-looking token."""
     if EMAIL.search(value) or JWT.search(value):
         return True
-    compact = re.sub(r"[ -]", "", value)
-    if CARD.match(value) and compact.isdigit() and _luhn(compact):
+    if card_number(value):
         return True
     # hex digests and UUIDs are content ids (a file's hash, an order's UUID): kept as data, like numbers
     return looks_random(value) and not re.fullmatch(r"[0-9a-f]+|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-"
                                                    r"[0-9a-f]{12}", value.lower())
-
-
-def secret_name(name: str) -> bool:
-    """A query or form field named like a credential, a session id or personal data."""
-    return bool(SECRET_NAME.search(name))
 
 
 def scrub_line(line: str) -> str:
