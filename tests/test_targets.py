@@ -17,6 +17,7 @@ import pytest
 from loadkit.config import LocustSetting, read_locust_settings, resolve
 from loadkit.errors import ScenarioError, UsageError
 from loadkit.scenario import check_step_hosts, json_schema, parse_scenario, target_problem
+from loadkit.scenario.hosts import redacted
 from tests.helpers import read_summary, run_cli, write_scenario
 
 DOC: dict[str, Any] = {"name": "t", "traffic": {"profile": "constant", "rate": "2/s", "duration": "2s"},
@@ -105,6 +106,22 @@ def test_a_scheme_less_target_is_a_usage_error_and_creates_nothing(tmp_path: Pat
     assert len(errors) == 1 and "did you mean http://" in errors[0], result.stderr
     assert "UnsupportedProtocol" not in result.stderr and "Traceback" not in result.stderr
     assert not out.exists()
+
+
+def test_a_target_that_cannot_be_parsed_is_one_line_that_never_repeats_it() -> None:
+    bad = "http://u:s3cret-pw@[::1/"  # the IPv6 bracket is never closed: the URL parser raises
+    assert redacted(bad) == "(an invalid URL)" and redacted("http://u:pw@[::1]:8080/?t=x") == "http://[::1]:8080/?t=***"
+    for args, env in ((("--target", bad), NO_CI), ((), {**NO_CI, "LOADKIT_TARGET": bad})):
+        result = run_cli("validate", "smoke", *args, env=env, timeout=60)
+        assert result.returncode == 2, result.stderr
+        errors = _errors(result.stderr)
+        assert len(errors) == 1 and "is not a valid URL" in errors[0] and "Fix: " in errors[0], result.stderr
+        assert "Traceback" not in result.stderr and "s3cret" not in result.stderr + result.stdout
+    problem = target_problem(bad)
+    assert problem is not None and "s3cret" not in str(problem)
+    with pytest.raises(ScenarioError, match="not a valid URL") as caught:
+        parse_scenario({**DOC, "target": bad})
+    assert "s3cret" not in str(caught.value)
 
 
 def test_a_target_with_a_query_string_sends_nothing(tmp_path: Path) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from ..errors import ScenarioError
 from ..uri import VARIABLE
@@ -28,10 +28,14 @@ def target_problem(value: str) -> tuple[str, str] | None:
     shown = redacted(value)
     if not value.strip():
         return ("is empty", "give the site's base URL (https://shop.example.com), or leave the setting out")
-    parts = urlsplit(value)
+    parts = _split(value)
+    if parts is None:  # the parser's reason is not shown: it can repeat the host part, credentials included
+        return ("is not a valid URL (a '[' without its ']', or a host with characters a host cannot have)",
+                "write it like https://shop.example.com or http://[::1]:8080 (an IPv6 address in brackets)")
     if parts.scheme not in ("http", "https") or not parts.hostname:
         guess = "http://" + value.strip()
-        if "://" not in value and urlsplit(guess).hostname and _port_ok(guess):
+        guessed = _split(guess)
+        if "://" not in value and guessed is not None and guessed.hostname and _port_ok(guess):
             return (f"{shown!r} is not a URL: a target needs http:// or https:// and a host",
                     f"did you mean {redacted(guess)}?")
         return (f"{shown!r} is not an http:// or https:// URL with a host",
@@ -47,6 +51,14 @@ def target_problem(value: str) -> tuple[str, str] | None:
     return None
 
 
+def _split(url: str) -> SplitResult | None:
+    """``url`` split into its parts, or None if it cannot be (an unclosed IPv6 bracket, say)."""
+    try:
+        return urlsplit(url)
+    except ValueError:
+        return None
+
+
 def _port_ok(url: str) -> bool:
     try:
         port = urlsplit(url).port
@@ -56,13 +68,14 @@ def _port_ok(url: str) -> bool:
 
 
 def redacted(url: str) -> str:
-    """A URL as it may appear in a message: no ``user:pass@``, no query values."""
+    """A URL as it may appear in a message: no ``user:pass@``, no query values ("(an invalid URL)" when it
+    cannot be parsed)."""
     from ..redaction import redact_url  # redaction imports this package
 
     try:
         return redact_url(url)
-    except ValueError:
-        return url
+    except ValueError:  # never the URL itself: it may hold user:pass@ or a token
+        return "(an invalid URL)"
 
 
 def host_entry(entry: str) -> tuple[str, int | None] | None:
