@@ -139,7 +139,8 @@ def _add_others(sub: Any) -> None:
     p = sub.add_parser("report", help="re-render every report of a run directory from its data; exit with "
                                       "the verdict's code")
     p.add_argument("run_dir", type=Path)
-    p.add_argument("--strict", action="store_true", help="exit 1 for at-risk too")
+    p.add_argument("--strict", action="store_true", default=None,
+                   help="exit 1 for at-risk too (LOADKIT_STRICT)")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("compare", help="compare two runs; exit 1 when the new one regressed beyond noise")
@@ -336,7 +337,7 @@ def cmd_locustfile_path(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """``loadkit report RUN_DIR``: rebuild every report from the data files alone."""
-    result = api.report(args.run_dir, strict=bool(args.strict))
+    result = api.report(args.run_dir, strict=args.strict)
     rendered = result.rendered
     print(_verdict_line(rendered.verdict))
     for path in rendered.files:

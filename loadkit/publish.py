@@ -153,8 +153,9 @@ def upload_reports(run_dir: Path, prefix: str, *, names: Sequence[str] = UPLOADE
                    attempts: int = ATTEMPTS, backoff: Sequence[float] = BACKOFF_S, timeout: float = TIMEOUT_S,
                    sleep: Callable[[float], None] = time.sleep) -> UploadResult:
     """PUT each report of ``run_dir`` that exists to ``prefix`` + its name. Never raises for the network or
-    the server: the result says what failed. A 2xx answer is success; 408, 429 and 5xx answers and network
-    errors are tried again (``attempts`` in all, waiting ``backoff`` between); other answers are final."""
+    the server: the result says what failed. A 2xx answer is success; 408, 425, 429, 500, 502, 503 and 504
+    answers (``RETRY_STATUSES``) and network errors are tried again (``attempts`` in all, waiting ``backoff``
+    between); every other answer (501, 505 and the other 5xx too) is final."""
     result = UploadResult(url=shown_url(prefix))
     secrets = _secrets(prefix)
     auth = _basic_auth(prefix)

@@ -52,6 +52,11 @@ def is_share(metric: str) -> bool:
     return metric in SHARE_METRICS
 
 
+# The reason that opens a fails verdict's account of load not delivered (the delivery reasons follow it).
+UNDELIVERED_STANDS = ("Not all of the planned load was delivered, but the site already broke its service levels "
+                      "under the load it did receive, so the verdict stands:")
+
+
 @dataclass(frozen=True)
 class Verdict:
     """The answer and why."""
@@ -267,9 +272,7 @@ def _fails(analysis: Analysis, policy: VerdictPolicy, broke: _Breaks, inconclusi
     if not totals.collapse_errors and totals.shedding_errors:
         how = "turned visitors away or slowed past its service levels"
     # Less load than planned that already breaks the site is conclusive: fails stands.
-    stands = ("Not all of the planned load was delivered, but the site already broke its service levels under "
-              "the load it did receive, so the verdict stands:")
-    undelivered = [stands, *inconclusive] if inconclusive else []
+    undelivered = [UNDELIVERED_STANDS, *inconclusive] if inconclusive else []
     return Verdict("fails", tuple(reasons + _broke_first(analysis) + _scale(analysis, policy) + undelivered +
                                   _context(analysis, policy)),
                    f"Fails: the site {how} at or below the planned peak.")
@@ -432,5 +435,5 @@ def _context(analysis: Analysis, policy: VerdictPolicy) -> list[str]:
     return out
 
 
-__all__ = ["VERDICTS", "Verdict", "capacity_figure", "class_words", "judge", "kind_words", "metric_words",
-           "scope_label", "slo_sentence"]
+__all__ = ["UNDELIVERED_STANDS", "VERDICTS", "Verdict", "capacity_figure", "class_words", "judge", "kind_words",
+           "metric_words", "scope_label", "slo_sentence"]

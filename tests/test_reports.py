@@ -168,3 +168,63 @@ def test_csp_allows_exactly_the_embedded_scripts_and_style(tmp_path: Path) -> No
     assert base64.b64encode(hashlib.sha256(style.encode()).digest()).decode() in csp
     assert "'unsafe-inline'" not in csp and "'unsafe-eval'" not in csp
     assert not re.search(r"\son[a-z]+\s*=", re.sub(r"<script>.*?</script>", "", html, flags=re.S))  # no inline handlers
+
+
+def probe_only(t: int, endpoint: str, rate: float) -> tuple[list[float], dict[str, int]]:
+    """Slow only above 24/s: the default scenario's peak (20/s) holds, its headroom probe (30/s) breaks."""
+    return [40.0 if rate < 24 else 900.0] * max(1, int(rate)), {}
+
+
+def test_report_command_reads_loadkit_strict_as_run_does(tmp_path: Path) -> None:
+    run = make_run_dir(tmp_path / "r", scenario_doc(), probe_only)
+    assert run_cli("report", str(run), timeout=60).returncode == 0  # at-risk
+    assert run_cli("report", str(run), env={"LOADKIT_STRICT": "1"}, timeout=60).returncode == 1
+    assert run_cli("report", str(run), "--strict", env={"LOADKIT_STRICT": "0"}, timeout=60).returncode == 1
+    empty = run_cli("report", str(run), env={"LOADKIT_STRICT": ""}, timeout=60)
+    assert empty.returncode == 2 and "LOADKIT_STRICT is set but empty" in empty.stderr
+    assert len(empty.stderr.strip().splitlines()) == 1
+
+
+def test_report_command_exits_1_for_the_saved_baseline_regression(tmp_path: Path) -> None:
+    run = make_run_dir(tmp_path / "r", scenario_doc(), healthy)
+    assert run_cli("report", str(run), timeout=60).returncode == 0
+    change = {"endpoint": "overall", "metric": "p95_ms", "base": 30.0, "new": 60.0, "low": 25.0, "high": 35.0,
+              "decision": "regression"}
+    (run / "baseline.json").write_text(json.dumps({
+        "base": "base-run", "new": "r", "base_verdict": "survives", "new_verdict": "survives", "regression": True,
+        "min_change": 0.1, "min_error_change": 0.005, "notes": [], "changes": [change],
+        "baseline_dir": str(tmp_path / "base")}), encoding="utf-8")
+    result = run_cli("report", str(run), timeout=60)
+    assert "regression beyond noise" in (run / "summary.md").read_text()
+    assert result.returncode == 1, result.stderr  # as `run --baseline` exited
+
+
+def test_junit_marks_load_not_delivered_under_a_fails_verdict(tmp_path: Path) -> None:
+    run = make_run_dir(tmp_path / "r", scenario_doc(), lambda t, e, r: ([2000.0] * max(1, int(r)), {}),
+                       delivered_share=0.5)
+    render_run_dir(run)
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["verdict"] == "fails"
+    assert any(r.startswith("Not all of the planned load was delivered") for r in summary["reasons"])
+    suite = ET.parse(run / "junit.xml").getroot().find("testsuite")
+    assert suite is not None
+    delivered = next(c for c in suite.iter("testcase") if c.get("name") == "load delivered as planned")
+    marked = delivered.find("error")
+    assert marked is not None and marked.get("type") == "not-delivered"
+    assert "Not all of the planned load" not in (marked.get("message") or "")  # the cause, not the preamble
+    assert int(suite.get("errors") or 0) == 1
+
+
+def test_job_summary_fits_4_kb_of_utf8_without_cutting_a_character(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from loadkit.report.markdown import MAX_JOB_SUMMARY, cap_utf8, render_job_summary
+
+    model = render_run_dir(make_run_dir(tmp_path / "r", scenario_doc(), healthy)).model
+    wide = replace(model, reasons=tuple("€ " * 400 + f"reason {i}" for i in range(5)))  # 3 bytes a €
+    text = render_job_summary(wide)
+    assert len(text.encode("utf-8")) <= MAX_JOB_SUMMARY
+    assert text.endswith("(truncated; see the report)\n") and "\ufffd" not in text
+    assert cap_utf8("ab€\n" * 3, 100) == "ab€\n" * 3  # what fits is kept whole
+    capped = cap_utf8("x" * 10 + "\n" + "€" * 50, 60)
+    assert len(capped.encode("utf-8")) <= 60 and capped.startswith("x" * 10)

@@ -4,7 +4,7 @@ storefront in the foreground."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -32,18 +32,50 @@ class ReportResult:
     exit_code: ExitCode
 
 
-def report(run_dir: Path, strict: bool = False) -> ReportResult:
-    """Rebuild every report of ``run_dir`` from its data files alone; the exit code is the run's (the
-    verdict's), so a CI step can re-render and still gate on it."""
+def report(run_dir: Path, strict: bool | None = None, environ: Mapping[str, str] | None = None) -> ReportResult:
+    """Rebuild every report of ``run_dir`` from its data files alone; the exit code is the one ``loadkit run``
+    gave (the verdict's, 1 for a regression against the saved baseline comparison), so a CI step can
+    re-render and still gate on it. ``strict``: None reads ``LOADKIT_STRICT`` (``environ``, default
+    ``os.environ``), as ``run`` does."""
     from ..report import render_run_dir
 
+    if strict is None:
+        strict = _strict_from(os.environ if environ is None else environ)
     rendered = render_run_dir(run_dir)
     if rendered.missing:
         code = ExitCode.OUT_OF_DISK
     else:
         code = verdict_exit_code(rendered.verdict.verdict, strict=strict,
                                  interrupted=bool(rendered.model.run.get("interrupted")))
+        if code == ExitCode.SURVIVES and _regressed(rendered.model.baseline):
+            code = ExitCode.FAILS  # as under run: the site held its service levels but got worse than its baseline
     return ReportResult(rendered=rendered, exit_code=code)
+
+
+def _strict_from(environ: Mapping[str, str]) -> bool:
+    """``LOADKIT_STRICT`` through the config layers' own parser (set but empty or not a boolean: a usage error)."""
+    from ..config import ENV_PREFIX, SETTINGS
+
+    variable = ENV_PREFIX + SETTINGS["strict"][0]
+    if variable not in environ:
+        return False
+    if not environ[variable].strip():
+        raise UsageError(f"{variable} is set but empty.", f"give {variable} a value, or unset it")
+    try:
+        return bool(SETTINGS["strict"][1](environ[variable]))
+    except ValueError as exc:
+        raise UsageError(f"{variable}={environ[variable]!r}: {exc}.",
+                         f"set {variable} to a valid value or unset it") from None
+
+
+def _regressed(baseline: Mapping[str, object] | None) -> bool:
+    """Whether the saved baseline comparison (baseline.json) found a regression beyond noise."""
+    if not baseline:
+        return False
+    changes = baseline.get("changes")
+    return bool(baseline.get("regression")) or (
+        isinstance(changes, list) and any(isinstance(c, dict) and c.get("decision") == "regression"
+                                          for c in changes))
 
 
 @dataclass(frozen=True)
@@ -68,6 +100,7 @@ def compare(base_run_dir: Path, new_run_dir: Path, out: Path | None = None,
     from ..compare import compare_runs, comparison_dict
     from ..data import load_run, write_json_atomic, write_text_atomic
     from ..report.comparison import render_comparison_html, render_comparison_markdown
+    from ..report.markdown import MAX_JOB_SUMMARY, cap_utf8
 
     comparison = compare_runs(load_run(base_run_dir), load_run(new_run_dir), min_change=min_change)
     html_path = out or new_run_dir / "compare.html"
@@ -76,7 +109,7 @@ def compare(base_run_dir: Path, new_run_dir: Path, out: Path | None = None,
     write_text_atomic(html_path, render_comparison_html(comparison))
     write_text_atomic(html_path.with_suffix(".md"), markdown)
     write_json_atomic(html_path.with_suffix(".json"), comparison_dict(comparison))
-    append_step_summary(markdown[:4000], os.environ)
+    append_step_summary(cap_utf8(markdown, MAX_JOB_SUMMARY), os.environ)
     return CompareResult(comparison=comparison, html_path=html_path, markdown=markdown)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
+from ..verdict import UNDELIVERED_STANDS
 from .model import ReportModel
 from .text import slo_outcome, xml_text
 
@@ -32,6 +33,13 @@ def render_junit(model: ReportModel) -> str:
         errors += 1
         ET.SubElement(delivered, "error", message=xml_text(model.reasons[0] if model.reasons else "inconclusive"),
                       type="inconclusive").text = xml_text("\n".join(model.reasons))
+    elif UNDELIVERED_STANDS in model.reasons:
+        # fails stands, but the planned load was not all delivered: this case is not green either
+        errors += 1
+        at = model.reasons.index(UNDELIVERED_STANDS)
+        why = model.reasons[at + 1:]
+        ET.SubElement(delivered, "error", message=xml_text(why[0] if why else UNDELIVERED_STANDS),
+                      type="not-delivered").text = xml_text("\n".join(model.reasons[at:]))
     for row in model.slos:
         element = case(f"{row.name} [{row.scope or row.phase}]")
         if not row.passed:

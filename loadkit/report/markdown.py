@@ -105,7 +105,8 @@ def baseline_line(baseline: dict[str, Any]) -> str:
     return f"Against the baseline {base}: no regression beyond the runs' noise."
 
 
-MAX_JOB_SUMMARY = 4000  # characters: a CI job summary is a glance, not the report
+MAX_JOB_SUMMARY = 4000  # UTF-8 bytes (docs/ci.md: at most 4 KB): a CI job summary is a glance, not the report
+TRUNCATED_NOTE = "\n\n(truncated; see the report)\n"
 
 
 def render_job_summary(model: ReportModel) -> str:
@@ -122,6 +123,14 @@ def render_job_summary(model: ReportModel) -> str:
               f"| p95 / p99 | {format_ms(tot['p95_ms'])} / {format_ms(tot['p99_ms'])} |",
               f"| SLOs | {len(model.slos) - len(failed)} of {len(model.slos)} held |"]
     text = "\n".join(lines) + "\n"
-    if len(text) > MAX_JOB_SUMMARY:
-        text = text[:MAX_JOB_SUMMARY - 40].rsplit("\n", 1)[0] + "\n\n(truncated; see the report)\n"
-    return text
+    return cap_utf8(text, MAX_JOB_SUMMARY)
+
+
+def cap_utf8(text: str, limit: int) -> str:
+    """``text`` if its UTF-8 encoding fits in ``limit`` bytes; else cut at a line end (never inside a
+    character) with a note, the whole within ``limit`` bytes."""
+    if len(text.encode("utf-8")) <= limit:
+        return text
+    room = limit - len(TRUNCATED_NOTE.encode("utf-8"))
+    kept = text.encode("utf-8")[:room].decode("utf-8", errors="ignore")  # drops a character cut in two
+    return kept.rsplit("\n", 1)[0] + TRUNCATED_NOTE
