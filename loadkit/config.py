@@ -38,7 +38,6 @@ from .units import parse_duration
 
 ENV_PREFIX = "LOADKIT_"
 DEFAULT_MASTER_PORT = 5557  # Locust's own default: where a distributed run's master listens, workers connect
-LOCUST_FILES = ("locust.conf", "pyproject.toml")  # Locust's own, in its order (the later wins)
 # Read by Locust itself when loadkit imports it, so not "unused".
 _LOCUST_IMPORT_VARIABLES = frozenset({"LOCUST_SKIP_MONKEY_PATCH", "LOCUST_SKIP_URLLIB3_PATCH",
                                       "LOCUST_PLAYWRIGHT"})

@@ -24,7 +24,6 @@ from .traffic import Plan, is_probe
 # success_rate and the durations (pNN_duration) a journey SLO may name
 DURATION_QUANTILES = {"p50_duration": 0.50, "p75_duration": 0.75, "p90_duration": 0.90, "p95_duration": 0.95,
                       "p99_duration": 0.99, "max_duration": 1.0}
-JOURNEY_SIGNAL = "journeys"  # what limited the site, when a journey SLO broke first
 
 
 @dataclass(frozen=True)

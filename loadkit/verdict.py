@@ -41,15 +41,10 @@ from .business import journey_sentence, order_sentences, orders
 from .scale import scale_sentence, what_to_scale
 from .scenario import Business, VerdictPolicy
 from .traffic import PhaseName
-from .units import SHARE_METRICS, format_clock, format_duration, format_metric, format_ms, format_percent
+from .units import format_clock, format_duration, format_metric, format_ms, format_percent
 
 VERDICTS = ("survives", "at-risk", "fails", "inconclusive")
 _METRIC_WORDS = METRIC_WORDS
-
-
-def is_share(metric: str) -> bool:
-    """Whether a metric is a share (shown as a percentage) rather than a time."""
-    return metric in SHARE_METRICS
 
 
 # The reason that opens a fails verdict's account of load not delivered (the delivery reasons follow it).

@@ -20,10 +20,11 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from ..traffic import LN2  # the decay curve runs use: fitting the same half-life
+
 BIN_S = 10.0
 SPIKE_FACTOR = 3.0
 MIN_SPIKE_VISITORS = 30  # in the busiest 30 s: fewer is noise, not a spike
-LN2 = math.log(2.0)
 
 Floats = npt.NDArray[np.float64]
 
