@@ -111,3 +111,42 @@ def test_the_entrys_own_options_reach_loadkit(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2, done.stdout + done.stderr
     assert "loadkit: error:" in done.stderr and str(missing) in done.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--loadkit-rate-scale", "0"], "argument --loadkit-rate-scale: expected a number above 0, got '0'"),
+    (["--loadkit-duration-scale", "-1"], "argument --loadkit-duration-scale: expected a number above 0, got '-1'"),
+    (["--loadkit-out", ""], "argument --loadkit-out: is empty: give a folder"),
+])
+def test_the_entrys_options_parse_as_the_cli_s(tmp_path: Path, args: list[str], message: str) -> None:
+    done = subprocess.run([sys.executable, "-m", "locust", "-f", str(ENTRY), "--headless", *args], cwd=ROOT,
+                          env=_env(LOADKIT_SCENARIO="smoke"), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert message in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr  # no run started, no traceback
+
+
+def test_locusts_host_is_a_flag_only_from_its_command_line(tmp_path: Path) -> None:
+    """LOCUST_HOST (Locust puts it in options.host too) stays below LOADKIT_TARGET, as under `loadkit run`."""
+    script = """
+import json, sys
+from argparse import Namespace
+from loadkit.config import resolve
+from loadkit.run import plugin
+
+env = {"LOCUST_HOST": "http://127.0.0.1:7", "LOADKIT_TARGET": "http://127.0.0.1:8"}
+out = {}
+for name, argv in [("none", ["--headless"]), ("long", ["--host", "http://127.0.0.1:7"]),
+                   ("eq", ["--host=http://127.0.0.1:7"]), ("short", ["-H", "http://127.0.0.1:7"])]:
+    sys.argv = ["locust", *argv]
+    config = resolve(plugin._flags(Namespace(host="http://127.0.0.1:7")), env, None)
+    out[name] = [config.target, config.sources["target"]]
+print(json.dumps(out))
+"""
+    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=_env(), capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen["none"] == ["http://127.0.0.1:8", "env"]
+    for name in ("long", "eq", "short"):
+        assert seen[name] == ["http://127.0.0.1:7", "flag"], name

@@ -4,14 +4,14 @@ and the one that decides about the demo storefront), publishing its reports, and
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..config import DEFAULT_MASTER_PORT, Flags, RunConfig, read_locust_settings, resolve
+from ..config import DEFAULT_MASTER_PORT, Flags, LocustSetting, RunConfig, read_locust_settings, resolve
 from ..errors import ExitCode, UsageError
 from ..plan_description import plan_headline
 from ..scenario import DEMO_TARGET, Scenario, load_scenario, scenario_base_dir
@@ -52,13 +52,16 @@ class RunSettings:
 
 
 def settings(spec: str, flags: Flags = NO_FLAGS, environ: Mapping[str, str] | None = None, *,
-             sends_load: bool = True) -> RunSettings:
+             sends_load: bool = True, locust: Sequence[LocustSetting] = ()) -> RunSettings:
     """Load the scenario ``spec`` and resolve its settings: defaults < scenario file < ``LOADKIT_*``
     (``environ``, default ``os.environ``) < ``flags``. ``sends_load=False`` for commands that send
-    nothing (``plan``, ``validate``): then a missing target in CI is not an error."""
+    nothing (``plan``, ``validate``): then a missing target in CI is not an error. ``locust``: Locust
+    settings read elsewhere than the working folder's files (under the plugin, Locust's own reading),
+    below those files in the config layers."""
     env = os.environ if environ is None else environ
     scenario = load_scenario(spec)
-    config = resolve(flags, env, scenario, read_locust_settings(Path.cwd(), env), sends_load=sends_load)
+    config = resolve(flags, env, scenario, [*locust, *read_locust_settings(Path.cwd(), env)],
+                     sends_load=sends_load)
     return RunSettings(spec=spec, scenario=scenario,
                        plan=build_plan(scenario, rate_scale=config.rate_scale, duration_scale=config.duration_scale),
                        config=config, base_dir=scenario_base_dir(spec),

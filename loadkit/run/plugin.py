@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable
+from argparse import ArgumentTypeError
+from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,16 +80,33 @@ class _State:
 _state = _State()
 
 
+def _positive(text: str) -> float:
+    """A scale, parsed as ``loadkit run``'s flags and ``LOADKIT_*`` are: 0 or less is a usage error."""
+    from ..config import parse_positive
+
+    try:
+        return parse_positive(text)
+    except ValueError as exc:
+        raise ArgumentTypeError(str(exc)) from None
+
+
+def _nonempty(text: str) -> str:
+    """A folder; empty (``--loadkit-out "$UNSET"``) is a usage error, never "not given" (docs/ci.md)."""
+    if not text.strip():
+        raise ArgumentTypeError("is empty: give a folder")
+    return text
+
+
 def _add_options(parser: LocustArgumentParser, **_: Any) -> None:
     """loadkit's settings as Locust options (each also a ``LOADKIT_*`` variable, read by the config layers)."""
     group = parser.add_argument_group("loadkit", "loadkit's settings (each also a LOADKIT_* environment variable)")
     group.add_argument("--loadkit-scenario", metavar="SCENARIO", default=None,
                        help="the scenario file, or a bundled scenario's name (LOADKIT_SCENARIO)")
-    group.add_argument("--loadkit-out", metavar="DIR", default=None,
+    group.add_argument("--loadkit-out", metavar="DIR", default=None, type=_nonempty,
                        help="run directory (LOADKIT_OUT; default reports/<scenario>-<UTC time>)")
-    group.add_argument("--loadkit-rate-scale", type=float, default=None, metavar="F",
+    group.add_argument("--loadkit-rate-scale", type=_positive, default=None, metavar="F",
                        help="run this fraction of the planned rate (LOADKIT_RATE_SCALE)")
-    group.add_argument("--loadkit-duration-scale", type=float, default=None, metavar="F",
+    group.add_argument("--loadkit-duration-scale", type=_positive, default=None, metavar="F",
                        help="stretch or shrink every duration of the plan (LOADKIT_DURATION_SCALE)")
     group.add_argument("--loadkit-strict", action="store_true", default=None,
                        help="exit 1 for at-risk too (LOADKIT_STRICT)")
@@ -166,11 +184,37 @@ def _flags(options: Any) -> Any:
         except ValueError as exc:
             raise UsageError(f"--loadkit-upload: {exc}.", "give an http:// or https:// URL prefix") from None
     out = getattr(options, "loadkit_out", None)
-    return Flags(host=getattr(options, "host", None) or None, out=Path(out) if out else None,
+    host = getattr(options, "host", None) if _host_on_command_line(sys.argv[1:]) else None
+    return Flags(host=host, out=Path(out) if out else None,
                  rate_scale=getattr(options, "loadkit_rate_scale", None),
                  duration_scale=getattr(options, "loadkit_duration_scale", None),
                  strict=getattr(options, "loadkit_strict", None),
                  skip_rehearsal=getattr(options, "loadkit_skip_rehearsal", None), upload=upload)
+
+
+def _host_on_command_line(argv: list[str]) -> bool:
+    """Whether ``--host``/``-H`` is on Locust's command line: only then is Locust's host a flag. Locust also
+    fills it from ``LOCUST_HOST`` and its config files, which are lower layers for loadkit."""
+    for arg in argv:
+        if arg == "--":
+            break
+        name = arg.split("=", 1)[0]
+        if (len(name) >= 4 and "--host".startswith(name)) or arg.startswith("-H"):  # argparse takes --ho
+            return True
+    return False
+
+
+def _locust_file_host(options: Any, argv: list[str], environ: Mapping[str, str]) -> list[Any]:
+    """Locust's host when Locust read it from a config file loadkit does not read itself (``--config``,
+    ``~/.locust.conf``): for the config layers' Locust-file layer, as ``locust.conf`` in the working folder is."""
+    from ..config import LocustSetting, read_locust_settings
+
+    host = getattr(options, "host", None)
+    if not host or _host_on_command_line(argv) or "LOCUST_HOST" in environ:
+        return []
+    if any(s.key == "host" for s in read_locust_settings(Path.cwd(), environ)):
+        return []  # loadkit reads that file itself
+    return [LocustSetting("locust.conf", "host (read by Locust)", str(host))]
 
 
 def _scenario(options: Any) -> str:
@@ -195,7 +239,10 @@ def _run_master(environment: Environment, runner: MasterRunner | None, web_ui: A
     started = False
     try:
         options = environment.parsed_options
-        settings = api.settings(_scenario(options), _flags(options))
+        import os
+
+        settings = api.settings(_scenario(options), _flags(options),
+                                locust=_locust_file_host(options, sys.argv[1:], os.environ))
         distribution = None
         if runner is not None:
             wait = float(getattr(options, "expect_workers_max_wait", 0) or 0) or settings.config.worker_timeout
