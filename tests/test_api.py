@@ -33,8 +33,8 @@ def test_run_resolves_its_settings_then_runs_them_through_the_api() -> None:
     settings = SimpleNamespace(scenario=SimpleNamespace(name="smoke"), headline="161 visitors",
                                config=SimpleNamespace(warnings=(), quiet=True), run_dir=Path("out"))
     verdict = SimpleNamespace(verdict="survives", headline="Survives: fine", reasons=[])
-    result = SimpleNamespace(rendered=SimpleNamespace(missing=()), verdict=verdict, comparison=None,
-                             exit_code=ExitCode.SURVIVES)
+    result = SimpleNamespace(settings=settings, rendered=SimpleNamespace(missing=()), verdict=verdict,
+                             comparison=None, exit_code=ExitCode.SURVIVES)  # api.RunResult's fields the CLI reads
     with _patched("settings", settings) as resolve_, _patched("run", result) as run_, \
             _patched("publish", '{"verdict":"survives"}') as publish:
         code = cli.main(["run", "smoke", "--demo", "--rate-scale", "0.5", "--workers", "2", "--quiet",
