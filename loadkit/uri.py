@@ -31,6 +31,20 @@ def template_variables(path: str) -> set[str]:
     return set(URITemplate(ENV.sub("", path)).variable_names)
 
 
+def fresh_name(base: str, taken: set[str]) -> str:
+    """A placeholder name from ``base`` (already slugged; empty: ``value``) that is not in ``taken``:
+    ``v_`` before a leading digit, ``_2``, ``_3`` ... after a repeat; added to ``taken``."""
+    base = base or "value"
+    if base[0].isdigit():
+        base = f"v_{base}"
+    name, n = base, 1
+    while name in taken:
+        n += 1
+        name = f"{base}_{n}"
+    taken.add(name)
+    return name
+
+
 def starts_with_expression(path: str) -> bool:
     """Whether the whole path begins with a template expression (``{+link}``), not a literal ``/``."""
     return bool(_EXPRESSION.match(path))
@@ -63,4 +77,4 @@ class PathTemplate:
         return url.partition("#")[0]
 
 
-__all__ = ["ENV", "VARIABLE", "PathTemplate", "starts_with_expression", "template_variables"]
+__all__ = ["ENV", "VARIABLE", "PathTemplate", "fresh_name", "starts_with_expression", "template_variables"]

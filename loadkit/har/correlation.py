@@ -13,6 +13,7 @@ from selectolax.lexbor import LexborHTMLParser
 
 from ..extract import NotFound, extract_value, normalized_text
 from ..scenario import Extractor
+from ..uri import fresh_name
 from .recording import RecordedStep, env_name
 from .sensitive import secret_kind
 
@@ -42,15 +43,7 @@ class Flows:
         self._parsed: dict[int, LexborHTMLParser] = {}
 
     def name(self, base: str) -> str:
-        base = _slug(base) or "value"
-        if base[0].isdigit():
-            base = f"v_{base}"
-        name, n = base, 1
-        while name in self.names:
-            n += 1
-            name = f"{base}_{n}"
-        self.names.add(name)
-        return name
+        return fresh_name(_slug(base), self.names)
 
     def html(self, step: RecordedStep) -> LexborHTMLParser | None:
         if "html" not in step.mime or not step.response_text:

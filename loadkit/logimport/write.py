@@ -12,6 +12,7 @@ from urllib.parse import urljoin
 
 import yaml
 
+from ..uri import fresh_name
 from .convert import Analysis
 from .endpoints import VAR, Values
 from .forms import FormFields, client, read_form
@@ -60,15 +61,7 @@ class Names:
     used: set[str] = field(default_factory=set)
 
     def unique(self, base: str) -> str:
-        base = re.sub(r"[^a-z0-9_]+", "_", base.lower()).strip("_") or "value"
-        if base[0].isdigit():
-            base = f"v_{base}"
-        name, n = base, 1
-        while name in self.used:
-            n += 1
-            name = f"{base}_{n}"
-        self.used.add(name)
-        return name
+        return fresh_name(re.sub(r"[^a-z0-9_]+", "_", base.lower()).strip("_"), self.used)
 
 
 def _path_out(analysis: Analysis, names: Names, pkey: str) -> str:
