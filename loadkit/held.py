@@ -12,6 +12,8 @@ invariants; tests/test_invariants.py keeps them):
   decides anything on its own.
 - **An SLO broke in a scope** (up to the planned peak, the peak, the headroom probe, a named phase) when
   a sustained break starts in it, or when the scope's own merged histogram is over the limit.
+  :func:`judge_over_scopes` is this rule for any SLO: an endpoint's (analysis/slos.py) or a journey's
+  (journeys.py), each giving its own windows and scope totals.
 - **Capacity** is the highest offered rate of a window that held, below the lowest rate at which any
   counted break happened; when the service levels held up to the planned peak, capacity is at least the
   planned peak, and when nothing broke it is at least the most the run offered.
@@ -21,7 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -183,6 +185,80 @@ def slo_breaks(slo: Slo, win: pd.DataFrame, windows: Windows, span_value: SpanVa
     return out
 
 
+ScopeTotal = Callable[[str], "tuple[pd.Series | None, float | None]"]
+ScopeBounds = Callable[[str], tuple[float, float]]
+
+
+@dataclass(frozen=True)
+class ScopeResult:
+    """One SLO over one scope (rule 3): what the SLO table shows and when the break began."""
+
+    slo: Slo
+    scope: str
+    observed: float | None  # the scope's merged value, or the broken windows' when only they broke
+    first_break_s: float | None  # start of the first counted break in the scope (None: held)
+    until_s: float | None  # end of the sustained broken windows that ``observed`` covers
+    requests: int  # what the scope's metric counted (requests, or a journey's visits)
+    over_scope: bool  # ``observed`` is the scope's merged total (False: the broken windows')
+    scope_observed: float | None  # the scope's merged total, whatever ``observed`` shows
+
+    @property
+    def passed(self) -> bool:
+        """True when the SLO held in the scope."""
+        return self.first_break_s is None
+
+
+@dataclass(frozen=True)
+class SloOverScopes:
+    """One SLO judged by the rule: its broken windows, the breaks that count, and each scope's result."""
+
+    flags: np.ndarray  # which windows broke it (rule 1), within the windows it applies to
+    counted: list[Break]  # its sustained breaks, then the breaks of scopes whose total alone broke
+    scopes: list[ScopeResult]
+
+
+def judge_over_scopes(slo: Slo, win: pd.DataFrame, windows: Windows, scopes: Sequence[str],
+                      span_value: SpanValue, total: ScopeTotal, bounds: ScopeBounds,
+                      endpoint: str | None) -> SloOverScopes:
+    """Rules 1 to 3 for one SLO, whatever it counts (an endpoint's requests, a journey's visits).
+
+    ``win``: its 5-second windows (``requests`` and the metric's column); ``span_value(slo, w0, w1)``: its
+    value over windows w0..w1; ``total(scope)``: the scope's merged row (``requests`` and the metric; None
+    when nothing was measured) with the metric's value; ``bounds(scope)``: when the scope starts (a break of
+    its total alone counts from there when no window of it broke) and ends. Breaks name ``endpoint``.
+    """
+    flags = breaks(win, slo) & windows.applies(slo) if windows.n else np.zeros(0, dtype=bool)
+    sustained = [b if b.endpoint == endpoint else replace(b, endpoint=endpoint)
+                 for b in (slo_breaks(slo, win, windows, span_value) if windows.n else [])]
+    counted = list(sustained)
+    results = []
+    for scope in scopes:
+        row, value = total(scope)
+        requests = int(row["requests"]) if row is not None else 0
+        total_broke = breaks_row(row, slo)
+        inside = [b for b in sustained if windows.in_scope(int(b.start_s // WINDOW_S), scope)]
+        observed, first, until = value, None, None
+        if total_broke:
+            in_scope = [w for w in np.flatnonzero(flags) if windows.in_scope(int(w), scope)]
+            start, end = bounds(scope)
+            first = float(in_scope[0] * WINDOW_S) if in_scope else start
+            if inside:
+                first, until = min(first, inside[0].start_s), inside[0].end_s
+            else:
+                # Only the scope's total broke: it counts as a break from its first slow window.
+                w0 = int(first // WINDOW_S)
+                counted.append(Break(signal=signal_of(slo), slo=slo, endpoint=endpoint, start_s=first, end_s=end,
+                                     phase=windows.phase[w0] if w0 < windows.n else scope,
+                                     offered_per_s=float(windows.max_offered[w0]) if w0 < windows.n
+                                     else windows.plan.planned_peak, observed=value, sustained=False))
+        elif inside:
+            observed, first, until = inside[0].observed, inside[0].start_s, inside[0].end_s
+        results.append(ScopeResult(slo=slo, scope=scope, observed=observed, first_break_s=first, until_s=until,
+                                   requests=requests, over_scope=first is None or total_broke,
+                                   scope_observed=value))
+    return SloOverScopes(flags=flags, counted=counted, scopes=results)
+
+
 def plateau_breaks(windows: Windows, done: dict[str, np.ndarray], reference: dict[str, float],
                    started: Sequence[float], visit_s: float) -> list[Break]:
     """Sustained stretches in which some endpoint stopped keeping up with the arrivals (open model).
@@ -275,6 +351,6 @@ def capacity(windows: Windows, counted: Sequence[Break], held: np.ndarray,
                     headroom=best / peak if peak > 0 else None, tested_up_to_per_s=tested)
 
 
-__all__ = ["MIN_WINDOW_REQUESTS", "PEAK", "PROBE", "RUN", "SIGNALS", "WINDOW_S", "Break", "Capacity", "Windows",
-           "breaks", "breaks_row", "capacity", "plateau_breaks", "plateau_flags", "signal_of", "slo_breaks",
-           "sustained_runs"]
+__all__ = ["MIN_WINDOW_REQUESTS", "PEAK", "PROBE", "RUN", "SIGNALS", "WINDOW_S", "Break", "Capacity", "ScopeResult",
+           "SloOverScopes", "Windows", "breaks", "breaks_row", "capacity", "judge_over_scopes", "plateau_breaks",
+           "plateau_flags", "signal_of", "slo_breaks", "sustained_runs"]

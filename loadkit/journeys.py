@@ -10,13 +10,13 @@ flatter the time a purchase takes), from the same mergeable histograms as the en
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from .held import WINDOW_S, Break, Windows, breaks, breaks_row, signal_of, slo_breaks
+from .held import WINDOW_S, Break, ScopeResult, Windows, judge_over_scopes
 from .histogram import Histogram
 from .scenario import Slo
 from .traffic import Plan, is_probe
@@ -252,74 +252,48 @@ def slo_value(figures: JourneyFigures, metric: str) -> float | None:
             "max_duration": figures.max_ms}.get(metric)
 
 
-@dataclass(frozen=True)
-class JourneySloOutcome:
-    """One journey SLO over one scope, with the same meaning as an endpoint SLO's result."""
-
-    slo: Slo
-    scope: str
-    observed: float | None
-    passed: bool
-    first_break_s: float | None
-    requests: int
-    until_s: float | None
-    over_scope: bool
-    scope_observed: float | None
-
-
 def judge_slos(data: JourneyData, slos: Sequence[Slo], plan: Plan, wins: Windows, scopes: Sequence[str],
-               span: int, peak_phase: str | None) -> tuple[list[JourneySloOutcome], list[Break], list[np.ndarray]]:
+               span: int, peak_phase: str | None) -> tuple[list[ScopeResult], list[Break], list[np.ndarray]]:
     """Journey SLOs judged by held.py's rule, over the same scopes and windows as endpoint SLOs: per SLO and
-    scope an outcome, the counted breaks, and per SLO the windows that broke."""
+    scope a result, the counted breaks (named ``journey NAME``), and per SLO the windows that broke."""
     masks = scope_masks(plan, span, peak_phase)
-    outcomes: list[JourneySloOutcome] = []
+    results: list[ScopeResult] = []
     counted: list[Break] = []
-    flags_out: list[np.ndarray] = []
+    flags: list[np.ndarray] = []
     for slo in slos:
         journey = str(slo.journey)
-        frame = for_rule(windows_frame(data, journey, wins.n), slo)
-        flags = breaks(frame, slo) & wins.applies(slo) if wins.n else np.zeros(0, dtype=bool)
-        flags_out.append(flags)
 
         def span_value(s: Slo, first_w: int, last_w: int, journey: str = journey) -> float | None:
             inside = np.zeros(span, dtype=bool)
             inside[first_w * WINDOW_S:min(span, (last_w + 1) * WINDOW_S)] = True
             return slo_value(data.figures(journey, inside), s.metric)
 
-        sustained = [replace(b, endpoint=f"journey {journey}")
-                     for b in (slo_breaks(slo, frame, wins, span_value) if wins.n else [])]
-        counted.extend(sustained)
-        for scope in ([slo.phase] if slo.phase else scopes):
-            mask = masks.get(scope if scope in ("run", "peak", "probe") else f"phase:{scope}")
-            if mask is None:
-                continue
-            row = scope_row(data, journey, mask, slo)
-            value = None if row is None or pd.isna(row[slo.metric]) else float(row[slo.metric])
-            requests = int(row["requests"]) if row is not None else 0
-            total_broke = breaks_row(row, slo)
-            inside = [b for b in sustained if wins.in_scope(int(b.start_s // WINDOW_S), scope)]
-            observed, first, until = value, None, None
-            if total_broke:
-                in_scope = [w for w in np.flatnonzero(flags) if wins.in_scope(int(w), scope)]
-                first_w = int(in_scope[0]) if in_scope else int(np.flatnonzero(mask)[0] // WINDOW_S) \
-                    if mask.any() else 0
-                first = float(first_w * WINDOW_S)
-                if inside:
-                    first, until = min(first, inside[0].start_s), inside[0].end_s
-                else:
-                    end = float(np.flatnonzero(mask)[-1] + 1) if mask.any() else first
-                    counted.append(Break(signal=signal_of(slo), slo=slo, endpoint=f"journey {journey}",
-                                         start_s=first, end_s=end,
-                                         phase=wins.phase[first_w] if first_w < wins.n else scope,
-                                         offered_per_s=float(wins.max_offered[first_w]) if first_w < wins.n
-                                         else plan.planned_peak, observed=value, sustained=False))
-            elif inside:
-                observed, first, until = inside[0].observed, inside[0].start_s, inside[0].end_s
-            outcomes.append(JourneySloOutcome(slo=slo, scope=scope, observed=observed, passed=first is None,
-                                              first_break_s=first, requests=requests, until_s=until,
-                                              over_scope=first is None or total_broke, scope_observed=value))
-    return outcomes, counted, flags_out
+        def total(scope: str, slo: Slo = slo, journey: str = journey) -> tuple[pd.Series | None, float | None]:
+            row = scope_row(data, journey, _mask(masks, scope), slo)
+            return row, None if row is None or pd.isna(row[slo.metric]) else float(row[slo.metric])
+
+        def bounds(scope: str) -> tuple[float, float]:
+            # the seconds whose visits the scope counts, from the start of the window its first one is in
+            seconds = np.flatnonzero(_mask(masks, scope))
+            start = float(seconds[0] // WINDOW_S * WINDOW_S) if len(seconds) else 0.0
+            return start, float(seconds[-1] + 1) if len(seconds) else start
+
+        judged = judge_over_scopes(slo, for_rule(windows_frame(data, journey, wins.n), slo), wins,
+                                   [s for s in ([slo.phase] if slo.phase else scopes) if _scope_key(s) in masks],
+                                   span_value, total, bounds, f"journey {journey}")
+        flags.append(judged.flags)
+        counted.extend(judged.counted)
+        results.extend(judged.scopes)
+    return results, counted, flags
 
 
-__all__ = ["DURATION_QUANTILES", "JourneyData", "JourneyFigures", "JourneyResult", "JourneySloOutcome",
+def _scope_key(scope: str) -> str:
+    return scope if scope in ("run", "peak", "probe") else f"phase:{scope}"
+
+
+def _mask(masks: Mapping[str, np.ndarray], scope: str) -> np.ndarray:
+    return masks[_scope_key(scope)]
+
+
+__all__ = ["DURATION_QUANTILES", "JourneyData", "JourneyFigures", "JourneyResult",
            "StepFailure", "judge_slos", "read_journeys", "summarize", "windows_frame"]

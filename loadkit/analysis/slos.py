@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ..held import MIN_WINDOW_REQUESTS, WINDOW_S, Break, Windows, breaks, breaks_row, signal_of, slo_breaks
+from ..held import MIN_WINDOW_REQUESTS, WINDOW_S, Break, Windows, breaks_row, judge_over_scopes
 from ..scenario import Slo
 from ..traffic import is_probe
 from .measurements import Measurements, metric_value
@@ -36,49 +36,25 @@ def judge_slos(meas: Measurements, wins: Windows, slos: Sequence[Slo], seconds: 
     """Each SLO over its phase, or over run, peak and probe; with the breaks that count (held.py)."""
     out = SloJudgement()
     scopes = default_scopes(meas.plan)
-    n_windows = meas.n_windows
+    plan = meas.plan
     for slo in slos:
-        win = meas.windows(slo.endpoint)
-        flags = breaks(win, slo) & wins.applies(slo) if n_windows else np.zeros(0, dtype=bool)
-        out.flags.append(flags)
-        sustained = slo_breaks(slo, win, wins, meas.span_value) if n_windows else []
-        out.counted.extend(sustained)
+        def total(scope: str, slo: Slo = slo) -> tuple[pd.Series | None, float | None]:
+            row = meas.scope_row(probe_phases(plan) if scope == PROBE else scope, slo.endpoint)
+            return row, metric_value(row, slo.metric)
+
+        judged = judge_over_scopes(slo, meas.windows(slo.endpoint), wins, [slo.phase] if slo.phase else scopes,
+                                   meas.span_value, total, lambda scope: (scope_start(plan, scope),
+                                                                          scope_end(plan, scope)), slo.endpoint)
+        out.flags.append(judged.flags)
+        out.counted.extend(judged.counted)
         per_second = seconds if slo.endpoint is None else \
             endpoint_seconds[endpoint_seconds["endpoint"] == slo.endpoint].set_index("t")
-        for scope in ([slo.phase] if slo.phase else scopes):
-            out.results.append(_scope_result(meas, wins, slo, scope, flags, sustained, per_second, out.counted))
+        for r in judged.scopes:
+            first = first_second(per_second, slo, r.first_break_s) if r.first_break_s is not None else None
+            out.results.append(SloResult(slo=slo, scope=r.scope, observed=r.observed, passed=r.passed,
+                                         first_break_s=first, requests=r.requests, until_s=r.until_s,
+                                         over_scope=r.over_scope, scope_observed=r.scope_observed))
     return out
-
-
-def _scope_result(meas: Measurements, wins: Windows, slo: Slo, scope: str, flags: np.ndarray,
-                  sustained: Sequence[Break], per_second: pd.DataFrame, counted: list[Break]) -> SloResult:
-    """One SLO over one scope; a break of the scope's total alone is appended to ``counted``."""
-    plan = meas.plan
-    row = meas.scope_row(probe_phases(plan) if scope == PROBE else scope, slo.endpoint)
-    aggregate_value = metric_value(row, slo.metric)
-    requests = int(row["requests"]) if row is not None else 0
-    aggregate_broke = breaks_row(row, slo)
-    inside = [b for b in sustained if wins.in_scope(int(b.start_s // WINDOW_S), scope)]
-    observed, first, until = aggregate_value, None, None
-    if aggregate_broke:
-        in_scope = [w for w in np.flatnonzero(flags) if wins.in_scope(int(w), scope)]
-        first = float(in_scope[0] * WINDOW_S) if in_scope else scope_start(plan, scope)
-        if inside:
-            first, until = min(first, inside[0].start_s), inside[0].end_s
-        if not inside:
-            # Only the scope's total broke: it counts as a break from its first slow window.
-            w0 = int(first // WINDOW_S)
-            counted.append(Break(signal=signal_of(slo), slo=slo, endpoint=slo.endpoint, start_s=first,
-                                 end_s=scope_end(plan, scope), phase=wins.phase[w0] if w0 < wins.n else scope,
-                                 offered_per_s=float(wins.max_offered[w0]) if w0 < wins.n else plan.planned_peak,
-                                 observed=aggregate_value, sustained=False))
-    elif inside:
-        observed, first, until = inside[0].observed, inside[0].start_s, inside[0].end_s
-    if first is not None:
-        first = first_second(per_second, slo, first)
-    return SloResult(slo=slo, scope=scope, observed=observed, passed=first is None, first_break_s=first,
-                     requests=requests, until_s=until, over_scope=first is None or aggregate_broke,
-                     scope_observed=aggregate_value)
 
 
 def first_second(per_second: pd.DataFrame, slo: Slo, window_start: float) -> float:
