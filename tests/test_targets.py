@@ -16,7 +16,9 @@ import pytest
 
 from loadkit.config import LocustSetting, read_locust_settings, resolve
 from loadkit.errors import ScenarioError, UsageError
-from loadkit.scenario import check_step_hosts, json_schema, parse_scenario, target_problem
+from loadkit.scenario import (check_step_hosts, json_schema, literal_host, parse_scenario, target_problem,
+                              url_host)
+from loadkit.scenario.loading import saved_scenario
 from loadkit.scenario.hosts import redacted
 from tests.helpers import read_summary, run_cli, write_scenario
 
@@ -122,6 +124,31 @@ def test_a_target_that_cannot_be_parsed_is_one_line_that_never_repeats_it() -> N
     with pytest.raises(ScenarioError, match="not a valid URL") as caught:
         parse_scenario({**DOC, "target": bad})
     assert "s3cret" not in str(caught.value)
+
+
+@pytest.mark.parametrize("value", ["user:s3cret@127.0.0.1:8080", "user:s3cret@localhost",
+                                   "http:/user:s3cret@127.0.0.1", "user:s3cret@shop.example.test?token=s3cret"])
+def test_a_scheme_less_target_with_credentials_never_shows_them(value: str) -> None:
+    """Without "//", urlsplit takes "user" for a scheme and sees no credentials: still, none is echoed."""
+    problem = target_problem(value)
+    assert problem is not None and "s3cret" not in str(problem)
+    with pytest.raises(UsageError) as caught:
+        resolve({"target": value}, NO_CI, SCENARIO)
+    assert "s3cret" not in str(caught.value) and "user" not in str(caught.value)
+    with pytest.raises(UsageError) as from_env:
+        resolve({}, {**NO_CI, "LOADKIT_TARGET": value}, SCENARIO)
+    assert "s3cret" not in str(from_env.value)
+    with pytest.raises(ScenarioError, match="target") as scenario_error:
+        parse_scenario({**DOC, "target": value})
+    assert "s3cret" not in str(scenario_error.value)
+
+
+def test_the_cli_never_echoes_a_scheme_less_targets_credentials() -> None:
+    result = run_cli("validate", "smoke", "--target", "user:s3cret@127.0.0.1:8080", env=NO_CI, timeout=60)
+    assert result.returncode == 2, result.stderr
+    errors = _errors(result.stderr)
+    assert len(errors) == 1 and "did you mean http://127.0.0.1:8080?" in errors[0], result.stderr
+    assert "s3cret" not in result.stderr + result.stdout
 
 
 def test_a_target_with_a_query_string_sends_nothing(tmp_path: Path) -> None:
@@ -283,6 +310,35 @@ def test_a_literal_step_host_is_checked_against_the_target() -> None:
                      "http://127.0.0.1:8080")  # a host without a port: any port
     built = {**_two_host_doc("http://{host}"), "data": {"host": {"values": ["127.0.0.1"]}}}
     check_step_hosts(parse_scenario(built), "http://127.0.0.1:8080")  # built from values: checked per request
+
+
+@pytest.mark.parametrize("url", ["http://[::1/x", "https://u:s3cret@[::1/x", "http://shop.test:99999/x",
+                                 "http://shop.test:port/x"])
+def test_a_malformed_step_url_is_one_scenario_error_naming_the_step(url: str) -> None:
+    """urlsplit raises ValueError on these: the helpers never do, and the scenario names the step."""
+    assert literal_host(url) is not None
+    url_host(url)  # no exception: an unreadable host is no host
+    with pytest.raises(ScenarioError, match=r"journeys\[0\]\.steps\[1\].*host part cannot be read") as caught:
+        parse_scenario(_two_host_doc(url.removesuffix("/x")))
+    assert "s3cret" not in str(caught.value) and "\n" not in str(caught.value)
+    # a scenario read back without the checks of a new one (saved with a run) is still refused by name
+    saved = saved_scenario(_two_host_doc(url.removesuffix("/x")), "scenario.yaml")
+    with pytest.raises(ScenarioError, match=r"journeys\[0\]\.steps\[1\] \(j\).*host part cannot be read"):
+        check_step_hosts(saved, "http://127.0.0.1:8080")
+
+
+def test_the_cli_names_a_malformed_step_url_without_a_traceback(tmp_path: Path) -> None:
+    doc = {**_two_host_doc("http://[::1"), "target": "http://127.0.0.1:8080"}
+    result = run_cli("validate", str(write_scenario(tmp_path / "s.yaml", doc)), timeout=60)
+    assert result.returncode == 2, result.stderr
+    errors = _errors(result.stderr)
+    assert len(errors) == 1 and "journeys[0].steps[1]" in errors[0], result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_an_ipv6_step_host_is_suggested_in_brackets() -> None:
+    with pytest.raises(ScenarioError, match=r"add '\[::1\]:8081' to allowed_hosts"):
+        check_step_hosts(parse_scenario(_two_host_doc("http://[::1]:8081")), "http://127.0.0.1:8080")
 
 
 def test_validate_checks_literal_step_hosts_against_the_scenarios_target(tmp_path: Path) -> None:

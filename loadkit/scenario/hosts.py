@@ -9,11 +9,13 @@ from urllib.parse import SplitResult, urlsplit
 
 from ..errors import ScenarioError
 from ..uri import VARIABLE
+from .journeys import authority_problem
 
 if TYPE_CHECKING:
     from .models import Scenario
 
 DEMO_TARGET = "demo"  # as a target: the embedded demo storefront, asked for by name
+_USERINFO = re.compile(r"[^/?#@]*@")  # "user:pass@", wherever a malformed URL put it
 HOST_PATTERN = r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(:[0-9]{1,5})?$"
 
 
@@ -73,9 +75,14 @@ def redacted(url: str) -> str:
     from ..redaction import redact_url  # redaction imports this package
 
     try:
-        return redact_url(url)
+        shown = redact_url(url)
     except ValueError:  # never the URL itself: it may hold user:pass@ or a token
         return "(an invalid URL)"
+    # "user:pass@host:8080" without "//" (or "http:/user:pass@host"): urlsplit sees no authority, takes the
+    # credentials for a scheme or a path, and redact_url leaves them. A message never needs them: drop
+    # whatever ends in "@" before the query (whose values are already masked).
+    head, sep, query = shown.partition("?")
+    return _USERINFO.sub("", head) + sep + query
 
 
 def host_entry(entry: str) -> tuple[str, int | None] | None:
@@ -94,7 +101,10 @@ def host_entry(entry: str) -> tuple[str, int | None] | None:
 
 def url_host(url: str) -> tuple[str, int | None]:
     """(lower-case host, port made explicit) of an absolute http(s) URL."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # an unclosed IPv6 bracket: no host (so never an allowed one)
+        return "", None
     try:
         port = parts.port
     except ValueError:
@@ -119,8 +129,9 @@ def literal_host(path: str) -> str | None:
     run), else None (a path on the target, or a host built from values: checked per request)."""
     if "://" not in path:
         return None
-    parts = urlsplit(path)
-    head = f"{parts.scheme}://{parts.netloc}"
+    # Cut by hand, not by urlsplit, which raises on a malformed host (check_step_hosts names the step).
+    scheme, _, rest = path.partition("://")
+    head = f"{scheme}://{re.split(r'[/?#]', rest, maxsplit=1)[0]}"
     return None if VARIABLE.search(head) else head
 
 
@@ -130,12 +141,18 @@ def check_step_hosts(scenario: Scenario, target: str) -> None:
     for j, journey in enumerate(scenario.journeys):
         for k, step in enumerate(journey.steps):
             head = literal_host(step.path) if step.method != "THINK" else None
-            if head is not None and not host_allowed(head, target, scenario.allowed_hosts):
+            if head is None:
+                continue
+            problem = authority_problem(head)
+            if problem is not None:  # a scenario read back without its checks (saved) can still hold one
+                raise ScenarioError(f"journeys[{j}].steps[{k}] ({journey.name}): {problem}; nothing was sent.")
+            if not host_allowed(head, target, scenario.allowed_hosts):
                 host, port = url_host(head)
+                entry = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"  # IPv6 in brackets
                 raise ScenarioError(
                     f"journeys[{j}].steps[{k}]: {redacted(head)} is not the target's host "
                     f"({redacted(target)}) and not in allowed_hosts; nothing was sent.",
-                    f"add '{host}:{port}' to allowed_hosts: in the scenario if the site really calls it, or "
+                    f"add '{entry}' to allowed_hosts: in the scenario if the site really calls it, or "
                     "use a path on the target")
 
 

@@ -8,6 +8,7 @@ import re
 from functools import cached_property
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import ConfigDict, Field, ValidationInfo, model_validator
 from selectolax.lexbor import LexborHTMLParser
@@ -169,10 +170,33 @@ def path_problem(path: str) -> str | None:
                     f"{path!r}: write {{+{path[1:]}")
     elif not path.startswith(("/", "http://", "https://")):
         return f"the path must start with '/' (or be a whole {{+variable}}), got {path!r}"
+    elif (problem := authority_problem(path)) is not None:
+        return problem
     try:
         template_variables(path)
     except Exception as exc:  # noqa: BLE001 - uritemplate's parse errors have no common type
         return f"the path {path!r} is not a valid URI template ({exc})"
+    return None
+
+
+def authority_problem(url: str) -> str | None:
+    """What is wrong with the host part of an absolute step URL written out in the scenario, or None (a
+    path, or a host built from values, which is checked per request). The URL is not repeated: it may
+    hold credentials."""
+    if "://" not in url:
+        return None
+    scheme, _, rest = url.partition("://")
+    authority = re.split(r"[/?#]", rest, maxsplit=1)[0]
+    if "{" in authority:
+        return None
+    try:
+        parts = urlsplit(f"{scheme}://{authority}")
+        port = parts.port
+    except ValueError:  # an unclosed IPv6 bracket, a port that is not a number
+        return ("the absolute URL's host part cannot be read (a '[' without its ']', or a port that is not a "
+                "number from 1 to 65535): write it like http://[::1]:8080/path")
+    if not parts.hostname or port == 0:
+        return "the absolute URL has no host, or port 0: write it like https://shop.example.com/path"
     return None
 
 
