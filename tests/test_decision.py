@@ -4,6 +4,7 @@ real runs against the demo storefront, whose knobs give the truth, and pure unit
 from __future__ import annotations
 
 import json
+import math
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -186,6 +187,40 @@ def test_the_audience_the_site_can_take_follows_from_capacity_and_the_compiler()
     assert build_plan(smaller).planned_peak * 1.5 == pytest.approx(30.0, rel=1e-6)
     assert limit.sentence().startswith("The site survives up to 0.")
     assert "of 1.2 M viewers" in limit.sentence()
+
+
+@pytest.mark.timing
+def test_the_audience_stated_after_a_real_burst_is_the_one_the_knobs_imply(tmp_path: Path, demo_factory: Any) -> None:
+    """2 payment slots of 250 ms take 8 orders/s; half the visitors buy, so the shop carries 16 visitors/s. A
+    burst from 100,000 viewers (0.1%..0.12% visit) peaks at 14.4/s and its probe ramps slowly (0.2/s per second)
+    up to 1.25x that, through 16/s. The largest share stated must be the one the knobs imply, within 10%:
+    the compiler's peak is baseline + visitors / shape, and a site carrying C visitors/s takes a peak of C / 1.25
+    with the required headroom, i.e. ``share x (C / 1.25 - baseline) / (peak - baseline)`` of the viewers."""
+    shop = _shop(demo_factory, checkout_slots=2, queue_timeout_ms=100.0)
+    viewers, share, baseline, headroom = 100_000, 0.001, 1.0, 1.25
+    ramp, hold, decay, half_life = 3.0, 5.0, 1.0, 20.0
+    path = _scenario(tmp_path, {
+        "profile": "burst", "spacing": "uniform", "baseline": f"{baseline:g}/s", "lead_in": "1s", "ramp": f"{ramp:g}s",
+        "hold": f"{hold:g}s", "decay_half_life": f"{half_life:g}s", "recovery": "0s",
+        "audience": {"viewers": viewers, "visit_share": "0.1%..0.12%", "window": f"{ramp + hold + decay:g}s"}},
+        verdict={"required_headroom": headroom, "probe_ramp": "20s", "probe_hold": "5s"},
+        slos=[{"endpoint": "POST /checkout", "metric": "error_rate", "below": "1%"}])
+    out = tmp_path / "run"
+    done = run_cli("run", str(path), "--target", shop.url, "--out", str(out), "--quiet")
+    assert done.returncode in (0, 1), done.stderr
+    summary = read_summary(out)
+    # the knobs: checkouts/s the payment slots take, over the buyers' share of the visitors (weights 1:1)
+    capacity = DemoConfig(checkout_slots=2).capacity_per_s("checkout") / 0.5  # 16 visitors/s
+    # the compiler: visitors = (peak - baseline) x (ramp / 2 + hold + half_life / ln 2 x (1 - 2^(-decay / half_life)))
+    shape = ramp / 2 + hold + half_life / math.log(2) * (1 - 2 ** (-decay / half_life))
+    peak = baseline + viewers * share / shape
+    implied = share * (capacity / headroom - baseline) / (peak - baseline)
+    assert summary["verdict"] == "at-risk", summary["reasons"]  # the peak held; 1.25x of it did not
+    assert summary["capacity"]["found"], summary["capacity"]
+    audience = summary["audience"]
+    assert not audience["at_least"]
+    assert audience["max_share"] == pytest.approx(implied, rel=0.10), (implied, summary["capacity"])
+    assert any(r.startswith("The site survives up to ") and "of 100 k viewers" in r for r in summary["reasons"])
 
 
 def test_an_uncertain_visit_share_probes_its_high_end() -> None:
