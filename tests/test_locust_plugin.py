@@ -150,3 +150,43 @@ print(json.dumps(out))
     assert seen["none"] == ["http://127.0.0.1:8", "env"]
     for name in ("long", "eq", "short"):
         assert seen[name] == ["http://127.0.0.1:7", "flag"], name
+
+
+def test_a_host_from_locusts_config_files_is_the_one_locust_chose(tmp_path: Path) -> None:
+    """Locust ranks its config files ~/.locust.conf < locust.conf < pyproject.toml < --config FILE, then
+    LOCUST_HOST, then --host: under the entry, loadkit's target is the host Locust itself resolved."""
+    script = """
+import json, os, sys
+from locust.argument_parser import get_parser
+from loadkit import api
+from loadkit.run import plugin
+
+out = {}
+cases = [("home", [], {}), ("conf", [], {}), ("config", ["--config", "other.conf"], {}),
+         ("env", ["--config", "other.conf"], {"LOCUST_HOST": "http://127.0.0.1:4"}),
+         ("flag", ["--config", "other.conf", "--host", "http://127.0.0.1:5"], {"LOCUST_HOST": "http://127.0.0.1:4"})]
+for name, argv, extra in cases:
+    if name == "conf":
+        open("locust.conf", "w").write("host = http://127.0.0.1:2\\n")
+    env = {**os.environ, **extra}
+    os.environ.clear(); os.environ.update(env)
+    sys.argv = ["locust", "-f", "x.py", *argv]
+    options = get_parser().parse_args(sys.argv[1:])
+    settings = api.settings("smoke", plugin._flags(options), env, sends_load=False,
+                            locust=plugin._locust_file_host(options, sys.argv[1:], env))
+    out[name] = [options.host, settings.config.target, settings.config.sources["target"]]
+print(json.dumps(out))
+"""
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".locust.conf").write_text("host = http://127.0.0.1:1\n")
+    (tmp_path / "other.conf").write_text("host = http://127.0.0.1:3\n")
+    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=_env(HOME=str(home)),
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    expected = {"home": ("http://127.0.0.1:1", "locust.conf"), "conf": ("http://127.0.0.1:2", "locust.conf"),
+                "config": ("http://127.0.0.1:3", "locust.conf"), "env": ("http://127.0.0.1:4", "LOCUST_HOST"),
+                "flag": ("http://127.0.0.1:5", "flag")}
+    for name, (host, source) in expected.items():
+        assert seen[name] == [host, host, source], (name, seen[name])

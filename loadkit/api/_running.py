@@ -56,11 +56,12 @@ def settings(spec: str, flags: Flags = NO_FLAGS, environ: Mapping[str, str] | No
     """Load the scenario ``spec`` and resolve its settings: defaults < scenario file < ``LOADKIT_*``
     (``environ``, default ``os.environ``) < ``flags``. ``sends_load=False`` for commands that send
     nothing (``plan``, ``validate``): then a missing target in CI is not an error. ``locust``: Locust
-    settings read elsewhere than the working folder's files (under the plugin, Locust's own reading),
-    below those files in the config layers."""
+    settings Locust itself read from a file other than the working folder's (under the plugin: a
+    ``--config`` file, which Locust ranks above those, or ``~/.locust.conf`` when they give none), so
+    above the working folder's files in the config layers."""
     env = os.environ if environ is None else environ
     scenario = load_scenario(spec)
-    config = resolve(flags, env, scenario, [*locust, *read_locust_settings(Path.cwd(), env)],
+    config = resolve(flags, env, scenario, [*read_locust_settings(Path.cwd(), env), *locust],
                      sends_load=sends_load)
     return RunSettings(spec=spec, scenario=scenario,
                        plan=build_plan(scenario, rate_scale=config.rate_scale, duration_scale=config.duration_scale),

@@ -205,16 +205,20 @@ def _host_on_command_line(argv: list[str]) -> bool:
 
 
 def _locust_file_host(options: Any, argv: list[str], environ: Mapping[str, str]) -> list[Any]:
-    """Locust's host when Locust read it from a config file loadkit does not read itself (``--config``,
-    ``~/.locust.conf``): for the config layers' Locust-file layer, as ``locust.conf`` in the working folder is."""
+    """Locust's host when Locust took it from a config file and it is not the one loadkit reads in the
+    working folder: a ``--config`` file (which Locust ranks above ``locust.conf`` and ``pyproject.toml``)
+    or ``~/.locust.conf`` (below them: then they have none). For the config layers' Locust-file layer,
+    above the working folder's files (``api.settings``), so the file Locust chose is the one used."""
     from ..config import LocustSetting, read_locust_settings
 
     host = getattr(options, "host", None)
     if not host or _host_on_command_line(argv) or "LOCUST_HOST" in environ:
-        return []
-    if any(s.key == "host" for s in read_locust_settings(Path.cwd(), environ)):
-        return []  # loadkit reads that file itself
-    return [LocustSetting("locust.conf", "host (read by Locust)", str(host))]
+        return []  # not from a file: the flag and LOCUST_HOST layers have it
+    own = [s.value for s in read_locust_settings(Path.cwd(), environ) if s.key == "host" and s.source != "environment"]
+    if own and own[-1].strip() == str(host).strip():
+        return []  # the working folder's file, which loadkit reads itself
+    # name "host": the key the target's layers look for; the source's first word is config.json's layer
+    return [LocustSetting("locust.conf (read by Locust: --config or ~/.locust.conf)", "host", str(host))]
 
 
 def _scenario(options: Any) -> str:
