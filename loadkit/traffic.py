@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from itertools import pairwise
 
-from .scenario import BurstTraffic, ConstantTraffic, PointsTraffic, Scenario, StepsTraffic
+from .scenario import BurstTraffic, ConstantTraffic, PointsTraffic, Scenario, SearchTraffic, StepsTraffic
+from .search import limits_of
 
 LN2 = math.log(2.0)
 
@@ -95,6 +96,20 @@ PROBE_PHASES = frozenset({PhaseName.PROBE_RAMP.value, PhaseName.PROBE.value})
 def step_phase(i: int) -> str:
     """The name of a steps profile's ``i``-th step (from 1)."""
     return f"step-{i}"
+
+
+LEVEL_PREFIX = "level-"
+COOL_DOWN_PREFIX = "cool-down-"
+
+
+def level_phase(i: int) -> str:
+    """The name of a search's ``i``-th level (from 1)."""
+    return f"{LEVEL_PREFIX}{i}"
+
+
+def cool_down_phase(i: int) -> str:
+    """The name of the cool-down after a search's ``i``-th level."""
+    return f"{COOL_DOWN_PREFIX}{i}"
 
 
 @dataclass(frozen=True)
@@ -268,6 +283,11 @@ def build_plan(scenario: Scenario, rate_scale: float = 1.0, duration_scale: floa
         segments, phases = _chain(pieces)
         return Plan(segments=segments, phases=phases, planned_peak=max(p.level for p in phases),
                     **common)  # type: ignore[arg-type]
+    if isinstance(tr, SearchTraffic):
+        # Only the first level is known before the run: the search decides the next ones as it goes
+        # (run/searching.py), and records the plan it ran (search_plan) in plan.json.
+        # --duration-scale shortens its time bound (search.limits_of), never its levels.
+        return search_plan(scenario, [(0.0, limits_of(scenario, rate_scale).first)], rate_scale, ds)
     if isinstance(tr, ConstantTraffic):
         segments, phases = _chain([(PhaseName.STEADY.value, tr.duration * ds, tr.rate * scale, tr.rate * scale, None)])
         return Plan(segments=segments, phases=phases, planned_peak=tr.rate * scale, **common)  # type: ignore[arg-type]
@@ -277,6 +297,34 @@ def build_plan(scenario: Scenario, rate_scale: float = 1.0, duration_scale: floa
     segments, _ = _chain(pieces)
     phases = (Phase(PhaseName.CUSTOM.value, 0.0, segments[-1].end, max(max(s.r0, s.r1) for s in segments)),)
     return Plan(segments=segments, phases=phases, planned_peak=phases[0].level, **common)  # type: ignore[arg-type]
+
+
+def search_plan(scenario: Scenario, levels: list[tuple[float, float]], rate_scale: float = 1.0,
+                duration_scale: float = 1.0) -> Plan:
+    """The plan of a search that ran ``levels`` ((start, rate) each, in order): each level lasts
+    ``level_duration``, then the rate is zero until the next level starts (``cool-down-N``); the last
+    level is followed by a cool-down of ``cool_down``. Levels start on whole windows, so gaps are too.
+    ``duration_scale`` is recorded: it shortens the search's time bound (search.limits_of), not its levels."""
+    tr = scenario.traffic
+    assert isinstance(tr, SearchTraffic)
+    segments: list[Segment] = []
+    phases: list[Phase] = []
+    for i, (start, rate) in enumerate(levels):
+        end = start + tr.level_duration
+        next_start = levels[i + 1][0] if i + 1 < len(levels) else end + tr.cool_down
+        segments += [Segment(start, end, rate, rate), Segment(end, next_start, 0.0, 0.0)]
+        phases += [Phase(level_phase(i + 1), start, end, rate), Phase(cool_down_phase(i + 1), end, next_start, 0.0)]
+    return Plan(model=tr.model, profile=tr.profile, segments=tuple(segments), phases=tuple(phases),
+                planned_peak=max(rate for _, rate in levels), spacing=tr.spacing, seed=tr.seed,
+                rate_scale=tr.rate_scale * rate_scale, duration_scale=duration_scale)
+
+
+def level_times(plan: Plan, start: float, rate: float, length: float, index: int) -> Iterator[float]:
+    """Arrival times of one search level (``rate`` from ``start`` for ``length`` seconds), spaced as the
+    plan says; Poisson draws are seeded per level, so a search replays when its levels do."""
+    one = Plan(model=plan.model, profile=plan.profile, segments=(Segment(start, start + length, rate, rate),),
+               phases=(), planned_peak=rate, spacing=plan.spacing, seed=plan.seed * 1000 + index)
+    return one.arrival_times()
 
 
 def is_probe(phase: str) -> bool:

@@ -40,6 +40,7 @@ from .audience import audience_limit
 from .business import journey_sentence, order_sentences, orders
 from .scale import scale_sentence, what_to_scale
 from .scenario import Business, VerdictPolicy
+from .search import Bracket
 from .traffic import PhaseName
 from .units import format_clock, format_duration, format_metric, format_ms, format_percent
 
@@ -83,11 +84,38 @@ def capacity_figure(cap: Mapping[str, Any], unit: str = "/s") -> str:
     """The capacity as every report prints it (``~26.7/s``, ``>= 12/s`` or ``below 8/s``), from summary.json's
     ``capacity`` (rounded as it is written there)."""
     value, broke_at = cap.get("arrivals_per_s") or 0.0, cap.get("broke_at_per_s") or 0.0
+    search = cap.get("search")
+    if isinstance(search, Mapping):  # a capacity search: its bracket
+        good, broken = search.get("last_good_per_s"), search.get("first_broken_per_s")
+        if good and broken:
+            return f"between {good:.3g}{unit} and {broken:.3g}{unit}"
+        if broken:
+            return f"below {broken:.3g}{unit}"
     if cap.get("found") and value > 0:
         return f"~{value:.3g}{unit}"
     if cap.get("found"):
         return f"below {broke_at:.3g}{unit}" if broke_at > 0 else "below the lowest rate offered"
     return f"≥ {value:.3g}{unit}" if value > 0 else "n/a"
+
+
+_ENDED_BY = {"max_duration": "the search reached its time bound (max_duration)",
+             "interrupted": "the run was interrupted",
+             "max_rate": "nothing broke up to the search's rate bound (max_rate or safety.max_rate)",
+             "precision": "the search converged"}
+
+
+def search_sentence(search: Bracket, unit: str = "visitors/s") -> str:
+    """A capacity search's bracket in words: "Capacity between 72 and 75 visitors/s (within 4%; 5% asked):
+    the search converged after 9 levels." """
+    good, broken = search.last_good_per_s, search.first_broken_per_s
+    why, levels = _ENDED_BY[search.ended_by], f"{len(search.levels)} level{'s' if len(search.levels) != 1 else ''}"
+    asked = f"{search.precision:.0%} asked"
+    if good is not None and broken is not None:
+        within = f"within {search.width or 0:.0%}; {asked}"
+        return f"Capacity between {good:.3g} and {broken:.3g} {unit} ({within}): {why} after {levels}."
+    if broken is not None:
+        return f"Capacity below {broken:.3g} {unit}: every level broke the service levels; {why} after {levels}."
+    return f"Capacity at least {good or 0:.3g} {unit}: no level broke the service levels; {why} after {levels}."
 
 
 def _scope_words(result: SloResult, analysis: Analysis) -> str:
@@ -413,7 +441,9 @@ def _context(analysis: Analysis, policy: VerdictPolicy) -> list[str]:
                        f"with Retry-After) and {collapse:,} were breakdowns (server errors, timeouts, dropped or "
                        "refused connections).")
     cap = analysis.capacity
-    if cap.found and not cap.arrivals_per_s:
+    if analysis.search is not None:
+        out.append(search_sentence(analysis.search, _unit(analysis)))
+    elif cap.found and not cap.arrivals_per_s:
         below = f"below {cap.broke_at_per_s:.3g} {_unit(analysis)}" if cap.broke_at_per_s else \
             "below the lowest rate this run offered"
         out.append(f"Capacity: {below}; {cap.limited_by} broke the service levels at the lowest rate this run "
@@ -431,4 +461,4 @@ def _context(analysis: Analysis, policy: VerdictPolicy) -> list[str]:
 
 
 __all__ = ["UNDELIVERED_STANDS", "VERDICTS", "Verdict", "capacity_figure", "class_words", "judge", "kind_words",
-           "metric_words", "scope_label", "slo_sentence"]
+           "metric_words", "scope_label", "search_sentence", "slo_sentence"]

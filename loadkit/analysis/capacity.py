@@ -10,8 +10,9 @@ import pandas as pd
 
 from ..held import MIN_WINDOW_REQUESTS, WINDOW_S, Break, Capacity, Windows, breaks_row, plateau_breaks, plateau_flags
 from ..held import capacity as held_capacity
-from ..scenario import Slo
-from ..traffic import PhaseName, Plan
+from ..scenario import Scenario, SearchTraffic, Slo
+from ..search import Bracket, bracket, level_outcomes, limits_of
+from ..traffic import LEVEL_PREFIX, PhaseName, Plan
 from .measurements import Measurements, row_at
 from .model import Recovery
 
@@ -112,4 +113,21 @@ def _recovery_reference(meas: Measurements, endpoints: Sequence[str]) -> dict[st
     return reference
 
 
-__all__ = ["capacity", "recovery"]
+def search_levels(plan: Plan) -> tuple[str, ...]:
+    """A search plan's level phases (none for other plans)."""
+    if plan.profile != "search":
+        return ()
+    return tuple(p.name for p in plan.phases if p.name.startswith(LEVEL_PREFIX))
+
+
+def search_bracket(scenario: Scenario, plan: Plan, counted: Sequence[Break], interrupted: bool) -> Bracket | None:
+    """A search's levels, each held or broken by the counted breaks, and the bracket they give (None for
+    other profiles)."""
+    tr = scenario.traffic
+    if plan.profile != "search" or not isinstance(tr, SearchTraffic):
+        return None
+    limits = limits_of(scenario, rate_scale=plan.rate_scale / tr.rate_scale)
+    return bracket(level_outcomes(plan, counted), limits, interrupted)
+
+
+__all__ = ["capacity", "recovery", "search_bracket", "search_levels"]

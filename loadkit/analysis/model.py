@@ -12,6 +12,7 @@ import pandas as pd
 from .. import scenario_errors as scenario_faults
 from ..held import Break, Capacity
 from ..run_meta import RunMeta
+from ..search import Bracket
 from ..scenario import Scenario, Slo
 from ..journeys import JourneyResult
 from ..traffic import Plan
@@ -138,6 +139,7 @@ class Analysis:
     scenario_document: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     # per journey: visits started, completed, failed (at which step, which kind), cut short; durations
     journeys: tuple[JourneyResult, ...] = ()
+    search: Bracket | None = None  # a capacity search's levels and bracket (profile: search)
 
 
 __all__ = ["Analysis", "Capacity", "GeneratorHealth", "Recovery", "SloResult", "Totals", "Traffic"]

@@ -19,7 +19,7 @@ from ..journeys import read_journeys
 from ..journeys import summarize as summarize_journeys
 from . import endpoints as per_endpoint
 from .broke_first import broke_first
-from .capacity import capacity, recovery
+from .capacity import capacity, recovery, search_bracket, search_levels
 from .measurements import Measurements
 from .model import Analysis, SloResult
 from .scopes import default_scopes, peak_phase, phase_table
@@ -71,7 +71,8 @@ def analyze(run: RunData) -> Analysis:
     # The one rule (held.py): sustained window breaks, scopes, capacity.
     visit_s = visit_seconds(run.scenario)
     wins = Windows(plan, meas.n_windows, visit_s)
-    judged = judge_slos(meas, wins, slos, seconds, endpoint_seconds)
+    # A search's levels are scopes too: each is judged as the run judged it (run/searching.py).
+    judged = judge_slos(meas, wins, slos, seconds, endpoint_seconds, search_levels(plan))
     # Journey SLOs: the same rule, windows and scopes, over visits instead of requests.
     journey_data = read_journeys(run.journeys)
     journey_slos = journey_slos_of(run.scenario)
@@ -88,6 +89,7 @@ def analyze(run: RunData) -> Analysis:
     counted = judged.counted
     cap = capacity(meas, wins, seconds, ep_list, visit_s, judged.flags, counted)
     counted.sort(key=lambda b: (b.start_s, SIGNALS.index(b.signal)))
+    search = search_bracket(run.scenario, plan, counted, bool(run.meta.interrupted))
     undisturbed = undisturbed_results(meas, wins, seconds, judged.results, counted)
 
     started = int(seconds["started"].sum())
@@ -95,7 +97,7 @@ def analyze(run: RunData) -> Analysis:
                     endpoints=endpoints.reset_index(), endpoint_seconds=endpoint_seconds,
                     errors_by_kind=errors_by_kind, error_kinds=error_kinds, phases=phase_table(meas, seconds),
                     totals=totals(meas, seconds, apdex_t), traffic=traffic(meas, run, seconds, duration),
-                    slo_results=tuple(judged.results), capacity=cap,
+                    slo_results=tuple(judged.results), capacity=cap, search=search,
                     recovery=recovery(meas, slos, ep_list),
                     latency_distribution=per_endpoint.distribution(meas.hist), error_samples=tuple(run.errors),
                     broke_first=broke_first(meas, counted, judged.results, ep_list, endpoint_seconds),

@@ -32,8 +32,12 @@ class SloJudgement:
 
 
 def judge_slos(meas: Measurements, wins: Windows, slos: Sequence[Slo], seconds: pd.DataFrame,
-               endpoint_seconds: pd.DataFrame) -> SloJudgement:
-    """Each SLO over its phase, or over run, peak and probe; with the breaks that count (held.py)."""
+               endpoint_seconds: pd.DataFrame, count_scopes: Sequence[str] = ()) -> SloJudgement:
+    """Each SLO over its phase, or over run, peak and probe; with the breaks that count (held.py).
+
+    ``count_scopes``: more phases an SLO without a phase is judged over (a search's levels) for the breaks
+    they count (rule 3: a sustained break, or the phase's merged total over the limit), without a row in
+    the results."""
     out = SloJudgement()
     scopes = default_scopes(meas.plan)
     plan = meas.plan
@@ -42,7 +46,9 @@ def judge_slos(meas: Measurements, wins: Windows, slos: Sequence[Slo], seconds: 
             row = meas.scope_row(probe_phases(plan) if scope == PROBE else scope, slo.endpoint)
             return row, metric_value(row, slo.metric)
 
-        judged = judge_over_scopes(slo, meas.windows(slo.endpoint), wins, [slo.phase] if slo.phase else scopes,
+        shown = [slo.phase] if slo.phase else scopes
+        count_only = [] if slo.phase else [scope for scope in count_scopes if scope not in shown]
+        judged = judge_over_scopes(slo, meas.windows(slo.endpoint), wins, shown + count_only,
                                    meas.span_value, total, lambda scope: (scope_start(plan, scope),
                                                                           scope_end(plan, scope)), slo.endpoint)
         out.flags.append(judged.flags)
@@ -50,6 +56,8 @@ def judge_slos(meas: Measurements, wins: Windows, slos: Sequence[Slo], seconds: 
         per_second = seconds if slo.endpoint is None else \
             endpoint_seconds[endpoint_seconds["endpoint"] == slo.endpoint].set_index("t")
         for r in judged.scopes:
+            if r.scope in count_only:
+                continue
             first = first_second(per_second, slo, r.first_break_s) if r.first_break_s is not None else None
             out.results.append(SloResult(slo=slo, scope=r.scope, observed=r.observed, passed=r.passed,
                                          first_break_s=first, requests=r.requests, until_s=r.until_s,

@@ -14,6 +14,7 @@ import pandas as pd
 
 from ..held import Capacity
 from ..run_meta import RunMeta, thawed_json
+from ..search import Bracket
 from ..traffic import Plan
 from .model import Recovery, Totals, Traffic
 
@@ -78,15 +79,28 @@ def totals_part(totals: Totals) -> dict[str, Any]:
     return {k: _rounded(v, 3) for k, v in out.items()}
 
 
-def capacity_part(capacity: Capacity) -> dict[str, Any]:
-    """``capacity`` (without ``figure``, which the report adds): the limit found, or the most tried."""
+def capacity_part(capacity: Capacity, search: Bracket | None = None) -> dict[str, Any]:
+    """``capacity`` (without ``figure``, which the report adds): the limit found, or the most tried; with a
+    capacity search's bracket under ``search``."""
     c = capacity
     out: dict[str, Any] = {"found": c.found, "arrivals_per_s": c.arrivals_per_s, "requests_per_s": c.requests_per_s,
                            "limited_by": c.limited_by, "broke_at_s": c.broke_at_s, "headroom": c.headroom,
                            "tested_up_to_per_s": c.tested_up_to_per_s}
     if c.found:
         out["broke_at_per_s"] = c.broke_at_per_s
-    return {k: _rounded(v, 3) for k, v in out.items()}
+    rounded = {k: _rounded(v, 3) for k, v in out.items()}
+    if search is not None:
+        rounded["search"] = search_part(search)
+    return rounded
+
+
+def search_part(search: Bracket) -> dict[str, Any]:
+    """``capacity.search``: the bracket a capacity search found, why it stopped, and its levels."""
+    return {"last_good_per_s": number(search.last_good_per_s), "first_broken_per_s": number(search.first_broken_per_s),
+            "precision": number(search.precision, 4), "width": number(search.width, 4),
+            "converged": search.converged, "ended_by": search.ended_by,
+            "levels": [{"rate_per_s": number(lv.rate), "start_s": number(lv.start_s, 1), "held": lv.held}
+                       for lv in search.levels]}
 
 
 def recovery_part(recovery: Recovery) -> dict[str, Any]:
@@ -115,4 +129,4 @@ def offsite_part(offsite: pd.DataFrame) -> list[dict[str, Any]]:
             for r in offsite.to_dict("records")]
 
 
-__all__ = ["capacity_part", "number", "recovery_part", "run_part", "totals_part", "traffic_part"]
+__all__ = ["capacity_part", "number", "recovery_part", "run_part", "search_part", "totals_part", "traffic_part"]

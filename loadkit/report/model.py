@@ -213,7 +213,7 @@ def build_model(analysis: Analysis, verdict: Verdict, baseline: dict[str, Any] |
                  for r in analysis.slo_results)
     business = business_of(analysis)
     placed = orders(business, analysis.journeys, analysis.plan)
-    cap = summary_parts.capacity_part(analysis.capacity)
+    cap = summary_parts.capacity_part(analysis.capacity, analysis.search)
     rec = summary_parts.recovery_part(analysis.recovery)
     phases = tuple(summary_parts.phases_part(analysis.phases))
     unit = " users" if analysis.plan.model == "users" else "/s"

@@ -31,6 +31,9 @@ def prepare(job: RunJob, base_dir: Path) -> RunJob:
     relative paths against ``base_dir``): everything that can refuse the run without sending anything.
     ``job.target`` may still be ``demo`` here: the caller starts the demo storefront once this passed."""
     scenario, target = job.scenario, job.target
+    if job.plan.profile == "search" and job.distribution.distributed:
+        raise UsageError("a capacity search (profile: search) runs its load from one process: its next level "
+                         "depends on the last one.", "drop --workers (and loadkit worker); run the search alone")
     known = target if target != DEMO_TARGET else None
     if known is not None:
         problem = target_problem(known)

@@ -7,6 +7,7 @@ each worker of a distributed one); the Locust user class (``run/users.py``) read
 from __future__ import annotations
 
 import random
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,6 +49,8 @@ class LoadContext:
     cut_short_at: list[dict[str, Any]] = field(default_factory=list)  # where they stood (walking.py)
     stock_taken: bool = False
     dispatched: bool = False
+    # a capacity search (profile: search): the arrival times, level after level (run/searching.py)
+    search_times: Callable[[], Iterator[float]] | None = None
 
     def take_stock(self) -> None:
         """Note the visits in flight, and where each stands, as the cut-short ones (the run is ending;

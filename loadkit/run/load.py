@@ -4,6 +4,7 @@ Importing this module imports locust (and so gevent's monkey-patching)."""
 
 from __future__ import annotations
 
+import json
 from contextlib import ExitStack
 from dataclasses import replace
 from typing import Any
@@ -12,7 +13,7 @@ import yaml
 
 from .. import data as rundata
 from ..redaction import redacted_document
-from ..traffic import plan_to_dict
+from ..traffic import plan_from_dict, plan_to_dict
 from .job import RunJob
 from .locustfile import isolated_locust_events, load_user_classes
 from .meta import start_meta, write_end_meta
@@ -41,6 +42,9 @@ def load(job: RunJob, preflight_check: dict[str, Any]) -> RunOutcome:
         except BaseException:
             rundata.release_reserve(run_dir)  # no run to report: no room to keep
             raise
+        if job.plan.profile == "search":  # its plan grew level by level: plan.json holds what ran
+            saved = json.loads((run_dir / rundata.PLAN).read_text(encoding="utf-8"))
+            meta["planned_duration_s"] = plan_from_dict(saved).duration
         write_end_meta(job, meta, outcome)
     return outcome
 

@@ -21,7 +21,9 @@ from .job import RunJob
 from .locustfile import fire_init, fire_quitting, run_events
 from .outcome import RunOutcome
 from .process import burst_tolerant_gc, cpu_sampler, drop_locust_request_stats, run_log
+from ..traffic import Plan
 from .recorder import Recorder
+from .searching import SearchDriver
 from .supervisor import Gauges, Supervisor
 from .users import PlanShape, user_class
 
@@ -60,6 +62,8 @@ def _execute(job: RunJob) -> RunOutcome:
     sup = Supervisor(job, recorder, ctx.stop, Gauges(cpu=lambda: {"this process": sample_cpu()},
                                                      users=lambda: runner.user_count,
                                                      in_flight=lambda: len(ctx.crew)))
+    if job.plan.profile == "search":
+        _search(job, ctx, sup)
     sup.install_signals()
     ctx.t0 = time.time()
     recorder.start_clock(ctx.t0)
@@ -82,6 +86,16 @@ def _execute(job: RunJob) -> RunOutcome:
     outcome = sup.outcome(ctx.t0, ctx.load_s, ctx.cut_short, 1, [])
     outcome.cut_short_at = ctx.cut_short_at
     return outcome
+
+
+def _search(job: RunJob, ctx: LoadContext, sup: Supervisor) -> None:
+    """A capacity search: the dispatcher walks its levels, decided one at a time (run/searching.py)."""
+    def on_plan(plan: Plan) -> None:
+        ctx.plan = plan
+
+    driver = SearchDriver(job, ctx.crew, ctx.stop, sup.flush, lambda: ctx.t0, on_plan)
+    ctx.search_times = driver.arrival_times
+    sup.current_plan = lambda: ctx.plan
 
 
 def _carry(job: RunJob, runner: LocalRunner, ctx: LoadContext) -> None:

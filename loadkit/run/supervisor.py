@@ -17,6 +17,7 @@ from gevent.event import Event
 from .. import data as rundata
 from ..errors import DiskFullError
 from .export import LiveExport
+from ..traffic import Plan
 from .job import RunJob
 from .observe import SiteSampler
 from .outcome import Progress, RunOutcome
@@ -60,9 +61,15 @@ class Supervisor:
     disk_full: str | None = None  # why the data files stopped growing
     live: LiveExport | None = None  # the live figures out (--prometheus, --otlp)
     site: SiteSampler | None = None  # the site's own metrics in (the scenario's observe:)
+    current_plan: Callable[[], Plan] | None = None  # a plan that grows as the run goes (a capacity search)
     _hot: dict[str, float] = field(default_factory=dict)
     _bad_since: float | None = None
     _site_greenlet: gevent.Greenlet[[], None] | None = None
+
+    @property
+    def plan(self) -> Plan:
+        """The plan as it stands (a search's grows level by level)."""
+        return self.current_plan() if self.current_plan is not None else self.job.plan
 
     def start_observing(self) -> None:
         """Open the live export and start sampling the site's metrics; call once the run's clock is set.
@@ -129,9 +136,10 @@ class Supervisor:
                 self.recorder.on_users(elapsed, self.gauges.users())
             if self.job.on_progress is not None:
                 live = self.recorder.live_window(elapsed)
+                plan = self.plan
                 self.job.on_progress(Progress(
-                    elapsed_s=elapsed, total_s=self.job.plan.duration, phase=self.job.plan.phase_at(elapsed),
-                    planned_per_s=self.job.plan.integral(int(elapsed) - 5, int(elapsed)) / 5,
+                    elapsed_s=elapsed, total_s=max(plan.duration, elapsed), phase=plan.phase_at(elapsed),
+                    planned_per_s=plan.integral(int(elapsed) - 5, int(elapsed)) / 5,
                     delivered_per_s=float(live["arrivals_per_s"] or 0), rps=float(live["rps"] or 0),
                     p95_ms=live["p95_ms"], error_rate=live["error_rate"], in_flight=self.gauges.in_flight(),
                     requests=self.recorder.total_requests, failures=self.recorder.total_failures))
@@ -193,7 +201,7 @@ class Supervisor:
             notes.append(f"{cut_short} visitors were still in flight when the run ended and were stopped")
         log.info("run ended after %.1f s: %d requests, %d failures", duration, rec.total_requests,
                  rec.total_failures)
-        return RunOutcome(started_at=t0, duration_s=duration, load_s=min(load_s or duration, self.job.plan.duration),
+        return RunOutcome(started_at=t0, duration_s=duration, load_s=min(load_s or duration, self.plan.duration),
                           interrupted=self.interrupted.is_set(), cut_short=cut_short, workers=workers,
                           requests=rec.total_requests, failures=rec.total_failures,
                           started_arrivals=rec.total_started, dropped_arrivals=rec.total_dropped,

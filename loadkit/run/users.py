@@ -65,7 +65,9 @@ class _Visitor(User):
     def _dispatch(ctx: LoadContext) -> None:
         ctx.dispatched = True
         try:
-            dispatch(ctx.plan.arrival_times(ctx.worker_index, ctx.worker_count), ctx.t0, ctx.factory.visit,
+            times = ctx.search_times() if ctx.search_times is not None else \
+                ctx.plan.arrival_times(ctx.worker_index, ctx.worker_count)
+            dispatch(times, ctx.t0, ctx.factory.visit,
                      ctx.recorder, ctx.crew, ctx.stop,
                      ctx.max_rate / ctx.worker_count if ctx.max_rate else None)
             ctx.load_s = time.time() - ctx.t0

@@ -43,7 +43,16 @@ from .models import ROOT_FIELDS, Scenario
 from .observe import Observe
 from .schema import json_schema
 from .slos import JOURNEY_METRICS, AbortWhen, Business, Safety, Slo, VerdictPolicy, parse_money
-from .traffic import Audience, BurstTraffic, ConstantTraffic, PointsTraffic, StepsTraffic, Traffic
+from .traffic import (
+    SEARCH_WINDOW_S,
+    Audience,
+    BurstTraffic,
+    ConstantTraffic,
+    PointsTraffic,
+    SearchTraffic,
+    StepsTraffic,
+    Traffic,
+)
 
 __all__ = [
     "DEMO_TARGET",
@@ -53,6 +62,7 @@ __all__ = [
     "MAX_DATA_VALUES",
     "ROOT_FIELDS",
     "SAVED_SCENARIO",
+    "SEARCH_WINDOW_S",
     "AbortWhen",
     "Audience",
     "BurstTraffic",
@@ -73,6 +83,7 @@ __all__ = [
     "Rate",
     "Safety",
     "Scenario",
+    "SearchTraffic",
     "Slo",
     "Step",
     "StepsTraffic",

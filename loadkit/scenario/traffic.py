@@ -1,4 +1,4 @@
-"""The ``traffic:`` section: which load profile (burst, steps, constant, points) and its numbers.
+"""The ``traffic:`` section: which load profile (burst, steps, search, constant, points) and its numbers.
 
 The plan these describe (rates over time, phases, arrival times) is computed in ``loadkit/traffic.py``.
 """
@@ -99,6 +99,63 @@ class StepsTraffic(_TrafficBase):
     steps: int = Field(gt=0, le=1000, description="Number of levels.")
 
 
+# The windows held.py judges service levels over (held.WINDOW_S; tests/test_search.py keeps them equal):
+# a search's levels and cool-downs are whole windows, so each window belongs to one level or one cool-down.
+SEARCH_WINDOW_S = 5
+
+
+class SearchTraffic(_TrafficBase):
+    """A capacity search: levels step up until one breaks the service levels, then bisect between the
+    last level that held and the first that broke, until the bracket is within ``precision``.
+
+    The levels are decided as the run goes (run/searching.py; the bisection is loadkit/search.py), each
+    judged by the verdict's own rule, with a cool-down at zero between them.
+    """
+
+    profile: Literal["search"]
+    start: Rate = Field(gt=0, description="First level.")
+    step: Rate | None = Field(None, gt=0, description="Increase per level while nothing broke (or give growth).")
+    growth: float | None = Field(None, gt=1, description="Factor per level while nothing broke (default 2 "
+                                                         "when step is not given).")
+    level_duration: Duration = Field(10.0, description="Time at each level: whole 5 s windows.")
+    cool_down: Duration = Field(5.0, description="Time at zero after each level, so a broken level's backlog "
+                                                 "does not weigh on the next: whole 5 s windows.")
+    precision: Percent = Field(0.10, description="Stop once (first broken - last good) / last good is at most "
+                                                 "this, e.g. '5%'.")
+    max_duration: Duration = Field(300.0, description="Longest the levels and cool-downs may take in all.")
+    max_rate: Rate | None = Field(None, gt=0, description="Highest level to try (safety.max_rate caps it too).")
+
+    @field_validator("level_duration", "cool_down")
+    @classmethod
+    def _whole_windows(cls, value: float) -> float:
+        windows = value / SEARCH_WINDOW_S
+        if value < SEARCH_WINDOW_S or abs(windows - round(windows)) > 1e-9:
+            raise ValueError(f"must be whole {SEARCH_WINDOW_S}-second windows ({SEARCH_WINDOW_S}s, "
+                             f"{2 * SEARCH_WINDOW_S}s, ...): service levels are judged over {SEARCH_WINDOW_S} s "
+                             f"windows, and each must belong to one level")
+        return value
+
+    @field_validator("precision")
+    @classmethod
+    def _precision(cls, value: float) -> float:
+        if not 0 < value <= 1:
+            raise ValueError("precision must be above 0% and at most 100%, e.g. '5%'")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SearchTraffic:
+        if self.step is not None and self.growth is not None:
+            raise ValueError("give step (e.g. 10/s) or growth (e.g. 1.5), not both")
+        if self.model != "arrivals":
+            raise ValueError("a search runs arrivals (the open model): remove 'model: users'")
+        if self.max_duration < self.level_duration + self.cool_down:
+            raise ValueError(f"max_duration ({self.max_duration:g} s) must hold at least one level and its "
+                             f"cool-down ({self.level_duration + self.cool_down:g} s)")
+        if self.max_rate is not None and self.max_rate < self.start:
+            raise ValueError(f"max_rate ({self.max_rate:g}/s) is below start ({self.start:g}/s)")
+        return self
+
+
 class ConstantTraffic(_TrafficBase):
     """A steady rate for a while."""
 
@@ -131,10 +188,12 @@ def _profile_tag(value: Any) -> str:
 
 Traffic = Annotated[
     Annotated[BurstTraffic, Tag("burst")] | Annotated[StepsTraffic, Tag("steps")]
-    | Annotated[ConstantTraffic, Tag("constant")] | Annotated[PointsTraffic, Tag("points")],
+    | Annotated[SearchTraffic, Tag("search")] | Annotated[ConstantTraffic, Tag("constant")]
+    | Annotated[PointsTraffic, Tag("points")],
     Discriminator(_profile_tag, custom_error_type="profile",
-                  custom_error_message="profile must be one of burst, steps, constant, points"),
+                  custom_error_message="profile must be one of burst, steps, search, constant, points"),
 ]
 
 
-__all__ = ["Audience", "BurstTraffic", "ConstantTraffic", "PointsTraffic", "StepsTraffic", "Traffic"]
+__all__ = ["SEARCH_WINDOW_S", "Audience", "BurstTraffic", "ConstantTraffic", "PointsTraffic", "SearchTraffic",
+           "StepsTraffic", "Traffic"]

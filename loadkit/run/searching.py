@@ -1,0 +1,132 @@
+"""A capacity search while it runs (``profile: search``): one level at a time, each judged before the next.
+
+A search cannot be planned ahead: the next level depends on whether the last one kept the service
+levels. The dispatcher (``users.py``) walks :meth:`SearchDriver.arrival_times`, which yields a level's
+arrivals, then, while the rate is zero (the cool-down), waits for the level's visitors to finish, writes
+the data and the plan so far to the run directory and judges the level with the analysis the verdict
+uses (``analysis.analyze`` over the run directory, then ``search.level_outcomes``: the same rule, not a
+second one). :func:`loadkit.search.next_rate` names the next level, which starts on the next whole window
+after the cool-down. The plan on disk (``plan.json``) always holds the levels run so far, so an
+interrupted search keeps its plan, and ``loadkit report`` re-judges the levels from disk alone.
+
+The analysis runs on a thread of gevent's pool: it takes a few hundred milliseconds of CPU, and on the
+event loop it would stall the visitors still in flight and show as a pause of the generator.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import gevent
+from gevent.event import Event
+
+from .. import data as rundata
+from ..scenario import SEARCH_WINDOW_S, SearchTraffic
+from ..search import Level, SearchLimits, level_outcomes, limits_of, next_rate
+from ..traffic import Plan, level_times, plan_to_dict, search_plan
+from .arrivals import Crew
+from .job import RunJob
+
+__all__ = ["SearchDriver"]
+
+log = logging.getLogger("loadkit.run")
+
+
+def judge_levels(run_dir: Path) -> list[Level]:
+    """Every level of the search recorded in ``run_dir`` so far, held or broken (pure: reads disk)."""
+    from ..analysis import analyze
+
+    analysis = analyze(rundata.load_run(run_dir))
+    return level_outcomes(analysis.plan, analysis.breaks)
+
+
+@dataclass
+class SearchDriver:
+    """The levels of a search: which ran, how each went, and the plan they make."""
+
+    job: RunJob
+    crew: Crew
+    stop: Event
+    flush: Callable[[], None]  # writes what the recorder holds to the data files (the supervisor's flush)
+    t0: Callable[[], float]  # the run's clock, set once the load starts
+    on_plan: Callable[[Plan], None]  # the plan grew: the load process's context and the supervisor read it
+    judge: Callable[[Path], list[Level]] = judge_levels
+    starts: list[tuple[float, float]] = field(default_factory=list)  # (start, rate) of each level
+    outcomes: list[tuple[float, bool]] = field(default_factory=list)  # (rate, held) of each judged level
+
+    @property
+    def limits(self) -> SearchLimits:
+        """The search's numbers at this run's scales."""
+        plan, tr = self.job.plan, self.job.scenario.traffic
+        assert isinstance(tr, SearchTraffic)
+        return limits_of(self.job.scenario, plan.rate_scale / tr.rate_scale, plan.duration_scale)
+
+    def plan(self) -> Plan:
+        """The plan of the levels decided so far (each followed by its cool-down)."""
+        plan = self.job.plan
+        return search_plan(self.job.scenario, self.starts, plan.rate_scale / self._scenario_scale(),
+                           plan.duration_scale)
+
+    def _scenario_scale(self) -> float:
+        tr = self.job.scenario.traffic
+        assert isinstance(tr, SearchTraffic)
+        return tr.rate_scale
+
+    def arrival_times(self) -> Iterator[float]:
+        """Planned arrival times, level after level, until the search is done or the run stops."""
+        limits = self.limits
+        rate: float | None = limits.first
+        start = 0.0
+        while rate is not None:
+            self.starts.append((start, rate))
+            plan = self.plan()
+            self._publish(plan)
+            n = len(self.starts)
+            self.job.on_status(f"search: level {n} at {rate:.3g}/s from {start:.0f} s")
+            yield from level_times(plan, start, rate, limits.level_s, n)
+            end = start + limits.level_s
+            if self.stop.wait(max(0.0, self.t0() + end - time.time())):
+                return
+            # The cool-down: the level's visitors finish (a broken site's may not, within it), then the
+            # level is judged over what was measured.
+            self.crew.join(timeout=max(0.0, self.t0() + end + limits.cool_down_s - 1.0 - time.time()))
+            if self.stop.is_set():
+                return
+            held = self._judged(n)
+            if held is None:
+                return
+            self.outcomes.append((rate, held))
+            rate = next_rate(self.outcomes, limits)
+            elapsed = time.time() - self.t0()
+            start = SEARCH_WINDOW_S * math.ceil(max(end + limits.cool_down_s, elapsed) / SEARCH_WINDOW_S - 1e-9)
+            words = "held" if held else "broke the service levels"
+            if rate is not None and start + limits.level_s + limits.cool_down_s > limits.max_duration_s:
+                self.job.on_status(f"search: level {n} {words}; the next level would end after max_duration "
+                                   f"({limits.max_duration_s:g} s): done")
+                return
+            self.job.on_status(f"search: level {n} {words}" +
+                               (f"; next {rate:.3g}/s" if rate is not None else "; done"))
+
+    def _publish(self, plan: Plan) -> None:
+        """The plan so far, to the load process and to disk (an interrupted search keeps it)."""
+        self.on_plan(plan)
+        rundata.write_json_atomic(self.job.out / rundata.PLAN, plan_to_dict(plan))
+
+    def _judged(self, n: int) -> bool | None:
+        """Whether level ``n`` held, judged from the run directory (None: it could not be judged)."""
+        self.flush()
+        try:
+            levels = gevent.get_hub().threadpool.apply(self.judge, (self.job.out,))
+        except Exception as exc:  # noqa: BLE001 - the search stops; the run and its reports go on
+            log.error("search: level %d could not be judged (%s: %s); the search stops here", n,
+                      type(exc).__name__, exc)
+            return None
+        if len(levels) < n:
+            log.error("search: level %d is missing from the plan on disk; the search stops here", n)
+            return None
+        return levels[n - 1].held

@@ -1,0 +1,211 @@
+"""The capacity search (profile: search): its decisions as pure functions, its validation, the plan it
+records, and a real search against a demo storefront whose capacity follows from its knobs."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from loadkit.demo import DemoConfig
+from loadkit.errors import ScenarioError
+from loadkit.held import WINDOW_S
+from loadkit.scenario import SEARCH_WINDOW_S, parse_scenario
+from loadkit.search import LOWEST_RATE, Level, SearchLimits, bracket, limits_of, next_rate
+from loadkit.traffic import build_plan, plan_from_dict, plan_to_dict, search_plan
+from loadkit.verdict import capacity_figure, search_sentence
+
+from .helpers import read_summary, run_cli, write_scenario
+
+JOURNEY = [{"name": "j", "steps": [{"get": "/"}]}]
+
+
+def scenario(traffic: dict[str, Any], **extra: object) -> Any:
+    return parse_scenario({"name": "t", "traffic": {"profile": "search", **traffic}, "journeys": JOURNEY, **extra})
+
+
+def limits(**changes: Any) -> SearchLimits:
+    base: dict[str, Any] = {"first": 10.0, "growth": 2.0, "step": None, "precision": 0.10, "cap": None,
+                            "level_s": 5.0, "cool_down_s": 5.0, "max_duration_s": 90.0}
+    return SearchLimits(**{**base, **changes})
+
+
+def search(truth: float, lim: SearchLimits, max_levels: int = 50) -> list[tuple[float, bool]]:
+    """Drive next_rate against a site that holds exactly up to ``truth``."""
+    levels: list[tuple[float, bool]] = []
+    rate = next_rate(levels, lim)
+    while rate is not None and len(levels) < max_levels:
+        levels.append((rate, rate <= truth))
+        rate = next_rate(levels, lim)
+    return levels
+
+
+def test_the_window_a_search_aligns_to_is_the_one_the_rule_judges() -> None:
+    assert SEARCH_WINDOW_S == WINDOW_S
+
+
+def test_steps_up_by_growth_then_bisects_until_within_precision() -> None:
+    levels = search(47.0, limits())
+    assert [r for r, _ in levels[:4]] == [10, 20, 40, 80]
+    assert levels[4][0] == pytest.approx(60)  # between 40 (held) and 80 (broke)
+    found = bracket([Level(r, 0.0, h) for r, h in levels], limits())
+    assert found.converged and found.ended_by == "precision"
+    assert found.last_good_per_s is not None and found.first_broken_per_s is not None
+    assert found.last_good_per_s <= 47.0 < found.first_broken_per_s
+    assert found.width is not None and found.width <= 0.10
+
+
+@pytest.mark.parametrize("truth", [0.7, 3.0, 9.99, 10.0, 33.3, 61.0, 250.0, 1234.5])
+@pytest.mark.parametrize("precision", [0.01, 0.05, 0.2])
+def test_the_bracket_always_holds_the_truth_and_meets_the_precision(truth: float, precision: float) -> None:
+    lim = limits(precision=precision)
+    levels = search(truth, lim)
+    found = bracket([Level(r, 0.0, h) for r, h in levels], lim)
+    assert found.converged, levels
+    assert found.last_good_per_s is not None and found.first_broken_per_s is not None
+    assert found.last_good_per_s <= truth < found.first_broken_per_s
+    assert (found.first_broken_per_s - found.last_good_per_s) / found.last_good_per_s <= precision
+
+
+def test_an_additive_step_and_the_rate_cap() -> None:
+    lim = limits(first=5.0, growth=None, step=5.0, cap=18.0)
+    levels = search(1000.0, lim)
+    assert [r for r, _ in levels] == [5, 10, 15, 18]  # the cap is the last level: nothing broke up to it
+    found = bracket([Level(r, 0.0, h) for r, h in levels], lim)
+    assert not found.converged and found.ended_by == "max_rate"
+    assert found.last_good_per_s == 18 and found.first_broken_per_s is None
+
+
+def test_a_site_broken_at_the_first_level_is_searched_downwards() -> None:
+    levels = search(2.0, limits(first=10.0))
+    assert [r for r, _ in levels[:3]] == [10, 5, 2.5]
+    assert levels[3] == (1.25, True)
+    assert next_rate([(0.15, False)], limits()) is None  # below LOWEST_RATE: the site breaks at any load
+    assert LOWEST_RATE > 0.15 / 2
+
+
+def test_a_level_that_held_above_a_broken_one_is_noise() -> None:
+    # 40 broke, then 50 held (a lucky level): the bracket stays below the lowest broken level
+    found = bracket([Level(20, 0, True), Level(40, 10, False), Level(50, 20, True)], limits())
+    assert (found.last_good_per_s, found.first_broken_per_s) == (20, 40)
+    assert next_rate([(20, True), (40, False), (50, True)], limits()) == pytest.approx(30)
+
+
+def test_an_unfinished_search_says_why_it_stopped() -> None:
+    levels = [Level(10, 0, True), Level(20, 10, False)]
+    assert bracket(levels, limits()).ended_by == "max_duration"
+    assert bracket(levels, limits(), interrupted=True).ended_by == "interrupted"
+    assert bracket([Level(10, 0, False)], limits()).ended_by == "max_duration"
+
+
+def test_limits_apply_the_scales_and_safety_max_rate() -> None:
+    sc = scenario({"start": "20/s", "step": "10/s", "max_rate": "100/s", "max_duration": "2m", "rate_scale": 0.5},
+                  safety={"max_rate": "40/s"})
+    lim = limits_of(sc, rate_scale=0.5, duration_scale=0.5)
+    assert lim.first == pytest.approx(5) and lim.step == pytest.approx(2.5)
+    assert lim.cap == pytest.approx(25)  # max_rate 100 x 0.25 is below safety.max_rate (absolute)
+    assert lim.max_duration_s == pytest.approx(60)
+    assert limits_of(scenario({"start": "50/s"}), 1.0).growth == 2.0  # neither step nor growth: doubling
+    capped = limits_of(scenario({"start": "50/s"}, safety={"max_rate": "30/s"}))
+    assert capped.first == 30 and capped.cap == 30
+
+
+def test_the_plan_of_a_search_has_levels_and_cool_downs_and_survives_plan_json() -> None:
+    sc = scenario({"start": "10/s", "level_duration": "10s", "cool_down": "5s"})
+    first = build_plan(sc)
+    assert [p.name for p in first.phases] == ["level-1", "cool-down-1"]
+    assert first.duration == 15 and first.total_arrivals == pytest.approx(100)
+    ran = search_plan(sc, [(0.0, 10.0), (15.0, 20.0), (35.0, 15.0)])  # the second cool-down was longer
+    assert [(p.name, p.start, p.end, p.level) for p in ran.phases] == [
+        ("level-1", 0, 10, 10), ("cool-down-1", 10, 15, 0), ("level-2", 15, 25, 20), ("cool-down-2", 25, 35, 0),
+        ("level-3", 35, 45, 15), ("cool-down-3", 45, 50, 0)]
+    assert ran.planned_peak == 20 and ran.rate(30) == 0
+    assert plan_from_dict(json.loads(json.dumps(plan_to_dict(ran)))) == ran
+
+
+@pytest.mark.parametrize(("traffic", "words"), [
+    ({"start": "10/s", "level_duration": "7s"}, "whole 5-second windows"),
+    ({"start": "10/s", "cool_down": "0s"}, "whole 5-second windows"),
+    ({"start": "10/s", "precision": "0%"}, "precision must be above 0%"),
+    ({"start": "10/s", "step": "5/s", "growth": 1.5}, "not both"),
+    ({"start": "10/s", "growth": 1.0}, "greater than 1"),
+    ({"start": "10/s", "max_duration": "10s", "level_duration": "10s"}, "at least one level"),
+    ({"start": "10/s", "max_rate": "5/s"}, "below start"),
+    ({"start": "10/s", "model": "users"}, "open model"),
+    ({"start": "0/s"}, "greater than 0"),
+    ({"start": "10/s", "levels": 3}, "levels"),
+])
+def test_validation_errors_name_the_field_and_the_fix(traffic: dict[str, Any], words: str) -> None:
+    with pytest.raises(ScenarioError) as info:
+        scenario(traffic)
+    assert words in str(info.value)
+    assert "traffic" in str(info.value)
+
+
+def test_the_bracket_in_words_and_as_the_figure() -> None:
+    found = bracket([Level(40, 0, True), Level(80, 10, False), Level(60, 20, False), Level(50, 30, True),
+                     Level(55, 40, False), Level(52.5, 50, True)], limits(precision=0.05))
+    assert search_sentence(found, "visitors/s") == (
+        "Capacity between 52.5 and 55 visitors/s (within 5%; 5% asked): the search converged after 6 levels.")
+    cap = {"found": True, "arrivals_per_s": 52.5, "broke_at_per_s": 55,
+           "search": {"last_good_per_s": 52.5, "first_broken_per_s": 55}}
+    assert capacity_figure(cap) == "between 52.5/s and 55/s"
+
+
+def test_a_search_with_workers_is_a_usage_error(tmp_path: Path) -> None:
+    path = write_scenario(tmp_path / "s.yaml", {"name": "s", "traffic": {"profile": "search", "start": "5/s"},
+                                                "journeys": JOURNEY})
+    result = run_cli("run", str(path), "--workers", "2", "--target", "http://127.0.0.1:9", "--out",
+                     str(tmp_path / "run"), timeout=60)
+    assert result.returncode == 2, result.stderr
+    errors = [line for line in result.stderr.splitlines() if "error" in line]
+    assert len(errors) == 1 and "--workers" in errors[0] and "search" in errors[0], result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.integration
+@pytest.mark.timing
+def test_a_search_brackets_the_knob_derived_capacity_within_its_precision_and_time(
+        demo_factory: Any, tmp_path: Path) -> None:
+    # Product pages only: 2 slots of 40 ms each serve 50 pages/s, so 50 visitors/s is the true capacity.
+    # Above it the queue grows by (rate - 50) a second; a p95 limit of 150 ms (the 40 ms page and ~110 ms of
+    # queue) breaks within a 5 s level from about 2-3% over it, and below it nothing queues.
+    config = DemoConfig(slots=2, service_ms={"product": 40.0})
+    truth = config.capacity_per_s("product")
+    site = demo_factory(config)
+    bound = 90.0
+    document = {
+        "name": "search",
+        "traffic": {"profile": "search", "start": "15/s", "level_duration": "5s", "cool_down": "5s",
+                    "precision": "10%", "max_duration": f"{bound:g}s"},
+        "journeys": [{"name": "look", "steps": [{"get": "/products/kitchen-01"}]}],
+        "slos": [{"metric": "p95", "below": "150ms"}, {"metric": "error_rate", "below": "1%"}],
+    }
+    run_dir = tmp_path / "run"
+    began = time.monotonic()
+    result = run_cli("run", str(write_scenario(tmp_path / "search.yaml", document)), "--target", site.url,
+                     "--out", str(run_dir), timeout=bound + 60)
+    took = time.monotonic() - began
+    assert result.returncode in (0, 1), result.stderr
+    found = read_summary(run_dir)["capacity"]["search"]
+    assert found["converged"] and found["ended_by"] == "precision", found
+    assert found["last_good_per_s"] <= truth <= found["first_broken_per_s"], (truth, found)
+    assert found["width"] <= 0.10
+    run = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    assert run["duration_s"] <= bound, run["duration_s"]
+    assert took <= bound + 30  # the run, its preflight and rehearsal, and the reports
+    plan = json.loads((run_dir / "plan.json").read_text(encoding="utf-8"))
+    assert plan["duration_s"] <= bound
+    levels = [p for p in plan["phases"] if p["name"].startswith("level-")]
+    assert [lv["level"] for lv in levels] == [lv["rate_per_s"] for lv in found["levels"]]
+    # The words every report uses, from the same summary.
+    summary_md = (run_dir / "summary.md").read_text(encoding="utf-8")
+    assert f"between {found['last_good_per_s']:.3g}/s and {found['first_broken_per_s']:.3g}/s" in summary_md
+    assert "Capacity between" in result.stdout
+    # Re-rendered from disk alone, the bracket is the same.
+    assert run_cli("report", str(run_dir)).returncode in (0, 1)
+    assert read_summary(run_dir)["capacity"]["search"] == found
