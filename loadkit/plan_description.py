@@ -3,7 +3,8 @@ first status line of ``loadkit run``). Sends nothing."""
 
 from __future__ import annotations
 
-from .scenario import Scenario, mean_visit_seconds
+from .scenario import Scenario, SearchTraffic, mean_visit_seconds
+from .search import limits_of
 from .traffic import Plan
 from .units import format_clock, format_duration
 
@@ -19,6 +20,10 @@ def plan_headline(plan: Plan) -> str:
         users = f"{plan.planned_peak:.3g}" if lowest >= plan.planned_peak else f"up to {plan.planned_peak:.3g}"
         return (f"{users} looping users over {over} (closed model)"
                 + (f", headroom probe {plan.probe_level:.3g} users" if plan.probe_level else ""))
+    if plan.profile == "search" and plan.phases:
+        first = plan.phases[0]
+        return (f"a capacity search from {first.level:.3g}/s in levels of {format_duration(first.end - first.start)}, "
+                "each judged before the next (levels decided as the run goes)")
     return (f"{plan.total_arrivals:.0f} visitors over {over}, peak {plan.planned_peak:.3g}/s"
             + (f", headroom probe {plan.probe_level:.3g}/s" if plan.probe_level else ""))
 
@@ -38,6 +43,16 @@ def describe_plan(scenario: Scenario, plan: Plan) -> list[str]:
             mean_visit = mean_visit_seconds(scenario.journeys)
             lines.append(f"concurrent visitors at peak (Little's law, visits of ~{mean_visit:.1f} s plus the "
                          f"site's response times): ~{plan.planned_peak * mean_visit:.0f}")
+    tr = scenario.traffic
+    if isinstance(tr, SearchTraffic):
+        lim = limits_of(scenario, plan.rate_scale / tr.rate_scale, plan.duration_scale)
+        up = f"+{lim.step:.3g}/s" if lim.step is not None else f"x{lim.growth:g}"
+        lines.append(f"search: only the first level is planned; then {up} a level while the service levels "
+                     f"hold, then halfway between the last level that held and the first that broke, until "
+                     f"they are within {lim.precision:.0%}")
+        lines.append(f"each level {format_duration(lim.level_s)}, then {format_duration(lim.cool_down_s)} or more "
+                     f"at zero; everything within {format_duration(lim.max_duration_s)}"
+                     + (f"; no level above {lim.cap:.3g}/s" if lim.cap is not None else ""))
     if plan.probe_level:
         lines.append(f"headroom probe: {plan.probe_level:.3g} {unit} "
                      f"({plan.probe_level / plan.planned_peak:.2g}x the planned peak)" if plan.planned_peak else "")

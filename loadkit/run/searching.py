@@ -87,7 +87,7 @@ class SearchDriver:
             plan = self.plan()
             self._publish(plan)
             n = len(self.starts)
-            self.job.on_status(f"search: level {n} at {rate:.3g}/s from {start:.0f} s")
+            self._say(f"search: level {n} at {rate:.3g}/s from {start:.0f} s")
             yield from level_times(plan, start, rate, limits.level_s, n)
             end = start + limits.level_s
             if self.stop.wait(max(0.0, self.t0() + end - time.time())):
@@ -106,11 +106,15 @@ class SearchDriver:
             start = SEARCH_WINDOW_S * math.ceil(max(end + limits.cool_down_s, elapsed) / SEARCH_WINDOW_S - 1e-9)
             words = "held" if held else "broke the service levels"
             if rate is not None and start + limits.level_s + limits.cool_down_s > limits.max_duration_s:
-                self.job.on_status(f"search: level {n} {words}; the next level would end after max_duration "
-                                   f"({limits.max_duration_s:g} s): done")
+                self._say(f"search: level {n} {words}; the next level would end after max_duration "
+                          f"({limits.max_duration_s:g} s): done")
                 return
-            self.job.on_status(f"search: level {n} {words}" +
-                               (f"; next {rate:.3g}/s" if rate is not None else "; done"))
+            self._say(f"search: level {n} {words}" + (f"; next {rate:.3g}/s" if rate is not None else "; done"))
+
+    def _say(self, line: str) -> None:
+        """News for the person running it, and for run.log."""
+        log.info("%s", line)
+        self.job.on_status(line)
 
     def _publish(self, plan: Plan) -> None:
         """The plan so far, to the load process and to disk (an interrupted search keeps it)."""
