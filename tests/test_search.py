@@ -19,6 +19,7 @@ from loadkit.traffic import build_plan, plan_from_dict, plan_to_dict, search_pla
 from loadkit.verdict import capacity_figure, search_sentence
 
 from .helpers import read_summary, run_cli, write_scenario
+from .test_summary_doc import key_paths, undocumented
 
 JOURNEY = [{"name": "j", "steps": [{"get": "/"}]}]
 
@@ -191,7 +192,9 @@ def test_a_search_brackets_the_knob_derived_capacity_within_its_precision_and_ti
                      "--out", str(run_dir), timeout=bound + 60)
     took = time.monotonic() - began
     assert result.returncode in (0, 1), result.stderr
-    found = read_summary(run_dir)["capacity"]["search"]
+    summary = read_summary(run_dir)
+    assert not undocumented(key_paths(summary))  # capacity.search is in docs/run-directory.md
+    found = summary["capacity"]["search"]
     assert found["converged"] and found["ended_by"] == "precision", found
     assert found["last_good_per_s"] <= truth <= found["first_broken_per_s"], (truth, found)
     assert found["width"] <= 0.10
