@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from . import scenario_errors as scenario_faults
@@ -212,7 +212,15 @@ def _within_required(analysis: Analysis, policy: VerdictPolicy, result: SloResul
 
 def judge(analysis: Analysis, policy: VerdictPolicy | None = None) -> Verdict:
     """Decide survives / at-risk / fails / inconclusive, with ranked reasons (docs/verdict.md's order)."""
-    policy = policy or analysis.scenario.verdict
+    verdict = _judge(analysis, policy or analysis.scenario.verdict)
+    if analysis.search is None:
+        return verdict
+    # A capacity search is read for its bracket: it leads the reasons, whatever the verdict.
+    bracket = search_sentence(analysis.search, _unit(analysis))
+    return replace(verdict, reasons=(bracket, *(r for r in verdict.reasons if r != bracket)))
+
+
+def _judge(analysis: Analysis, policy: VerdictPolicy) -> Verdict:
     if analysis.meta.aborted:
         return _aborted(analysis, policy)
     inconclusive = _not_delivered(analysis, policy) + _not_measured(analysis)

@@ -10,14 +10,18 @@ from typing import Any
 
 import pytest
 
+from loadkit.analysis import analyze
+from loadkit.data import load_run
 from loadkit.demo import DemoConfig
 from loadkit.errors import ScenarioError
 from loadkit.held import WINDOW_S
+from loadkit.report import render_run_dir
 from loadkit.scenario import SEARCH_WINDOW_S, parse_scenario
 from loadkit.search import LOWEST_RATE, Level, SearchLimits, bracket, limits_of, next_rate
 from loadkit.traffic import build_plan, plan_from_dict, plan_to_dict, search_plan
 from loadkit.verdict import capacity_figure, search_sentence
 
+from . import synth
 from .helpers import read_summary, run_cli, write_scenario
 from .test_summary_doc import key_paths, undocumented
 
@@ -156,6 +160,38 @@ def test_the_bracket_in_words_and_as_the_figure() -> None:
     assert capacity_figure(cap) == "between 52.5/s and 55/s"
 
 
+def test_levels_and_bracket_are_judged_from_the_run_directory(tmp_path: Path, monkeypatch: Any) -> None:
+    # A search that ran 10, 20, 40, 80, 60, 50, 54/s against a site that holds up to 52/s. Each level is a
+    # single 5 s window followed by an empty one: no break is sustained (two windows in a row), so the
+    # levels break by their own merged totals (rule 3, each level a scope), as the run judged them.
+    doc = {"name": "synthetic-search",
+           "traffic": {"profile": "search", "start": "10/s", "level_duration": "5s", "cool_down": "5s",
+                       "precision": "10%"},
+           "journeys": [{"name": "j", "steps": [{"get": "/"}]}],
+           "slos": [{"metric": "p95", "below": "300ms"}, {"metric": "error_rate", "below": "1%"}]}
+    ran = [(0.0, 10.0), (10.0, 20.0), (20.0, 40.0), (30.0, 80.0), (40.0, 60.0), (50.0, 50.0), (60.0, 54.0)]
+    monkeypatch.setattr(synth, "build_plan", lambda sc: search_plan(sc, ran))
+
+    def shape(t: int, endpoint: str, rate: float) -> tuple[list[float], dict[str, int]]:
+        return [40.0 if rate <= 52 else 400.0] * round(rate), {}
+
+    run_dir = synth.make_run_dir(tmp_path / "run", doc, shape)
+    analysis = analyze(load_run(run_dir))
+    assert analysis.search is not None
+    assert [(lv.rate, lv.held) for lv in analysis.search.levels] == [
+        (10, True), (20, True), (40, True), (80, False), (60, False), (50, True), (54, False)]
+    assert (analysis.search.last_good_per_s, analysis.search.first_broken_per_s) == (50, 54)
+    assert analysis.search.converged and analysis.search.ended_by == "precision"
+    assert analysis.capacity.found and analysis.capacity.arrivals_per_s == 50  # held.py's capacity agrees
+    render_run_dir(run_dir)
+    summary = read_summary(run_dir)
+    assert summary["reasons"][0] == ("Capacity between 50 and 54 visitors/s (within 8%; 10% asked): the search "
+                                     "converged after 7 levels.")
+    assert summary["capacity"]["figure"] == "between 50/s and 54/s"
+    assert summary["capacity"]["search"]["levels"][3] == {"rate_per_s": 80.0, "start_s": 30.0, "held": False}
+    assert "between 50/s and 54/s" in (run_dir / "summary.md").read_text(encoding="utf-8")
+
+
 def test_a_search_with_workers_is_a_usage_error(tmp_path: Path) -> None:
     path = write_scenario(tmp_path / "s.yaml", {"name": "s", "traffic": {"profile": "search", "start": "5/s"},
                                                 "journeys": JOURNEY})
@@ -208,6 +244,7 @@ def test_a_search_brackets_the_knob_derived_capacity_within_its_precision_and_ti
     # The words every report uses, from the same summary.
     summary_md = (run_dir / "summary.md").read_text(encoding="utf-8")
     assert f"between {found['last_good_per_s']:.3g}/s and {found['first_broken_per_s']:.3g}/s" in summary_md
+    assert summary["reasons"][0].startswith("Capacity between")  # a search is read for its bracket
     assert "Capacity between" in result.stdout
     # Re-rendered from disk alone, the bracket is the same.
     assert run_cli("report", str(run_dir)).returncode in (0, 1)

@@ -92,6 +92,8 @@ def _search(job: RunJob, ctx: LoadContext, sup: Supervisor) -> None:
     """A capacity search: the dispatcher walks its levels, decided one at a time (run/searching.py)."""
     def on_plan(plan: Plan) -> None:
         ctx.plan = plan
+        if sup.live is not None:  # the live export's planned arrivals and phase follow the levels too
+            sup.live.plan = plan
 
     driver = SearchDriver(job, ctx.crew, ctx.stop, sup.flush, lambda: ctx.t0, on_plan)
     ctx.search_times = driver.arrival_times
