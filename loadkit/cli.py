@@ -187,6 +187,14 @@ def _add_others(sub: Any) -> None:
     p.add_argument("--json", action="store_true", help="print the plan as JSON")
     p.set_defaults(func=cmd_plan)
 
+    p = sub.add_parser("calibrate", help="measure how many visitors/s one load process starts for a scenario's "
+                                         "journeys on this machine (about 10 s against a local server); "
+                                         "`loadkit plan` then states the load processes a plan needs")
+    p.add_argument("scenario")
+    p.add_argument("--seconds", type=_positive_float, default=api.DEFAULT_CALIBRATION_SECONDS, metavar="N",
+                   help="how long to measure (3 to 120; default %(default)g)")
+    p.set_defaults(func=cmd_calibrate)
+
     p = sub.add_parser("scenarios", help="list the bundled scenarios (run them by name: loadkit run tv-spot)")
     p.set_defaults(func=cmd_scenarios)
 
@@ -392,6 +400,14 @@ def cmd_plan(args: argparse.Namespace) -> int:
     else:
         for line in view.lines:
             print(line)
+    return ExitCode.SURVIVES
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    """``loadkit calibrate``: measure one load process's rate for the scenario's journeys here; save it."""
+    result = api.calibrate(args.scenario, args.seconds, on_status=_say)
+    for line in result.lines:
+        print(line)
     return ExitCode.SURVIVES
 
 

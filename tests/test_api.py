@@ -64,6 +64,7 @@ def test_run_resolves_its_settings_then_runs_them_through_the_api() -> None:
      {"out": None, "name": "shop"}),
     (["init", "--from-log", "a.log", "b.log.gz", "--spike", "10:00..10:30"], "init_from_logs",
      (api.LogImport(files=(Path("a.log"), Path("b.log.gz")), spike="10:00..10:30"),), {"out": None, "name": None}),
+    (["calibrate", "smoke", "--seconds", "5"], "calibrate", ("smoke", 5.0), {"on_status": cli._say}),
     (["scenarios"], "scenarios", (), {}),
     (["schema"], "schema", (), {}),
     (["worker", "--master", "10.0.0.5:5560"], "worker", ("10.0.0.5:5560",), {"parent_pid": None}),

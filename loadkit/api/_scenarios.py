@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..calibration import LoadProcesses, load_processes
 from ..config import Flags
 from ..errors import UsageError
 from ..plan_description import describe_plan
@@ -29,20 +30,26 @@ class PlanView:
     """A scenario's traffic plan, as ``loadkit plan`` shows it."""
 
     settings: RunSettings
+    processes: LoadProcesses  # the load processes its peak needs, from this machine's calibration
 
     @property
     def lines(self) -> list[str]:
-        """The plan in words and a phase table."""
-        return describe_plan(self.settings.scenario, self.settings.plan)
+        """The plan in words and a phase table, then the load processes it needs (and a warning when this
+        machine has too few cores for them)."""
+        warning = self.processes.warning
+        return [*describe_plan(self.settings.scenario, self.settings.plan), "", *self.processes.lines,
+                *([f"warning: {warning}"] if warning else [])]
 
     def to_dict(self) -> dict[str, Any]:
-        """The plan as JSON (``loadkit plan --json``)."""
-        return plan_to_dict(self.settings.plan)
+        """The plan as JSON (``loadkit plan --json``): the plan, and ``load_processes``."""
+        return {**plan_to_dict(self.settings.plan), "load_processes": self.processes.to_dict()}
 
 
 def plan(spec: str, flags: Flags = NO_FLAGS, environ: Mapping[str, str] | None = None) -> PlanView:
-    """The traffic plan a run of ``spec`` would follow with these settings; sends nothing."""
-    return PlanView(settings(spec, flags, environ, sends_load=False))
+    """The traffic plan a run of ``spec`` would follow with these settings, and the load processes its peak
+    needs on this machine (from ``loadkit calibrate``); sends nothing."""
+    checked = settings(spec, flags, environ, sends_load=False)
+    return PlanView(checked, load_processes(checked.scenario, checked.plan, spec, environ))
 
 
 @dataclass(frozen=True)
