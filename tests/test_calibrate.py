@@ -162,3 +162,18 @@ def test_the_catch_all_server_answers_everything_including_pipelined_requests() 
             received += chunk
     assert received.count(b"HTTP/1.1 200 OK") == 3 and received.count(PAGE) == 3
     assert received.rstrip().endswith(PAGE.rstrip())
+
+
+def test_a_capacity_search_is_said_to_run_in_one_process(tmp_path: Path) -> None:
+    env = {"LOADKIT_CACHE_DIR": str(tmp_path)}
+    search = parse_scenario({"name": "s", "traffic": {"profile": "search", "start": "5/s"},
+                             "journeys": [{"name": "look", "steps": [{"get": "/"}]}]})
+    machine = this_machine()
+    assert "`loadkit calibrate s.yaml`" in load_processes(search, build_plan(search), "s.yaml", env, machine).lines[0]
+    save_calibration(Calibration(scenario="s", journeys=journeys_fingerprint(search), machine=machine,
+                                 measured_at="2026-12-02T05:00:00Z", per_process_per_s=900.0, cpu_ms_per_visit=0.8,
+                                 measured_per_s=900.0, measured_cpu=0.7, requests_per_visit=1.0, seconds=5.0,
+                                 limited_by="cpu"), env)
+    view = load_processes(search, build_plan(search), "s.yaml", env, machine)
+    assert view.needed is None and view.warning is None
+    assert "one process starts up to 900/s on this machine (calibrated 2026-12-02)" in view.lines[0]

@@ -72,6 +72,12 @@ def load_processes(scenario: Scenario, plan: Plan, spec: str, environ: Mapping[s
         return LoadProcesses(peak, cores, missing="not estimated for the closed model (its visits a second depend "
                                                   "on the site's response times)")
     found = find_calibration(scenario, environ, machine)
+    if plan.profile == "search":  # its levels are chosen as it runs, in one process (no --workers)
+        reach = f"one process starts up to {found.per_process_per_s:,.0f}/s on this machine (calibrated " \
+                f"{found.date}): levels above that measure loadkit, not the site" if found else \
+                f"`loadkit calibrate {spec}` measures how far one process reaches on this machine"
+        return LoadProcesses(peak, cores, calibration=found,
+                             missing=f"a capacity search runs in one load process; {reach}")
     if found is None:
         return LoadProcesses(peak, cores, missing=f"not calibrated on this machine; `loadkit calibrate {spec}` "
                                                   "measures one process's rate for these journeys (about 10 s, "
