@@ -17,11 +17,12 @@ from dataclasses import dataclass, field
 
 import gevent
 
+from . import hiccups
 from .arrivals import dispatch, drain
 from .context import build_context
 from .job import RunJob
 from .local import load_environment
-from .process import burst_tolerant_gc
+from .process import burst_tolerant_gc, cpu_sampler
 from .recorder import Recorder
 
 __all__ = ["Measurement", "Tick", "measure_visits"]
@@ -115,9 +116,11 @@ def measure_visits(job: RunJob, seconds: float, cpu_target: float,
         ctx.t0 = t0
         recorder.start_clock(t0)
         dispatcher = gevent.spawn(dispatch, control.times(), t0, factory.visit, recorder, ctx.crew, ctx.stop, None)
+        meter = hiccups.start(recorder, cpu_sampler())  # a run's fixed cost, so it is in the figure too
         try:
             _control(control, recorder, ctx.crew.__len__, seconds, cpu_target, found, on_tick)
         finally:
+            meter.kill()
             ctx.stop.set()
             dispatcher.join(timeout=2)
             dispatcher.kill()
