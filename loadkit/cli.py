@@ -12,18 +12,16 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import api
 from ._version import __version__
 from .config import (DEFAULT_MASTER_PORT, Flags, parse_count, parse_host, parse_linger, parse_listen,
                      parse_otlp_url, parse_port, parse_positive, parse_seconds, parse_upload_url, parse_workers)
+from .console import out_of_disk_message, print_run_result, verdict_line
 from .errors import ExitCode, LoadkitError
 from .progress import progress_view
-from .units import format_clock, parse_percent
-
-if TYPE_CHECKING:
-    from .verdict import Verdict
+from .units import parse_percent
 
 
 def _arg(parse: Callable[[str], Any]) -> Callable[[str], Any]:
@@ -261,29 +259,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     return result.exit_code
 
 
-def print_run_result(result: api.RunResult, quiet: bool) -> None:
-    """A finished run on the console: the verdict, its reasons, where the report is, the baseline's
-    judgement, a full disk (``loadkit run``, and loadkit's Locust entry)."""
-    settings = result.settings
-    rendered, verdict = result.rendered, result.verdict
-    print(_verdict_line(verdict))
-    if not quiet:
-        for reason in verdict.reasons:
-            print(f"  - {reason}")
-        for line in scenario_error_lines(rendered.analysis.scenario_errors):
-            print(line)
-        if "report.html" not in rendered.missing:
-            print(f"report: {settings.run_dir / 'report.html'}")
-    comparison = result.comparison
-    if comparison is not None:
-        print(f"baseline {result.baseline}: " + ("regression beyond noise: " + ", ".join(
-            f"{c.metric} of {c.endpoint}" for c in comparison.regressions) if comparison.regressions else
-            "no regression beyond noise"))
-    if result.exit_code == ExitCode.OUT_OF_DISK:
-        print(f"loadkit: error: {out_of_disk_message(settings.run_dir, rendered.missing, result.outcome.disk_full)}",
-              file=sys.stderr)
-
-
 def _silent(_message: str) -> None:
     """Say nothing (``--quiet``)."""
 
@@ -291,42 +266,6 @@ def _silent(_message: str) -> None:
 def _say(message: str) -> None:
     """One line of news on stderr."""
     print(f"loadkit: {message}", file=sys.stderr, flush=True)
-
-
-def scenario_error_lines(summary: dict[str, Any]) -> list[str]:
-    """The console's account of scenario errors: per step, then one sample's (redacted) traceback."""
-    if not summary.get("count"):
-        return []
-    lines = [f"scenario errors (the scenario's, not counted against the site): {summary['count']:,}"]
-    lines += [f"  - {r['endpoint']}: {r['words']}, {r['count']:,}x from {format_clock(r['first_s'])}"
-              for r in summary["by_step"][:10]]
-    sample = summary.get("sample") or {}
-    if sample.get("traceback"):
-        lines.append("  traceback of one (redacted):")
-        lines += ["    " + line for line in str(sample["traceback"]).rstrip().splitlines()]
-    elif sample.get("detail"):
-        lines.append(f"  for example: {sample.get('url') or sample['endpoint']}: {sample['detail']}")
-    return lines
-
-
-def out_of_disk_message(run_dir: Path, missing: Sequence[str], disk_full: str | None = None) -> str:
-    """One line: what the full disk cost (the run's data, the reports not written) and the fix."""
-    parts = [disk_full] if disk_full else []
-    if missing:
-        written = [name for name in ("summary.json", "report.html", "junit.xml", "summary.md") if name not in missing]
-        parts.append(f"the disk is full: {', '.join(missing)} {'was' if len(missing) == 1 else 'were'} not written "
-                     f"to {run_dir}" + (f" ({', '.join(written)} {'was' if len(written) == 1 else 'were'})"
-                                        if written else ""))
-        fix = f"free some disk space, then `loadkit report {run_dir}` writes every report"
-    else:
-        fix = "free some disk space (or pass --out on a disk with room) and run the scenario again"
-    return "; ".join(parts) + f". Fix: {fix}"
-
-
-def _verdict_line(verdict: Verdict) -> str:
-    """``FAILS: the site broke ...`` (the headline already starts with the verdict's word)."""
-    words = verdict.headline.split(": ", 1)
-    return f"{verdict.verdict.upper()}: {words[-1]}"
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -347,7 +286,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     """``loadkit report RUN_DIR``: rebuild every report from the data files alone."""
     result = api.report(args.run_dir, strict=args.strict)
     rendered = result.rendered
-    print(_verdict_line(rendered.verdict))
+    print(verdict_line(rendered.verdict))
     for path in rendered.files:
         print(f"wrote {path}")
     if rendered.missing:

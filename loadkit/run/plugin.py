@@ -235,7 +235,7 @@ def _scenario(options: Any) -> str:
 def _run_master(environment: Environment, runner: MasterRunner | None, web_ui: Any, main: Any) -> None:
     """The whole run, as ``loadkit run`` runs it, on Locust's master runner (or in this process)."""
     from .. import api
-    from ..cli import print_run_result
+    from ..console import print_run_result
     from ..progress import progress_view
     from . import Distribution
 
