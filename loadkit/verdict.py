@@ -20,7 +20,6 @@ the decisions in that order, one named step each.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -40,9 +39,10 @@ from .audience import audience_limit
 from .business import journey_sentence, order_sentences, orders
 from .scale import scale_sentence, what_to_scale
 from .scenario import Business, VerdictPolicy
-from .search import Bracket
 from .traffic import PhaseName
 from .units import format_clock, format_duration, format_metric, format_ms, format_percent
+from .verdict_words import (capacity_figure, metric_words, plateau_sentence, rate_unit, scope_label,
+                            search_sentence, slo_sentence)
 
 VERDICTS = ("survives", "at-risk", "fails", "inconclusive")
 _METRIC_WORDS = METRIC_WORDS
@@ -65,112 +65,6 @@ class Verdict:
     def passed(self) -> bool:
         """True for survives and at-risk (the default exit code 0)."""
         return self.verdict in ("survives", "at-risk")
-
-
-def _value(result: SloResult, value: float | None = None) -> str:
-    return format_metric(result.slo.metric, result.observed if value is None else value)
-
-
-def _limit(result: SloResult) -> str:
-    return format_metric(result.slo.metric, result.limit)
-
-
-def metric_words(metric: str) -> str:
-    """An SLO metric in words: ``p95`` -> ``p95 response time``."""
-    return _METRIC_WORDS.get(metric, metric)
-
-
-def capacity_figure(cap: Mapping[str, Any], unit: str = "/s") -> str:
-    """The capacity as every report prints it (``~26.7/s``, ``>= 12/s`` or ``below 8/s``), from summary.json's
-    ``capacity`` (rounded as it is written there)."""
-    value, broke_at = cap.get("arrivals_per_s") or 0.0, cap.get("broke_at_per_s") or 0.0
-    search = cap.get("search")
-    if isinstance(search, Mapping):  # a capacity search: its bracket
-        good, broken = search.get("last_good_per_s"), search.get("first_broken_per_s")
-        if good and broken:
-            return f"between {good:.3g}{unit} and {broken:.3g}{unit}"
-        if broken:
-            return f"below {broken:.3g}{unit}"
-    if cap.get("found") and value > 0:
-        return f"~{value:.3g}{unit}"
-    if cap.get("found"):
-        return f"below {broke_at:.3g}{unit}" if broke_at > 0 else "below the lowest rate offered"
-    return f"≥ {value:.3g}{unit}" if value > 0 else "n/a"
-
-
-_ENDED_BY = {"max_duration": "the search reached its time bound (max_duration)",
-             "interrupted": "the run was interrupted",
-             "max_rate": "nothing broke up to the search's rate bound (max_rate or safety.max_rate)",
-             "precision": "the search converged"}
-
-
-def search_sentence(search: Bracket, unit: str = "visitors/s") -> str:
-    """A capacity search's bracket in words: "Capacity between 72 and 75 visitors/s (within 4%; 5% asked):
-    the search converged after 9 levels." """
-    good, broken = search.last_good_per_s, search.first_broken_per_s
-    why, levels = _ENDED_BY[search.ended_by], f"{len(search.levels)} level{'s' if len(search.levels) != 1 else ''}"
-    asked = f"{search.precision:.0%} asked"
-    if good is not None and broken is not None:
-        within = f"within {search.width or 0:.0%}; {asked}"
-        return f"Capacity between {good:.3g} and {broken:.3g} {unit} ({within}): {why} after {levels}."
-    if broken is not None:
-        return f"Capacity below {broken:.3g} {unit}: every level broke the service levels; {why} after {levels}."
-    return f"Capacity at least {good or 0:.3g} {unit}: no level broke the service levels; {why} after {levels}."
-
-
-def _scope_words(result: SloResult, analysis: Analysis) -> str:
-    return scope_label(result.scope, analysis, levels=True)
-
-
-def scope_label(scope: str, analysis: Analysis, levels: bool = False) -> str:
-    """A scope in words, the same in every report; with ``levels``, with its planned level too."""
-    plan, unit = analysis.plan, _unit(analysis)
-    if scope == RUN:
-        return f"up to the planned peak ({plan.planned_peak:.3g} {unit})" if levels else "up to the planned peak"
-    if scope == PROBE:
-        return f"in the headroom probe at up to {plan.probe_level or 0:.3g} {unit}" if levels else \
-            "in the headroom probe"
-    if scope == PEAK:
-        return f"during the peak ({plan.planned_peak:.3g} {unit})" if levels else "during the peak"
-    return f"during the {scope} phase"
-
-
-def _unit(analysis: Analysis) -> str:
-    return "users" if analysis.plan.model == "users" else "visitors/s"
-
-
-def slo_sentence(result: SloResult, analysis: Analysis) -> str:
-    """A failed SLO as a sentence with its numbers."""
-    what = _METRIC_WORDS[result.slo.metric]
-    where = f"{result.slo.endpoint}" if result.slo.endpoint else \
-        f"the {result.slo.journey} journey" if result.slo.journey else "all requests"
-    if result.slo.metric == "success_rate":
-        verb = "fell to"
-        limit = f"at least {_limit(result)}"
-    else:
-        verb, limit = "reached", f"limit {_limit(result)}"
-    if result.first_break_s is None:
-        when = ""
-    elif result.until_s is not None and not result.over_scope:
-        when = f" from {format_clock(result.first_break_s)} to {format_clock(result.until_s)}"
-    else:
-        when = f", first from {format_clock(result.first_break_s)}"
-    total = ""
-    if not result.over_scope and result.scope_observed is not None:
-        total = f"; {_value(result, result.scope_observed)} over the whole of it"
-    if not result.over_scope:
-        return (f"The {what} of {where} {verb} {_value(result)}{when} {_scope_words(result, analysis)} "
-                f"({limit}{total}).")
-    return (f"The {what} of {where} {verb} {_value(result)} {_scope_words(result, analysis)} "
-            f"({limit}{when}).")
-
-
-def _plateau_sentence(b: Break, analysis: Analysis) -> str:
-    share = f"{(1 - (b.observed or 0)) * 100:.0f}% fewer requests than its visitors asked for" \
-        if b.observed is not None else "fewer requests than its visitors asked for"
-    return (f"The site stopped keeping up with its visitors from {format_clock(b.start_s)} at about "
-            f"{b.offered_per_s:.3g} {_unit(analysis)}: {b.endpoint} completed {share} "
-            f"({'in the headroom probe' if not b.judged else 'at or below the planned peak'}).")
 
 
 @dataclass(frozen=True)
@@ -216,7 +110,7 @@ def judge(analysis: Analysis, policy: VerdictPolicy | None = None) -> Verdict:
     if analysis.search is None:
         return verdict
     # A capacity search is read for its bracket: it leads the reasons, whatever the verdict.
-    bracket = search_sentence(analysis.search, _unit(analysis))
+    bracket = search_sentence(analysis.search, rate_unit(analysis))
     return replace(verdict, reasons=(bracket, *(r for r in verdict.reasons if r != bracket)))
 
 
@@ -295,7 +189,7 @@ def _fails(analysis: Analysis, policy: VerdictPolicy, broke: _Breaks, inconclusi
     site_plateaus = [b for b in broke.plateaus if b.judged and not disturbed_between(analysis, b.start_s, b.end_s)]
     # One sentence per SLO: the judged scope that broke first speaks for it.
     reasons = _dedupe([slo_sentence(r, analysis) for r in _first_per_slo(conclusive)] +
-                      [_plateau_sentence(b, analysis) for b in site_plateaus])
+                      [plateau_sentence(b, analysis) for b in site_plateaus])
     if not reasons or not analysis.totals.requests:
         return None
     totals = analysis.totals
@@ -326,9 +220,9 @@ def _at_risk(analysis: Analysis, policy: VerdictPolicy, broke: _Breaks) -> Verdi
     risk: list[str] = []
     cap = analysis.capacity
     probe_reasons = _dedupe([slo_sentence(r, analysis) for r in _first_per_slo(broke.probe)] +
-                            [_plateau_sentence(b, analysis) for b in broke.plateaus if not b.judged])
+                            [plateau_sentence(b, analysis) for b in broke.plateaus if not b.judged])
     if probe_reasons:
-        cap_words = (f"it held up to about {cap.arrivals_per_s:.3g} {_unit(analysis)}, a headroom of "
+        cap_words = (f"it held up to about {cap.arrivals_per_s:.3g} {rate_unit(analysis)}, a headroom of "
                      f"{cap.headroom:.2f}x" if cap.found and cap.headroom is not None else "")
         risk.append(f"The site held at the planned peak but not at {policy.required_headroom:g}x of it "
                     + (f"({cap_words}, below the {policy.required_headroom:g}x required)." if cap_words else "."))
@@ -353,7 +247,7 @@ def _survives(analysis: Analysis, policy: VerdictPolicy, broke: _Breaks) -> Verd
     probe ran. A break above that level (a visit_share range's high end) is told by the audience sentence."""
     held = len({r.slo.name for r in analysis.slo_results})
     probe = analysis.plan.probe_level
-    unit = _unit(analysis)
+    unit = rate_unit(analysis)
     if probe and (broke.beyond or analysis.breaks):  # here only breaks above the required level remain
         probe = required_level(analysis, policy)
         where = f" and in the headroom probe up to {probe:.3g} {unit} ({policy.required_headroom:g}x the peak)."
@@ -450,17 +344,17 @@ def _context(analysis: Analysis, policy: VerdictPolicy) -> list[str]:
                        "refused connections).")
     cap = analysis.capacity
     if analysis.search is not None:
-        out.append(search_sentence(analysis.search, _unit(analysis)))
+        out.append(search_sentence(analysis.search, rate_unit(analysis)))
     elif cap.found and not cap.arrivals_per_s:
-        below = f"below {cap.broke_at_per_s:.3g} {_unit(analysis)}" if cap.broke_at_per_s else \
+        below = f"below {cap.broke_at_per_s:.3g} {rate_unit(analysis)}" if cap.broke_at_per_s else \
             "below the lowest rate this run offered"
         out.append(f"Capacity: {below}; {cap.limited_by} broke the service levels at the lowest rate this run "
                    "offered.")
     elif cap.found:
-        out.append(f"Capacity: about {cap.arrivals_per_s:.3g} {_unit(analysis)} before {cap.limited_by} "
+        out.append(f"Capacity: about {cap.arrivals_per_s:.3g} {rate_unit(analysis)} before {cap.limited_by} "
                    f"broke the service levels (headroom {cap.headroom or 0:.2f}x the planned peak).")
     elif cap.arrivals_per_s:
-        out.append(f"Capacity: at least {cap.arrivals_per_s:.3g} {_unit(analysis)} (the most this run tried).")
+        out.append(f"Capacity: at least {cap.arrivals_per_s:.3g} {rate_unit(analysis)} (the most this run tried).")
     limit = audience_limit(analysis)
     if limit is not None:
         out.append(limit.sentence())
