@@ -17,8 +17,7 @@ import resource
 import socket
 import ssl
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlencode, urljoin, urlsplit
 
@@ -29,10 +28,10 @@ from .. import failures as kinds
 from ..extract import NotFound, extract_value, json_path
 from ..redaction import secret_header_names
 from ..scenario import Journey, Scenario, Step, host_allowed, mask_query, url_host
-from ..uri import ENV, VARIABLE, PathTemplate
 from .browser import cacheable, csrf_field, csrf_headers, origin, page_assets
 from .client import Connections, Response, VisitorClient
 from .recorder import BODY_SNIPPET, RequestFailure
+from .steps import DataPool, Prepared, render, render_json
 from .walking import Walkers
 
 
@@ -59,96 +58,6 @@ def classify_error(error: BaseException) -> str:
     if "ssl" in name or "certificate" in name:
         return kinds.TLS
     return kinds.CONNECTION_ERROR
-
-
-def render(template: str, values: Mapping[str, Any]) -> str:
-    """Replace ``{var}`` with its value (form fields, headers, bodies; paths are URI templates)."""
-    return VARIABLE.sub(lambda match: str(values[match.group(1)]), template)
-
-
-def render_json(value: Any, values: Mapping[str, Any]) -> Any:
-    """Render ``{var}`` inside every string of a JSON document."""
-    if isinstance(value, str):
-        whole = VARIABLE.fullmatch(value)
-        return values[whole.group(1)] if whole else render(value, values)
-    if isinstance(value, list):
-        return [render_json(v, values) for v in value]
-    if isinstance(value, dict):
-        return {render(k, values): render_json(v, values) for k, v in value.items()}
-    return value
-
-
-def _env_json(value: Any, environ: Mapping[str, str]) -> Any:
-    """``${NAME}`` read from the environment inside every string of a JSON document."""
-    if isinstance(value, str):
-        return ENV.sub(lambda m: environ[m.group(1)], value)
-    if isinstance(value, list):
-        return [_env_json(v, environ) for v in value]
-    if isinstance(value, dict):
-        return {k: _env_json(v, environ) for k, v in value.items()}
-    return value
-
-
-@dataclass
-class DataPool:
-    """Per-visitor draws from the scenario's data sources (random, or sequential across visitors)."""
-
-    values: Mapping[str, Sequence[Any]]  # lists, or ``range`` objects drawn from their bounds (never expanded)
-    sequential: frozenset[str]
-    rng: random.Random
-    offset: int = 0  # this worker's place in a sequential walk
-    stride: int = 1  # how many workers share the walk
-    _counter: int = 0
-
-    def draw(self) -> dict[str, Any]:
-        """One value per source for a new visitor."""
-        drawn: dict[str, Any] = {}
-        index = self.offset + self._counter * self.stride
-        self._counter += 1
-        for name, column in self.values.items():
-            if isinstance(column, range):
-                # From the bounds: len() of a range wider than sys.maxsize would overflow. randrange(n) draws
-                # what choice() on the expanded list would have drawn, so seeded runs repeat as before.
-                size = (column.stop - column.start) // column.step
-                position = index % size if name in self.sequential else self.rng.randrange(size)
-                drawn[name] = column.start + position * column.step
-            else:
-                drawn[name] = column[index % len(column)] if name in self.sequential else self.rng.choice(column)
-        return drawn
-
-
-@dataclass(frozen=True)
-class _Prepared:
-    """What a step's requests share, worked out once (the request path runs thousands of times a second)."""
-
-    path: PathTemplate  # compiled once: expanding it is all a request pays
-    path_vars: bool
-    headers_static: bool
-    headers: dict[str, str]  # the whole set when static (never mutated)
-    step_headers: dict[str, str]  # the step's own, ${ENV} read
-    defaults: dict[str, str]  # what the step's body implies (its Content-Type), below any header given
-    form: dict[str, str] | None  # the step's body with ${ENV} read (secrets are never in the scenario)
-    json_body: Any
-    body: str | None
-
-    @classmethod
-    def of(cls, step: Step, base_headers: Mapping[str, str], environ: Mapping[str, str]) -> _Prepared:
-        def env(text: str) -> str:
-            return ENV.sub(lambda m: environ[m.group(1)], text)
-
-        step_headers = {k: env(v) for k, v in step.headers.items()}
-        static = not any(VARIABLE.search(v) for v in step_headers.values())
-        given = {name.lower() for name in (*base_headers, *step.headers)}
-        implied = {"Content-Type": "application/x-www-form-urlencoded"} if step.form is not None else \
-            {"Content-Type": "application/json", "Accept": "application/json"} if step.json_body is not None else \
-            {"Content-Type": "text/plain; charset=utf-8"} if step.body is not None else {}
-        defaults = {name: value for name, value in implied.items() if name.lower() not in given}
-        path = PathTemplate(step.path, environ)
-        return cls(path=path, path_vars=bool(path.variables), headers_static=static, defaults=defaults,
-                   step_headers=step_headers, headers={**defaults, **base_headers, **step_headers} if static else {},
-                   form={env(k): env(v) for k, v in step.form.items()} if step.form is not None else None,
-                   json_body=_env_json(step.json_body, environ) if step.json_body is not None else None,
-                   body=env(step.body) if step.body is not None else None)
 
 
 MAX_REDIRECTS = 5
@@ -194,7 +103,7 @@ class VisitorFactory:
         # scenario-wide headers that carry secrets: sent to the target's origin only
         self._secret_headers = frozenset(secret_header_names(scenario))
         self._origin = origin(target)
-        self._prepared: dict[int, _Prepared] = {}
+        self._prepared: dict[int, Prepared] = {}
         self.walking = Walkers()  # the visits in flight, each at its step: those the run's end cuts short
         self._step_names = {id(j): tuple(_step_name(s) for s in j.steps) for j in self.journeys}
 
@@ -262,7 +171,7 @@ class VisitorFactory:
         """
         prepared = self._prepared.get(id(step))
         if prepared is None:
-            prepared = self._prepared[id(step)] = _Prepared.of(step, self.headers, os.environ)
+            prepared = self._prepared[id(step)] = Prepared.of(step, self.headers, os.environ)
         url = prepared.path.expand(values) if prepared.path_vars else prepared.path.source
         if not url.startswith("/") and "://" not in url:  # a relative link, as the page it came from had it
             url = urljoin(values.get(_PAGE_URL) or self.target + "/", url)
@@ -445,3 +354,7 @@ def _text(response: Response, limit: int | None = BODY_SNIPPET) -> str:
     content = response.content if limit is None else response.content[:limit * 4]
     text = content.decode("utf-8", errors="replace")
     return text[:limit] if limit is not None else text
+
+
+__all__ = ["MAX_REDIRECTS", "REDIRECT_STATUSES", "DataPool", "VisitorFactory", "classify_error", "render",
+           "render_json", "shared_pool_size"]
