@@ -1,6 +1,7 @@
 """Throughput: loadkit vs plain Locust (FastHttpUser) on the same nginx, side by side, medians of runs.
 
     python benchmarks/bench_throughput.py [--runs 3] [--seconds 15] [--users 50]
+    python benchmarks/bench_throughput.py --cases locustfile [--tree /path/to/other/checkout] [--runs 5]
 
 Requests/s are medians over each run's steady seconds (3 s in to 2 s before the end), for loadkit (its
 metrics file) and plain Locust (its stats history) alike. Measures, in one run, interleaved:
@@ -12,6 +13,11 @@ metrics file) and plain Locust (its stats history) alike. Measures, in one run, 
   machine was over the steady seconds (/proc/stat) and requests per CPU-second of loadkit's processes
   (start-up included), which tells whether the machine or loadkit set the limit.
 The target (nginx, one worker process) shares this machine's cores with the load generators.
+
+``--cases locustfile``: loadkit running a ``locustfile:`` (the plain Locust file above: FastHttpUsers that
+GET /), closed model (``--users`` users, steady requests/s and requests per CPU-second) and open model (a
+constant ``--open-rate`` arrivals/s, CPU microseconds per visit), for this tree and each ``--tree``, taking
+turns run by run (the per-request path of a locustfile, side by side before and after a change).
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ import json
 import sys
 from pathlib import Path
 
-from harness import MachineBusy, loadkit_run, locust_run, median, nginx, plain_locustfile, save, steady_rps
+from harness import ROOT, MachineBusy, loadkit_run, locust_run, median, nginx, plain_locustfile, save, steady_rps
 
 PLAIN_LOCUSTFILE = plain_locustfile(0)
 
@@ -80,12 +86,59 @@ def closed_run(url: str, users: int, seconds: int, rows: dict[str, list[float]],
     rows[f"{name}_req_per_cpu_s"].append(summary["totals"]["requests"] / summary["_cpu_s"])
 
 
+def with_locustfile(traffic: dict, folder: Path) -> dict:
+    """A scenario running the plain locustfile (written into ``folder``) with ``traffic``."""
+    path = folder / "plain_locustfile.py"
+    path.write_text(PLAIN_LOCUSTFILE)
+    return {"name": "bench-locustfile", "request_timeout": "10s", "locustfile": str(path), "traffic": traffic}
+
+
+def locustfile_cases(args: argparse.Namespace) -> int:
+    """The locustfile's per-request path, this tree and each --tree taking turns."""
+    import tempfile
+
+    trees = [ROOT, *(Path(t).resolve() for t in args.tree)]
+    folder = Path(tempfile.mkdtemp(prefix="loadkit-bench-locustfile-"))
+    closed_doc = with_locustfile({"model": "users", "profile": "constant", "rate": args.users,
+                                  "duration": f"{args.seconds}s"}, folder)
+    open_doc = with_locustfile({"profile": "constant", "rate": f"{args.open_rate}/s",
+                                "duration": f"{args.seconds}s"}, folder)
+    keys = ("closed_rps", "closed_req_per_cpu_s", "open_cpu_us_per_visit", "open_delivered", "open_lateness_p99_ms")
+    per = {str(t): {k: [] for k in keys} for t in trees}
+    with nginx() as url:
+        for i in range(args.runs):
+            for tree in trees:
+                row = per[str(tree)]
+                s = loadkit_run(closed_doc, url, "--skip-rehearsal", root=tree)
+                row["closed_rps"].append(rps(s))
+                row["closed_req_per_cpu_s"].append(s["totals"]["requests"] / s["_cpu_s"])
+                s = loadkit_run(open_doc, url, "--skip-rehearsal", root=tree)
+                visits = s["traffic"]["delivered_arrivals"]
+                row["open_cpu_us_per_visit"].append(s["_cpu_s"] / max(visits, 1) * 1e6)
+                row["open_delivered"].append(visits)
+                row["open_lateness_p99_ms"].append(s["traffic"]["lateness_p99_ms"])
+                print(f"run {i + 1} {tree}: " + ", ".join(f"{k} {v[-1]:.1f}" for k, v in row.items()), file=sys.stderr)
+    out = {"users": args.users, "open_rate_per_s": args.open_rate, "seconds": args.seconds,
+           "trees": {tree: {"runs": row, **{f"median_{k}": median(v) for k, v in row.items()}}
+                     for tree, row in per.items()}}
+    for tree, row in out["trees"].items():
+        print(f"{tree}: " + ", ".join(f"{k.removeprefix('median_')} {v:.1f}" for k, v in row.items()
+                                      if k.startswith("median_")))
+    print(f"saved {save('throughput-locustfile', out)}")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--users", type=int, default=50)
+    parser.add_argument("--cases", choices=["all", "locustfile"], default="all")
+    parser.add_argument("--tree", action="append", default=[], help="another source tree (--cases locustfile)")
+    parser.add_argument("--open-rate", type=float, default=1000.0, help="arrivals/s (--cases locustfile)")
     args = parser.parse_args()
+    if args.cases == "locustfile":
+        return locustfile_cases(args)
     closed_names = ("loadkit_closed", "loadkit_closed_w1", "loadkit_closed_w2")
     rows: dict[str, list[float]] = {k: [] for k in ("locust", "loadkit_open_1", "loadkit_open_5",
                                                     "loadkit_open_1_shared", "loadkit_open_5_shared")}

@@ -93,7 +93,7 @@ class JourneyData:
 
     frame: pd.DataFrame  # t, journey, completed, failed, cut_short
     hists: Mapping[tuple[int, str], Histogram]  # completed visits' durations
-    failures: pd.DataFrame  # t, journey, step, kind, count
+    failures: pd.DataFrame  # t, journey, step, kind, endpoint ('' unless recorded), count
 
     @property
     def empty(self) -> bool:
@@ -126,7 +126,7 @@ def read_journeys(rows: Sequence[Mapping[str, Any]]) -> JourneyData:
     """Merge journeys.jsonl rows (several flushes or workers add up)."""
     counts: dict[tuple[int, str], list[int]] = {}
     hists: dict[tuple[int, str], Histogram] = {}
-    fails: dict[tuple[int, str, int, str], int] = {}
+    fails: dict[tuple[int, str, int, str, str], int] = {}
     for row in rows:
         key = (int(row["t"]), str(row["journey"]))
         cell = counts.setdefault(key, [0, 0, 0])
@@ -135,7 +135,7 @@ def read_journeys(rows: Sequence[Mapping[str, Any]]) -> JourneyData:
         for failure in row.get("failed") or []:
             n = int(failure["count"])
             cell[1] += n
-            fkey = (key[0], key[1], int(failure["step"]), str(failure["kind"]))
+            fkey = (key[0], key[1], int(failure["step"]), str(failure["kind"]), str(failure.get("endpoint") or ""))
             fails[fkey] = fails.get(fkey, 0) + n
         if row.get("hist"):
             h = hists.get(key)
@@ -145,8 +145,8 @@ def read_journeys(rows: Sequence[Mapping[str, Any]]) -> JourneyData:
                 h.merge(Histogram.from_dict(row["hist"]))
     frame = pd.DataFrame([(t, j, c[0], c[1], c[2]) for (t, j), c in sorted(counts.items())],
                          columns=["t", "journey", "completed", "failed", "cut_short"])
-    failures = pd.DataFrame([(t, j, s, k, n) for (t, j, s, k), n in sorted(fails.items())],
-                            columns=["t", "journey", "step", "kind", "count"])
+    failures = pd.DataFrame([(t, j, s, k, e, n) for (t, j, s, k, e), n in sorted(fails.items())],
+                            columns=["t", "journey", "step", "kind", "endpoint", "count"])
     return JourneyData(frame=frame, hists=hists, failures=failures)
 
 
@@ -187,11 +187,13 @@ def summarize(data: JourneyData, plan: Plan, span: int, peak_phase: str | None,
         phases = {p.name: data.figures(name, masks[f"phase:{p.name}"]) for p in plan.phases}
         scopes: dict[str, JourneyFigures] = {s: data.figures(name, masks[s]) for s in ("run", "peak", "probe")
                                              if s in masks}
-        f = data.failures[data.failures["journey"] == name].groupby(["step", "kind"], as_index=False)["count"].sum()
+        f = data.failures[data.failures["journey"] == name].groupby(["step", "kind", "endpoint"],
+                                                                   as_index=False)["count"].sum()
         endpoints = steps.get(name, ())
+        # a scenario's journey names its steps; a locustfile's task recorded the request it failed at
         failures = tuple(StepFailure(step=int(r["step"]), kind=str(r["kind"]), count=int(r["count"]),
                                      endpoint=endpoints[int(r["step"]) - 1] if 0 < int(r["step"]) <= len(endpoints)
-                                     else "")
+                                     else str(r["endpoint"]))
                          for r in f.sort_values(["count", "step"], ascending=[False, True]).to_dict("records"))
         out.append(JourneyResult(name=name, total=data.figures(name), phases=phases, scopes=scopes,
                                  failures=failures))

@@ -79,6 +79,11 @@ def build_context(env: Environment, job: RunJob, recorder: Recorder) -> LoadCont
     if isinstance(factory, VisitorFactory):
         factory.on_offsite = recorder.on_offsite_redirect
         factory.on_journey = recorder.on_journey
+    else:  # a locustfile: each execution of a class's task is a visit of its journey (Class.task)
+        factory.journeys.on_journey = recorder.on_journey
+        env.events.request.add_listener(factory.journeys.on_request)
+        if job.closed_model:  # Locust runs the classes' tasks itself
+            factory.journeys.record_tasks(factory.classes, factory.walking)
     ctx = LoadContext(factory=factory, plan=plan, recorder=recorder, stop=Event(), crew=Crew(MAX_IN_FLIGHT),
                       finished=Event(), drain_s=drain_timeout(scenario.request_timeout),
                       max_rate=scenario.safety.max_rate, worker_index=share.index, worker_count=share.count)

@@ -15,7 +15,7 @@ from .. import data as rundata
 from ..redaction import redacted_document
 from ..traffic import plan_from_dict, plan_to_dict
 from .job import RunJob
-from .locustfile import isolated_locust_events, load_user_classes
+from .locustfile import check_journey_names, isolated_locust_events, load_user_classes
 from .meta import start_meta, write_end_meta
 from .outcome import RunOutcome
 
@@ -28,6 +28,7 @@ def load(job: RunJob, preflight_check: dict[str, Any]) -> RunOutcome:
         if job.locustfile is not None:
             stack.enter_context(isolated_locust_events())  # the file's listeners leave with the run
             job = replace(job, user_classes=tuple(load_user_classes(job.locustfile, notice=job.on_status)))
+            check_journey_names(job.scenario, list(job.user_classes))
         rehearsal = _rehearse(job) if job.options.rehearse else {"ran": False}
         run_dir = job.out
         rundata.write_text_atomic(run_dir / rundata.SCENARIO, _yaml(redacted_document(job.scenario)))

@@ -6,6 +6,9 @@ arrival instantiates one class (chosen by its ``weight``), runs ``on_start``, on
 in order with the set's ``wait_time`` between them; for a ``MarkovTaskSet``, a walk along its transitions
 from its first task until the chain comes back to it; a nested set makes one pass as well.
 
+Either way each execution of one of a User class's own tasks is a visit of the journey ``Class.task``
+(``Class.Set`` for a TaskSet) in ``journeys.jsonl`` (:class:`TaskJourneys`; the rule is in docs/verdict.md).
+
 Either way the locustfile's event listeners (``@events.init.add_listener``, ``events.test_start``, ...)
 hear Locust's events as under ``locust -f``: the run's Environment uses Locust's global ``events``, and
 each process fires ``init``, ``test_start``, ``spawning_complete``, ``test_stopping``, ``test_stop`` and
@@ -19,23 +22,30 @@ import importlib.util
 import logging
 import random
 import sys
+import time
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import gevent
 import locust
 from locust import LoadTestShape, User
 from locust.env import Environment
 from locust.event import EventHook, Events
-from locust.exception import InterruptTaskSet, RescheduleTask, RescheduleTaskImmediately, StopUser
+from locust.exception import InterruptTaskSet, RescheduleTask, RescheduleTaskImmediately, StopTest, StopUser
 from locust.user.markov_taskset import MarkovTaskSet
 from locust.user.sequential_taskset import SequentialTaskSet
 from locust.user.task import TaskSet
 
 from ..errors import ScenarioError
 from ..redaction import redact_text
+from ..scenario import Scenario
+from ..scenario_errors import LOCUSTFILE_EXCEPTION
+from .recorder import failure_kind
+from .scenario_errors import is_scenario_status
+from .scenario_errors import task_name as raising_task
 from .walking import Walker, Walkers
 
 log = logging.getLogger("loadkit.locustfile")
@@ -128,6 +138,131 @@ def fire_quitting(env: Environment) -> None:
     env.events.quitting.fire(environment=env, reverse=True)
 
 
+def journey_name(cls: type[User], task: Any) -> str:
+    """The journey a task of a User class walks: ``Class.task``, or ``Class.Set`` for a TaskSet."""
+    return f"{cls.__name__}.{getattr(task, '__name__', type(task).__name__)}"
+
+
+def journey_names(classes: list[type[User]]) -> list[str]:
+    """Every journey the classes' own tasks walk, in the order the classes list them."""
+    return list(dict.fromkeys(journey_name(cls, task) for cls in classes for task in cls.tasks))
+
+
+def check_journey_names(scenario: Scenario, classes: list[type[User]]) -> None:
+    """ScenarioError when a journey SLO or ``business.orders`` names a journey no task of the locustfile walks
+    (the scenario is checked without importing the file, so only now can the names be read)."""
+    names = journey_names(classes)
+    wanted = [(f"slos[{i}].journey", slo.journey) for i, slo in enumerate(scenario.slos) if slo.journey is not None]
+    if scenario.business is not None:
+        wanted.append(("business.orders", scenario.business.orders))
+    for where, name in wanted:
+        if name not in names:
+            raise ScenarioError(f"{where}: {name!r} is not a task of the locustfile's User classes (its journeys: "
+                                f"{', '.join(names)}).", "name a journey as Class.task, one of those listed")
+
+
+COMPLETED, CUT_SHORT, RAISED = "completed", "cut_short", "raised"  # how a task's execution ended
+
+
+class _Visit:
+    """One execution of a task in flight: its requests so far and the first that failed."""
+
+    __slots__ = ("began", "endpoint", "journey", "kind", "requests", "step")
+
+    def __init__(self, journey: str) -> None:
+        self.journey = journey
+        self.began = time.time()
+        self.requests = 0
+        self.kind: str | None = None  # the first failure's kind
+        self.step = 0
+        self.endpoint = ""
+
+
+class TaskJourneys:
+    """A locustfile's task executions as journeys: each a visit of ``Class.task``, its steps the requests it
+    made. Requests are matched to the visit running on their greenlet (a locustfile's client reports each
+    request from the greenlet that sent it); a request sent from a greenlet the task spawned is not."""
+
+    def __init__(self) -> None:
+        self._visits: dict[Any, _Visit] = {}
+        # (journey, start epoch s, duration s, outcome, step number, endpoint): Recorder.on_journey
+        self.on_journey: Callable[[str, float, float, str, int, str], None] | None = None
+
+    def begin(self, journey: str) -> _Visit:
+        """A task's execution starts on this greenlet."""
+        visit = self._visits[gevent.getcurrent()] = _Visit(journey)
+        return visit
+
+    def on_request(self, name: str, exception: BaseException | None = None, response: Any = None,
+                   **_: Any) -> None:
+        """Locust ``events.request`` listener: one more step of the visit on this greenlet (if any)."""
+        visit = self._visits.get(gevent.getcurrent())
+        if visit is None:
+            return
+        visit.requests += 1
+        if exception is not None and visit.kind is None:
+            visit.kind, visit.step, visit.endpoint = _kind(name, exception, response), visit.requests, name
+
+    def end(self, visit: _Visit, how: str, user: Any = None, error: BaseException | None = None) -> None:
+        """The execution ended ``how`` (COMPLETED, CUT_SHORT, or RAISED ``error``). A request that failed
+        makes it failed whatever came after; else a task that raised failed at the step after its last
+        request, named after the code that raised."""
+        self._visits.pop(gevent.getcurrent(), None)
+        if self.on_journey is None:
+            return
+        duration = time.time() - visit.began
+        if visit.kind is not None:
+            self.on_journey(visit.journey, visit.began, duration, visit.kind, visit.step, visit.endpoint)
+        elif how == RAISED:
+            where = raising_task(user, error.__traceback__ if error is not None else None)
+            self.on_journey(visit.journey, visit.began, duration, LOCUSTFILE_EXCEPTION, visit.requests + 1, where)
+        else:
+            self.on_journey(visit.journey, visit.began, duration, how, 0, "")
+
+    def record_tasks(self, classes: list[type[User]], walking: Walkers) -> None:
+        """Closed model: Locust runs the classes as they are; wrap each of their own tasks so that each
+        execution is a visit (and stands in ``walking`` while it runs). The classes are this run's import."""
+        for cls in classes:
+            wrapped: dict[int, Callable[[User], None]] = {}
+            cls.tasks = [wrapped.setdefault(id(task), self._recorded(cls, task, walking)) for task in cls.tasks]
+
+    def _recorded(self, cls: type[User], task: Any, walking: Walkers) -> Callable[[User], None]:
+        journey, label = journey_name(cls, task), getattr(task, "__name__", type(task).__name__)
+        is_set = isinstance(task, type) and issubclass(task, TaskSet)
+
+        def run(user: User) -> None:
+            walker = walking.start(cls.__name__)
+            walker.step = label
+            visit = self.begin(journey)
+            how, error = CUT_SHORT, None  # what a task stopped from outside (the run ended) leaves
+            try:
+                if is_set:
+                    task(user).run()  # as Locust's DefaultTaskSet runs a set: until it is interrupted
+                else:
+                    task(user)
+                how = COMPLETED
+            except (*_END_OF_VISIT, StopTest):
+                how = COMPLETED  # Locust's control flow: the task is over
+                raise
+            except Exception as exc:
+                how, error = RAISED, exc  # Locust reports it (user_error) and goes on
+                raise
+            finally:
+                walking.end(walker)
+                self.end(visit, how, user, error)
+
+        run.__name__ = label
+        return run
+
+
+def _kind(name: str, exception: BaseException, response: Any) -> str:
+    """A failed request's kind, as the recorder counts it (a 404 or 405: the scenario's error)."""
+    if is_scenario_status(name, exception, response):
+        status = getattr(exception, "status", 0) or getattr(response, "status_code", 0) or 0
+        return f"http_{status}"
+    return failure_kind(exception)
+
+
 class LocustfileVisitors:
     """Open model over a locustfile: one visit is one pass of one user's tasks."""
 
@@ -137,24 +272,32 @@ class LocustfileVisitors:
         self.env = env
         self.rng = rng
         self.walking = Walkers()  # the visits in flight, each at its task: those the run's end cuts short
+        self.journeys = TaskJourneys()  # each visit, as a journey named after the task it chose
         for cls in classes:
             cls.host = target  # the run's target wins, as with `locust --host`
 
     def visit(self) -> bool:
-        """Run one visit; True when it ended without an error in the user's code."""
+        """Run one visit; True when it ended without an error in the user's code. The visit (on_start, one
+        pass of one task, on_stop) is a visit of that task's journey."""
         cls = self.rng.choices(self.classes, weights=self.weights)[0]
         walker = self.walking.start(cls.__name__)
         user = cls(self.env)
+        task = self.rng.choice(user.tasks)
+        visit = self.journeys.begin(journey_name(cls, task))
+        how, error = CUT_SHORT, None  # what a visit stopped from outside (the run ended) leaves
         try:
             walker.step = "on_start"
             user.on_start()
-            self._one_pass(user, walker)
+            self._walk(task, user, walker)
             walker.step = "on_stop"
             user.on_stop()
+            how = COMPLETED
             return True
         except _END_OF_VISIT:
+            how = COMPLETED
             return True
         except Exception as exc:  # noqa: BLE001 - the user's code failed: count it as Locust does, keep the run going
+            how, error = RAISED, exc
             self.env.events.user_error.fire(user_instance=user, exception=exc, tb=exc.__traceback__)
             # run.log is part of the run directory: URLs in the message lose their credentials and query values
             log.error("%s", redact_text(f"locustfile task raised {type(exc).__name__}: {exc}\n"
@@ -162,10 +305,8 @@ class LocustfileVisitors:
             return False
         finally:
             self.walking.end(walker)
+            self.journeys.end(visit, how, user, error)
             _close(user)
-
-    def _one_pass(self, user: User, walker: Walker) -> None:
-        self._walk(self.rng.choice(user.tasks), user, walker)
 
     def _walk(self, task: Any, parent: User | TaskSet, walker: Walker) -> None:
         """One pass of ``task`` under ``parent``. A TaskSet runs one of its tasks (chosen by weight); a

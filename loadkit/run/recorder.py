@@ -37,6 +37,12 @@ class RequestFailure(Exception):
         self.status = status
 
 
+def failure_kind(exception: BaseException) -> str:
+    """The kind a failed request is counted under: loadkit's own (``http_503``, ``timeout``, ...), or the
+    name of the exception a locustfile's client reported."""
+    return exception.kind if isinstance(exception, RequestFailure) else type(exception).__name__
+
+
 @dataclass
 class _Cell:
     requests: int = 0
@@ -79,7 +85,9 @@ class _JourneyCell:
 
     completed: int = 0
     cut_short: int = 0
-    failed: Counter[tuple[int, str]] = field(default_factory=Counter)  # (step number, failure kind) -> visits
+    # (step number, failure kind, endpoint) -> visits; the endpoint is named only where the scenario cannot
+    # (a locustfile's task: its steps are the requests it happened to make), else ''
+    failed: Counter[tuple[int, str, str]] = field(default_factory=Counter)
     hist: Histogram = field(default_factory=Histogram)  # durations of the completed visits
 
 
@@ -151,7 +159,7 @@ class Recorder:
                 cell.ok_max_us = us
             return
         cell.fail_hist.record(us)
-        kind = exception.kind if isinstance(exception, RequestFailure) else type(exception).__name__
+        kind = failure_kind(exception)
         cell.failures[kind] += 1
         live[1] += 1
         self.total_failures += 1
@@ -166,10 +174,12 @@ class Recorder:
                                   "detail": scrub(detail, self.secrets)[:BODY_SNIPPET],
                                   "ms": round(response_time, 3)})
 
-    def on_journey(self, journey: str, start_s: float, duration_s: float, outcome: str, step: int) -> None:
+    def on_journey(self, journey: str, start_s: float, duration_s: float, outcome: str, step: int,
+                   endpoint: str = "") -> None:
         """A visit of ``journey`` that began at ``start_s`` (epoch) ended after ``duration_s``: ``completed``,
-        ``cut_short`` (stopped when the run ended) or failed with a failure kind at step number ``step``.
-        Called once per visit, keyed by the second the visit began."""
+        ``cut_short`` (stopped when the run ended) or failed with a failure kind at step number ``step``
+        (``endpoint``: that step's, when the scenario does not say it). Called once per visit, keyed by the
+        second the visit began."""
         sec = max(0, int(start_s - self.t0))
         cell = self._journeys.get((sec, journey))
         if cell is None:
@@ -180,7 +190,7 @@ class Recorder:
         elif outcome == "cut_short":
             cell.cut_short += 1
         else:
-            cell.failed[(step, outcome)] += 1
+            cell.failed[(step, outcome, endpoint)] += 1
 
     def on_user_error(self, user_instance: Any, exception: BaseException, tb: TracebackType | None,
                       **_: Any) -> None:
@@ -275,7 +285,8 @@ class Recorder:
         """Journey rows (per second a visit began and journey) since the last call; rows merge by adding."""
         cells, self._journeys = self._journeys, {}
         return [{"t": sec, "journey": name, "completed": c.completed, "cut_short": c.cut_short,
-                 "failed": [{"step": step, "kind": kind, "count": n} for (step, kind), n in sorted(c.failed.items())],
+                 "failed": [{"step": step, "kind": kind, "count": n, **({"endpoint": endpoint} if endpoint else {})}
+                            for (step, kind, endpoint), n in sorted(c.failed.items())],
                  "hist": c.hist.to_dict()}
                 for (sec, name), c in sorted(cells.items())]
 

@@ -1,0 +1,153 @@
+"""A locustfile's tasks as journeys: each execution of a User class's task is a visit of ``Class.task``,
+completed, failed at the request that failed (or where the task raised), or cut short by the run's end;
+journey SLOs and ``business: {orders: ...}`` name them like a scenario's journeys."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers import read_summary, run_cli, write_scenario
+from tests.test_faults import fault_server
+
+pytestmark = pytest.mark.integration
+
+LOCUSTFILE = '''
+import time
+from locust import HttpUser, SequentialTaskSet, constant, task
+
+
+class Checkout(SequentialTaskSet):
+    @task
+    def product(self):
+        self.client.get("/ok", name="product")
+
+    @task
+    def pay(self):
+        self.client.get("/flood/pay", name="pay")  # 500: the purchase is lost
+
+    @task
+    def receipt(self):
+        self.client.get("/ok", name="receipt")  # Locust goes on after a failed request; the visit has failed
+        self.interrupt()  # the closed model: a pass ends here, and the user picks its next task
+
+
+class Buyer(HttpUser):
+    weight = 1
+    wait_time = constant(0.05)
+    tasks = [Checkout]
+
+
+class Shopper(HttpUser):
+    weight = 3
+    wait_time = constant(0.05)
+
+    @task
+    def look(self):
+        self.client.get("/ok", name="home")
+        self.client.get("/ok", name="product")
+
+    @task
+    def oops(self):
+        self.client.get("/ok", name="home")
+        raise ValueError("a bug in the locustfile")
+
+    @task
+    def linger(self):
+        self.client.get("/ok", name="home")
+        time.sleep(60)  # still inside when the run ends
+'''
+NAMES = {"Buyer.Checkout", "Shopper.look", "Shopper.oops", "Shopper.linger"}
+
+
+def _scenario(tmp_path: Path, traffic: dict[str, Any], **extra: Any) -> Path:
+    (tmp_path / "shop_locustfile.py").write_text(LOCUSTFILE, encoding="utf-8")
+    return write_scenario(tmp_path / "s.yaml", {
+        "name": "locustfile-journeys", "locustfile": "shop_locustfile.py", "request_timeout": "1s",
+        "traffic": traffic, **extra})
+
+
+def _journeys(summary: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {j["name"]: j for j in summary["journeys"]}
+
+
+def _kind_of(out: Path, endpoint: str) -> str:
+    """The failure kind the errors table counts for ``endpoint`` (metrics.jsonl)."""
+    kinds = {kind for line in (out / "metrics.jsonl").read_text().splitlines() if line
+             for row in [json.loads(line)] if row["endpoint"] == endpoint for kind in row["failures"]}
+    assert len(kinds) == 1, kinds
+    return kinds.pop()
+
+
+def test_open_model_records_each_visit_as_the_journey_of_the_task_it_chose(tmp_path: Path) -> None:
+    with fault_server() as url:
+        scenario = _scenario(
+            tmp_path, {"profile": "constant", "rate": "10/s", "duration": "3s"},
+            slos=[{"journey": "Buyer.Checkout", "metric": "success_rate", "above": "99%"},
+                  {"journey": "Shopper.look", "metric": "success_rate", "above": "99%"}],
+            business={"orders": "Buyer.Checkout", "order_value": "10 EUR"})
+        out = tmp_path / "run"
+        result = run_cli("run", str(scenario), "--target", url, "--out", str(out), "--skip-rehearsal")
+    assert result.returncode == 1, result.stdout + result.stderr
+    summary = read_summary(out)
+    journeys = _journeys(summary)
+    assert set(journeys) == NAMES
+    # one visit per arrival, each counted once, under the task it chose
+    assert sum(j["started"] for j in journeys.values()) == summary["traffic"]["delivered_arrivals"] == 30
+    look, oops, linger, checkout = (journeys[n] for n in ("Shopper.look", "Shopper.oops", "Shopper.linger",
+                                                          "Buyer.Checkout"))
+    assert look["completed"] == look["started"] > 0 and look["p50_ms"] is not None
+    # the set's second request failed: every purchase failed there, though the set went on to its receipt
+    assert checkout["failed"] == checkout["started"] > 0 and checkout["completed"] == 0
+    assert checkout["failed_at"] == [{"step": 2, "endpoint": "pay", "kind": _kind_of(out, "pay"),
+                                      "count": checkout["failed"]}]
+    # the task raised after its first request: failed at the step after it, named after the code that raised
+    assert oops["failed"] == oops["started"] > 0
+    assert oops["failed_at"] == [{"step": 2, "endpoint": "Shopper.oops", "kind": "locustfile_exception",
+                                  "count": oops["failed"]}]
+    # still sleeping when the run ended: cut short, as the run counted them
+    assert linger["cut_short"] == linger["started"] > 0 and linger["failed"] == linger["completed"] == 0
+    assert summary["traffic"]["cut_short"] == linger["cut_short"]
+    # journey SLOs and the orders name the tasks
+    rows = {name: [s["passed"] for s in summary["slos"] if s.get("journey") == name] for name in NAMES}
+    assert rows["Buyer.Checkout"] == [False] and rows["Shopper.look"] == [True]
+    assert summary["verdict"] == "fails"
+    moment = summary["business"]["moment"]
+    assert moment["attempted"] == checkout["started"] and moment["lost"] == checkout["failed"]
+    assert moment["value_at_risk"] == pytest.approx(10 * checkout["failed"])
+
+
+def test_closed_model_records_each_execution_of_a_task(tmp_path: Path) -> None:
+    with fault_server() as url:
+        scenario = _scenario(tmp_path, {"model": "users", "profile": "constant", "rate": 4, "duration": "3s"})
+        out = tmp_path / "run"
+        result = run_cli("run", str(scenario), "--target", url, "--out", str(out), "--skip-rehearsal")
+    assert result.returncode in (0, 1), result.stdout + result.stderr
+    summary = read_summary(out)
+    journeys = _journeys(summary)
+    assert set(journeys) <= NAMES and sum(j["started"] for j in journeys.values()) > 4
+    for name, j in journeys.items():
+        assert j["started"] == j["completed"] + j["failed"] + j["cut_short"]
+        if name == "Shopper.look":
+            assert j["failed"] == 0
+        elif name == "Shopper.oops":
+            assert j["completed"] == 0 and {f["kind"] for f in j["failed_at"]} <= {"locustfile_exception"}
+        elif name == "Buyer.Checkout":  # each pass (ended by self.interrupt()) is a visit, failed at pay
+            assert j["completed"] == 0 and [f["endpoint"] for f in j["failed_at"]] in ([], ["pay"])
+        else:
+            assert j["completed"] == j["failed"] == 0
+    # the users stopped inside a task are the run's cut-short visitors
+    assert summary["traffic"]["cut_short"] == sum(j["cut_short"] for j in journeys.values())
+
+
+def test_a_journey_the_locustfile_does_not_have_is_one_line(tmp_path: Path) -> None:
+    with fault_server() as url:
+        scenario = _scenario(tmp_path, {"profile": "constant", "rate": "1/s", "duration": "1s"},
+                             business={"orders": "Buyer.checkout"})
+        result = run_cli("run", str(scenario), "--target", url, "--out", str(tmp_path / "run"), "--skip-rehearsal")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "business.orders: 'Buyer.checkout' is not a task of the locustfile's User classes (its journeys: " \
+           "Buyer.Checkout, Shopper.look, Shopper.oops, Shopper.linger)" in result.stderr
