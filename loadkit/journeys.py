@@ -255,9 +255,11 @@ def slo_value(figures: JourneyFigures, metric: str) -> float | None:
 
 
 def judge_slos(data: JourneyData, slos: Sequence[Slo], plan: Plan, wins: Windows, scopes: Sequence[str],
-               span: int, peak_phase: str | None) -> tuple[list[ScopeResult], list[Break], list[np.ndarray]]:
+               span: int, peak_phase: str | None, count_scopes: Sequence[str] = (),
+               ) -> tuple[list[ScopeResult], list[Break], list[np.ndarray]]:
     """Journey SLOs judged by held.py's rule, over the same scopes and windows as endpoint SLOs: per SLO and
-    scope a result, the counted breaks (named ``journey NAME``), and per SLO the windows that broke."""
+    scope a result, the counted breaks (named ``journey NAME``), and per SLO the windows that broke.
+    ``count_scopes``: phases judged only for the breaks they count (a search's levels; no result rows)."""
     masks = scope_masks(plan, span, peak_phase)
     results: list[ScopeResult] = []
     counted: list[Break] = []
@@ -280,12 +282,13 @@ def judge_slos(data: JourneyData, slos: Sequence[Slo], plan: Plan, wins: Windows
             start = float(seconds[0] // WINDOW_S * WINDOW_S) if len(seconds) else 0.0
             return start, float(seconds[-1] + 1) if len(seconds) else start
 
+        shown = [s for s in ([slo.phase] if slo.phase else scopes) if _scope_key(s) in masks]
+        count_only = [] if slo.phase else [s for s in count_scopes if s not in shown and _scope_key(s) in masks]
         judged = judge_over_scopes(slo, for_rule(windows_frame(data, journey, wins.n), slo), wins,
-                                   [s for s in ([slo.phase] if slo.phase else scopes) if _scope_key(s) in masks],
-                                   span_value, total, bounds, f"journey {journey}")
+                                   shown + count_only, span_value, total, bounds, f"journey {journey}")
         flags.append(judged.flags)
         counted.extend(judged.counted)
-        results.extend(judged.scopes)
+        results.extend(r for r in judged.scopes if r.scope not in count_only)
     return results, counted, flags
 
 

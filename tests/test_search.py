@@ -11,10 +11,11 @@ from typing import Any
 import pytest
 
 from loadkit.analysis import analyze
-from loadkit.data import load_run
+from loadkit.data import append_jsonl, load_run
 from loadkit.demo import DemoConfig
 from loadkit.errors import ScenarioError
 from loadkit.held import WINDOW_S
+from loadkit.histogram import Histogram
 from loadkit.report import render_run_dir
 from loadkit.scenario import SEARCH_WINDOW_S, parse_scenario
 from loadkit.search import LOWEST_RATE, Level, SearchLimits, bracket, limits_of, next_rate
@@ -190,6 +191,34 @@ def test_levels_and_bracket_are_judged_from_the_run_directory(tmp_path: Path, mo
     assert summary["capacity"]["figure"] == "between 50/s and 54/s"
     assert summary["capacity"]["search"]["levels"][3] == {"rate_per_s": 80.0, "start_s": 30.0, "held": False}
     assert "between 50/s and 54/s" in (run_dir / "summary.md").read_text(encoding="utf-8")
+
+
+def test_journey_slos_judge_the_levels_too(tmp_path: Path, monkeypatch: Any) -> None:
+    # Requests are all fast; only the journey's success rate breaks, above 52 visitors/s (one visit in ten
+    # fails there), and each level is one window: judged by its own total, as endpoint SLOs are.
+    doc = {"name": "synthetic-search",
+           "traffic": {"profile": "search", "start": "20/s", "level_duration": "5s", "cool_down": "5s",
+                       "precision": "10%"},
+           "journeys": [{"name": "j", "steps": [{"get": "/"}]}],
+           "slos": [{"journey": "j", "metric": "success_rate", "above": "99%"}]}
+    ran = [(0.0, 20.0), (10.0, 40.0), (20.0, 80.0), (30.0, 60.0), (40.0, 50.0), (50.0, 55.0)]
+    monkeypatch.setattr(synth, "build_plan", lambda sc: search_plan(sc, ran))
+    run_dir = synth.make_run_dir(tmp_path / "run", doc, lambda t, endpoint, rate: ([40.0] * round(rate), {}))
+    plan = plan_from_dict(json.loads((run_dir / "plan.json").read_text(encoding="utf-8")))
+    durations = Histogram()
+    durations.record(40_000)
+    rows = []
+    for t in range(int(plan.duration)):
+        visits = round(plan.rate(t + 0.5))
+        failed = visits // 10 if plan.rate(t + 0.5) > 52 else 0
+        rows.append({"t": t, "journey": "j", "completed": visits - failed, "cut_short": 0,
+                     "failed": [{"step": 1, "kind": "http_503", "count": failed}] if failed else [],
+                     "hist": durations.to_dict()})
+    append_jsonl(run_dir / "journeys.jsonl", rows)
+    found = analyze(load_run(run_dir)).search
+    assert found is not None
+    assert [lv.held for lv in found.levels] == [True, True, False, False, True, False]
+    assert (found.last_good_per_s, found.first_broken_per_s, found.converged) == (50, 55, True)
 
 
 def test_a_search_with_workers_is_a_usage_error(tmp_path: Path) -> None:

@@ -72,14 +72,15 @@ def analyze(run: RunData) -> Analysis:
     visit_s = visit_seconds(run.scenario)
     wins = Windows(plan, meas.n_windows, visit_s)
     # A search's levels are scopes too: each is judged as the run judged it (run/searching.py).
-    judged = judge_slos(meas, wins, slos, seconds, endpoint_seconds, search_levels(plan))
+    levels = search_levels(plan)
+    judged = judge_slos(meas, wins, slos, seconds, endpoint_seconds, levels)
     # Journey SLOs: the same rule, windows and scopes, over visits instead of requests.
     journey_data = read_journeys(run.journeys)
     journey_slos = journey_slos_of(run.scenario)
     peak = peak_phase(plan)
     if journey_slos and not journey_data.empty:
         outcomes, journey_breaks, journey_flags = judge_journey_slos(journey_data, journey_slos, plan, wins,
-                                                                     default_scopes(plan), span, peak)
+                                                                     default_scopes(plan), span, peak, levels)
         judged.results.extend(SloResult(slo=o.slo, scope=o.scope, observed=o.observed, passed=o.passed,
                                         first_break_s=o.first_break_s, requests=o.requests, until_s=o.until_s,
                                         over_scope=o.over_scope, scope_observed=o.scope_observed)
