@@ -107,19 +107,22 @@ def locustfile_cases(args: argparse.Namespace) -> int:
     per = {str(t): {k: [] for k in keys} for t in trees}
     with nginx() as url:
         for i in range(args.runs):
-            for tree in trees:
+            for tree in trees if i % 2 == 0 else trees[::-1]:  # taking turns at going first
                 row = per[str(tree)]
                 s = loadkit_run(closed_doc, url, "--skip-rehearsal", root=tree)
                 row["closed_rps"].append(rps(s))
                 row["closed_req_per_cpu_s"].append(s["totals"]["requests"] / s["_cpu_s"])
+                if "open" not in args.models:
+                    continue
                 s = loadkit_run(open_doc, url, "--skip-rehearsal", root=tree)
                 visits = s["traffic"]["delivered_arrivals"]
                 row["open_cpu_us_per_visit"].append(s["_cpu_s"] / max(visits, 1) * 1e6)
                 row["open_delivered"].append(visits)
                 row["open_lateness_p99_ms"].append(s["traffic"]["lateness_p99_ms"])
-                print(f"run {i + 1} {tree}: " + ", ".join(f"{k} {v[-1]:.1f}" for k, v in row.items()), file=sys.stderr)
+                print(f"run {i + 1} {tree}: " + ", ".join(f"{k} {v[-1]:.1f}" for k, v in row.items() if v),
+                      file=sys.stderr)
     out = {"users": args.users, "open_rate_per_s": args.open_rate, "seconds": args.seconds,
-           "trees": {tree: {"runs": row, **{f"median_{k}": median(v) for k, v in row.items()}}
+           "trees": {tree: {"runs": row, **{f"median_{k}": median(v) for k, v in row.items() if v}}
                      for tree, row in per.items()}}
     for tree, row in out["trees"].items():
         print(f"{tree}: " + ", ".join(f"{k.removeprefix('median_')} {v:.1f}" for k, v in row.items()
@@ -136,6 +139,7 @@ def main() -> int:
     parser.add_argument("--cases", choices=["all", "locustfile"], default="all")
     parser.add_argument("--tree", action="append", default=[], help="another source tree (--cases locustfile)")
     parser.add_argument("--open-rate", type=float, default=1000.0, help="arrivals/s (--cases locustfile)")
+    parser.add_argument("--models", default="closed,open", help="closed, open or both (--cases locustfile)")
     args = parser.parse_args()
     if args.cases == "locustfile":
         return locustfile_cases(args)
