@@ -37,11 +37,14 @@ class ScaleRow:
     measured_per_s: float  # successful requests per second it completed at its limit
     needed_per_s: float  # requests per second at the planned peak x required_headroom
     factor: float  # needed / measured
+    slow: bool = False  # it broke on response time: ``measured`` was served too slowly, so the factor is a floor
 
     def sentence(self) -> str:
-        """``POST /checkout: 4/s measured, 9/s needed: x2.25``."""
-        return (f"{self.endpoint}: {self.measured_per_s:.3g}/s measured, {self.needed_per_s:.3g}/s needed: "
-                f"x{self.factor:.2f}")
+        """``POST /checkout: 4/s measured, 9/s needed: x2.25``; for an endpoint that broke on response time,
+        ``at least x1.04 (too slow at 17/s)``: a rate served over the limit is not one it can carry."""
+        factor = f"at least x{self.factor:.2f} (too slow at {self.measured_per_s:.3g}/s)" if self.slow \
+            else f"x{self.factor:.2f}"
+        return f"{self.endpoint}: {self.measured_per_s:.3g}/s measured, {self.needed_per_s:.3g}/s needed: {factor}"
 
     def to_dict(self) -> dict[str, Any]:
         """summary.json's ``scale`` entry."""
@@ -62,9 +65,9 @@ def requests_per_arrival(journeys: Sequence[Journey]) -> dict[str, float]:
     return out
 
 
-def _broken_endpoints(analysis: Analysis) -> dict[str, list[tuple[float, float]]]:
-    """Endpoints that broke, each with the spans (seconds) of the counted breaks that name it."""
-    spans: dict[str, list[tuple[float, float]]] = {}
+def _broken_endpoints(analysis: Analysis) -> dict[str, list[tuple[float, float, str]]]:
+    """Endpoints that broke, each with the spans (seconds) and signals of the counted breaks that name it."""
+    spans: dict[str, list[tuple[float, float, str]]] = {}
     failed_at = {j.name: j.failures[0].endpoint for j in analysis.journeys if j.failures}
     worst = {str(row["slo"]): row.get("worst_endpoint") for row in analysis.broke_first.to_dict("records")
              if row.get("slo")}
@@ -76,7 +79,7 @@ def _broken_endpoints(analysis: Analysis) -> dict[str, list[tuple[float, float]]
             named = worst.get(b.slo.name)
             name = named if isinstance(named, str) and named else None
         if name:
-            spans.setdefault(name, []).append((b.start_s, b.end_s))
+            spans.setdefault(name, []).append((b.start_s, b.end_s, b.signal))
     return spans
 
 
@@ -100,7 +103,7 @@ def what_to_scale(analysis: Analysis) -> list[ScaleRow]:
             continue
         mine = es[es["endpoint"] == endpoint]
         ok = dict(zip(mine["t"].astype(int), (mine["requests"] - mine["failures"]).astype(float), strict=True))
-        broken = sorted({t for start, end in spans for t in range(int(start), math.ceil(min(end, load_end)))
+        broken = sorted({t for start, end, _ in spans for t in range(int(start), math.ceil(min(end, load_end)))
                          if in_load(t)})
         at_limit = [ok.get(t, 0.0) for t in broken]
         measured = float(np.median(at_limit)) if at_limit else 0.0
@@ -110,7 +113,7 @@ def what_to_scale(analysis: Analysis) -> list[ScaleRow]:
         if measured <= 0 or needed <= measured:
             continue
         rows.append(ScaleRow(endpoint=endpoint, measured_per_s=measured, needed_per_s=needed,
-                             factor=needed / measured))
+                             factor=needed / measured, slow=any(signal == "latency" for *_, signal in spans)))
     return sorted(rows, key=lambda r: -r.factor)
 
 

@@ -236,3 +236,24 @@ def test_requests_done_are_counted_in_the_second_they_ended(tmp_path: Path) -> N
         assert s.loc[t, "failed_done"] == (post.loc[t - 10, "failures"] if t >= 40 else 0)
     assert s.loc[42, "failed_done"] == post.loc[32, "failures"] > 0  # the timeouts, ten seconds on
     assert int(s["completed"].sum() + s["failed_done"].sum()) == analysis.totals.requests
+
+
+def test_an_endpoint_that_broke_on_response_time_is_scaled_by_at_least_its_factor(tmp_path: Path) -> None:
+    """The rate a too-slow endpoint served is not one it can carry: the factor is a floor, and the sentence
+    says so (a plain "x1.04" beside "a headroom of 1.18x, below 1.5x" read as a contradiction)."""
+    from loadkit.scale import ScaleRow, what_to_scale
+
+    def queueing(t: int, endpoint: str, rate: float) -> tuple[list[float], dict[str, int]]:
+        """Past CAPACITY it serves CAPACITY requests a second, each slower: no failure, only latency."""
+        if rate <= CAPACITY:
+            return healthy(t, endpoint, rate)
+        return [40 + (rate - CAPACITY) * 200] * int(CAPACITY), {}
+
+    run = make_run_dir(tmp_path / "r", scenario_doc(), queueing)
+    analysis = analyze(load_run(run))
+    rows = what_to_scale(analysis)
+    assert rows and all(r.slow for r in rows)
+    assert "needed: at least x" in rows[0].sentence() and "too slow at" in rows[0].sentence()
+    assert any("needed: at least x" in r for r in judge(analysis).reasons)
+    plain = ScaleRow(endpoint="POST /checkout", measured_per_s=8.0, needed_per_s=18.0, factor=2.25)
+    assert plain.sentence() == "POST /checkout: 8/s measured, 18/s needed: x2.25"
