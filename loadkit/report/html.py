@@ -88,6 +88,8 @@ def _line_charts(model: ReportModel) -> list[Chart]:
             Series(name, values, PALETTE[i % len(PALETTE)])
             for i, (name, values) in enumerate(sorted(model.endpoint_series.items()))), unit="ms"))
     for i, o in enumerate(model.observed):  # the site's own metrics, under the load curves, on the same clock
+        if not o["samples"]:
+            continue  # an empty chart would read as a flat metric; the site-metrics paragraph says why it has none
         charts.append(Chart(f"chart-site-{i}", f"The site's {o['name']} (from Prometheus)",
                             (Series(str(o["name"]), o["values"], PALETTE[(i + 3) % len(PALETTE)]),)))
     return charts
