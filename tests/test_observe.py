@@ -64,6 +64,8 @@ def test_a_site_metric_that_peaked_before_the_break_is_cited_and_drawn(tmp_path:
     assert "queue_flat" not in cited  # flat: never named as the cause
     html = (run / "report.html").read_text(encoding="utf-8")
     assert 'id="site-cause"' in html and 'id="chart-site-0"' in html and "checkout_busy" in html
+    # the query that never answered has no chart (an empty one reads as a flat metric), only its error
+    assert 'id="chart-site-1"' in html and 'id="chart-site-2"' not in html and "HTTP 400: parse error" in html
     assert md_text(cited) in (run / "summary.md").read_text(encoding="utf-8")
     assert rendered.model.observed_cited == cited
 
