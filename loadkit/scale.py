@@ -5,7 +5,8 @@ Pure arithmetic over the analysis and the scenario, nothing guessed:
 
 - **needed** = the planned peak (arrivals/s, as this run planned them, the verdict's headroom too) x the
   endpoint's requests per arrival (from the journeys' weights and steps, as the plan sends them) x
-  ``required_headroom``;
+  ``required_headroom``; for a capacity search, which has no planned peak, its ``required`` rate stands
+  for the peak, and without one there is nothing to scale for (no rows);
 - **measured** = the most successful requests per second the endpoint completed while it was saturated
   (the median second of the stretches in which it broke: a site shedding or queueing past its limit serves
   at that limit), or, when it never got that far, the busiest second in which it held;
@@ -27,6 +28,8 @@ import numpy as np
 
 from .analysis import Analysis
 from .scenario import Journey
+from .search import required_rate
+from .traffic import COOL_DOWN_PREFIX
 
 
 @dataclass(frozen=True)
@@ -90,12 +93,19 @@ def what_to_scale(analysis: Analysis) -> list[ScaleRow]:
         return []
     headroom = analysis.scenario.verdict.required_headroom
     peak = analysis.plan.planned_peak  # as the verdict's headroom reads it: the plan this run sent
+    if analysis.plan.profile == "search":
+        # A search has no planned peak (its highest level is where it broke): its required rate, if any.
+        required = required_rate(analysis.scenario, analysis.plan)
+        if required is None:
+            return []
+        peak = required
     es = analysis.endpoint_seconds
     plan = analysis.plan
     load_end = plan.duration
-    judged = {p.name for p in plan.phases if p.name != "recovery"}
+    # The recovery at baseline after the load, and a search's cool-downs at zero, say nothing of a limit.
+    judged = {p.name for p in plan.phases if p.name != "recovery" and not p.name.startswith(COOL_DOWN_PREFIX)}
 
-    def in_load(t: int) -> bool:  # the recovery at baseline after the load says nothing of a limit
+    def in_load(t: int) -> bool:
         return plan.phase_at(t + 0.5) in judged
     rows = []
     for endpoint, spans in _broken_endpoints(analysis).items():
@@ -117,12 +127,12 @@ def what_to_scale(analysis: Analysis) -> list[ScaleRow]:
     return sorted(rows, key=lambda r: -r.factor)
 
 
-def scale_sentence(rows: Sequence[ScaleRow], headroom: float) -> str:
+def scale_sentence(rows: Sequence[ScaleRow], headroom: float, target: str = "the planned peak") -> str:
     """The verdict's evidence: "What to scale, for the planned peak with 1.5x headroom: POST /checkout: 4/s
-    measured, 9/s needed: x2.25; ..."."""
+    measured, 9/s needed: x2.25; ..." (``target`` names the rate: a search's "the required 40/s")."""
     if not rows:
         return ""
-    return (f"What to scale, for the planned peak with {headroom:g}x headroom: "
+    return (f"What to scale, for {target} with {headroom:g}x headroom: "
             + "; ".join(r.sentence() for r in rows) + ".")
 
 

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from .traffic import Plan
 
 __all__ = ["LOWEST_RATE", "Bracket", "Level", "SearchLimits", "bracket", "level_outcomes", "limits_of",
-           "next_rate"]
+           "next_rate", "required_rate"]
 
 # Below this many arrivals per second a search that broke at its first level stops going down: the site
 # breaks at any load worth measuring.
@@ -81,6 +81,15 @@ def limits_of(scenario: Scenario, rate_scale: float = 1.0, duration_scale: float
     return SearchLimits(first=first, growth=growth, step=tr.step * scale if tr.step is not None else None,
                         precision=tr.precision, cap=cap, level_s=tr.level_duration, cool_down_s=tr.cool_down,
                         max_duration_s=max(tr.level_duration + tr.cool_down, tr.max_duration * duration_scale))
+
+
+def required_rate(scenario: Scenario, plan: Plan) -> float | None:
+    """The rate a search's site must carry (``required``) at the scale ``plan`` ran, or None when the
+    scenario is not a search or states no required rate (a measurement)."""
+    tr = scenario.traffic
+    if not isinstance(tr, SearchTraffic) or tr.required is None:
+        return None
+    return tr.required * plan.rate_scale  # plan.rate_scale already includes the scenario's own
 
 
 def _good_and_broken(levels: Iterable[tuple[float, bool]]) -> tuple[float | None, float | None]:

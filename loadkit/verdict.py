@@ -39,6 +39,7 @@ from .audience import audience_limit
 from .business import journey_sentence, order_sentences, orders
 from .scale import scale_sentence, what_to_scale
 from .scenario import Business, VerdictPolicy
+from .search import Bracket, required_rate
 from .traffic import PhaseName
 from .units import format_clock, format_duration, format_metric, format_ms, format_percent
 from .verdict_words import (capacity_figure, metric_words, plateau_sentence, rate_unit, scope_label,
@@ -106,9 +107,10 @@ def _within_required(analysis: Analysis, policy: VerdictPolicy, result: SloResul
 
 def judge(analysis: Analysis, policy: VerdictPolicy | None = None) -> Verdict:
     """Decide survives / at-risk / fails / inconclusive, with ranked reasons (docs/verdict.md's order)."""
-    verdict = _judge(analysis, policy or analysis.scenario.verdict)
+    policy = policy or analysis.scenario.verdict
     if analysis.search is None:
-        return verdict
+        return _judge(analysis, policy)
+    verdict = _judge_search(analysis, policy, analysis.search)
     # A capacity search is read for its bracket: it leads the reasons, whatever the verdict.
     bracket = search_sentence(analysis.search, rate_unit(analysis))
     return replace(verdict, reasons=(bracket, *(r for r in verdict.reasons if r != bracket)))
@@ -127,6 +129,80 @@ def _judge(analysis: Analysis, policy: VerdictPolicy) -> Verdict:
     if inconclusive:
         return _inconclusive(analysis, inconclusive)
     return _at_risk(analysis, policy, broke) or _survives(analysis, policy, broke)
+
+
+def _judge_search(analysis: Analysis, policy: VerdictPolicy, search: Bracket) -> Verdict:
+    """A capacity search has no planned peak: breaking a level is its purpose. Its bracket is judged
+    against its ``required`` rate x required_headroom; without one it is a measurement, at most at-risk
+    (docs/verdict.md, "Capacity search")."""
+    if analysis.meta.aborted:
+        return _aborted(analysis, policy)
+    unit, headroom = rate_unit(analysis), policy.required_headroom
+    need = required_rate(analysis.scenario, analysis.plan)
+    good, broken = search.last_good_per_s, search.first_broken_per_s
+    undelivered = _not_delivered(analysis, policy) + _not_measured(analysis)
+    context = _context(analysis, policy)
+    evidence = _broke_first(analysis) + _search_scale(analysis, policy, need)
+    if need is not None and broken is not None and broken <= need * 1.001:
+        # A level at or below the required rate broke: conclusive even with less load delivered than planned.
+        stands = [UNDELIVERED_STANDS, *undelivered] if undelivered else []
+        return Verdict("fails", (f"A level of {broken:.3g} {unit} broke the service levels, at or below the "
+                                 f"required {need:.3g} {unit}.", *evidence, *stands, *context),
+                       f"Fails: the site broke its service levels at or below the required {need:.3g} {unit}.")
+    if undelivered:
+        return _inconclusive(analysis, undelivered)
+    if need is None:
+        if not (search.converged or search.ended_by == "max_rate"):
+            return Verdict("inconclusive", (_UNFINISHED, *context),
+                           "Inconclusive: the capacity search ended before it found the capacity.")
+        return Verdict("at-risk", ("No required rate was set (traffic.required), so the search measured the "
+                                   "capacity without judging it: nothing here shows that the site carries the "
+                                   "load it must.", *evidence, *context),
+                       f"At risk: capacity measured ({capacity_words(search, unit)}), but not judged: the "
+                       f"search states no required rate.")
+    target = need * headroom
+    if good is not None and good >= target * 0.999:
+        return Verdict("survives", (f"A level of {good:.3g} {unit} held the service levels: the required "
+                                    f"{need:.3g} {unit} with {headroom:g}x headroom ({target:.3g} {unit}).",
+                                    *context),
+                       f"Survives: the site kept its service levels at {headroom:g}x the required "
+                       f"{need:.3g} {unit}.")
+    if good is not None and good >= need * 0.999:
+        return Verdict("at-risk", (f"A level of {good:.3g} {unit} held the service levels, at or above the "
+                                   f"required {need:.3g} {unit} but below {headroom:g}x it ({target:.3g} {unit}).",
+                                   *evidence, *context),
+                       f"At risk: the site carried the required {need:.3g} {unit} with too little margin.")
+    if search.converged:  # the bracket straddles the required rate, within the precision asked
+        return Verdict("at-risk", (f"The required {need:.3g} {unit} lies within the bracket "
+                                   f"({capacity_words(search, unit)}): the site's capacity is about the rate it "
+                                   f"must carry, with no margin.", *evidence, *context),
+                       f"At risk: the site's capacity is about the required {need:.3g} {unit}.")
+    return Verdict("inconclusive", (f"The search ended before it showed whether the site carries the required "
+                                    f"{need:.3g} {unit} ({capacity_words(search, unit)}).", _UNFINISHED, *context),
+                   f"Inconclusive: the capacity search ended before it reached the required {need:.3g} {unit}.")
+
+
+_UNFINISHED = ("The search reached its time bound (max_duration) before its bracket met the precision asked: "
+               "give it more time, a larger precision or a closer start.")
+
+
+def capacity_words(search: Bracket, unit: str) -> str:
+    """A search's bracket in a few words: "between 48.8 and 52.5 visitors/s", "at least 80 visitors/s"."""
+    good, broken = search.last_good_per_s, search.first_broken_per_s
+    if good is not None and broken is not None:
+        return f"between {good:.3g} and {broken:.3g} {unit}"
+    if broken is not None:
+        return f"below {broken:.3g} {unit}"
+    return f"at least {good or 0:.3g} {unit}"
+
+
+def _search_scale(analysis: Analysis, policy: VerdictPolicy, need: float | None) -> list[str]:
+    """What to scale for a search's required rate (none without one: scale.py)."""
+    if need is None:
+        return []
+    sentence = scale_sentence(what_to_scale(analysis), policy.required_headroom,
+                              f"the required {need:.3g} {rate_unit(analysis)}")
+    return [sentence] if sentence else []
 
 
 def _aborted(analysis: Analysis, policy: VerdictPolicy) -> Verdict:

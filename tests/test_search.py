@@ -18,9 +18,9 @@ from loadkit.held import WINDOW_S
 from loadkit.histogram import Histogram
 from loadkit.report import render_run_dir
 from loadkit.scenario import SEARCH_WINDOW_S, parse_scenario
-from loadkit.search import LOWEST_RATE, Level, SearchLimits, bracket, limits_of, next_rate
+from loadkit.search import LOWEST_RATE, Level, SearchLimits, bracket, limits_of, next_rate, required_rate
 from loadkit.traffic import build_plan, plan_from_dict, plan_to_dict, search_plan
-from loadkit.verdict import capacity_figure, search_sentence
+from loadkit.verdict import capacity_figure, judge, search_sentence
 
 from . import synth
 from .helpers import read_summary, run_cli, write_scenario
@@ -219,6 +219,83 @@ def test_journey_slos_judge_the_levels_too(tmp_path: Path, monkeypatch: Any) -> 
     assert found is not None
     assert [lv.held for lv in found.levels] == [True, True, False, False, True, False]
     assert (found.last_good_per_s, found.first_broken_per_s, found.converged) == (50, 55, True)
+
+
+# A site that holds up to 52 visitors/s, searched from 10/s: the levels of the synthetic run below.
+CONVERGED = [(0.0, 10.0), (10.0, 20.0), (20.0, 40.0), (30.0, 80.0), (40.0, 60.0), (50.0, 50.0), (60.0, 54.0)]
+
+
+def judged_search(tmp_path: Path, monkeypatch: Any, required: str | None, ran: list[tuple[float, float]] = CONVERGED,
+                  **traffic: Any) -> tuple[Any, dict[str, Any]]:
+    """A synthetic search run against a site that holds up to 52 visitors/s (above it p95 is 400 ms), its
+    verdict and summary.json; the default verdict.required_headroom of 1.5."""
+    tr: dict[str, Any] = {"profile": "search", "start": "10/s", "level_duration": "5s", "cool_down": "5s",
+                          "precision": "10%", **traffic}
+    if required is not None:
+        tr["required"] = required
+    doc = {"name": "synthetic-search", "traffic": tr, "journeys": [{"name": "j", "steps": [{"get": "/"}]}],
+           "slos": [{"metric": "p95", "below": "300ms"}, {"metric": "error_rate", "below": "1%"}]}
+    monkeypatch.setattr(synth, "build_plan", lambda sc: search_plan(sc, ran))
+    run_dir = synth.make_run_dir(tmp_path / "run", doc,
+                                 lambda t, endpoint, rate: ([40.0 if rate <= 52 else 400.0] * round(rate), {}))
+    verdict = judge(analyze(load_run(run_dir)))
+    render_run_dir(run_dir)
+    summary = read_summary(run_dir)
+    assert summary["verdict"] == verdict.verdict and summary["reasons"][0].startswith("Capacity ")
+    return verdict, summary
+
+
+@pytest.mark.parametrize(("required", "expected", "words"), [
+    ("30/s", "survives", "at 1.5x the required 30 visitors/s"),  # last good 50 >= 30 x 1.5
+    ("40/s", "at-risk", "required 40 visitors/s with too little margin"),  # 40 <= 50 < 60
+    ("52/s", "at-risk", "capacity is about the required 52 visitors/s"),  # 50 < 52 < 54: straddles it
+    ("54/s", "fails", "at or below the required 54 visitors/s"),  # the first broken level is 54
+    ("60/s", "fails", "at or below the required 60 visitors/s"),
+])
+def test_a_search_is_judged_against_its_required_rate_with_headroom(
+        tmp_path: Path, monkeypatch: Any, required: str, expected: str, words: str) -> None:
+    verdict, summary = judged_search(tmp_path, monkeypatch, required)
+    assert (verdict.verdict, verdict.passed) == (expected, expected != "fails")
+    assert words in verdict.headline, verdict.headline
+    assert "planned peak" not in " ".join((verdict.headline, *verdict.reasons))  # a search has none
+
+
+def test_a_search_without_a_required_rate_measures_without_failing(tmp_path: Path, monkeypatch: Any) -> None:
+    verdict, summary = judged_search(tmp_path, monkeypatch, None)
+    assert verdict.verdict == "at-risk" and verdict.passed  # exit 0; 1 with --strict: no survival claimed
+    assert "between 50 and 54 visitors/s" in verdict.headline and "no required rate" in verdict.headline
+    assert not summary.get("scale")  # nothing to scale for: no required rate
+    assert not any("What to scale" in r for r in summary["reasons"])
+
+
+def test_an_unfinished_search_is_inconclusive_unless_its_bracket_decides(tmp_path: Path, monkeypatch: Any) -> None:
+    # 10, 20, 40 held and 80 broke, then the time bound: the bracket 40-80 is far wider than 10%.
+    short = CONVERGED[:4]
+    verdict, _ = judged_search(tmp_path / "none", monkeypatch, None, short, max_duration="40s")
+    assert verdict.verdict == "inconclusive" and "ended before" in verdict.headline
+    verdict, _ = judged_search(tmp_path / "straddles", monkeypatch, "50/s", short, max_duration="40s")
+    assert verdict.verdict == "inconclusive" and "required 50 visitors/s" in verdict.headline
+    verdict, _ = judged_search(tmp_path / "enough", monkeypatch, "20/s", short, max_duration="40s")
+    assert verdict.verdict == "survives"  # 40 held: the required 20/s with 1.5x headroom
+    # Nothing broke up to max_rate (40/s): "at least 40", measured, not judged without a required rate.
+    verdict, _ = judged_search(tmp_path / "capped", monkeypatch, None, CONVERGED[:3], max_rate="40/s")
+    assert verdict.verdict == "at-risk" and "at least 40 visitors/s" in verdict.headline
+
+
+def test_what_to_scale_for_a_search_is_for_its_required_rate(tmp_path: Path, monkeypatch: Any) -> None:
+    # GET / served 57/s (the median second of the broken levels 80, 60 and 54, cool-downs left out); the
+    # required 60/s with 1.5x headroom needs 90/s, not the highest level's 80 x 1.5 = 120/s.
+    verdict, summary = judged_search(tmp_path, monkeypatch, "60/s")
+    assert summary["scale"] == [{"endpoint": "GET /", "measured_per_s": 57.0, "needed_per_s": 90.0,
+                                 "factor": pytest.approx(90 / 57, abs=1e-3)}]
+    assert any(r.startswith("What to scale, for the required 60 visitors/s with 1.5x headroom: GET /: 57/s "
+                            "measured, 90/s needed") for r in verdict.reasons), verdict.reasons
+
+
+def test_the_required_rate_follows_the_rate_scale() -> None:
+    sc = scenario({"start": "10/s", "required": "40/s", "rate_scale": 0.5})
+    assert required_rate(sc, build_plan(sc, rate_scale=0.5)) == pytest.approx(10.0)
+    assert required_rate(scenario({"start": "10/s"}), build_plan(scenario({"start": "10/s"}))) is None
 
 
 def test_a_search_with_workers_is_a_usage_error(tmp_path: Path) -> None:

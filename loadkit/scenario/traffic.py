@@ -124,6 +124,9 @@ class SearchTraffic(_TrafficBase):
                                                  "this, e.g. '5%'.")
     max_duration: Duration = Field(300.0, description="Longest the levels and cool-downs may take in all.")
     max_rate: Rate | None = Field(None, gt=0, description="Highest level to try (safety.max_rate caps it too).")
+    required: Rate | None = Field(None, gt=0, description="The rate the site must carry: the verdict compares the "
+                                  "bracket with it (x verdict.required_headroom). Without it the search measures "
+                                  "and the verdict is at most at-risk.")
 
     @field_validator("level_duration", "cool_down")
     @classmethod
