@@ -4,7 +4,7 @@ first status line of ``loadkit run``). Sends nothing."""
 from __future__ import annotations
 
 from .scenario import Scenario, SearchTraffic, mean_visit_seconds
-from .search import limits_of
+from .search import limits_of, required_rate
 from .traffic import Plan
 from .units import format_clock, format_duration
 
@@ -53,6 +53,10 @@ def describe_plan(scenario: Scenario, plan: Plan) -> list[str]:
         lines.append(f"each level {format_duration(lim.level_s)}, then {format_duration(lim.cool_down_s)} or more "
                      f"at zero; everything within {format_duration(lim.max_duration_s)}"
                      + (f"; no level above {lim.cap:.3g}/s" if lim.cap is not None else ""))
+        need, headroom = required_rate(scenario, plan), scenario.verdict.required_headroom
+        lines.append(f"verdict: the bracket against the required {need:.3g}/s with {headroom:g}x headroom "
+                     f"({need * headroom:.3g}/s)" if need is not None else
+                     "verdict: no required rate, so the search measures (at-risk at best; set required)")
     if plan.probe_level:
         lines.append(f"headroom probe: {plan.probe_level:.3g} {unit} "
                      f"({plan.probe_level / plan.planned_peak:.2g}x the planned peak)" if plan.planned_peak else "")

@@ -12,6 +12,10 @@
   above that level (a visit_share range's high end) is the audience sentence's, not a lack of headroom.
 - **survives**: SLOs held through the burst, the probe and the recovery.
 
+A capacity search (``profile: search``) has no planned peak: its bracket is judged against its
+``required`` rate x required_headroom, and without one it is a measurement, at most at-risk
+(:func:`_judge_search`; docs/verdict.md, "Capacity search").
+
 Every reason is a sentence a shop owner can read, carrying the endpoint, the metric, the observed value,
 the limit and when it happened. Reasons are ranked: what broke first comes first. :func:`judge` takes
 the decisions in that order, one named step each.
