@@ -97,7 +97,7 @@ class JourneyData:
 
     @property
     def empty(self) -> bool:
-        """True when the run recorded no journey (an older run, a locustfile)."""
+        """True when the run recorded no journey (an older run, or a locustfile's recorded before its tasks were)."""
         return bool(self.frame.empty)
 
     def figures(self, journey: str, inside: np.ndarray | None = None) -> JourneyFigures:
