@@ -112,13 +112,12 @@ def locustfile_cases(args: argparse.Namespace) -> int:
                 s = loadkit_run(closed_doc, url, "--skip-rehearsal", root=tree)
                 row["closed_rps"].append(rps(s))
                 row["closed_req_per_cpu_s"].append(s["totals"]["requests"] / s["_cpu_s"])
-                if "open" not in args.models:
-                    continue
-                s = loadkit_run(open_doc, url, "--skip-rehearsal", root=tree)
-                visits = s["traffic"]["delivered_arrivals"]
-                row["open_cpu_us_per_visit"].append(s["_cpu_s"] / max(visits, 1) * 1e6)
-                row["open_delivered"].append(visits)
-                row["open_lateness_p99_ms"].append(s["traffic"]["lateness_p99_ms"])
+                if "open" in args.models:
+                    s = loadkit_run(open_doc, url, "--skip-rehearsal", root=tree)
+                    visits = s["traffic"]["delivered_arrivals"]
+                    row["open_cpu_us_per_visit"].append(s["_cpu_s"] / max(visits, 1) * 1e6)
+                    row["open_delivered"].append(visits)
+                    row["open_lateness_p99_ms"].append(s["traffic"]["lateness_p99_ms"])
                 print(f"run {i + 1} {tree}: " + ", ".join(f"{k} {v[-1]:.1f}" for k, v in row.items() if v),
                       file=sys.stderr)
     out = {"users": args.users, "open_rate_per_s": args.open_rate, "seconds": args.seconds,
