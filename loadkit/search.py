@@ -3,11 +3,11 @@
 A search (``profile: search``) steps its level up (``growth`` x or ``+ step``) while the service levels
 hold; once a level broke them, it bisects between the last level that held and the first that broke,
 until (first broken - last good) / last good is at most ``precision``. It stops there, at its rate bound
-(``max_rate`` or ``safety.max_rate``: nothing broke up to it), or when the next level and its cool-down
-would not end within ``max_duration``. The run stage (run/searching.py) asks :func:`next_rate` after each
-level, judged by the verdict's own rule (:func:`level_outcomes` over the analysis's counted breaks); the
-analysis gives the same levels to :func:`bracket` for the report. Nothing here sends a request or reads
-a clock.
+(``max_rate`` or ``safety.max_rate``: nothing broke up to it), when every level broke down to
+:data:`LOWEST_RATE`, or when the next level and its cool-down would not end within ``max_duration``.
+The run stage (run/searching.py) asks :func:`next_rate` after each level, judged by the verdict's own
+rule (:func:`level_outcomes` over the analysis's counted breaks); the analysis gives the same levels to
+:func:`bracket` for the report. Nothing here sends a request or reads a clock.
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ class Bracket:
     precision: float  # requested
     width: float | None  # (first broken - last good) / last good, when both are known
     converged: bool  # width <= precision
-    ended_by: str  # "precision" | "max_rate" | "max_duration" | "interrupted"
+    ended_by: str  # "precision" | "max_rate" | "lowest_rate" | "max_duration" | "interrupted"
     levels: tuple[Level, ...]
 
 
@@ -142,6 +142,8 @@ def bracket(levels: Sequence[Level], limits: SearchLimits, interrupted: bool = F
         ended_by = "interrupted"
     elif broken is None and good is not None and limits.cap is not None and good >= limits.cap * 0.999:
         ended_by = "max_rate"
+    elif good is None and broken is not None and broken / 2 < LOWEST_RATE:  # next_rate's floor
+        ended_by = "lowest_rate"
     else:
         ended_by = "max_duration"
     return Bracket(last_good_per_s=good, first_broken_per_s=broken, precision=limits.precision, width=width,

@@ -43,7 +43,7 @@ from .audience import audience_limit
 from .business import journey_sentence, order_sentences, orders
 from .scale import scale_sentence, what_to_scale
 from .scenario import Business, VerdictPolicy
-from .search import Bracket, required_rate
+from .search import LOWEST_RATE, Bracket, required_rate
 from .traffic import PhaseName
 from .units import format_clock, format_duration, format_metric, format_ms, format_percent
 from .verdict_words import (capacity_figure, metric_words, plateau_sentence, rate_unit, scope_label,
@@ -156,8 +156,8 @@ def _judge_search(analysis: Analysis, policy: VerdictPolicy, search: Bracket) ->
     if undelivered:
         return _inconclusive(analysis, undelivered)
     if need is None:
-        if not (search.converged or search.ended_by == "max_rate"):
-            return Verdict("inconclusive", (_UNFINISHED, *context),
+        if not (search.converged or search.ended_by in ("max_rate", "lowest_rate")):
+            return Verdict("inconclusive", (_unfinished(search, None), *context),
                            "Inconclusive: the capacity search ended before it found the capacity.")
         return Verdict("at-risk", ("No required rate was set (traffic.required), so the search measured the "
                                    "capacity without judging it: nothing here shows that the site carries the "
@@ -182,12 +182,23 @@ def _judge_search(analysis: Analysis, policy: VerdictPolicy, search: Bracket) ->
                                    f"must carry, with no margin.", *evidence, *context),
                        f"At risk: the site's capacity is about the required {need:.3g} {unit}.")
     return Verdict("inconclusive", (f"The search ended before it showed whether the site carries the required "
-                                    f"{need:.3g} {unit} ({capacity_words(search, unit)}).", _UNFINISHED, *context),
+                                    f"{need:.3g} {unit} ({capacity_words(search, unit)}).",
+                                    _unfinished(search, target), *context),
                    f"Inconclusive: the capacity search ended before it reached the required {need:.3g} {unit}.")
 
 
-_UNFINISHED = ("The search reached its time bound (max_duration) before its bracket met the precision asked: "
-               "give it more time, a larger precision or a closer start.")
+def _unfinished(search: Bracket, target: float | None) -> str:
+    """Why a search that decided nothing stopped, and what to change (``target``: required x headroom)."""
+    if search.ended_by == "max_rate":
+        return ("Nothing broke up to the search's rate bound (max_rate or safety.max_rate), and that bound is "
+                "below what the verdict needs: raise it" + (f" to at least {target:.3g}/s." if target else "."))
+    if search.ended_by == "lowest_rate":
+        return (f"Every level broke the service levels down to the lowest the search runs ({LOWEST_RATE:g}/s), "
+                "still above the required rate.")
+    if search.ended_by == "interrupted":
+        return "The run was interrupted before the search's bracket met the precision asked."
+    return ("The search reached its time bound (max_duration) before its bracket met the precision asked: "
+            "give it more time, a larger precision or a closer start.")
 
 
 def capacity_words(search: Bracket, unit: str) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 from .analysis import Analysis, SloResult
 from .delivery import METRIC_WORDS
 from .held import PEAK, PROBE, RUN, Break
-from .search import Bracket
+from .search import LOWEST_RATE, Bracket
 from .units import format_clock, format_metric
 
 _METRIC_WORDS = METRIC_WORDS
@@ -50,6 +50,7 @@ def capacity_figure(cap: Mapping[str, Any], unit: str = "/s") -> str:
 _ENDED_BY = {"max_duration": "the search reached its time bound (max_duration)",
              "interrupted": "the run was interrupted",
              "max_rate": "nothing broke up to the search's rate bound (max_rate or safety.max_rate)",
+             "lowest_rate": f"the search stopped going down (it runs no level below {LOWEST_RATE:g}/s)",
              "precision": "the search converged"}
 
 

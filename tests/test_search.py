@@ -3,6 +3,7 @@ records, and a real search against a demo storefront whose capacity follows from
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -356,3 +357,39 @@ def test_a_search_brackets_the_knob_derived_capacity_within_its_precision_and_ti
     # Re-rendered from disk alone, the bracket is the same.
     assert run_cli("report", str(run_dir)).returncode == 0
     assert read_summary(run_dir)["capacity"]["search"] == found
+
+
+def test_a_search_broken_down_to_its_lowest_level_says_so_not_its_time_bound() -> None:
+    # 1, 0.5, 0.25 and 0.125/s all broke; next_rate stops (0.0625 is below LOWEST_RATE) long before the
+    # time bound, so "max_duration" would be a false reason.
+    ran = [(1.0, False), (0.5, False), (0.25, False), (0.125, False)]
+    lim = limits(first=1.0)
+    assert next_rate(ran, lim) is None
+    found = bracket([Level(r, 15.0 * i, h) for i, (r, h) in enumerate(ran)], lim)
+    assert found.ended_by == "lowest_rate"
+    sentence = search_sentence(found, "visitors/s")
+    assert sentence.startswith("Capacity below 0.125 visitors/s: every level broke") and "max_duration" not in sentence
+    assert bracket([Level(10, 0, False)], lim).ended_by == "max_duration"  # 5/s was still to try
+
+
+def test_a_search_broken_at_every_level_without_a_required_rate_is_a_measurement(tmp_path: Path,
+                                                                                monkeypatch: Any) -> None:
+    # The synthetic run cannot deliver levels under 1/s (whole arrivals a second), so the verdict is given
+    # the bracket of a search that broke at 1, 0.5, 0.25 and 0.125/s over an otherwise measured run.
+    verdict, _ = judged_search(tmp_path, monkeypatch, None)
+    analysis = analyze(load_run(tmp_path / "run"))
+    lim = limits(first=1.0)
+    floor = bracket([Level(r, 15.0 * i, False) for i, r in enumerate((1.0, 0.5, 0.25, 0.125))], lim)
+    verdict = judge(dataclasses.replace(analysis, search=floor))
+    assert verdict.verdict == "at-risk", verdict  # measured, as a converged search without required
+    assert "below 0.125 visitors/s" in verdict.headline
+    assert not any("max_duration" in r for r in verdict.reasons), verdict.reasons
+
+
+def test_a_search_capped_below_its_required_rate_names_the_cap_not_the_time_bound(tmp_path: Path,
+                                                                                 monkeypatch: Any) -> None:
+    # 10, 20, 40 held and max_rate is 40/s: the required 60/s was never reached, and time was not the reason.
+    verdict, _ = judged_search(tmp_path, monkeypatch, "60/s", CONVERGED[:3], max_rate="40/s")
+    assert verdict.verdict == "inconclusive"
+    assert not any("max_duration" in r for r in verdict.reasons), verdict.reasons
+    assert any("rate bound" in r and "at least 90/s" in r for r in verdict.reasons), verdict.reasons
