@@ -127,6 +127,26 @@ def test_a_calibration_is_found_only_for_its_machine_and_journeys(tmp_path: Path
     assert (view.warning is None) == (machine.cores >= 8)
 
 
+@pytest.mark.parametrize("damage", [{"per_process_per_s": 0}, {"per_process_per_s": "fast"},
+                                    {"cpu_ms_per_visit": None}, {"measured_cpu": float("nan")}, {"machine": "here"},
+                                    {"limited_by": 3}])
+def test_a_damaged_saved_calibration_is_measured_again_not_a_traceback(tmp_path: Path,
+                                                                      damage: dict[str, Any]) -> None:
+    tv = load_scenario("tv-spot")
+    cal = Calibration(scenario="tv-spot", journeys=journeys_fingerprint(tv), machine=this_machine(),
+                      measured_at="2026-12-02T05:00:00Z", per_process_per_s=100.0, cpu_ms_per_visit=7.0,
+                      measured_per_s=100.0, measured_cpu=0.7, requests_per_visit=2.5, seconds=5.0, limited_by="cpu")
+    env = {"LOADKIT_CACHE_DIR": str(tmp_path)}
+    save_calibration(cal, env)
+    assert find_calibration(tv, env) == cal
+    doc = json.loads((tmp_path / FILE_NAME).read_text())
+    doc["calibrations"][0].update(damage)  # edited by hand, or written by something else
+    (tmp_path / FILE_NAME).write_text(json.dumps(doc))
+    assert find_calibration(tv, env) is None
+    view = load_processes(tv, build_plan(tv), "tv-spot", env)
+    assert view.needed is None and "not calibrated on this machine" in view.lines[0]
+
+
 def test_processes_needed_rounds_up() -> None:
     assert processes_needed(0.5, 350) == 1
     assert processes_needed(700, 350) == 2

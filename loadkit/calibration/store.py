@@ -110,10 +110,19 @@ class Calibration:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Calibration:
-        """Inverse of :meth:`to_dict`."""
+        """Inverse of :meth:`to_dict`; ValueError or TypeError for an entry that is not one."""
         fields = dict(data)
         fields["machine"] = Machine(**fields["machine"])
-        return cls(**fields)
+        found = cls(**fields)
+        # A hand-edited or damaged entry must not reach the arithmetic and formatting of ``loadkit plan``.
+        numbers = (found.per_process_per_s, found.cpu_ms_per_visit, found.measured_per_s, found.measured_cpu,
+                   found.requests_per_visit, found.seconds, found.cpu_target)
+        if not all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in numbers) \
+                or found.per_process_per_s <= 0 or found.cpu_target <= 0 \
+                or not all(isinstance(v, str) for v in (found.scenario, found.journeys, found.measured_at,
+                                                         found.limited_by)):
+            raise ValueError("not a calibration")
+        return found
 
 
 def cache_dir(environ: Mapping[str, str] | None = None) -> Path:
@@ -147,7 +156,7 @@ def find_calibration(scenario: Scenario, environ: Mapping[str, str] | None = Non
     for entry in _read(cache_dir(environ) / FILE_NAME):
         try:
             found = Calibration.from_dict(entry)
-        except (TypeError, KeyError):
+        except (TypeError, KeyError, ValueError):  # not a calibration: measured again rather than trusted
             continue
         if found.journeys == key and found.machine == machine:
             return found
