@@ -132,7 +132,8 @@ def next_rate(levels: Sequence[tuple[float, bool]], limits: SearchLimits) -> flo
 
 def bracket(levels: Sequence[Level], limits: SearchLimits, interrupted: bool = False) -> Bracket:
     """The bracket ``levels`` give, and why the search stopped (the run's own reason is not stored: it
-    follows from the levels, the limits and whether the run was interrupted)."""
+    follows from the levels, the limits and whether the run stopped it: ``interrupted``, also for the safety
+    abort and a full disk)."""
     good, broken = _good_and_broken((lv.rate, lv.held) for lv in levels)
     width = width_of(good, broken)
     converged = width is not None and width <= limits.precision

@@ -48,7 +48,7 @@ def capacity_figure(cap: Mapping[str, Any], unit: str = "/s") -> str:
 
 
 _ENDED_BY = {"max_duration": "the search reached its time bound (max_duration)",
-             "interrupted": "the run was interrupted",
+             "interrupted": "the run stopped before the search did (interrupted, the safety abort or a full disk)",
              "max_rate": "nothing broke up to the search's rate bound (max_rate or safety.max_rate)",
              "lowest_rate": f"the search stopped going down (it runs no level below {LOWEST_RATE:g}/s)",
              "precision": "the search converged"}

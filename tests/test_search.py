@@ -393,3 +393,16 @@ def test_a_search_capped_below_its_required_rate_names_the_cap_not_the_time_boun
     assert verdict.verdict == "inconclusive"
     assert not any("max_duration" in r for r in verdict.reasons), verdict.reasons
     assert any("rate bound" in r and "at least 90/s" in r for r in verdict.reasons), verdict.reasons
+
+
+def test_a_search_stopped_by_the_safety_abort_says_the_run_stopped_it(tmp_path: Path, monkeypatch: Any) -> None:
+    judged_search(tmp_path, monkeypatch, None, CONVERGED[:4], max_duration="40s")
+    meta_path = tmp_path / "run" / "run.json"
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    meta.update(complete=False, aborted="error rate above 50% for 10 s")
+    meta_path.write_text(json.dumps(meta), encoding="utf-8")
+    analysis = analyze(load_run(tmp_path / "run"))
+    assert analysis.search is not None and analysis.search.ended_by == "interrupted"
+    verdict = judge(analysis)
+    assert verdict.verdict == "fails"  # the abort decides, as for any plan
+    assert "safety abort" in verdict.reasons[0] and "max_duration" not in verdict.reasons[0], verdict.reasons

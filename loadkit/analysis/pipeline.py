@@ -90,7 +90,9 @@ def analyze(run: RunData) -> Analysis:
     counted = judged.counted
     cap = capacity(meas, wins, seconds, ep_list, visit_s, judged.flags, counted)
     counted.sort(key=lambda b: (b.start_s, SIGNALS.index(b.signal)))
-    search = search_bracket(run.scenario, plan, counted, bool(run.meta.interrupted))
+    # A search the run stopped (Ctrl-C, the safety abort, a full disk) ended there, whatever its limits say.
+    stopped = bool(run.meta.interrupted or run.meta.aborted or run.meta.disk_full)
+    search = search_bracket(run.scenario, plan, counted, stopped)
     undisturbed = undisturbed_results(meas, wins, seconds, judged.results, counted)
 
     started = int(seconds["started"].sum())
