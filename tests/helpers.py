@@ -59,7 +59,7 @@ class _Zygote:
         """Fork one ``python -m loadkit ARGS``; its output goes to temporary files."""
         conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         conn.connect(self.path)
-        out, err = tempfile.TemporaryFile(), tempfile.TemporaryFile()
+        out, err = tempfile.TemporaryFile(), tempfile.TemporaryFile()  # noqa: SIM115  (_Forked.wait closes them)
         with open(os.devnull, "rb") as stdin:
             request = json.dumps({"argv": list(args), "env": env, "cwd": str(cwd)}).encode()
             socket.send_fds(conn, [request], [stdin.fileno(), out.fileno(), err.fileno()])

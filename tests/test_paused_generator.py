@@ -23,7 +23,7 @@ import pytest
 from .helpers import ROOT, read_summary, write_scenario
 from .test_faults import fault_server
 
-pytestmark = [pytest.mark.integration, pytest.mark.timing,  # a CPU hog: never beside another timing test
+pytestmark = [pytest.mark.integration, pytest.mark.timing, pytest.mark.solo,  # a CPU hog: nothing beside it
               pytest.mark.skipif(shutil.which("taskset") is None, reason="taskset pins the hog and loadkit")]
 
 PAUSES = 4

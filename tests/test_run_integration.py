@@ -244,6 +244,7 @@ def test_closed_model_runs_the_planned_users(tmp_path: Path, demo_factory: Any) 
 
 
 @pytest.mark.timing
+@pytest.mark.solo  # it overloads its own generator: a neighbour would share the blame
 def test_an_overloaded_generator_is_inconclusive_never_survives(tmp_path: Path, demo_factory: Any) -> None:
     service = {page: 0.0 for page in DemoConfig().service_ms}
     shop = demo_factory(DemoConfig(slots=64, service_ms=service))

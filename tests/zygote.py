@@ -30,14 +30,14 @@ from typing import Any
 # What ``python -m loadkit run`` imports, in its order: the command line and the run stage's package; httpcore
 # (and trio, when installed: it needs the ``select.epoll`` that gevent's patching removes), which the preflight's
 # first client imports; then Locust, whose import monkey-patches the process; then what the run reads after.
-import loadkit.cli  # noqa: I001  (the order is the point)
+import loadkit.cli
 import loadkit.run
 import httpcore  # noqa: F401
-import loadkit.run.load  # noqa: F401
-import loadkit.run.master  # noqa: F401
-import loadkit.run.worker  # noqa: F401
-import loadkit.report  # noqa: F401
-import loadkit.baseline  # noqa: F401
+import loadkit.run.load
+import loadkit.run.master
+import loadkit.run.worker
+import loadkit.report
+import loadkit.baseline
 
 import gevent.os
 import gevent.select
