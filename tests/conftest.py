@@ -32,7 +32,6 @@ def demo_factory() -> Iterator[Any]:
 # test's generator and target take a fraction of a core, and the judgement tests already run three runs side by
 # side. A solo test (it loads the machine on purpose) waits for the other lane to empty and holds it meanwhile.
 TIMING_LANES = ("a", "b")
-_LANE: dict[str, str] = {}
 
 
 def _timed(item: pytest.Item) -> bool:
@@ -47,8 +46,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     run side by side first."""
     timed = sorted((item for item in items if _timed(item)), key=lambda item: item.nodeid)
     for index, item in enumerate(timed):  # alternate: each lane gets a share of every module's tests
-        _LANE[item.nodeid] = TIMING_LANES[index % len(TIMING_LANES)]
-        item.add_marker(pytest.mark.xdist_group(f"timing-{_LANE[item.nodeid]}"))
+        item.add_marker(pytest.mark.xdist_group(f"timing-{TIMING_LANES[index % len(TIMING_LANES)]}"))
     if os.environ.get("PYTEST_XDIST_WORKER"):
         items.sort(key=_timed)  # stable: keeps each part's order
 
@@ -108,7 +106,8 @@ def _timing_tests_run_calm(request: pytest.FixtureRequest, tmp_path_factory: pyt
             for file in held:
                 fcntl.flock(file, fcntl.LOCK_EX)
         elif _timed(node):
-            held = [lanes[_LANE[node.nodeid]]]
+            group = node.get_closest_marker("xdist_group")
+            held = [lanes[str(group.args[0]).removeprefix("timing-")]] if group else list(lanes.values())
             fcntl.flock(held[0], fcntl.LOCK_EX)
         elif not _heavy(node) and not _try_shared(list(lanes.values())):
             held = [companion]  # a lane is taken: be the one light test beside the timing tests

@@ -42,6 +42,7 @@ def _plan_json(spec: str, env: dict[str, str]) -> dict[str, Any]:
 
 
 @pytest.mark.integration
+@pytest.mark.solo  # the calibration loads a core on purpose: beside other tests its figures would be theirs too
 def test_calibrate_saves_a_rate_and_plan_states_the_processes_it_needs(tmp_path: Path) -> None:
     env = {"LOADKIT_CACHE_DIR": str(tmp_path / "cache")}
     done = run_cli("calibrate", "smoke", "--seconds", "4", env=env, timeout=60)
