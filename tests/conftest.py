@@ -29,8 +29,9 @@ def demo_factory() -> Iterator[Any]:
 
 
 # Timing tests run in two lanes (two pytest-xdist groups, so two workers), each one test at a time: a timing
-# test's generator and target take a fraction of a core, and the judgement tests already run three runs side by
-# side. A solo test (it loads the machine on purpose) waits for the other lane to empty and holds it meanwhile.
+# test's generator and target take a fraction of a core (the judgement tests already run three runs side by
+# side), so two such tests share the two cores without pausing each other. A solo test (it loads the machine on
+# purpose) waits for the other lane to empty and holds it meanwhile.
 TIMING_LANES = ("a", "b")
 
 
@@ -41,9 +42,9 @@ def _timed(item: pytest.Item) -> bool:
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tests marked ``timing`` (their assertions depend on latency, capacity or lateness measured on this
-    machine) go to the timing lanes: pytest-xdist groups, each run one test at a time by one worker, never
-    beside a heavy test (``_timing_tests_run_calm``). Under xdist they are collected last, so the other tests
-    run side by side first."""
+    machine) go to the timing lanes: pytest-xdist groups, each run one test at a time by one worker, beside
+    nothing but the other lane's timing test and one quiet test (``_timing_tests_run_calm``). Under xdist they
+    are collected last, so the other tests run side by side first and the timing tests then wait for little."""
     timed = sorted((item for item in items if _timed(item)), key=lambda item: item.nodeid)
     for index, item in enumerate(timed):  # alternate: each lane gets a share of every module's tests
         item.add_marker(pytest.mark.xdist_group(f"timing-{TIMING_LANES[index % len(TIMING_LANES)]}"))
@@ -51,20 +52,22 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items.sort(key=_timed)  # stable: keeps each part's order
 
 
-# Modules whose tests start several processes at once (a browser, `--workers`, a second server, a package
-# build) or a real Prometheus: beside a timing test they could take both cores and pause its generator. A
-# test elsewhere is light (one process: the test's own, and one `loadkit` command forked by tests/zygote.py,
-# which costs no imports) and may run beside the timing tests, one light test at a time. A single test that is
-# heavy in a light module is marked ``heavy``.
-HEAVY_MODULES = frozenset({
-    "test_browser", "test_cut_short", "test_data_sources", "test_decision", "test_distributed", "test_har_oscar",
-    "test_history", "test_locust_plugin", "test_observe", "test_packaging", "test_real_hosts", "test_storefronts",
+# Modules whose tests send no load and start no browser: parsing, synthetic run directories, analysis,
+# rendering. One such test at a time may run beside the timing tests (below): a single busy process does not
+# pause a low-rate generator on two cores, and the suite need not stand still while timing tests run.
+# A module that starts sending load (a demo storefront, `run_cli("run", ...)`, Chromium) leaves this list.
+QUIET_MODULES = frozenset({
+    "test_analysis_verdict", "test_ci_examples", "test_ci_history_examples", "test_contradictions",
+    "test_deploy", "test_generator_health", "test_golden", "test_har", "test_histogram", "test_invariants",
+    "test_public_api", "test_reports", "test_saved_scenario", "test_scenario", "test_scenario_fuzz",
+    "test_traffic", "test_typed_seams", "test_units",
 })
 
 
-def _heavy(item: pytest.Item) -> bool:
+def _quiet(item: pytest.Item) -> bool:
     module = item.module.__name__.rpartition(".")[2] if getattr(item, "module", None) else ""
-    return module in HEAVY_MODULES or item.get_closest_marker("heavy") is not None
+    return (module in QUIET_MODULES and item.get_closest_marker("integration") is None
+            and "demo_factory" not in getattr(item, "fixturenames", ()))
 
 
 def _try_shared(files: list[Any]) -> bool:
@@ -83,14 +86,15 @@ def _try_shared(files: list[Any]) -> bool:
 
 @pytest.fixture(autouse=True)
 def _timing_tests_run_calm(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """A timing test runs beside at most the other lane's timing test and one light test; heavy tests wait
-    while it runs, and it waits for theirs to end. A ``solo`` test has the machine to itself. Another test's
-    burst of CPU would pause a timing test's generator, and loadkit rightly calls a paused run inconclusive
-    (docs/verdict.md).
+    """A timing test runs beside nothing but the other lane's timing test and one quiet test (``QUIET_MODULES``):
+    the other workers' tests wait while it runs, and it waits for theirs to end. A ``solo`` test has the machine
+    to itself. Another test's load would pause a timing test's generator, and loadkit rightly calls a paused
+    run inconclusive (docs/verdict.md).
 
     Locks over files every xdist worker shares: one per lane, which that lane's timing test holds alone and
-    any other test shares; a turnstile that a test waiting for a lane holds, so that newcomers queue behind it
-    (no starvation); and the companion lock, held by the one light test that runs while a lane is taken."""
+    every other test shares; a turnstile that a test waiting for a lane holds, so that newcomers queue behind
+    it (no starvation); and the companion lock, held by the one quiet test that runs while a lane is taken
+    (and by a solo test)."""
     if not os.environ.get("PYTEST_XDIST_WORKER"):
         yield  # one process: nothing runs beside anything
         return
@@ -98,27 +102,31 @@ def _timing_tests_run_calm(request: pytest.FixtureRequest, tmp_path_factory: pyt
     node = request.node
     with contextlib.ExitStack() as files:
         turnstile = files.enter_context(open(shared / "timing.turnstile", "a"))
-        lanes = {lane: files.enter_context(open(shared / f"timing.lane-{lane}", "a")) for lane in TIMING_LANES}
+        lanes = [files.enter_context(open(shared / f"timing.lane-{lane}", "a")) for lane in TIMING_LANES]
         companion = files.enter_context(open(shared / "timing.companion", "a"))
         fcntl.flock(turnstile, fcntl.LOCK_EX)
         if node.get_closest_marker("solo"):
-            held = [*lanes.values(), companion]
+            held = [*lanes, companion]
             for file in held:
-                fcntl.flock(file, fcntl.LOCK_EX)
+                fcntl.flock(file, fcntl.LOCK_EX)  # new tests wait at the turnstile meanwhile
         elif _timed(node):
             group = node.get_closest_marker("xdist_group")
-            held = [lanes[str(group.args[0]).removeprefix("timing-")]] if group else list(lanes.values())
+            lane = TIMING_LANES.index(str(group.args[0]).removeprefix("timing-")) if group else 0
+            held = [lanes[lane]]
             fcntl.flock(held[0], fcntl.LOCK_EX)
-        elif not _heavy(node) and not _try_shared(list(lanes.values())):
-            held = [companion]  # a lane is taken: be the one light test beside the timing tests
+        elif _try_shared(lanes):
+            held = lanes  # no timing test runs
+        elif _quiet(node):
+            held = [companion]  # a lane is taken: be the one quiet test beside the timing tests
         else:
-            held = list(lanes.values())
-            if _heavy(node):
-                for file in held:
-                    fcntl.flock(file, fcntl.LOCK_SH)
+            held = []  # wait below, after the turnstile, for the lanes to empty
         fcntl.flock(turnstile, fcntl.LOCK_UN)
         if held == [companion]:
             fcntl.flock(companion, fcntl.LOCK_EX)
+        elif not held:
+            held = lanes
+            for file in held:
+                fcntl.flock(file, fcntl.LOCK_SH)
         try:
             yield
         finally:

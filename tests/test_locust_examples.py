@@ -108,7 +108,6 @@ def test_locusts_markov_example_walks_its_chain(tmp_path: Path, site: CountingSe
 NOTICE = "the locustfile's StagesShape (a LoadTestShape) is not used"
 
 
-@pytest.mark.heavy  # with --workers 2: three processes
 @pytest.mark.parametrize("workers", [0, 2])
 def test_the_load_test_shape_notice_is_printed_once(tmp_path: Path, site: CountingServer, workers: int) -> None:
     extra = ("--workers", str(workers)) if workers else ()
@@ -166,7 +165,6 @@ def test_events_fire_once_each_in_order(tmp_path: Path, site: CountingServer) ->
     assert rows[-1]["requests"] == VISITS
 
 
-@pytest.mark.heavy  # three processes
 def test_events_fire_once_per_process_with_workers(tmp_path: Path, site: CountingServer) -> None:
     log = tmp_path / "events.jsonl"
     summary, _ = _run(tmp_path, site, "event_hooks.py", "--workers", "2", env={"LOCUST_EVENT_LOG": str(log)})
