@@ -57,10 +57,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 # pause a low-rate generator on two cores, and the suite need not stand still while timing tests run.
 # A module that starts sending load (a demo storefront, `run_cli("run", ...)`, Chromium) leaves this list.
 QUIET_MODULES = frozenset({
-    "test_analysis_verdict", "test_ci_examples", "test_ci_history_examples", "test_contradictions",
-    "test_deploy", "test_generator_health", "test_golden", "test_har", "test_histogram", "test_invariants",
-    "test_public_api", "test_reports", "test_saved_scenario", "test_scenario", "test_scenario_fuzz",
-    "test_traffic", "test_typed_seams", "test_units",
+    "test_analysis_verdict", "test_api", "test_calibrate", "test_ci_examples", "test_ci_history_examples",
+    "test_contradictions", "test_deploy", "test_generator_health", "test_golden", "test_har", "test_histogram",
+    "test_invariants", "test_public_api", "test_reports", "test_saved_scenario", "test_scenario",
+    "test_scenario_fuzz", "test_search", "test_summary_doc", "test_traffic", "test_typed_seams", "test_units",
 })
 
 
