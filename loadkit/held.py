@@ -219,13 +219,16 @@ class SloOverScopes:
 
 def judge_over_scopes(slo: Slo, win: pd.DataFrame, windows: Windows, scopes: Sequence[str],
                       span_value: SpanValue, total: ScopeTotal, bounds: ScopeBounds,
-                      endpoint: str | None) -> SloOverScopes:
+                      endpoint: str | None, uncounted: Sequence[str] = ()) -> SloOverScopes:
     """Rules 1 to 3 for one SLO, whatever it counts (an endpoint's requests, a journey's visits).
 
     ``win``: its 5-second windows (``requests`` and the metric's column); ``span_value(slo, w0, w1)``: its
     value over windows w0..w1; ``total(scope)``: the scope's merged row (``requests`` and the metric; None
     when nothing was measured) with the metric's value; ``bounds(scope)``: when the scope starts (a break of
     its total alone counts from there when no window of it broke) and ends. Breaks name ``endpoint``.
+    ``uncounted``: scopes whose total alone breaking shows in their result but is not a counted break (a
+    search's whole run: each level is judged over its own total, and a break of the run's total with no
+    broken window would otherwise be credited to the first level).
     """
     flags = breaks(win, slo) & windows.applies(slo) if windows.n else np.zeros(0, dtype=bool)
     sustained = [b if b.endpoint == endpoint else replace(b, endpoint=endpoint)
@@ -244,7 +247,7 @@ def judge_over_scopes(slo: Slo, win: pd.DataFrame, windows: Windows, scopes: Seq
             first = float(in_scope[0] * WINDOW_S) if in_scope else start
             if inside:
                 first, until = min(first, inside[0].start_s), inside[0].end_s
-            else:
+            elif scope not in uncounted:
                 # Only the scope's total broke: it counts as a break from its first slow window.
                 w0 = int(first // WINDOW_S)
                 counted.append(Break(signal=signal_of(slo), slo=slo, endpoint=endpoint, start_s=first, end_s=end,

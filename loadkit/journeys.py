@@ -284,8 +284,10 @@ def judge_slos(data: JourneyData, slos: Sequence[Slo], plan: Plan, wins: Windows
 
         shown = [s for s in ([slo.phase] if slo.phase else scopes) if _scope_key(s) in masks]
         count_only = [] if slo.phase else [s for s in count_scopes if s not in shown and _scope_key(s) in masks]
+        # With a search's levels counted, the whole run's total adds no break of its own (held.py).
+        uncounted = [scope for scope in shown if scope not in count_scopes] if count_scopes else []
         judged = judge_over_scopes(slo, for_rule(windows_frame(data, journey, wins.n), slo), wins,
-                                   shown + count_only, span_value, total, bounds, f"journey {journey}")
+                                   shown + count_only, span_value, total, bounds, f"journey {journey}", uncounted)
         flags.append(judged.flags)
         counted.extend(judged.counted)
         results.extend(r for r in judged.scopes if r.scope not in count_only)

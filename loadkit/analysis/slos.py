@@ -48,9 +48,12 @@ def judge_slos(meas: Measurements, wins: Windows, slos: Sequence[Slo], seconds: 
 
         shown = [slo.phase] if slo.phase else scopes
         count_only = [] if slo.phase else [scope for scope in count_scopes if scope not in shown]
+        # With a search's levels counted, the whole run's total adds no break of its own (held.py).
+        uncounted = [scope for scope in shown if scope not in count_scopes] if count_scopes else []
         judged = judge_over_scopes(slo, meas.windows(slo.endpoint), wins, shown + count_only,
                                    meas.span_value, total, lambda scope: (scope_start(plan, scope),
-                                                                          scope_end(plan, scope)), slo.endpoint)
+                                                                          scope_end(plan, scope)), slo.endpoint,
+                                   uncounted)
         out.flags.append(judged.flags)
         out.counted.extend(judged.counted)
         per_second = seconds if slo.endpoint is None else \
