@@ -10,14 +10,11 @@ request but parsing the request's head and skipping its body). Run it alone with
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
 import sys
-import tempfile
-import time
 from types import TracebackType
-from typing import IO, Any
+from typing import Any
 
+from ..child_server import ListeningChild
 from ..errors import RunError
 
 __all__ = ["PAGE", "CatchAllServer", "main"]
@@ -110,56 +107,21 @@ class CatchAllServer:
     def __init__(self, port: int = 0) -> None:
         self.port = port
         self.url = ""
-        self._proc: subprocess.Popen[str] | None = None
-        self._log: IO[str] | None = None
-        self._log_path = ""
+        self._child = ListeningChild("loadkit-calibration-")
 
     def start(self, timeout: float = 15.0) -> CatchAllServer:
-        """Start the process and wait until it listens; RunError when it does not. Its output goes to a
-        file, not a pipe (no reader thread: the caller's process is gevent-patched later)."""
-        fd, self._log_path = tempfile.mkstemp(prefix="loadkit-calibration-", suffix=".log")
-        os.close(fd)
-        with open(self._log_path, "a", encoding="utf-8") as out:
-            self._proc = subprocess.Popen([sys.executable, "-m", "loadkit.calibration.target", "--port",
-                                           str(self.port)], stdout=out, stderr=subprocess.STDOUT, text=True,
-                                          env=dict(os.environ, PYTHONUNBUFFERED="1"))
-        self._log = open(self._log_path, encoding="utf-8")  # noqa: SIM115 - closed in stop()
-        deadline, output = time.monotonic() + timeout, ""
-        while time.monotonic() < deadline:
-            self._log.seek(0)
-            output = self._log.read()
-            line = next((ln for ln in output.split("\n")[:-1] if ln.startswith("listening ")), None)
-            if line is not None:
-                self.url = line.split(" ", 1)[1].strip()
-                self.port = int(self.url.rsplit(":", 1)[1])
-                return self
-            if self._proc.poll() is not None:
-                break
-            time.sleep(0.05)
-        self.stop()
-        last = (output.strip().splitlines() or ["no output"])[-1]
-        raise RunError(f"the calibration server did not start on 127.0.0.1 ({last}).",
-                       "check that Python can listen on 127.0.0.1 (and the port, if given, is free)")
+        """Start the process and wait until it listens; RunError when it does not."""
+        url = self._child.start([sys.executable, "-m", "loadkit.calibration.target", "--port", str(self.port)],
+                                timeout)
+        if url is None:
+            raise RunError(f"the calibration server did not start on 127.0.0.1 ({self._child.last_line}).",
+                           "check that Python can listen on 127.0.0.1 (and the port, if given, is free)")
+        self.url, self.port = url, int(url.rsplit(":", 1)[1])
+        return self
 
     def stop(self) -> None:
         """Stop the process (if running) and remove its log."""
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait(timeout=5)
-        self._proc = None
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-        if self._log_path:
-            try:
-                os.unlink(self._log_path)
-            except OSError:
-                pass
-            self._log_path = ""
+        self._child.stop()
 
     def __enter__(self) -> CatchAllServer:
         return self.start()

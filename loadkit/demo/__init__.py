@@ -19,15 +19,11 @@ service time multiplied by ``degraded_factor``: cold caches, a backlog of jobs, 
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
-import tempfile
-import time
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
+from ..child_server import ListeningChild
 from ..errors import RunError
 
 PAGE_TYPES = ("home", "category", "search", "product", "cart", "add_to_cart", "checkout", "static")
@@ -77,44 +73,18 @@ class DemoSite:
         self.host = host
         self.port = port
         self.url = ""
-        self._proc: subprocess.Popen[str] | None = None
-        self._log: IO[str] | None = None
-        self._log_path: str | None = None
+        self._child = ListeningChild("loadkit-demo-")
 
     def start(self, timeout: float = 20.0) -> DemoSite:
-        """Start the process and wait until it listens; raises RunError if it does not.
-
-        The child's output goes to a temporary file, not a pipe: no reader threads, so the parent
-        may be gevent-patched later (patching after threads exist deadlocks). The child appends through
-        its own handle and the parent reads through another: a shared handle would share one file
-        offset, and the parent's rewinding would make the child overwrite its own first line.
-        """
+        """Start the process and wait until it listens; raises RunError if it does not."""
         cmd = [sys.executable, "-m", "loadkit.demo.server", "--host", self.host, "--port", str(self.port),
                *self.config.to_args()]
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
-        fd, self._log_path = tempfile.mkstemp(prefix="loadkit-demo-", suffix=".log")
-        os.close(fd)
-        with open(self._log_path, "a", encoding="utf-8") as child_out:
-            self._proc = subprocess.Popen(cmd, stdout=child_out, stderr=subprocess.STDOUT, text=True, env=env)
-        self._log = open(self._log_path, encoding="utf-8")  # noqa: SIM115 - closed in stop()
-        deadline = time.monotonic() + timeout
-        output = ""
-        while time.monotonic() < deadline:
-            self._log.seek(0)
-            output = self._log.read()
-            complete = output.split("\n")[:-1]  # a line still being written is not read yet
-            line = next((ln for ln in complete if ln.startswith("listening ")), None)
-            if line is not None:
-                self.url = line.split(" ", 1)[1].strip()
-                self.port = int(self.url.rsplit(":", 1)[1])
-                return self
-            if self._proc.poll() is not None:
-                break
-            time.sleep(0.05)
-        self.stop()
-        last = (output.strip().splitlines() or ["no output"])[-1]
-        raise RunError(f"the demo storefront did not start ({last}).",
-                       "check that the port is free, or pass --target to test another site")
+        url = self._child.start(cmd, timeout)
+        if url is None:
+            raise RunError(f"the demo storefront did not start ({self._child.last_line}).",
+                           "check that the port is free, or pass --target to test another site")
+        self.url, self.port = url, int(url.rsplit(":", 1)[1])
+        return self
 
     def stats(self) -> dict[str, Any]:
         """The shop's own counts (``GET /__stats``): served requests by page type and status."""
@@ -124,22 +94,10 @@ class DemoSite:
 
     def stop(self) -> None:
         """Stop the process (terminate, then kill after a grace period)."""
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait(timeout=5)
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-        if self._log_path is not None:
-            Path(self._log_path).unlink(missing_ok=True)
-            self._log_path = None
+        self._child.stop()
 
     def __enter__(self) -> DemoSite:
-        return self.start() if self._proc is None else self
+        return self if self._child.started else self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
