@@ -256,14 +256,16 @@ def slo_value(figures: JourneyFigures, metric: str) -> float | None:
 
 def judge_slos(data: JourneyData, slos: Sequence[Slo], plan: Plan, wins: Windows, scopes: Sequence[str],
                span: int, peak_phase: str | None, count_scopes: Sequence[str] = (),
-               ) -> tuple[list[ScopeResult], list[Break], list[np.ndarray]]:
+               ) -> tuple[list[ScopeResult], list[Break], list[np.ndarray], list[ScopeResult]]:
     """Journey SLOs judged by held.py's rule, over the same scopes and windows as endpoint SLOs: per SLO and
-    scope a result, the counted breaks (named ``journey NAME``), and per SLO the windows that broke.
-    ``count_scopes``: phases judged only for the breaks they count (a search's levels; no result rows)."""
+    scope a result, the counted breaks (named ``journey NAME``), per SLO the windows that broke, and the
+    results over ``count_scopes``: phases judged only for the breaks they count (a search's levels; no
+    result rows in the first list)."""
     masks = scope_masks(plan, span, peak_phase)
     results: list[ScopeResult] = []
     counted: list[Break] = []
     flags: list[np.ndarray] = []
+    levels: list[ScopeResult] = []
     for slo in slos:
         journey = str(slo.journey)
 
@@ -291,7 +293,8 @@ def judge_slos(data: JourneyData, slos: Sequence[Slo], plan: Plan, wins: Windows
         flags.append(judged.flags)
         counted.extend(judged.counted)
         results.extend(r for r in judged.scopes if r.scope not in count_only)
-    return results, counted, flags
+        levels.extend(r for r in judged.scopes if r.scope in count_scopes)  # also a level shown as the peak
+    return results, counted, flags, levels
 
 
 def _scope_key(scope: str) -> str:

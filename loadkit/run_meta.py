@@ -70,6 +70,8 @@ class RunMeta:
     disk_full: str | None = None
     rehearsal: JsonValue = None
     ci: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
+    # a capacity search's own account of why it stopped: {ended_by, level, reason} (run/searching.py)
+    search: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
 
     @property
     def cpu_percent_max(self) -> float:
@@ -98,7 +100,7 @@ class RunMeta:
             return None if value is None else float(value)
 
         generator = doc.get("generator")
-        ci = doc.get("ci")
+        ci, search = doc.get("ci"), doc.get("search")
         return cls(scenario=text("scenario"), target=text("target"), started_at=text("started_at"),
                    duration_s=number("duration_s"), load_s=number("load_s"), complete=bool(doc.get("complete")),
                    interrupted=bool(doc.get("interrupted")), workers=frozen_json(doc.get("workers", 1)),
@@ -113,7 +115,8 @@ class RunMeta:
                    inconclusive_reasons=tuple(frozen_json(doc.get("inconclusive_reasons") or [])),
                    disk_full=text("disk_full") if doc.get("disk_full") else None,
                    rehearsal=frozen_json(doc.get("rehearsal")),
-                   ci=frozen_json(ci) if isinstance(ci, Mapping) else EMPTY)
+                   ci=frozen_json(ci) if isinstance(ci, Mapping) else EMPTY,
+                   search=frozen_json(search) if isinstance(search, Mapping) else EMPTY)
 
 
 __all__ = ["EMPTY", "JsonValue", "RunMeta", "frozen_json", "thawed_json"]

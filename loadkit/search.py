@@ -4,7 +4,9 @@ A search (``profile: search``) steps its level up (``growth`` x or ``+ step``) w
 hold; once a level broke them, it bisects between the last level that held and the first that broke,
 until (first broken - last good) / last good is at most ``precision``. It stops there, at its rate bound
 (``max_rate`` or ``safety.max_rate``: nothing broke up to it), when every level broke down to
-:data:`LOWEST_RATE`, or when the next level and its cool-down would not end within ``max_duration``.
+:data:`LOWEST_RATE`, when the next level and its cool-down would not end within ``max_duration``, or when a
+level could not be judged (too few requests for an SLO, or load loadkit did not deliver: analysis/levels.py):
+the next level would be a guess.
 The run stage (run/searching.py) asks :func:`next_rate` after each level, judged by the verdict's own
 rule (:func:`level_outcomes` over the analysis's counted breaks); the analysis gives the same levels to
 :func:`bracket` for the report. Nothing here sends a request or reads a clock.
@@ -12,7 +14,7 @@ rule (:func:`level_outcomes` over the analysis's counted breaks); the analysis g
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -22,8 +24,8 @@ if TYPE_CHECKING:
     from .held import Break
     from .traffic import Plan
 
-__all__ = ["LOWEST_RATE", "Bracket", "Level", "SearchLimits", "bracket", "level_outcomes", "limits_of",
-           "next_rate", "required_rate"]
+__all__ = ["LOWEST_RATE", "Bracket", "Level", "SearchLimits", "bracket", "ended_words", "level_outcomes",
+           "limits_of", "next_rate", "required_rate"]
 
 # Below this many arrivals per second a search that broke at its first level stops going down: the site
 # breaks at any load worth measuring.
@@ -50,7 +52,13 @@ class Level:
 
     rate: float
     start_s: float
-    held: bool
+    held: bool  # False too when the level was not judged
+    not_judged: str | None = None  # why the level could not be judged (None: it was)
+
+    @property
+    def judged(self) -> bool:
+        """Whether the level was judged (held or broke); a level that was not is left out of the bracket."""
+        return self.not_judged is None
 
 
 @dataclass(frozen=True)
@@ -62,8 +70,35 @@ class Bracket:
     precision: float  # requested
     width: float | None  # (first broken - last good) / last good, when both are known
     converged: bool  # width <= precision
-    ended_by: str  # "precision" | "max_rate" | "lowest_rate" | "max_duration" | "interrupted"
+    ended_by: str  # "precision" | "max_rate" | "lowest_rate" | "max_duration" | "interrupted" | "not_judged"
     levels: tuple[Level, ...]
+    required_per_s: float | None = None  # the rate the site must carry (``required`` x the rate scale)
+    not_judged: Level | None = None  # with ended_by "not_judged": the level that stopped the search
+
+    @property
+    def headroom(self) -> float | None:
+        """The last good level / the required rate (None without either): the margin the search found."""
+        if self.last_good_per_s is None or not self.required_per_s:
+            return None
+        return self.last_good_per_s / self.required_per_s
+
+
+_ENDED_BY = {"max_duration": "the search reached its time bound (max_duration)",
+             "interrupted": "the run stopped before the search did (interrupted, the safety abort or a full disk)",
+             "max_rate": "nothing broke up to the search's rate bound (max_rate or safety.max_rate)",
+             "lowest_rate": f"the search stopped going down (it runs no level below {LOWEST_RATE:g}/s)",
+             "precision": "the search converged"}
+
+
+def ended_words(search: Bracket, unit: str = "visitors/s") -> str:
+    """Why the search stopped, in plain words ("the search converged"; "level 4 (80 visitors/s) could not be
+    judged: it had 3 requests for p95 < 300ms, too few to judge (...), so the search stopped there")."""
+    lv = search.not_judged
+    if search.ended_by == "not_judged" and lv is not None:
+        number = search.levels.index(lv) + 1 if lv in search.levels else len(search.levels)
+        return (f"level {number} ({lv.rate:.3g} {unit}) could not be judged: {lv.not_judged}, so the search "
+                "stopped there")
+    return _ENDED_BY.get(search.ended_by, f"the search stopped ({search.ended_by})")
 
 
 def limits_of(scenario: Scenario, rate_scale: float = 1.0, duration_scale: float = 1.0) -> SearchLimits:
@@ -130,17 +165,24 @@ def next_rate(levels: Sequence[tuple[float, bool]], limits: SearchLimits) -> flo
     return (good + broken) / 2
 
 
-def bracket(levels: Sequence[Level], limits: SearchLimits, interrupted: bool = False) -> Bracket:
-    """The bracket ``levels`` give, and why the search stopped (the run's own reason is not stored: it
-    follows from the levels, the limits and whether the run stopped it: ``interrupted``, also for the safety
-    abort and a full disk)."""
-    good, broken = _good_and_broken((lv.rate, lv.held) for lv in levels)
+def bracket(levels: Sequence[Level], limits: SearchLimits, interrupted: bool = False,
+            stopped_at: Level | None = None, required_per_s: float | None = None) -> Bracket:
+    """The bracket ``levels`` give (levels not judged left out), and why the search stopped.
+
+    Why follows from the levels, the limits and whether the run stopped it (``interrupted``, also for the
+    safety abort and a full disk); a level the run could not judge, which stopped it, is its own reason:
+    the last level when judged again from disk, or ``stopped_at``, the level the run recorded (run.json's
+    ``search``) when the run's judgement itself failed."""
+    good, broken = _good_and_broken((lv.rate, lv.held) for lv in levels if lv.judged)
     width = width_of(good, broken)
     converged = width is not None and width <= limits.precision
+    unjudged = levels[-1] if levels and not levels[-1].judged else stopped_at
     if converged:
         ended_by = "precision"
     elif interrupted:
         ended_by = "interrupted"
+    elif unjudged is not None:
+        ended_by = "not_judged"
     elif broken is None and good is not None and limits.cap is not None and good >= limits.cap * 0.999:
         ended_by = "max_rate"
     elif good is None and broken is not None and broken / 2 < LOWEST_RATE:  # next_rate's floor
@@ -148,15 +190,19 @@ def bracket(levels: Sequence[Level], limits: SearchLimits, interrupted: bool = F
     else:
         ended_by = "max_duration"
     return Bracket(last_good_per_s=good, first_broken_per_s=broken, precision=limits.precision, width=width,
-                   converged=converged, ended_by=ended_by, levels=tuple(levels))
+                   converged=converged, ended_by=ended_by, levels=tuple(levels), required_per_s=required_per_s,
+                   not_judged=unjudged if ended_by == "not_judged" else None)
 
 
-def level_outcomes(plan: Plan, breaks: Iterable[Break]) -> list[Level]:
+def level_outcomes(plan: Plan, breaks: Iterable[Break], not_judged: Mapping[str, str] | None = None) -> list[Level]:
     """Each level of a search plan with whether it held: it broke when a counted break (held.py's rule,
-    the one the verdict reads) began in it or in the cool-down after it."""
+    the one the verdict reads) began in it or in the cool-down after it. ``not_judged``: per level phase
+    (``level-3``), why it could not be judged (analysis/levels.py); such a level neither held nor broke."""
     from .traffic import COOL_DOWN_PREFIX, LEVEL_PREFIX
 
     broke = {b.phase.removeprefix(COOL_DOWN_PREFIX).removeprefix(LEVEL_PREFIX) for b in breaks
              if b.phase.startswith((LEVEL_PREFIX, COOL_DOWN_PREFIX))}
-    return [Level(rate=p.level, start_s=p.start, held=p.name.removeprefix(LEVEL_PREFIX) not in broke)
+    why = not_judged or {}
+    return [Level(rate=p.level, start_s=p.start, held=p.name.removeprefix(LEVEL_PREFIX) not in broke
+                  and p.name not in why, not_judged=why.get(p.name))
             for p in plan.phases if p.name.startswith(LEVEL_PREFIX)]

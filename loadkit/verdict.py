@@ -43,7 +43,7 @@ from .audience import audience_limit
 from .business import journey_sentence, order_sentences, orders
 from .scale import scale_sentence, what_to_scale
 from .scenario import Business, VerdictPolicy
-from .search import LOWEST_RATE, Bracket, required_rate
+from .search import LOWEST_RATE, Bracket, ended_words, required_rate
 from .traffic import PhaseName
 from .units import format_clock, format_duration, format_metric, format_ms, format_percent
 from .verdict_words import (capacity_figure, metric_words, plateau_sentence, rate_unit, scope_label,
@@ -157,8 +157,8 @@ def _judge_search(analysis: Analysis, policy: VerdictPolicy, search: Bracket) ->
         return _inconclusive(analysis, undelivered)
     if need is None:
         if not (search.converged or search.ended_by in ("max_rate", "lowest_rate")):
-            return Verdict("inconclusive", (_unfinished(search, None), *context),
-                           "Inconclusive: the capacity search ended before it found the capacity.")
+            return Verdict("inconclusive", (_unfinished(search, None, unit), *context),
+                           f"Inconclusive: the capacity search {_stopped(search)} before it found the capacity.")
         return Verdict("at-risk", ("No required rate was set (traffic.required), so the search measured the "
                                    "capacity without judging it: nothing here shows that the site carries the "
                                    "load it must.", *evidence, *context),
@@ -183,12 +183,26 @@ def _judge_search(analysis: Analysis, policy: VerdictPolicy, search: Bracket) ->
                        f"At risk: the site's capacity is about the required {need:.3g} {unit}.")
     return Verdict("inconclusive", (f"The search ended before it showed whether the site carries the required "
                                     f"{need:.3g} {unit} ({capacity_words(search, unit)}).",
-                                    _unfinished(search, target), *context),
-                   f"Inconclusive: the capacity search ended before it reached the required {need:.3g} {unit}.")
+                                    _unfinished(search, target, unit), *context),
+                   f"Inconclusive: the capacity search {_stopped(search)} before it reached the required "
+                   f"{need:.3g} {unit}.")
 
 
-def _unfinished(search: Bracket, target: float | None) -> str:
+def _stopped(search: Bracket) -> str:
+    """How an unfinished search ended, for the headline."""
+    return "stopped at a level it could not judge" if search.ended_by == "not_judged" else "ended"
+
+
+def _unfinished(search: Bracket, target: float | None, unit: str = "visitors/s") -> str:
     """Why a search that decided nothing stopped, and what to change (``target``: required x headroom)."""
+    if search.ended_by == "not_judged":
+        why = ended_words(search, unit)
+        # the reasons of analysis/levels.py, and the run's own (run/searching.py: its analysis failed)
+        fix = ("lengthen level_duration or start higher, so each level has enough requests to judge"
+               if "too few to judge" in why else "run it on a quieter or bigger machine: loadkit, not the site, "
+               "was the limit"
+               if "did not deliver" in why or "only while" in why else "see run.log, then run it again")
+        return f"The search could not go on: {why}. To finish it, {fix}."
     if search.ended_by == "max_rate":
         return ("Nothing broke up to the search's rate bound (max_rate or safety.max_rate), and that bound is "
                 "below what the verdict needs: raise it" + (f" to at least {target:.3g}/s." if target else "."))

@@ -10,7 +10,7 @@ from typing import Any
 from .analysis import Analysis, SloResult
 from .delivery import METRIC_WORDS
 from .held import PEAK, PROBE, RUN, Break
-from .search import LOWEST_RATE, Bracket
+from .search import Bracket, ended_words
 from .units import format_clock, format_metric
 
 _METRIC_WORDS = METRIC_WORDS
@@ -47,25 +47,38 @@ def capacity_figure(cap: Mapping[str, Any], unit: str = "/s") -> str:
     return f"≥ {value:.3g}{unit}" if value > 0 else "n/a"
 
 
-_ENDED_BY = {"max_duration": "the search reached its time bound (max_duration)",
-             "interrupted": "the run stopped before the search did (interrupted, the safety abort or a full disk)",
-             "max_rate": "nothing broke up to the search's rate bound (max_rate or safety.max_rate)",
-             "lowest_rate": f"the search stopped going down (it runs no level below {LOWEST_RATE:g}/s)",
-             "precision": "the search converged"}
+def headroom_words(cap: Mapping[str, Any], unit: str = "/s") -> str:
+    """The headroom beside the capacity figure, from summary.json's ``capacity``: "headroom 1.67x" (over the
+    planned peak), for a capacity search "headroom 1.67x the required 30/s" (its last good level over its
+    required rate), or "" when there is none (a search without a required rate)."""
+    headroom = cap.get("headroom")
+    if not isinstance(headroom, (int, float)) or isinstance(headroom, bool):
+        return ""
+    search = cap.get("search")
+    if isinstance(search, Mapping):
+        required = search.get("required_per_s")
+        if not isinstance(required, (int, float)) or not required:
+            return ""  # a summary written before headroom was read against the required rate
+        return f"headroom {headroom:.2f}x the required {required:.3g}{unit}"
+    return f"headroom {headroom:.2f}x"
 
 
 def search_sentence(search: Bracket, unit: str = "visitors/s") -> str:
     """A capacity search's bracket in words: "Capacity between 72 and 75 visitors/s (within 4%; 5% asked):
     the search converged after 9 levels." """
     good, broken = search.last_good_per_s, search.first_broken_per_s
-    why, levels = _ENDED_BY[search.ended_by], f"{len(search.levels)} level{'s' if len(search.levels) != 1 else ''}"
+    why, levels = ended_words(search, unit), f"{len(search.levels)} level{'s' if len(search.levels) != 1 else ''}"
     asked = f"{search.precision:.0%} asked"
     if good is not None and broken is not None:
         within = f"within {search.width or 0:.0%}; {asked}"
         return f"Capacity between {good:.3g} and {broken:.3g} {unit} ({within}): {why} after {levels}."
+    judged = "" if all(lv.judged for lv in search.levels) else " judged"
     if broken is not None:
-        return f"Capacity below {broken:.3g} {unit}: every level broke the service levels; {why} after {levels}."
-    return f"Capacity at least {good or 0:.3g} {unit}: no level broke the service levels; {why} after {levels}."
+        return (f"Capacity below {broken:.3g} {unit}: every level{judged} broke the service levels; {why} after "
+                f"{levels}.")
+    if good is None:
+        return f"Capacity not measured: {why} after {levels}."
+    return f"Capacity at least {good:.3g} {unit}: no level{judged} broke the service levels; {why} after {levels}."
 
 
 def _scope_words(result: SloResult, analysis: Analysis) -> str:
@@ -124,5 +137,5 @@ def plateau_sentence(b: Break, analysis: Analysis) -> str:
             f"{b.offered_per_s:.3g} {rate_unit(analysis)}: {b.endpoint} completed {share} "
             f"({'in the headroom probe' if not b.judged else 'at or below the planned peak'}).")
 
-__all__ = ["capacity_figure", "metric_words", "plateau_sentence", "rate_unit", "scope_label", "search_sentence",
-           "slo_sentence"]
+__all__ = ["capacity_figure", "headroom_words", "metric_words", "plateau_sentence", "rate_unit", "scope_label",
+           "search_sentence", "slo_sentence"]

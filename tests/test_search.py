@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from loadkit.analysis import analyze
-from loadkit.data import append_jsonl, load_run
+from loadkit.data import append_jsonl, load_run, write_json_atomic
 from loadkit.demo import DemoConfig
 from loadkit.errors import ScenarioError
 from loadkit.held import WINDOW_S
@@ -190,7 +190,8 @@ def test_levels_and_bracket_are_judged_from_the_run_directory(tmp_path: Path, mo
     assert summary["reasons"][0] == ("Capacity between 50 and 54 visitors/s (within 8%; 10% asked): the search "
                                      "converged after 7 levels.")
     assert summary["capacity"]["figure"] == "between 50/s and 54/s"
-    assert summary["capacity"]["search"]["levels"][3] == {"rate_per_s": 80.0, "start_s": 30.0, "held": False}
+    assert summary["capacity"]["search"]["levels"][3] == {"rate_per_s": 80.0, "start_s": 30.0, "held": False,
+                                                          "not_judged": None}
     assert "between 50/s and 54/s" in (run_dir / "summary.md").read_text(encoding="utf-8")
 
 
@@ -344,6 +345,7 @@ def test_a_search_brackets_the_knob_derived_capacity_within_its_precision_and_ti
     assert found["width"] <= 0.10
     run = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
     assert run["duration_s"] <= bound, run["duration_s"]
+    assert run["search"] == {"ended_by": "precision", "level": len(found["levels"]), "reason": None}
     assert took <= bound + 30  # the run, its preflight and rehearsal, and the reports
     plan = json.loads((run_dir / "plan.json").read_text(encoding="utf-8"))
     assert plan["duration_s"] <= bound
@@ -441,3 +443,202 @@ def test_a_break_of_the_whole_runs_total_is_not_credited_to_the_first_level(
     assert analysis.search is not None
     assert [(lv.rate, lv.held) for lv in analysis.search.levels] == [(1.0, True), (2.0, True), (4.0, False)]
     assert (analysis.search.last_good_per_s, analysis.search.first_broken_per_s) == (2.0, 4.0)
+
+
+def search_run(tmp_path: Path, monkeypatch: Any, ran: list[tuple[float, float]], shape: synth.Shape,
+               generator: synth.Generator | None = None, required: str | None = None,
+               **traffic: Any) -> tuple[Path, Any, dict[str, Any]]:
+    """A synthetic search run over ``ran`` ((start, rate) per level, 5 s levels and cool-downs), its
+    verdict and its rendered summary.json."""
+    tr: dict[str, Any] = {"profile": "search", "start": f"{ran[0][1]:g}/s", "level_duration": "5s",
+                          "cool_down": "5s", "precision": "10%", **traffic}
+    if required is not None:
+        tr["required"] = required
+    doc = {"name": "synthetic-search", "traffic": tr, "journeys": [{"name": "j", "steps": [{"get": "/"}]}],
+           "slos": [{"metric": "p95", "below": "300ms"}, {"metric": "error_rate", "below": "1%"}]}
+    monkeypatch.setattr(synth, "build_plan", lambda sc: search_plan(sc, ran))
+    run_dir = synth.make_run_dir(tmp_path / "run", doc, shape, generator=generator)
+    verdict = judge(analyze(load_run(run_dir)))
+    render_run_dir(run_dir)
+    return run_dir, verdict, read_summary(run_dir)
+
+
+def everything_said(run_dir: Path, summary: dict[str, Any]) -> str:
+    """The reasons and every report's text (report.html holds the scenario too), to check what none may say."""
+    return "\n".join([*summary["reasons"], json.dumps(summary["capacity"]),
+                      (run_dir / "summary.md").read_text(encoding="utf-8"),
+                      (run_dir / "report.html").read_text(encoding="utf-8"),
+                      (run_dir / "junit.xml").read_text(encoding="utf-8")])
+
+
+def test_a_level_with_too_few_requests_to_judge_ends_the_search_and_says_so(tmp_path: Path,
+                                                                            monkeypatch: Any) -> None:
+    # The site is slow at any load: 4/s and 2/s broke; 1/s sent a request every other second, 3 in the
+    # level, too few for a p95 (5 are needed). Before, that level "held" (the bracket read 1-2/s) or, when
+    # the run could not judge it, the search "reached its time bound".
+    def slow(t: int, endpoint: str, rate: float) -> tuple[list[float], dict[str, int]]:
+        if rate >= 2:
+            return [900.0] * round(rate), {}
+        return ([900.0] if rate and t % 2 == 0 else []), {}
+
+    run_dir, verdict, summary = search_run(tmp_path, monkeypatch, [(0.0, 4.0), (10.0, 2.0), (20.0, 1.0)], slow)
+    found = summary["capacity"]["search"]
+    assert [(lv["rate_per_s"], lv["held"]) for lv in found["levels"]] == [(4.0, False), (2.0, False), (1.0, None)]
+    assert found["levels"][2]["not_judged"] == ("it had 3 requests for p95 < 300ms, too few to judge (at least 5 "
+                                                "are needed)")
+    assert found["ended_by"] == "not_judged" and not found["converged"]
+    assert (found["last_good_per_s"], found["first_broken_per_s"]) == (None, 2.0)  # 1/s is neither
+    assert found["ended_because"] == ("level 3 (1 visitors/s) could not be judged: it had 3 requests for p95 < "
+                                      "300ms, too few to judge (at least 5 are needed), so the search stopped there")
+    assert summary["reasons"][0] == (
+        "Capacity below 2 visitors/s: every level judged broke the service levels; level 3 (1 visitors/s) could "
+        "not be judged: it had 3 requests for p95 < 300ms, too few to judge (at least 5 are needed), so the search "
+        "stopped there after 3 levels.")
+    assert verdict.verdict == "inconclusive" and "a level it could not judge" in verdict.headline
+    assert any("lengthen level_duration" in r for r in verdict.reasons), verdict.reasons
+    said = everything_said(run_dir, summary)
+    assert "(max_duration)" not in said and "time bound" not in said and '"ended_by": "max_duration"' not in said
+    assert "could not be judged" in (run_dir / "summary.md").read_text(encoding="utf-8")
+    assert not undocumented(key_paths(summary))
+
+
+@pytest.mark.parametrize("slo", [{"metric": "p95", "below": "1s"},
+                                 {"journey": "j", "metric": "p95_duration", "below": "1s"}])
+def test_the_only_level_so_far_is_not_judged_on_too_few_requests_either(tmp_path: Path, monkeypatch: Any,
+                                                                       slo: dict[str, Any]) -> None:
+    # What the run sees after its first level: that level is also the highest, the plan's peak phase, whose
+    # SLO rows are shown; it must still be found too sparse (2 requests), not read as held.
+    ran = [(0.0, 0.4)]
+    doc = {"name": "sparse", "traffic": {"profile": "search", "start": "0.4/s", "level_duration": "5s",
+                                         "cool_down": "5s"},
+           "journeys": [{"name": "j", "steps": [{"get": "/"}]}], "slos": [slo]}
+    monkeypatch.setattr(synth, "build_plan", lambda sc: search_plan(sc, ran))
+    run_dir = synth.make_run_dir(tmp_path / "run", doc, lambda t, e, rate: ([40.0] if t in (1, 3) else [], {}))
+    if "journey" in slo:
+        h = Histogram()
+        h.record(40_000)
+        append_jsonl(run_dir / "journeys.jsonl", [{"t": t, "journey": "j", "completed": 1, "cut_short": 0,
+                                                   "failed": [], "hist": h.to_dict()} for t in (1, 3)])
+    found = analyze(load_run(run_dir)).search
+    assert found is not None and found.ended_by == "not_judged"
+    (level,) = found.levels
+    what = "visits" if "journey" in slo else "requests"
+    assert level.not_judged is not None and level.not_judged.startswith(f"it had 2 {what} for p95"), level
+
+
+def test_a_level_broken_only_while_the_generator_paused_is_not_judged(tmp_path: Path, monkeypatch: Any) -> None:
+    # 10 and 20/s held; at 40/s the site is fine (40 ms) but the machine paused loadkit for 400 ms in two of
+    # the level's seconds, and those responses read 340 ms: over the 300 ms limit only by the pause.
+    def paused(t: int, started: int) -> dict[str, Any]:
+        return {"hiccup_ms": 400.0 if t in (22, 23) else 2.0, "cpu": 10.0}
+
+    def site(t: int, endpoint: str, rate: float) -> tuple[list[float], dict[str, int]]:
+        return [340.0 if t in (22, 23) else 40.0] * round(rate), {}
+
+    run_dir, verdict, summary = search_run(tmp_path, monkeypatch, [(0.0, 10.0), (10.0, 20.0), (20.0, 40.0)],
+                                           site, generator=paused, required="10/s")
+    found = summary["capacity"]["search"]
+    assert [lv["held"] for lv in found["levels"]] == [True, True, None]
+    assert "only while the machine paused loadkit for up to 400 ms" in found["levels"][2]["not_judged"]
+    assert found["ended_by"] == "not_judged" and found["last_good_per_s"] == 20.0
+    assert found["first_broken_per_s"] is None  # the paused level broke nothing the site can be blamed for
+    assert summary["capacity"]["figure"] == "≥ 20/s"
+    # 20/s held: the required 10/s with 1.5x headroom, whatever the level that could not be judged
+    assert verdict.verdict == "survives", verdict
+    assert "level 3 (40 visitors/s) could not be judged" in summary["reasons"][0]
+    said = everything_said(run_dir, summary)
+    assert "(max_duration)" not in said and "time bound" not in said
+
+
+def test_a_level_loadkit_did_not_deliver_is_not_judged(tmp_path: Path, monkeypatch: Any) -> None:
+    # 40/s held by its requests, but 60 of its 200 visitors started late: the load was not what it says.
+    def late(t: int, started: int) -> dict[str, Any]:
+        return {"hiccup_ms": 2.0, "cpu": 99.0 if 20 <= t < 25 else 10.0, "late": 12 if 20 <= t < 25 else 0}
+
+    run_dir, verdict, summary = search_run(tmp_path, monkeypatch, [(0.0, 10.0), (10.0, 20.0), (20.0, 40.0)],
+                                           lambda t, e, rate: ([40.0] * round(rate), {}), generator=late)
+    found = summary["capacity"]["search"]
+    assert [lv["held"] for lv in found["levels"]] == [True, True, None]
+    assert found["levels"][2]["not_judged"] == ("loadkit did not deliver it: 60 of 200 planned visitors started "
+                                                "late or not at all (loadkit's own CPU was saturated (99% of a "
+                                                "core))")
+    assert found["ended_by"] == "not_judged"
+    assert verdict.verdict == "inconclusive"  # the load was not delivered (rule 3), and the reasons say why
+    assert "level 3 (40 visitors/s) could not be judged: loadkit did not deliver it" in verdict.reasons[0]
+    assert any("the load generator, not the site, was the limit" in r for r in verdict.reasons), verdict.reasons
+
+
+def test_the_run_s_own_account_names_a_level_it_could_not_judge(tmp_path: Path, monkeypatch: Any) -> None:
+    # The run's analysis of level 4 failed (run.json's search says so); from disk the level reads as broken,
+    # but the search stopped because of the failure, not its time bound.
+    run_dir, _, _ = search_run(tmp_path, monkeypatch, CONVERGED[:4],
+                               lambda t, e, rate: ([40.0 if rate <= 52 else 400.0] * round(rate), {}))
+    meta = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    meta["search"] = {"ended_by": "not_judged", "level": 4, "reason": "loadkit's analysis of it failed (OSError: x)"}
+    write_json_atomic(run_dir / "run.json", meta)
+    analysis = analyze(load_run(run_dir))
+    assert analysis.search is not None and analysis.search.ended_by == "not_judged"
+    assert [lv.judged for lv in analysis.search.levels] == [True, True, True, False]
+    assert (analysis.search.last_good_per_s, analysis.search.first_broken_per_s) == (40, None)
+    verdict = judge(analysis)
+    assert verdict.verdict == "inconclusive"
+    assert "level 4 (80 visitors/s) could not be judged: loadkit's analysis of it failed" in verdict.reasons[0]
+    assert any("see run.log" in r for r in verdict.reasons), verdict.reasons
+    # Any other account leaves the reason to the levels (older runs have none).
+    meta["search"] = {"ended_by": "max_duration", "level": 4, "reason": None}
+    write_json_atomic(run_dir / "run.json", meta)
+    assert analyze(load_run(run_dir)).search.ended_by == "max_duration"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(("required", "headroom", "words"), [
+    ("30/s", 50 / 30, "headroom 1.67x the required 30/s"),  # the last good level 50 over the required 30
+    ("40/s", 50 / 40, "headroom 1.25x the required 40/s"),
+    (None, None, None),  # a measurement: nothing to read a headroom against
+])
+def test_a_search_s_headroom_is_its_last_good_level_over_its_required_rate(
+        tmp_path: Path, monkeypatch: Any, required: str | None, headroom: float | None, words: str | None) -> None:
+    _, summary = judged_search(tmp_path, monkeypatch, required)
+    cap = summary["capacity"]
+    assert cap["arrivals_per_s"] == cap["search"]["last_good_per_s"] == 50.0
+    assert cap["search"]["required_per_s"] == (float(required.removesuffix("/s")) if required else None)
+    if headroom is None:
+        assert cap["headroom"] is None
+    else:
+        assert cap["headroom"] == pytest.approx(headroom, abs=1e-3)
+    run_dir = tmp_path / "run"
+    summary_md = (run_dir / "summary.md").read_text(encoding="utf-8")
+    html = (run_dir / "report.html").read_text(encoding="utf-8")
+    row = next(line for line in summary_md.splitlines() if line.startswith("| capacity |"))
+    if words is None:
+        assert "headroom" not in row, row
+        assert "capacity, headroom" not in html
+    else:
+        assert words in row and f"capacity, {words}" in html, row
+    # the highest level run (80/s) is no reference: 50 / 80 = 0.62 appears nowhere
+    assert "0.62x" not in summary_md and "0.62x" not in html
+
+
+@pytest.mark.integration
+def test_a_real_search_stops_at_a_level_too_sparse_to_judge_and_records_why(demo_factory: Any,
+                                                                             tmp_path: Path) -> None:
+    # 0.4 visitors/s for 5 s: 2 requests, too few for a p95 (5 are needed). The run stops the search after
+    # its first level, says why in run.json, and no report says it reached its time bound.
+    site = demo_factory(DemoConfig())
+    document = {"name": "sparse-search",
+                "traffic": {"profile": "search", "start": "0.4/s", "level_duration": "5s", "cool_down": "5s",
+                            "max_duration": "60s"},
+                "journeys": [{"name": "look", "steps": [{"get": "/"}]}],
+                "slos": [{"metric": "p95", "below": "1s"}]}
+    run_dir = tmp_path / "run"
+    result = run_cli("run", str(write_scenario(tmp_path / "s.yaml", document)), "--target", site.url,
+                     "--out", str(run_dir), timeout=90)
+    assert result.returncode == 3, (result.stdout, result.stderr)  # inconclusive: nothing was measured
+    run = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    assert run["search"]["ended_by"] == "not_judged" and run["search"]["level"] == 1, run["search"]
+    assert "too few to judge" in run["search"]["reason"]
+    assert run["duration_s"] < 30, run["duration_s"]  # the search did not go on to its time bound
+    summary = read_summary(run_dir)
+    found = summary["capacity"]["search"]
+    assert found["ended_by"] == "not_judged" and [lv["held"] for lv in found["levels"]] == [None]
+    assert summary["reasons"][0].startswith("Capacity not measured: level 1 (0.4 visitors/s) could not be judged")
+    assert "time bound" not in "\n".join(summary["reasons"]) and "could not be judged" in result.stdout

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -11,7 +13,7 @@ import pandas as pd
 from ..held import MIN_WINDOW_REQUESTS, WINDOW_S, Break, Capacity, Windows, breaks_row, plateau_breaks, plateau_flags
 from ..held import capacity as held_capacity
 from ..scenario import Scenario, SearchTraffic, Slo
-from ..search import Bracket, bracket, level_outcomes, limits_of
+from ..search import Bracket, bracket, level_outcomes, limits_of, required_rate
 from ..traffic import LEVEL_PREFIX, PhaseName, Plan
 from .measurements import Measurements, row_at
 from .model import Recovery
@@ -120,14 +122,36 @@ def search_levels(plan: Plan) -> tuple[str, ...]:
     return tuple(p.name for p in plan.phases if p.name.startswith(LEVEL_PREFIX))
 
 
-def search_bracket(scenario: Scenario, plan: Plan, counted: Sequence[Break], interrupted: bool) -> Bracket | None:
-    """A search's levels, each held or broken by the counted breaks, and the bracket they give (None for
-    other profiles)."""
+def search_bracket(scenario: Scenario, plan: Plan, counted: Sequence[Break], interrupted: bool,
+                   not_judged: Mapping[str, str] | None = None,
+                   recorded: Mapping[str, Any] | None = None) -> Bracket | None:
+    """A search's levels, each held or broken by the counted breaks (or not judged: ``not_judged``, per
+    level, why), and the bracket they give (None for other profiles). ``recorded``: run.json's ``search``,
+    the run's own account of why it stopped; it names the level only when the run could not judge it and
+    the run directory does not say why (the run's analysis failed)."""
     tr = scenario.traffic
     if plan.profile != "search" or not isinstance(tr, SearchTraffic):
         return None
     limits = limits_of(scenario, rate_scale=plan.rate_scale / tr.rate_scale)
-    return bracket(level_outcomes(plan, counted), limits, interrupted)
+    levels = level_outcomes(plan, counted, not_judged)
+    stopped_at = None
+    if recorded and recorded.get("ended_by") == "not_judged" and isinstance(recorded.get("level"), int):
+        n, why = int(recorded["level"]), str(recorded.get("reason") or "the run could not judge it")
+        if 1 <= n <= len(levels):
+            stopped_at = replace(levels[n - 1], held=False, not_judged=levels[n - 1].not_judged or why)
+            levels[n - 1] = stopped_at
+    return bracket(levels, limits, interrupted, stopped_at, required_rate(scenario, plan))
 
 
-__all__ = ["capacity", "recovery", "search_bracket", "search_levels"]
+def search_capacity(cap: Capacity, search: Bracket) -> Capacity:
+    """held.py's capacity as a search reads it: the last good level (0 when every level broke), found when
+    a level broke, and the headroom over the required rate (None without one): a search has no planned peak
+    to read it against."""
+    good, broken = search.last_good_per_s, search.first_broken_per_s
+    if broken is None:  # nothing judged broke (a break on a level not judged says nothing about the site)
+        return replace(cap, found=False, arrivals_per_s=good or 0.0, broke_at_per_s=None, limited_by=None,
+                       broke_at_s=None, headroom=search.headroom)
+    return replace(cap, found=True, arrivals_per_s=good or 0.0, broke_at_per_s=broken, headroom=search.headroom)
+
+
+__all__ = ["capacity", "recovery", "search_bracket", "search_capacity", "search_levels"]

@@ -19,7 +19,8 @@ from ..journeys import read_journeys
 from ..journeys import summarize as summarize_journeys
 from . import endpoints as per_endpoint
 from .broke_first import broke_first
-from .capacity import capacity, recovery, search_bracket, search_levels
+from .capacity import capacity, recovery, search_bracket, search_capacity, search_levels
+from .levels import unjudged_levels
 from .measurements import Measurements
 from .model import Analysis, SloResult
 from .scopes import default_scopes, peak_phase, phase_table
@@ -79,8 +80,9 @@ def analyze(run: RunData) -> Analysis:
     journey_slos = journey_slos_of(run.scenario)
     peak = peak_phase(plan)
     if journey_slos and not journey_data.empty:
-        outcomes, journey_breaks, journey_flags = judge_journey_slos(journey_data, journey_slos, plan, wins,
-                                                                     default_scopes(plan), span, peak, levels)
+        outcomes, journey_breaks, journey_flags, journey_levels = judge_journey_slos(
+            journey_data, journey_slos, plan, wins, default_scopes(plan), span, peak, levels)
+        judged.levels.extend(journey_levels)
         judged.results.extend(SloResult(slo=o.slo, scope=o.scope, observed=o.observed, passed=o.passed,
                                         first_break_s=o.first_break_s, requests=o.requests, until_s=o.until_s,
                                         over_scope=o.over_scope, scope_observed=o.scope_observed)
@@ -92,7 +94,11 @@ def analyze(run: RunData) -> Analysis:
     counted.sort(key=lambda b: (b.start_s, SIGNALS.index(b.signal)))
     # A search the run stopped (Ctrl-C, the safety abort, a full disk) ended there, whatever its limits say.
     stopped = bool(run.meta.interrupted or run.meta.aborted or run.meta.disk_full)
-    search = search_bracket(run.scenario, plan, counted, stopped)
+    not_judged = unjudged_levels(plan, judged.levels, counted, seconds,
+                                 run.scenario.verdict.max_late_share) if levels else {}
+    search = search_bracket(run.scenario, plan, counted, stopped, not_judged, run.meta.search)
+    if search is not None:  # capacity is the search's last good level, its headroom over the required rate
+        cap = search_capacity(cap, search)
     undisturbed = undisturbed_results(meas, wins, seconds, judged.results, counted)
 
     started = int(seconds["started"].sum())

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ..held import MIN_WINDOW_REQUESTS, WINDOW_S, Break, Windows, breaks_row, judge_over_scopes
+from ..held import MIN_WINDOW_REQUESTS, WINDOW_S, Break, ScopeResult, Windows, breaks_row, judge_over_scopes
 from ..scenario import Slo
 from ..traffic import is_probe
 from .measurements import Measurements, metric_value
@@ -29,6 +29,7 @@ class SloJudgement:
     results: list[SloResult] = field(default_factory=list)
     counted: list[Break] = field(default_factory=list)
     flags: list[np.ndarray] = field(default_factory=list)  # per SLO: which windows broke it (held.py's rule)
+    levels: list[ScopeResult] = field(default_factory=list)  # per SLO, its result over each count scope (a level)
 
 
 def judge_slos(meas: Measurements, wins: Windows, slos: Sequence[Slo], seconds: pd.DataFrame,
@@ -59,6 +60,8 @@ def judge_slos(meas: Measurements, wins: Windows, slos: Sequence[Slo], seconds: 
         per_second = seconds if slo.endpoint is None else \
             endpoint_seconds[endpoint_seconds["endpoint"] == slo.endpoint].set_index("t")
         for r in judged.scopes:
+            if r.scope in count_scopes:  # a level, also when it is shown as the peak (the highest level)
+                out.levels.append(r)
             if r.scope in count_only:
                 continue
             first = first_second(per_second, slo, r.first_break_s) if r.first_break_s is not None else None

@@ -14,7 +14,7 @@ import pandas as pd
 
 from ..held import Capacity
 from ..run_meta import RunMeta, thawed_json
-from ..search import Bracket
+from ..search import Bracket, ended_words
 from ..traffic import Plan
 from .model import Recovery, Totals, Traffic
 
@@ -95,11 +95,14 @@ def capacity_part(capacity: Capacity, search: Bracket | None = None) -> dict[str
 
 
 def search_part(search: Bracket) -> dict[str, Any]:
-    """``capacity.search``: the bracket a capacity search found, why it stopped, and its levels."""
+    """``capacity.search``: the bracket a capacity search found, why it stopped (``ended_by``, and in words),
+    the rate it is judged against, and its levels (``held`` is null for a level that was not judged)."""
     return {"last_good_per_s": number(search.last_good_per_s), "first_broken_per_s": number(search.first_broken_per_s),
             "precision": number(search.precision, 4), "width": number(search.width, 4),
-            "converged": search.converged, "ended_by": search.ended_by,
-            "levels": [{"rate_per_s": number(lv.rate), "start_s": number(lv.start_s, 1), "held": lv.held}
+            "converged": search.converged, "ended_by": search.ended_by, "ended_because": ended_words(search),
+            "required_per_s": number(search.required_per_s),
+            "levels": [{"rate_per_s": number(lv.rate), "start_s": number(lv.start_s, 1),
+                        "held": lv.held if lv.judged else None, "not_judged": lv.not_judged}
                        for lv in search.levels]}
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from ..units import format_duration, format_ms, format_percent
 from ..verdict import kind_words
+from ..verdict_words import headroom_words
 from .model import ReportModel
 from .text import md_text, slo_value
 
@@ -28,8 +29,11 @@ def render_markdown(model: ReportModel) -> str:
                if t["planned_arrivals"] is not None else f"| journeys walked | {t['delivered_arrivals']} |"),
               f"| requests | {tot['requests']} ({format_percent(tot['error_rate'])} failed) |",
               f"| p95 / p99 | {format_ms(tot['p95_ms'])} / {format_ms(tot['p99_ms'])} |"]
-    limited = f" ({md_text(cap['limited_by'])}; headroom {cap['headroom']:.2f}x)" \
-        if cap.get("found") and cap.get("headroom") is not None else ""
+    headroom = headroom_words(cap, unit)
+    limited = f" ({md_text(cap['limited_by'])}; {headroom})" if cap.get("found") and headroom else ""
+    if cap.get("search") is not None:  # a search's headroom is over its required rate, found or not
+        limited = " (" + "; ".join(md_text(p) for p in (cap.get("limited_by") if cap.get("found") else None,
+                                                           headroom) if p) + ")" if headroom else ""
     lines.append(f"| capacity | {md_text(model.capacity_figure)}{limited} |")
     if model.scenario_errors.get("count"):
         lines.append(f"| scenario errors | {model.scenario_errors['count']:,} (the scenario's, not counted against "

@@ -17,6 +17,7 @@ from ..analysis import summary as summary_parts
 from ..observed import ObservedSeries, cite
 from ..run_meta import thawed_json
 from ..units import format_clock
+from ..verdict_words import headroom_words
 from ..verdict import Verdict, business_of, capacity_figure, class_words, kind_words, metric_words, scope_label
 from ..audience import audience_limit
 from ..business import journey_sentence, order_sentences, orders
@@ -100,6 +101,12 @@ class ReportModel:
     business_lines: tuple[str, ...] = ()
     audience: dict[str, Any] | None = None  # the largest visit share the site survives with the headroom
     scale: tuple[dict[str, Any], ...] = ()  # what to scale: per endpoint that broke, measured, needed, factor
+
+    @property
+    def headroom_words(self) -> str:
+        """The headroom beside the capacity figure ("headroom 1.67x", a search's "headroom 1.67x the required
+        30/s"), or "" when there is none."""
+        return headroom_words(self.capacity, " users" if self.run.get("model") == "users" else "/s")
 
     def pauses(self) -> list[tuple[int, int]]:
         """Runs of seconds in which loadkit stalled for PAUSE_MS or more, as [start, end) seconds."""

@@ -62,8 +62,7 @@ def _execute(job: RunJob) -> RunOutcome:
     sup = Supervisor(job, recorder, ctx.stop, Gauges(cpu=lambda: {"this process": sample_cpu()},
                                                      users=lambda: runner.user_count,
                                                      in_flight=lambda: len(ctx.crew)))
-    if job.plan.profile == "search":
-        _search(job, ctx, sup)
+    driver = _search(job, ctx, sup) if job.plan.profile == "search" else None
     sup.install_signals()
     ctx.t0 = time.time()
     recorder.start_clock(ctx.t0)
@@ -85,10 +84,12 @@ def _execute(job: RunJob) -> RunOutcome:
         sup.restore_signals()
     outcome = sup.outcome(ctx.t0, ctx.load_s, ctx.cut_short, 1, [])
     outcome.cut_short_at = ctx.cut_short_at
+    if driver is not None:
+        outcome.search = driver.ended
     return outcome
 
 
-def _search(job: RunJob, ctx: LoadContext, sup: Supervisor) -> None:
+def _search(job: RunJob, ctx: LoadContext, sup: Supervisor) -> SearchDriver:
     """A capacity search: the dispatcher walks its levels, decided one at a time (run/searching.py)."""
     def on_plan(plan: Plan) -> None:
         ctx.plan = plan
@@ -98,6 +99,7 @@ def _search(job: RunJob, ctx: LoadContext, sup: Supervisor) -> None:
     driver = SearchDriver(job, ctx.crew, ctx.stop, sup.flush, lambda: ctx.t0, on_plan)
     ctx.search_times = driver.arrival_times
     sup.current_plan = lambda: ctx.plan
+    return driver
 
 
 def _carry(job: RunJob, runner: LocalRunner, ctx: LoadContext) -> None:

@@ -57,6 +57,7 @@ def end_meta(job: RunJob, outcome: RunOutcome) -> dict[str, Any]:
         "lost_workers": outcome.lost_workers,
         "inconclusive_reasons": [f"The load generator could not be trusted: {p}." for p in problems] + disk,
         **({"disk_full": outcome.disk_full} if outcome.disk_full else {}),
+        **({"search": outcome.search} if outcome.search is not None else {}),
     }
 
 

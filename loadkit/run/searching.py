@@ -4,8 +4,10 @@ A search cannot be planned ahead: the next level depends on whether the last one
 levels. The dispatcher (``users.py``) walks :meth:`SearchDriver.arrival_times`, which yields a level's
 arrivals, then, while the rate is zero (the cool-down), waits for the level's visitors to finish, writes
 the data and the plan so far to the run directory and judges the level with the analysis the verdict
-uses (``analysis.analyze`` over the run directory, then ``search.level_outcomes``: the same rule, not a
-second one). :func:`loadkit.search.next_rate` names the next level, which starts on the next whole window
+uses (``analysis.analyze`` over the run directory, whose bracket holds ``search.level_outcomes``: the same
+rule, not a second one). A level that cannot be judged (analysis/levels.py) stops the search, and
+:attr:`SearchDriver.ended` (run.json's ``search``) says why the search stopped, whatever the reason.
+:func:`loadkit.search.next_rate` names the next level, which starts on the next whole window
 after the cool-down. The plan on disk (``plan.json``) always holds the levels run so far, so an
 interrupted search keeps its plan, and ``loadkit report`` re-judges the levels from disk alone.
 
@@ -20,6 +22,7 @@ import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 from pathlib import Path
 
 import gevent
@@ -27,7 +30,7 @@ from gevent.event import Event
 
 from .. import data as rundata
 from ..scenario import SEARCH_WINDOW_S, SearchTraffic
-from ..search import Level, SearchLimits, level_outcomes, limits_of, next_rate
+from ..search import Level, SearchLimits, bracket, limits_of, next_rate
 from ..traffic import Plan, level_times, plan_to_dict, search_plan
 from .arrivals import Crew
 from .job import RunJob
@@ -38,11 +41,12 @@ log = logging.getLogger("loadkit.run")
 
 
 def judge_levels(run_dir: Path) -> list[Level]:
-    """Every level of the search recorded in ``run_dir`` so far, held or broken (pure: reads disk)."""
+    """Every level of the search recorded in ``run_dir`` so far, held, broken or not judged (pure: reads
+    disk): the analysis's own levels, as the report shows them."""
     from ..analysis import analyze
 
     analysis = analyze(rundata.load_run(run_dir))
-    return level_outcomes(analysis.plan, analysis.breaks)
+    return list(analysis.search.levels) if analysis.search is not None else []
 
 
 @dataclass
@@ -58,6 +62,8 @@ class SearchDriver:
     judge: Callable[[Path], list[Level]] = judge_levels
     starts: list[tuple[float, float]] = field(default_factory=list)  # (start, rate) of each level
     outcomes: list[tuple[float, bool]] = field(default_factory=list)  # (rate, held) of each judged level
+    # why the search stopped, for run.json's ``search``: {ended_by, level, reason} (None: still running)
+    ended: dict[str, Any] | None = None
 
     @property
     def limits(self) -> SearchLimits:
@@ -88,6 +94,7 @@ class SearchDriver:
             self._publish(plan)
             n = len(self.starts)
             self._say(f"search: level {n} at {rate:.3g}/s from {start:.0f} s")
+            self.ended = {"ended_by": "interrupted", "level": n, "reason": None}  # until the level is judged
             yield from level_times(plan, start, rate, limits.level_s, n)
             end = start + limits.level_s
             if self.stop.wait(max(0.0, self.t0() + end - time.time())):
@@ -97,7 +104,7 @@ class SearchDriver:
             self.crew.join(timeout=max(0.0, self.t0() + end + limits.cool_down_s - 1.0 - time.time()))
             if self.stop.is_set():
                 return
-            held = self._judged(n)
+            held = self._judged(n, rate)
             if held is None:
                 return
             self.outcomes.append((rate, held))
@@ -106,9 +113,13 @@ class SearchDriver:
             start = SEARCH_WINDOW_S * math.ceil(max(end + limits.cool_down_s, elapsed) / SEARCH_WINDOW_S - 1e-9)
             words = "held" if held else "broke the service levels"
             if rate is not None and start + limits.level_s + limits.cool_down_s > limits.max_duration_s:
+                self.ended = {"ended_by": "max_duration", "level": n, "reason": None}
                 self._say(f"search: level {n} {words}; the next level would end after max_duration "
                           f"({limits.max_duration_s:g} s): done")
                 return
+            if rate is None:  # the bracket met the precision, the rate bound or the lowest rate
+                found = bracket([Level(r, 0.0, h) for r, h in self.outcomes], limits)
+                self.ended = {"ended_by": found.ended_by, "level": n, "reason": None}
             self._say(f"search: level {n} {words}" + (f"; next {rate:.3g}/s" if rate is not None else "; done"))
 
     def _say(self, line: str) -> None:
@@ -121,16 +132,20 @@ class SearchDriver:
         self.on_plan(plan)
         rundata.write_json_atomic(self.job.out / rundata.PLAN, plan_to_dict(plan))
 
-    def _judged(self, n: int) -> bool | None:
-        """Whether level ``n`` held, judged from the run directory (None: it could not be judged)."""
+    def _judged(self, n: int, rate: float) -> bool | None:
+        """Whether level ``n`` held, judged from the run directory (None: it could not be judged, and
+        :attr:`ended` says why: the next level would be a guess, so the search stops)."""
         self.flush()
+        why: str | None
         try:
             levels = gevent.get_hub().threadpool.apply(self.judge, (self.job.out,))
         except Exception as exc:  # noqa: BLE001 - the search stops; the run and its reports go on
-            log.error("search: level %d could not be judged (%s: %s); the search stops here", n,
-                      type(exc).__name__, exc)
-            return None
-        if len(levels) < n:
-            log.error("search: level %d is missing from the plan on disk; the search stops here", n)
-            return None
-        return levels[n - 1].held
+            why = f"loadkit's analysis of it failed ({type(exc).__name__}: {exc})"
+        else:
+            why = "it is missing from the plan on disk" if len(levels) < n else levels[n - 1].not_judged
+            if why is None:
+                return levels[n - 1].held
+        self.ended = {"ended_by": "not_judged", "level": n, "reason": why}
+        log.error("search: level %d (%.3g/s) could not be judged: %s; the search stops here", n, rate, why)
+        self.job.on_status(f"search: level {n} could not be judged: {why}; done")
+        return None
