@@ -13,6 +13,11 @@ counts only when it is larger than the runs' own noise: each run is resampled by
 
 Anything else is "no change", or "uncertain" when the point estimate moved past the threshold but the
 interval does not rule out noise.
+
+Two capacity searches (``profile: search``) compare by what they found, not by their response times: each
+chose its levels as it went and pushed past its site's limit on purpose, so their latencies were measured
+at different loads. Their capacity change is the ratio of the last good levels, with the interval the two
+brackets allow (the true capacities lie within them); a search and a planned run do not compare at all.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from .aggregate import bucket_values_ms, dense_quantile
 from .analysis import analyze
 from .analysis.measurements import failure_counts, phase_of_seconds
 from .data import RunData
+from .errors import UsageError
 from .traffic import judged_phases
 from .verdict import judge
 
@@ -205,13 +211,56 @@ def _capacity_change(b: Mapping[str, Any], n: Mapping[str, Any], min_change: flo
     return Change(ALL, "capacity", b_rate, n_rate, ratio, ratio, decision)
 
 
+def _bounds(search: Mapping[str, Any]) -> tuple[float, float | None]:
+    """The capacities a search's bracket allows: from its last good level (0 when none held) up to its first
+    broken one (None: nothing broke, no upper bound)."""
+    good, broken = search.get("last_good_per_s"), search.get("first_broken_per_s")
+    return float(good or 0.0), (float(broken) if broken else None)
+
+
+def _search_change(b: Mapping[str, Any], n: Mapping[str, Any], min_change: float) -> Change:
+    """Two searches' capacities: the last good levels, with the interval of new/base the brackets allow
+    (``low``, ``high``; None where a bracket is open). A regression when even the highest ratio the brackets
+    allow is below 1 / (1 + min_change): the new search broke well below a level the base held."""
+    (b_low, b_high), (n_low, n_high) = _bounds(b), _bounds(n)
+    base, new = b.get("last_good_per_s"), n.get("last_good_per_s")
+    low = n_low / b_high if b_high else None  # an open base bracket: nothing bounds the ratio from below
+    high = n_high / b_low if n_high is not None and b_low > 0 else None
+    if not (b_low or b_high) or not (n_low or n_high):
+        decision = "not compared"  # a search that judged no level
+    elif high is not None and high < 1 / (1 + min_change):
+        decision = "regression"
+    elif low is not None and low > 1 + min_change:
+        decision = "improvement"
+    elif base and new and not 1 / (1 + min_change) <= new / base <= 1 + min_change:
+        decision = "uncertain"  # the last good levels moved, but the brackets overlap
+    else:
+        decision = "no change"
+    return Change(ALL, "capacity", float(base) if base else None, float(new) if new else None, low, high, decision)
+
+
+def is_search(summary: Mapping[str, Any]) -> bool:
+    """Whether a summary.json document is a capacity search's (its capacity has a ``search`` bracket)."""
+    cap = summary.get("capacity")
+    return isinstance(cap, Mapping) and isinstance(cap.get("search"), Mapping)
+
+
 def compare_runs(base: RunData, new: RunData, *, min_change: float = 0.10, min_error_change: float = 0.005,
                  seed: int = 1, summaries: tuple[Mapping[str, Any], Mapping[str, Any]] | None = None) -> Comparison:
     """Compare two run directories (read with :func:`loadkit.data.load_run`).
 
     Capacity and verdicts come from each run's analysis; ``summaries`` (the runs' saved summary.json
-    documents, as the history passes them) supply both without analysing the runs again.
+    documents, as the history passes them) supply both without analysing the runs again. Two capacity
+    searches compare by their brackets alone; a search and a planned run raise :class:`UsageError`.
     """
+    searches = (base.plan.profile == "search", new.plan.profile == "search")
+    if searches[0] != searches[1]:
+        search_dir, planned_dir = (base, new) if searches[0] else (new, base)
+        raise UsageError(f"{search_dir.path.name} is a capacity search and {planned_dir.path.name} a run of a "
+                         "planned load: a search has no planned peak, so their figures do not compare.",
+                         "compare a search with another search, or a planned run with another planned run")
+    if all(searches):
+        return _compare_searches(base, new, min_change, min_error_change, summaries)
     notes: list[str] = []
     if base.meta.scenario != new.meta.scenario:
         notes.append(f"The runs come from different scenarios ({base.meta.scenario} and "
@@ -243,6 +292,32 @@ def compare_runs(base: RunData, new: RunData, *, min_change: float = 0.10, min_e
                       min_error_change=min_error_change)
 
 
+def _compare_searches(base: RunData, new: RunData, min_change: float, min_error_change: float,
+                      summaries: tuple[Mapping[str, Any], Mapping[str, Any]] | None) -> Comparison:
+    """Two capacity searches: their brackets, and why their response times are left out."""
+    if summaries is not None:
+        docs = [dict(doc.get("capacity") or {}) for doc in summaries]
+        found = [dict(d.get("search") or {}) for d in docs]
+        verdicts = [str(doc.get("verdict")) for doc in summaries]
+    else:
+        from .analysis.summary import search_part
+
+        analyses = [analyze(base), analyze(new)]
+        found = [search_part(a.search) if a.search is not None else {} for a in analyses]
+        verdicts = [judge(a).verdict for a in analyses]
+    notes = ["Both runs are capacity searches: each chose its levels as it went and pushed past the site's "
+             "limit on purpose, so their response times and error rates were measured at different loads and "
+             "are not compared; the capacities they found are."]
+    required = [f.get("required_per_s") for f in found]
+    if required[0] != required[1]:
+        notes.append("The searches were judged against different required rates ("
+                     + " and ".join(f"{r:.3g}/s" if isinstance(r, (int, float)) else "none" for r in required)
+                     + "); their verdicts say so.")
+    return Comparison(base_name=base.path.name, new_name=new.path.name, base_verdict=verdicts[0],
+                      new_verdict=verdicts[1], changes=(_search_change(found[0], found[1], min_change),),
+                      notes=tuple(notes), min_change=min_change, min_error_change=min_error_change)
+
+
 def comparison_dict(comparison: Comparison) -> dict[str, Any]:
     """The comparison as a JSON-ready document."""
     def num(value: float | None) -> float | None:
@@ -258,4 +333,4 @@ def comparison_dict(comparison: Comparison) -> dict[str, Any]:
     }
 
 
-__all__ = ["Change", "Comparison", "compare_runs", "comparison_dict"]
+__all__ = ["Change", "Comparison", "compare_runs", "comparison_dict", "is_search"]

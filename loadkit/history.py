@@ -80,7 +80,7 @@ class RunEntry:
     branch: str | None
     capacity: float | None
     capacity_found: bool
-    headroom: float | None
+    headroom: float | None  # over the planned peak; a search's over its required rate
     p95_ms: float | None
     p99_ms: float | None
     error_rate: float | None
@@ -89,6 +89,8 @@ class RunEntry:
     summary: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)  # summary.json as read
     change: str | None = None  # regression | improvement | uncertain | no change | not compared | None (first)
     change_details: tuple[str, ...] = ()
+    capacity_figure: str | None = None  # a capacity search's bracket as its report prints it ("between 50/s and 54/s")
+    search: bool = False  # a capacity search (profile: search): compared by the capacity it found
 
     @property
     def has_report(self) -> bool:
@@ -139,6 +141,10 @@ def read_entry(run_dir: Path) -> RunEntry:
         meta = {}
     ci: dict[str, Any] = meta["ci"] if isinstance(meta, dict) and isinstance(meta.get("ci"), dict) else {}
     cap: dict[str, Any] = summary["capacity"] if isinstance(summary.get("capacity"), dict) else {}
+    search = cap.get("search") if isinstance(cap.get("search"), dict) else None
+    headroom = _num(cap.get("headroom"))
+    if search is not None and "required_per_s" not in search:
+        headroom = None  # a search summarised before its headroom was read against its required rate
     totals: dict[str, Any] = summary["totals"] if isinstance(summary.get("totals"), dict) else {}
     endpoints = tuple(EndpointFigures(name=str(e.get("name")), p95_ms=_num(e.get("p95_ms")),
                                       p99_ms=_num(e.get("p99_ms")), error_rate=_num(e.get("error_rate")))
@@ -152,9 +158,11 @@ def read_entry(run_dir: Path) -> RunEntry:
         verdict=str(summary.get("verdict") or "unknown"), complete=bool(run.get("complete")),
         interrupted=bool(run.get("interrupted")), schema_version=int(summary.get("schema_version") or 0),
         commit=ci.get("commit"), branch=ci.get("branch"), capacity=_num(cap.get("arrivals_per_s")),
-        capacity_found=bool(cap.get("found")), headroom=_num(cap.get("headroom")), p95_ms=_num(totals.get("p95_ms")),
+        capacity_found=bool(cap.get("found")), headroom=headroom, p95_ms=_num(totals.get("p95_ms")),
         p99_ms=_num(totals.get("p99_ms")), error_rate=_num(totals.get("error_rate")), endpoints=endpoints,
-        journeys=journeys, summary=summary)
+        journeys=journeys, summary=summary,
+        capacity_figure=str(cap["figure"]) if search is not None and isinstance(cap.get("figure"), str) else None,
+        search=search is not None)
 
 
 def collect(root: Path) -> History:
@@ -195,6 +203,10 @@ def mark_changes(history: History, compare_last: int = COMPARE_LAST, min_change:
             if not (base.complete and new.complete) or base.interrupted or new.interrupted:
                 runs[i] = replace(new, change="not compared", change_details=("one of the two runs did not finish",))
                 continue
+            if base.search != new.search:
+                runs[i] = replace(new, change="not compared", change_details=(
+                    "one run is a capacity search, the other a planned load: their figures do not compare",))
+                continue
             try:
                 comparison = compare_runs(load_run(base.path), load_run(new.path), min_change=min_change,
                                           summaries=(base.summary, new.summary))
@@ -220,7 +232,7 @@ def history_dict(history: History, out_dir: Path) -> dict[str, Any]:
                 "started_at": r.started_at, "verdict": r.verdict, "complete": r.complete,
                 "interrupted": r.interrupted, "schema_version": r.schema_version, "commit": r.commit,
                 "branch": r.branch, "capacity": {"arrivals_per_s": r.capacity, "found": r.capacity_found,
-                                                 "headroom": r.headroom},
+                                                 "headroom": r.headroom, "figure": r.capacity_figure},
                 "totals": {"p95_ms": r.p95_ms, "p99_ms": r.p99_ms, "error_rate": r.error_rate},
                 "endpoints": [{"name": e.name, "p95_ms": e.p95_ms, "p99_ms": e.p99_ms, "error_rate": e.error_rate}
                               for e in r.endpoints],

@@ -12,11 +12,13 @@ from typing import Any
 import pytest
 
 from loadkit.analysis import analyze
+from loadkit.compare import compare_runs
 from loadkit.data import append_jsonl, load_run, write_json_atomic
 from loadkit.demo import DemoConfig
 from loadkit.errors import ScenarioError
 from loadkit.held import WINDOW_S
 from loadkit.histogram import Histogram
+from loadkit.history import read_entry
 from loadkit.report import render_run_dir
 from loadkit.scenario import SEARCH_WINDOW_S, parse_scenario
 from loadkit.search import LOWEST_RATE, Level, SearchLimits, bracket, limits_of, next_rate, required_rate
@@ -616,6 +618,117 @@ def test_a_search_s_headroom_is_its_last_good_level_over_its_required_rate(
         assert words in row and f"capacity, {words}" in html, row
     # the highest level run (80/s) is no reference: 50 / 80 = 0.62 appears nowhere
     assert "0.62x" not in summary_md and "0.62x" not in html
+
+
+def searched(path: Path, monkeypatch: Any, ran: list[tuple[float, float]], truth: float,
+             required: str | None = "30/s") -> Path:
+    """A rendered synthetic search run at ``path`` against a site that holds up to ``truth`` visitors/s."""
+    tr: dict[str, Any] = {"profile": "search", "start": "10/s", "level_duration": "5s", "cool_down": "5s",
+                          "precision": "10%", **({"required": required} if required else {})}
+    doc = {"name": "synthetic-search", "traffic": tr, "journeys": [{"name": "j", "steps": [{"get": "/"}]}],
+           "slos": [{"metric": "p95", "below": "300ms"}, {"metric": "error_rate", "below": "1%"}]}
+    monkeypatch.setattr(synth, "build_plan", lambda sc: search_plan(sc, ran))
+    run_dir = synth.make_run_dir(path, doc, lambda t, e, rate: ([40.0 if rate <= truth else 400.0] * round(rate), {}))
+    render_run_dir(run_dir)
+    return run_dir
+
+
+# A site that holds up to 42 visitors/s, searched as CONVERGED was: 40 held, 45 broke.
+SLOWER = [*CONVERGED[:6], (60.0, 45.0)]
+
+
+def test_two_searches_compare_by_the_capacities_they_found(tmp_path: Path, monkeypatch: Any) -> None:
+    base = searched(tmp_path / "base", monkeypatch, CONVERGED, 52)  # 50-54/s
+    rerun = searched(tmp_path / "rerun", monkeypatch, CONVERGED, 52.5)  # the same bracket
+    slower = searched(tmp_path / "slower", monkeypatch, SLOWER, 42)  # 40-45/s
+    same = compare_runs(load_run(base), load_run(rerun))
+    assert [(c.metric, c.decision) for c in same.changes] == [("capacity", "no change")]
+    worse = compare_runs(load_run(base), load_run(slower))
+    (cap,) = worse.changes  # response times measured at different levels are not compared
+    assert (cap.endpoint, cap.base, cap.new, cap.decision) == ("all requests", 50, 40, "regression")
+    assert (cap.low, cap.high) == (pytest.approx(40 / 54), pytest.approx(45 / 50))  # what the brackets allow
+    assert any("capacity searches" in n and "not compared" in n for n in worse.notes), worse.notes
+    better = compare_runs(load_run(slower), load_run(base))
+    assert [c.decision for c in better.changes] == ["improvement"]
+    # The saved summaries (as the history passes them) decide the same.
+    docs = (read_summary(base), read_summary(slower))
+    assert compare_runs(load_run(base), load_run(slower), summaries=docs).changes == worse.changes
+    # Through the command line: exit 1 on the regression, and no figure a search does not have.
+    done = run_cli("compare", str(base), str(slower))
+    assert done.returncode == 1, done.stderr
+    assert "regression: capacity of all requests: 50 -> 40" in done.stdout
+    compared = (slower / "compare.md").read_text(encoding="utf-8")
+    assert "| all requests | capacity | 50/s | 40/s | -20% (the brackets allow -26% to -10%) |" in compared
+    assert "| p95 |" not in compared and "planned peak" not in compared
+    assert json.loads((slower / "compare.json").read_text(encoding="utf-8"))["regression"] is True
+
+
+def test_a_search_with_an_open_bracket_is_not_called_a_regression(tmp_path: Path, monkeypatch: Any) -> None:
+    # Nothing broke up to max_rate 40/s ("at least 40"): against 50-54, the new capacity may be anything
+    # from 40 up, so only the last good levels moved: uncertain, not a regression.
+    base = searched(tmp_path / "base", monkeypatch, CONVERGED, 52)
+    capped = searched(tmp_path / "capped", monkeypatch, CONVERGED[:3], 52)
+    (cap,) = compare_runs(load_run(base), load_run(capped)).changes
+    assert (cap.base, cap.new, cap.low, cap.high, cap.decision) == (50, 40, pytest.approx(40 / 54), None,
+                                                                    "uncertain")
+
+
+def test_a_search_and_a_planned_run_do_not_compare(tmp_path: Path, monkeypatch: Any) -> None:
+    search_dir = searched(tmp_path / "search", monkeypatch, CONVERGED, 52)
+    monkeypatch.undo()
+    planned = synth.make_run_dir(tmp_path / "planned", synth.scenario_doc(),
+                                 lambda t, e, rate: ([40.0] * round(rate), {}))
+    render_run_dir(planned)
+    for args in ((search_dir, planned), (planned, search_dir)):
+        done = run_cli("compare", *map(str, args))
+        assert done.returncode == 2, done.stdout
+        lines = [line for line in done.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1 and "a capacity search" in lines[0] and "planned" in lines[0], done.stderr
+        assert "Traceback" not in done.stderr
+    assert not (planned / "compare.html").exists() and not (search_dir / "compare.html").exists()
+
+
+def test_history_over_search_runs_shows_their_brackets_and_compares_what_they_found(
+        tmp_path: Path, monkeypatch: Any) -> None:
+    root = tmp_path / "runs"
+    searched(root / "1-base", monkeypatch, CONVERGED, 52)
+    searched(root / "2-slower", monkeypatch, SLOWER, 42)
+    monkeypatch.undo()
+    planned = synth.make_run_dir(root / "3-planned", synth.scenario_doc(name="synthetic-search"),
+                                 lambda t, e, rate: ([40.0] * round(rate), {}))
+    render_run_dir(planned)
+    done = run_cli("history", str(root))
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    doc = json.loads((root / "history.json").read_text(encoding="utf-8"))
+    (scenario,) = doc["scenarios"]
+    base, slower, mixed = scenario["runs"]
+    assert base["capacity"] == {"arrivals_per_s": 50.0, "found": True, "headroom": pytest.approx(50 / 30, abs=1e-3),
+                                "figure": "between 50/s and 54/s"}
+    assert slower["capacity"]["figure"] == "between 40/s and 45/s"
+    assert slower["change"] == "regression"
+    assert slower["change_details"][0].startswith("capacity of all requests: -20% (the brackets allow -26% to -10%)")
+    assert not any("p95" in d for d in slower["change_details"])
+    assert mixed["change"] == "not compared"
+    assert "capacity search" in mixed["change_details"][0]
+    page = (root / "history.html").read_text(encoding="utf-8")
+    assert "between 50/s and 54/s" in page and "between 40/s and 45/s" in page
+    # Searches alone: their trend is the capacity found, not response times measured past their limit.
+    (planned / "summary.json").unlink()
+    assert run_cli("history", str(root)).returncode == 0
+    page = (root / "history.html").read_text(encoding="utf-8")
+    assert "capacity found (last good level" in page and "p95 response time (all requests)" not in page
+
+
+def test_history_reads_a_search_summary_from_before_headroom_had_a_required_rate(tmp_path: Path,
+                                                                                   monkeypatch: Any) -> None:
+    run_dir = searched(tmp_path / "old", monkeypatch, CONVERGED, 52)
+    summary = read_summary(run_dir)
+    del summary["capacity"]["search"]["required_per_s"]
+    summary["capacity"]["headroom"] = 0.625  # 50 / the highest level run, as such summaries had it
+    write_json_atomic(run_dir / "summary.json", summary)
+    entry = read_entry(run_dir)
+    assert entry.search and entry.headroom is None and entry.capacity_figure == "between 50/s and 54/s"
 
 
 @pytest.mark.integration

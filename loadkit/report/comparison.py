@@ -37,9 +37,25 @@ def describe_change(change: Change) -> str:
     if rel is None:
         return ""
     text = f"{rel * 100:+.0f}%"
-    if change.metric != "capacity" and change.low is not None and change.high is not None:
+    if change.metric == "capacity":
+        return text + _bracket_range(change)
+    if change.low is not None and change.high is not None:
         text += f" (95% interval {(change.low - 1) * 100:+.0f}% to {(change.high - 1) * 100:+.0f}%)"
     return text
+
+
+def _bracket_range(change: Change) -> str:
+    """Two searches' capacity change: the range their brackets allow (planned runs' capacity has none)."""
+    low, high = change.low, change.high
+    if low is not None and high is not None and low == high:
+        return ""  # a planned run's capacity: one figure each, no range
+    if low is not None and high is not None:
+        return f" (the brackets allow {(low - 1) * 100:+.0f}% to {(high - 1) * 100:+.0f}%)"
+    if high is not None:
+        return f" (the brackets allow up to {(high - 1) * 100:+.0f}%)"
+    if low is not None:
+        return f" (the brackets allow {(low - 1) * 100:+.0f}% or more)"
+    return ""
 
 
 def headline(comparison: Comparison) -> str:

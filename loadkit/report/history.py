@@ -11,7 +11,7 @@ from pathlib import Path
 
 from markupsafe import Markup
 
-from ..history import History, RunEntry
+from ..history import History, RunEntry, ScenarioHistory
 from ..units import format_ms, format_percent
 from .charts import PALETTE
 from .html import _ENV, _css, content_security_policy
@@ -77,6 +77,13 @@ def _success(run: RunEntry, journey: str) -> float | None:
     return next((j.success_rate for j in run.journeys if j.name == journey), None)
 
 
+def _search_charts(scenario: ScenarioHistory) -> list[Markup]:
+    """A capacity search's trend: the capacity each run found (its last good level). Its response times and
+    error rates span levels past the site's limit, chosen as each run went: no trend to read in them."""
+    return [Markup(trend_chart(f"{scenario.name}: capacity found (last good level, visitors/s)",  # noqa: S704
+                               scenario.runs, [r.capacity for r in scenario.runs], "/s"))]
+
+
 def render_history_html(history: History, out_file: Path) -> str:
     """The history page; links to each run's report are relative to ``out_file``'s folder."""
     css = _css() + "\n" + "".join(f".v-{name}{{color:{colour};font-weight:600}}" for name, colour in
@@ -87,15 +94,16 @@ def render_history_html(history: History, out_file: Path) -> str:
     def link(run: RunEntry) -> str | None:
         return os.path.relpath(run.path / "report.html", out_dir) if run.has_report else None
 
-    charts = {s.name: [Markup(trend_chart(f"{s.name}: p95 response time (all requests)", s.runs,  # noqa: S704
-                                          [r.p95_ms for r in s.runs], "ms")),
-                       Markup(trend_chart(f"{s.name}: capacity (visitors/s)", s.runs,  # noqa: S704
-                                          [r.capacity for r in s.runs], "/s")),
-                       Markup(trend_chart(f"{s.name}: error rate", s.runs,  # noqa: S704
-                                          [r.error_rate for r in s.runs], "%")),
-                       *(Markup(trend_chart(f"{s.name}: journey {name}: visits completed", s.runs,  # noqa: S704
-                                            [_success(r, name) for r in s.runs], "%"))
-                         for name in _journey_names(s.runs))]
+    charts = {s.name: _search_charts(s) if all(r.search for r in s.runs) else
+              [Markup(trend_chart(f"{s.name}: p95 response time (all requests)", s.runs,  # noqa: S704
+                                  [r.p95_ms for r in s.runs], "ms")),
+               Markup(trend_chart(f"{s.name}: capacity (visitors/s)", s.runs,  # noqa: S704
+                                  [r.capacity for r in s.runs], "/s")),
+               Markup(trend_chart(f"{s.name}: error rate", s.runs,  # noqa: S704
+                                  [r.error_rate for r in s.runs], "%")),
+               *(Markup(trend_chart(f"{s.name}: journey {name}: visits completed", s.runs,  # noqa: S704
+                                    [_success(r, name) for r in s.runs], "%"))
+                 for name in _journey_names(s.runs))]
               for s in history.scenarios}
     template = _ENV.get_template("history.html.j2")
     return template.render(h=history, css=Markup(css), csp=csp, charts=charts, link=link,  # noqa: S704
