@@ -21,13 +21,23 @@ LATEST_GOOD = "latest-good"
 BASELINE_FILE = "baseline.json"
 
 
-def find_baseline(spec: str, scenario: str, search_dir: Path) -> Path:
-    """The baseline run directory for ``spec`` (a path, or ``latest-good``); a usage error when there is none."""
+def find_baseline(spec: str, scenario: str, search_dir: Path, search: bool = False) -> Path:
+    """The baseline run directory for ``spec`` (a path, or ``latest-good``); a usage error when there is none.
+    ``search``: the new run is a capacity search, which compares only with another (compare.py): checked
+    here, before the load, not after it."""
     if spec != LATEST_GOOD:
         path = Path(spec)
         if not (path / "summary.json").is_file():
             raise UsageError(f"--baseline {spec} is not a run directory (no summary.json there).",
                              f"pass a folder written by loadkit run, or --baseline {LATEST_GOOD}")
+        try:
+            baseline_search = read_entry(path).search
+        except ValueError:
+            return path  # unreadable: the comparison says so after the run, as before
+        if baseline_search != search:
+            kinds = ("a capacity search", "a planned load") if search else ("a planned load", "a capacity search")
+            raise UsageError(f"--baseline {spec} is {kinds[1]} and this scenario is {kinds[0]}: their figures do "
+                             "not compare.", "pass an earlier run of the same kind, or leave out --baseline")
         return path
     good = []
     for summary in search_dir.glob("*/summary.json") if search_dir.is_dir() else []:
@@ -35,7 +45,7 @@ def find_baseline(spec: str, scenario: str, search_dir: Path) -> Path:
             entry = read_entry(summary.parent)
         except ValueError:
             continue
-        if entry.scenario == scenario and entry.verdict == "survives" and entry.complete:
+        if entry.scenario == scenario and entry.verdict == "survives" and entry.complete and entry.search == search:
             good.append((entry.started_at, str(entry.path), entry.path))
     if not good:
         raise UsageError(f"no earlier run of {scenario} that survived under {search_dir}.",

@@ -12,10 +12,11 @@ from typing import Any
 import pytest
 
 from loadkit.analysis import analyze
+from loadkit.baseline import LATEST_GOOD, find_baseline
 from loadkit.compare import compare_runs
 from loadkit.data import append_jsonl, load_run, write_json_atomic
 from loadkit.demo import DemoConfig
-from loadkit.errors import ScenarioError
+from loadkit.errors import ScenarioError, UsageError
 from loadkit.held import WINDOW_S
 from loadkit.histogram import Histogram
 from loadkit.history import read_entry
@@ -755,3 +756,27 @@ def test_a_real_search_stops_at_a_level_too_sparse_to_judge_and_records_why(demo
     assert found["ended_by"] == "not_judged" and [lv["held"] for lv in found["levels"]] == [None]
     assert summary["reasons"][0].startswith("Capacity not measured: level 1 (0.4 visitors/s) could not be judged")
     assert "time bound" not in "\n".join(summary["reasons"]) and "could not be judged" in result.stdout
+
+
+def test_a_search_s_baseline_must_be_a_search_and_is_refused_before_the_load(tmp_path: Path,
+                                                                             monkeypatch: Any) -> None:
+    runs = tmp_path / "reports"
+    earlier = searched(runs / "1-search", monkeypatch, CONVERGED, 52)  # survives: 50/s held, 30/s required
+    monkeypatch.undo()
+    planned = synth.make_run_dir(runs / "2-planned", synth.scenario_doc(name="synthetic-search"),
+                                 lambda t, e, rate: ([40.0] * round(rate), {}))
+    render_run_dir(planned)
+    assert read_summary(planned)["verdict"] == "survives"  # the newer survivor, but of a planned load
+    assert find_baseline(LATEST_GOOD, "synthetic-search", runs, search=True) == earlier
+    assert find_baseline(LATEST_GOOD, "synthetic-search", runs, search=False) == planned
+    with pytest.raises(UsageError, match="is a planned load and this scenario is a capacity search"):
+        find_baseline(str(planned), "synthetic-search", runs, search=True)
+    # On the command line: one line, exit 2, before anything is sent (nothing listens on port 9).
+    path = write_scenario(tmp_path / "s.yaml", {"name": "synthetic-search", "journeys": JOURNEY,
+                                                "traffic": {"profile": "search", "start": "5/s"}})
+    done = run_cli("run", str(path), "--baseline", str(planned), "--target", "http://127.0.0.1:9",
+                   "--out", str(runs / "3-new"), timeout=60)
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    errors = [line for line in done.stderr.splitlines() if "error" in line]
+    assert len(errors) == 1 and "--baseline" in errors[0] and "capacity search" in errors[0], done.stderr
+    assert "Traceback" not in done.stderr and not (runs / "3-new").exists()

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from ..config import DEFAULT_MASTER_PORT, Flags, LocustSetting, RunConfig, read_locust_settings, resolve
 from ..errors import ExitCode, UsageError
 from ..plan_description import plan_headline
-from ..scenario import DEMO_TARGET, Scenario, load_scenario, scenario_base_dir
+from ..scenario import DEMO_TARGET, Scenario, SearchTraffic, load_scenario, scenario_base_dir
 from ..traffic import Plan, build_plan
 
 if TYPE_CHECKING:
@@ -131,7 +131,9 @@ def run(run_settings: RunSettings, listeners: Listeners | None = None, baseline:
     from ..run import prepare, run_scenario
 
     listeners = listeners or Listeners()
-    found = find_baseline(baseline, run_settings.scenario.name, run_settings.run_dir.parent) if baseline else None
+    search = isinstance(run_settings.scenario.traffic, SearchTraffic)
+    found = find_baseline(baseline, run_settings.scenario.name, run_settings.run_dir.parent,
+                          search) if baseline else None
     job = _job(run_settings, listeners)
     if distribution is not None:
         job = replace(job, distribution=distribution)
