@@ -9,6 +9,7 @@ It speaks just enough HTTP/1.1 (keep-alive, Content-Length) on 127.0.0.1 and scr
     /drop                reads the request, then resets the connection before any answer
     /slow-body           sends the headers, then the body in pieces over ~0.6 s
     /flood/<anything>    500 with a unique, hostile body (markup, template syntax, control bytes, bad UTF-8)
+    /status/<code>       that status with a short plain body
     /redirect-away       302 to another host
     /redirect-here       302 to /ok on this host
     /echo                the request it got (method, headers, body) as JSON
@@ -128,6 +129,8 @@ class FaultServer:
         elif path.startswith("/flood/"):
             body = f"<h1>failure at {path}</h1><pre>{HOSTILE}</pre>".encode() + b"\xff\xfe invalid utf-8"
             await self.send(writer, 500, body)
+        elif path.startswith("/status/"):
+            await self.send(writer, int(path.removeprefix("/status/")), b"status as asked")
         elif path == "/redirect-away":
             await self.send(writer, 302, b"", {"Location": "http://elsewhere.invalid/landing"})
         elif path == "/redirect-here":

@@ -138,3 +138,33 @@ print(json.dumps({"headers": isinstance(headers, Headers), "set_cookie": headers
                   "body": body.decode(), "cookie": request.headers.get("Cookie")}))
 """)
     assert out == {"headers": True, "set_cookie": "sid=abc; Path=/", "body": "ok", "cookie": "sid=abc"}
+
+
+def test_the_exceptions_locusts_clients_report_for_a_bad_status() -> None:
+    # loadkit.run.kinds reads the status of a failed request from what Locust's clients report: HttpUser's
+    # requests.HTTPError (its response), FastHttpUser's LocustBadStatusCode (a geventhttpclient ConnectionError
+    # with the status as ``code``), a response's ``error`` when nothing came back. Were these to move, a
+    # locustfile's 503 would be counted under an exception's name again.
+    out = run_child("""
+import json
+from locust.clients import ResponseContextManager  # locust first: it monkey-patches before ssl is imported
+from locust.contrib.fasthttp import ErrorResponse, LocustBadStatusCode
+import requests
+from geventhttpclient.useragent import ConnectionError as AgentConnectionError
+from loadkit.run.kinds import failure_kind, failure_status
+
+bad = LocustBadStatusCode("http://127.0.0.1/x", code=503)
+answer = requests.Response()
+answer.status_code = 500
+http_error = requests.HTTPError("500 Server Error", response=answer)
+refused = ConnectionRefusedError(111, "Connection refused")
+print(json.dumps({"agent_error": isinstance(bad, AgentConnectionError), "code": bad.code,
+                  "fast": failure_kind(bad), "fast_status": failure_status(bad),
+                  "requests": failure_kind(http_error), "requests_status": failure_status(http_error),
+                  "error_response": failure_kind(RuntimeError("check"), ErrorResponse(None, refused)),
+                  "no_answer": failure_kind(RuntimeError("check"),
+                                            ResponseContextManager(requests.ConnectionError(refused)))}))
+""")
+    assert out == {"agent_error": True, "code": 503, "fast": "http_503", "fast_status": 503,
+                   "requests": "http_500", "requests_status": 500, "error_response": "connection_refused",
+                   "no_answer": "connection_refused"}

@@ -104,6 +104,7 @@ def test_open_model_records_each_visit_as_the_journey_of_the_task_it_chose(tmp_p
     assert checkout["failed"] == checkout["started"] > 0 and checkout["completed"] == 0
     assert checkout["failed_at"] == [{"step": 2, "endpoint": "pay", "kind": _kind_of(out, "pay"),
                                       "count": checkout["failed"]}]
+    assert _kind_of(out, "pay") == "http_500"  # as a scenario's step would count it, not requests' HTTPError
     # the task raised after its first request: failed at the step after it, named after the code that raised
     assert oops["failed"] == oops["started"] > 0
     assert oops["failed_at"] == [{"step": 2, "endpoint": "Shopper.oops", "kind": "locustfile_exception",
@@ -155,3 +156,82 @@ def test_a_journey_the_locustfile_does_not_have_is_one_line(tmp_path: Path) -> N
     assert result.returncode == 2, result.stdout + result.stderr
     assert "business.orders: 'Buyer.checkout' is not a task of the locustfile's User classes (its journeys: " \
            "Buyer.Checkout, Shopper.look, Shopper.oops, Shopper.linger)" in result.stderr
+
+
+FAULTS_LOCUSTFILE = '''
+from locust import FastHttpUser, HttpUser, constant, task
+
+REFUSED = "http://127.0.0.1:{refused}/"  # nothing listens there
+
+
+class Requests(HttpUser):
+    wait_time = constant(0.05)
+
+    @task
+    def faults(self):
+        self.client.get("/hang", name="requests hang", timeout=0.5)
+        self.client.get("/drop", name="requests drop")
+        self.client.get("/status/503", name="requests 503")
+        self.client.get(REFUSED, name="requests refused")
+        self.client.get("/nothing-here", name="requests 404")
+        with self.client.get("/ok", name="requests check", catch_response=True) as response:
+            response.failure("the page lacks its price")
+        with self.client.get("/status/500", name="requests checked 500", catch_response=True) as response:
+            response.failure("not the page")
+
+
+class Fast(FastHttpUser):
+    wait_time = constant(0.05)
+    network_timeout = 0.5
+
+    @task
+    def faults(self):
+        self.client.get("/hang", name="fast hang")
+        self.client.get("/drop", name="fast drop")
+        self.client.get("/status/503", name="fast 503")
+        self.client.get(REFUSED, name="fast refused")
+        self.client.get("/nothing-here", name="fast 404")
+        with self.client.get("/ok", name="fast check", catch_response=True) as response:
+            response.failure("the page lacks its price")
+        with self.client.get("/status/500", name="fast checked 500", catch_response=True) as response:
+            response.failure("not the page")
+'''
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as sock:  # a port the system just gave out and took back: nothing listens there
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_a_locustfiles_failures_get_the_kinds_a_scenarios_would(tmp_path: Path) -> None:
+    """HttpUser (requests) and FastHttpUser (geventhttpclient) report Locust's exceptions (HTTPError,
+    LocustBadStatusCode, ReadTimeout, ...); each is counted under the kind a scenario's request gets in the
+    same case, so the error classes, journeys and what to scale read alike."""
+    (tmp_path / "faults.py").write_text(FAULTS_LOCUSTFILE.replace("{refused}", str(_closed_port())),
+                                        encoding="utf-8")
+    scenario = write_scenario(tmp_path / "s.yaml", {
+        "name": "locustfile-faults", "locustfile": "faults.py", "request_timeout": "1s",
+        "traffic": {"model": "users", "profile": "constant", "rate": 2, "duration": "2s"}})
+    out = tmp_path / "run"
+    with fault_server() as url:
+        result = run_cli("run", str(scenario), "--target", url, "--out", str(out), "--skip-rehearsal")
+    assert result.returncode == 1, result.stdout + result.stderr
+    summary = read_summary(out)
+    kinds = {(e["endpoint"], e["kind"]) for e in summary["errors"]}
+    for client in ("requests", "fast"):  # one user of each class
+        assert {(endpoint, kind) for endpoint, kind in kinds if endpoint.startswith(client + " ")} == {
+            (f"{client} hang", "timeout"), (f"{client} drop", "connection_reset"), (f"{client} 503", "http_503"),
+            (f"{client} refused", "connection_refused"), (f"{client} check", "check_failed"),
+            (f"{client} checked 500", "http_500")}, kinds
+    # a 404 to the locustfile's own request is the scenario's error, as for a scenario's step
+    assert {(s["endpoint"], s["kind"]) for s in summary["scenario_errors"]["by_step"]} == {
+        ("requests 404", "http_404"), ("fast 404", "http_404")}
+    # the error samples carry the status the answer had
+    samples = [json.loads(line) for line in (out / "errors.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert {s["status"] for s in samples if s["kind"] in ("http_500", "http_503")} == {500, 503}
+    # each pass failed at its first request, the hang
+    journeys = _journeys(summary)
+    assert {f["kind"] for j in journeys.values() for f in j["failed_at"]} == {"timeout"}

@@ -43,8 +43,7 @@ from ..errors import ScenarioError
 from ..redaction import redact_text
 from ..scenario import Scenario
 from ..scenario_errors import LOCUSTFILE_EXCEPTION
-from .recorder import failure_kind
-from .scenario_errors import is_scenario_status
+from .kinds import failure_kind
 from .scenario_errors import task_name as raising_task
 from .walking import Walker, Walkers
 
@@ -201,7 +200,7 @@ class TaskJourneys:
             return
         visit.requests += 1
         if exception is not None and visit.kind is None:
-            visit.kind, visit.step, visit.endpoint = _kind(name, exception, response), visit.requests, name
+            visit.kind, visit.step, visit.endpoint = failure_kind(exception, response), visit.requests, name
 
     def end(self, visit: _Visit, how: str, user: Any = None, error: BaseException | None = None) -> None:
         """The execution ended ``how`` (COMPLETED, CUT_SHORT, or RAISED ``error``). A request that failed
@@ -253,14 +252,6 @@ class TaskJourneys:
 
         run.__name__ = label
         return run
-
-
-def _kind(name: str, exception: BaseException, response: Any) -> str:
-    """A failed request's kind, as the recorder counts it (a 404 or 405: the scenario's error)."""
-    if is_scenario_status(name, exception, response):
-        status = getattr(exception, "status", 0) or getattr(response, "status_code", 0) or 0
-        return f"http_{status}"
-    return failure_kind(exception)
 
 
 class LocustfileVisitors:

@@ -19,28 +19,13 @@ from typing import Any, TypeVar
 from ..histogram import Histogram
 from ..redaction import redact_url, scrub
 from ..rows import ArrivalRow, MetricsRow
+from .kinds import RequestFailure, failure_kind, failure_status
 from .scenario_errors import ScenarioErrors, is_scenario_status
 
 MAX_SAMPLES_PER_KIND = 5  # error samples kept per (endpoint, kind): the report shows a few, not thousands
 MAX_SAMPLE_KINDS = 200  # distinct (endpoint, kind) pairs that keep samples; the rest are only counted
 BODY_SNIPPET = 300
 T = TypeVar("T")
-
-
-class RequestFailure(Exception):
-    """A request that loadkit counts as failed, with a stable ``kind`` (``http_503``, ``timeout``, ...)."""
-
-    def __init__(self, kind: str, detail: str = "", status: int = 0) -> None:
-        super().__init__(f"{kind}: {detail}" if detail else kind)
-        self.kind = kind
-        self.detail = detail
-        self.status = status
-
-
-def failure_kind(exception: BaseException) -> str:
-    """The kind a failed request is counted under: loadkit's own (``http_503``, ``timeout``, ...), or the
-    name of the exception a locustfile's client reported."""
-    return exception.kind if isinstance(exception, RequestFailure) else type(exception).__name__
 
 
 @dataclass
@@ -159,7 +144,7 @@ class Recorder:
                 cell.ok_max_us = us
             return
         cell.fail_hist.record(us)
-        kind = failure_kind(exception)
+        kind = failure_kind(exception, response)
         cell.failures[kind] += 1
         live[1] += 1
         self.total_failures += 1
@@ -168,7 +153,7 @@ class Recorder:
                 sample_key in self._sample_counts or len(self._sample_counts) < MAX_SAMPLE_KINDS):
             self._sample_counts[sample_key] += 1
             detail = exception.detail if isinstance(exception, RequestFailure) else str(exception)
-            status = exception.status if isinstance(exception, RequestFailure) else 0
+            status = failure_status(exception, response)
             self._samples.append({"t": sec, "endpoint": name, "method": request_type, "kind": kind,
                                   "status": status, "url": scrub(redact_url(url or ""), self.secrets),
                                   "detail": scrub(detail, self.secrets)[:BODY_SNIPPET],

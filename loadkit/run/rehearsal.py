@@ -36,7 +36,7 @@ from ..scenario import CsvSource, Journey, ListSource, RangeSource, Scenario, St
 from ..scenario_errors import LOCUSTFILE_EXCEPTION
 from .client import VisitorClient
 from .locustfile import _close, markov_tour
-from .recorder import RequestFailure
+from .kinds import RequestFailure, failure_kind, failure_status
 from .visitors import DataPool, VisitorFactory
 
 _END_OF_VISIT = (StopUser, RescheduleTask, RescheduleTaskImmediately, InterruptTaskSet)
@@ -224,11 +224,13 @@ def _locustfile(classes: list[type[User]], target: str, secrets: list[str]) -> R
         result.requests += 1
         if exception is None:
             return
-        status = int(getattr(response, "status_code", 0) or 0)
-        # the locustfile's own check (catch_response, response.failure) failed on an answer below 400
-        kind = kinds.http_kind(status) if status >= 400 else kinds.CHECK_FAILED if status else kinds.CONNECTION_ERROR
+        status = failure_status(exception, response)
+        # as the load counts it: a status >= 400, a transport error, or the locustfile's own check
+        # (catch_response, response.failure) failing an answer below 400 (check_failed)
+        kind = failure_kind(exception, response)
         broken = BrokenStep(where["class"], f"task {where['task']} ({name})",
-                            f"the site answered {status}" if status >= 400 else _what(exception, status, secrets),
+                            f"the site answered {status}" if status >= 400 else
+                            _what(RequestFailure(kind, str(exception), status), status, secrets),
                             _fix(kind, status, "this method"), at_rest_is_scenario_error(kind, status))
         (result.broken if broken.scenario else result.site_failures).append(broken)
 

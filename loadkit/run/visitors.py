@@ -9,20 +9,16 @@ a real visitor, and is reported with a stable failure kind.
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import random
 import resource
-import socket
-import ssl
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlencode, urljoin, urlsplit
 
 import gevent
-from geventhttpclient.response import HTTPConnectionClosed
 
 from .. import failures as kinds
 from ..extract import NotFound, extract_value, json_path
@@ -30,34 +26,10 @@ from ..redaction import secret_header_names
 from ..scenario import Journey, Scenario, Step, host_allowed, mask_query, url_host
 from .browser import cacheable, csrf_field, csrf_headers, origin, page_assets
 from .client import Connections, Response, VisitorClient
-from .recorder import BODY_SNIPPET, RequestFailure
+from .kinds import RequestFailure, classify_error
+from .recorder import BODY_SNIPPET
 from .steps import DataPool, Prepared, render, render_json
 from .walking import Walkers
-
-
-def classify_error(error: BaseException) -> str:
-    """A stable failure kind for a transport error (wrappers such as "retries exceeded" are looked through)."""
-    original = getattr(error, "original", None)
-    if isinstance(original, BaseException):
-        return classify_error(original)
-    if isinstance(error, ConnectionRefusedError):
-        return kinds.CONNECTION_REFUSED
-    if isinstance(error, ConnectionResetError | BrokenPipeError | HTTPConnectionClosed):
-        return kinds.CONNECTION_RESET  # HTTPConnectionClosed: reset or closed before a byte of the answer
-    if isinstance(error, socket.gaierror):
-        return kinds.DNS
-    if isinstance(error, ssl.SSLError | ssl.CertificateError):
-        return kinds.TLS
-    if isinstance(error, TimeoutError | socket.timeout | gevent.Timeout):
-        return kinds.TIMEOUT
-    if isinstance(error, OSError) and error.errno == errno.ECONNREFUSED:
-        return kinds.CONNECTION_REFUSED
-    name = type(error).__name__.lower()
-    if "timeout" in name:
-        return kinds.TIMEOUT
-    if "ssl" in name or "certificate" in name:
-        return kinds.TLS
-    return kinds.CONNECTION_ERROR
 
 
 MAX_REDIRECTS = 5
