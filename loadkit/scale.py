@@ -4,9 +4,10 @@ grow by to carry the planned peak with the required headroom.
 Pure arithmetic over the analysis and the scenario, nothing guessed:
 
 - **needed** = the planned peak (arrivals/s, as this run planned them, the verdict's headroom too) x the
-  endpoint's requests per arrival (from the journeys' weights and steps, as the plan sends them) x
-  ``required_headroom``; for a capacity search, which has no planned peak, its ``required`` rate stands
-  for the peak, and without one there is nothing to scale for (no rows);
+  endpoint's requests per arrival (from the journeys' weights and steps, as the plan sends them; a
+  ``locustfile:`` scenario's are not known before the run: the endpoint's requests the run measured / the
+  visitors that started) x ``required_headroom``; for a capacity search, which has no planned peak, its
+  ``required`` rate stands for the peak, and without one there is nothing to scale for (no rows);
 - **measured** = the most successful requests per second the endpoint completed while it was saturated
   (the median second of the stretches in which it broke: a site shedding or queueing past its limit serves
   at that limit), or, when it never got that far, the busiest second in which it held;
@@ -68,6 +69,17 @@ def requests_per_arrival(journeys: Sequence[Journey]) -> dict[str, float]:
     return out
 
 
+def measured_requests_per_arrival(analysis: Analysis) -> dict[str, float]:
+    """Per endpoint, the requests one arriving visitor sent on average over the run: its requests / the visitors
+    that started (a locustfile's tasks make whatever requests their code makes; only the run can count them)."""
+    started = analysis.traffic.delivered_arrivals
+    if started <= 0 or not len(analysis.endpoints):
+        return {}
+    endpoints = analysis.endpoints
+    return {str(name): float(n) / started for name, n in zip(endpoints["endpoint"], endpoints["requests"], strict=True)
+            if n}
+
+
 def _broken_endpoints(analysis: Analysis) -> dict[str, list[tuple[float, float, str]]]:
     """Endpoints that broke, each with the spans (seconds) and signals of the counted breaks that name it."""
     spans: dict[str, list[tuple[float, float, str]]] = {}
@@ -88,7 +100,9 @@ def _broken_endpoints(analysis: Analysis) -> dict[str, list[tuple[float, float, 
 
 def what_to_scale(analysis: Analysis) -> list[ScaleRow]:
     """The endpoints that broke, ranked by how much they must grow (see the module's rules)."""
-    per_arrival = requests_per_arrival(analysis.scenario.journeys)
+    scenario = analysis.scenario
+    per_arrival = (requests_per_arrival(scenario.journeys) if scenario.journeys
+                   else measured_requests_per_arrival(analysis))
     if not per_arrival or analysis.plan.model != "arrivals":
         return []
     headroom = analysis.scenario.verdict.required_headroom
@@ -141,4 +155,5 @@ def scale_table(rows: Sequence[ScaleRow]) -> list[Mapping[str, Any]]:
     return [r.to_dict() for r in rows]
 
 
-__all__ = ["ScaleRow", "requests_per_arrival", "scale_sentence", "scale_table", "what_to_scale"]
+__all__ = ["ScaleRow", "measured_requests_per_arrival", "requests_per_arrival", "scale_sentence", "scale_table",
+           "what_to_scale"]

@@ -160,3 +160,55 @@ def test_a_broken_locustfile_is_one_line(tmp_path: Path) -> None:
     result = run_cli("validate", str(scenario), timeout=60)
     assert result.returncode == 2
     assert "bad.py: line 2" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+OVERLOAD_LOCUSTFILE = '''
+from locust import FastHttpUser, HttpUser, task
+
+
+class Requests(HttpUser):
+    @task
+    def look(self):
+        self.client.get("/products/kitchen-03", name="product page")
+
+
+class Fast(FastHttpUser):
+    @task
+    def look(self):
+        self.client.get("/products/garden-02", name="product page")
+'''
+
+
+def test_an_overloaded_site_reads_as_for_a_scenario(tmp_path: Path, demo_factory: Any) -> None:
+    """One slot of 100 ms serves 10 product pages/s; 24 visitors/s, each one page, overload it and it sheds
+    (503 with Retry-After). Whichever Locust client asked (HttpUser, FastHttpUser), the errors are of the kind
+    a scenario's would be (not the exception's class name), and what to scale names the page, with the
+    requests per visitor the run measured."""
+    service = {page: 0.0 for page in DemoConfig().service_ms}
+    service["product"] = 100.0
+    shop = demo_factory(DemoConfig(slots=1, service_ms=service, queue_timeout_ms=200.0))
+    (tmp_path / "overload.py").write_text(OVERLOAD_LOCUSTFILE, encoding="utf-8")
+    scenario = write_scenario(tmp_path / "s.yaml", {
+        "name": "overload", "locustfile": "overload.py",
+        "traffic": {"profile": "constant", "rate": "24/s", "duration": "3s"},
+        "slos": [{"metric": "error_rate", "below": "1%"}]})
+    out = tmp_path / "run"
+    result = run_cli("run", str(scenario), "--target", shop.url, "--out", str(out), "--quiet")
+    assert result.returncode == 1, result.stdout + result.stderr
+    summary = read_summary(out)
+    assert summary["verdict"] == "fails"
+    assert {(e["endpoint"], e["kind"], e["class"]) for e in summary["errors"]} == \
+        {("product page", "http_503_retry_after", "shedding")}
+    assert any("were turned away politely" in r for r in summary["reasons"])
+    # each client's visits failed with that kind too
+    assert {j["name"]: {f["kind"] for f in j["failed_at"]} for j in summary["journeys"]} == \
+        {"Requests.look": {"http_503_retry_after"}, "Fast.look": {"http_503_retry_after"}}
+    # what to scale: the page's requests per visitor as measured (one), x the planned 24/s x 1.5 headroom;
+    # it served no more than the shop's 10 pages/s
+    assert [row["endpoint"] for row in summary["scale"]] == ["product page"]
+    row = summary["scale"][0]
+    assert summary["endpoints"][0]["requests"] == summary["traffic"]["delivered_arrivals"]
+    assert row["needed_per_s"] == pytest.approx(24 * 1.5)
+    assert 0 < row["measured_per_s"] <= DemoConfig(slots=1, service_ms=service).capacity_per_s("product") * 1.1
+    assert any(r.startswith("What to scale, for the planned peak with 1.5x headroom: product page: ")
+               for r in summary["reasons"])
