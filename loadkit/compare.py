@@ -234,6 +234,8 @@ def _search_change(b: Mapping[str, Any], n: Mapping[str, Any], min_change: float
         decision = "improvement"
     elif base and new and not 1 / (1 + min_change) <= new / base <= 1 + min_change:
         decision = "uncertain"  # the last good levels moved, but the brackets overlap
+    elif not (base and new) and b_high and n_high and not 1 / (1 + min_change) <= n_high / b_high <= 1 + min_change:
+        decision = "uncertain"  # no level held on one side: its first broken level moved, the capacity is unknown
     else:
         decision = "no change"
     return Change(ALL, "capacity", float(base) if base else None, float(new) if new else None, low, high, decision)

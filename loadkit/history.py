@@ -15,7 +15,10 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .compare import Comparison
 
 COMPARE_LAST = 20  # consecutive pairs compared per scenario (the newest); older runs are listed only
 
@@ -41,6 +44,9 @@ def ci_context(environ: Mapping[str, str]) -> dict[str, str]:
     elif environ.get("CI_JOB_URL"):
         out["job_url"] = environ["CI_JOB_URL"]
     return out
+
+if TYPE_CHECKING:
+    from .compare import Comparison
 
 
 @dataclass(frozen=True)
@@ -215,13 +221,21 @@ def mark_changes(history: History, compare_last: int = COMPARE_LAST, min_change:
                              f"({exc.__class__.__name__}).")
                 runs[i] = replace(new, change="not compared", change_details=("its data could not be read",))
                 continue
-            decisions = {c.decision for c in comparison.changes}
-            change = next((d for d in ("regression", "improvement", "uncertain") if d in decisions), "no change")
+            change = overall_change(comparison)
             details = tuple(f"{c.metric} of {c.endpoint}: {describe_change(c)}" for c in comparison.changes
                             if c.decision in ("regression", "improvement"))
             runs[i] = replace(new, change=change, change_details=details + tuple(comparison.notes))
         scenarios.append(ScenarioHistory(scenario.name, tuple(runs)))
     return History(root=history.root, scenarios=tuple(scenarios), notes=tuple(notes))
+
+
+def overall_change(comparison: Comparison) -> str:
+    """One word for a comparison, worst first: regression, improvement, uncertain, no change, or "not
+    compared" when no figure could be (two searches of which one judged no level, runs too short)."""
+    decisions = {c.decision for c in comparison.changes}
+    if decisions <= {"not compared"}:
+        return "not compared"
+    return next((d for d in ("regression", "improvement", "uncertain") if d in decisions), "no change")
 
 
 def history_dict(history: History, out_dir: Path) -> dict[str, Any]:
@@ -245,4 +259,4 @@ def history_dict(history: History, out_dir: Path) -> dict[str, Any]:
 
 
 __all__ = ["COMPARE_LAST", "EndpointFigures", "History", "JourneyFigures", "RunEntry", "ScenarioHistory", "ci_context",
-           "collect", "history_dict", "mark_changes", "read_entry"]
+           "collect", "history_dict", "mark_changes", "overall_change", "read_entry"]

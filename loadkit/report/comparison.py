@@ -67,6 +67,8 @@ def headline(comparison: Comparison) -> str:
         return f"Regression: {worst}{more} got worse beyond the runs' noise."
     if comparison.improvements:
         return "No regression; some figures improved beyond the runs' noise."
+    if all(c.decision == "not compared" for c in comparison.changes):
+        return "Not compared: neither run measured enough of any figure to compare it."
     return "No regression: every difference is within the runs' noise."
 
 

@@ -1,0 +1,35 @@
+"""Two capacity searches' comparison at its edges: a side where no level held, or no level was judged."""
+
+from __future__ import annotations
+
+from loadkit.compare import ALL, Change, Comparison, _search_change
+from loadkit.history import overall_change
+from loadkit.report.comparison import headline
+
+
+def _found(good: float | None, broken: float | None) -> dict[str, float | None]:
+    return {"last_good_per_s": good, "first_broken_per_s": broken}
+
+
+def test_searches_where_no_level_held_are_uncertain_when_their_first_broken_levels_moved() -> None:
+    # base: below 10/s; new: below 5/s. Neither capacity is known, so this is no "no change".
+    assert _search_change(_found(None, 10.0), _found(None, 5.0), 0.10).decision == "uncertain"
+    assert _search_change(_found(None, 10.0), _found(None, 10.0), 0.10).decision == "no change"
+    # base between 50 and 60, new below 55: the brackets overlap and the upper ends barely moved
+    assert _search_change(_found(50.0, 60.0), _found(None, 55.0), 0.10).decision == "no change"
+    # the brackets still decide where they can: the new search broke well below a level the base held
+    assert _search_change(_found(50.0, 60.0), _found(None, 20.0), 0.10).decision == "regression"
+
+
+def test_a_search_that_judged_no_level_is_not_compared_in_the_headline_or_the_history() -> None:
+    change = _search_change(_found(50.0, 60.0), _found(None, None), 0.10)
+    assert change.decision == "not compared"
+    comparison = Comparison(base_name="a", new_name="b", base_verdict="survives", new_verdict="inconclusive",
+                            changes=(change,), notes=(), min_change=0.10, min_error_change=0.005)
+    assert headline(comparison).startswith("Not compared"), headline(comparison)
+    assert "within the runs' noise" not in headline(comparison)
+    assert overall_change(comparison) == "not compared"
+    moved = Change(ALL, "p95", 100.0, 150.0, 1.4, 1.6, "regression")
+    mixed = Comparison(base_name="a", new_name="b", base_verdict="survives", new_verdict="fails",
+                       changes=(change, moved), notes=(), min_change=0.10, min_error_change=0.005)
+    assert overall_change(mixed) == "regression" and headline(mixed).startswith("Regression")
