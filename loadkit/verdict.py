@@ -216,13 +216,14 @@ def _unfinished(search: Bracket, target: float | None, unit: str = "visitors/s")
 
 
 def capacity_words(search: Bracket, unit: str) -> str:
-    """A search's bracket in a few words: "between 48.8 and 52.5 visitors/s", "at least 80 visitors/s"."""
+    """A search's bracket in a few words: "between 48.8 and 52.5 visitors/s", "at least 80 visitors/s", or
+    "capacity not measured" when no level was judged (not "at least 0")."""
     good, broken = search.last_good_per_s, search.first_broken_per_s
     if good is not None and broken is not None:
         return f"between {good:.3g} and {broken:.3g} {unit}"
     if broken is not None:
         return f"below {broken:.3g} {unit}"
-    return f"at least {good or 0:.3g} {unit}"
+    return f"at least {good:.3g} {unit}" if good is not None else "capacity not measured"
 
 
 def _search_scale(analysis: Analysis, policy: VerdictPolicy, need: float | None) -> list[str]:

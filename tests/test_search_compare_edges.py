@@ -1,10 +1,12 @@
-"""Two capacity searches' comparison at its edges: a side where no level held, or no level was judged."""
+"""Capacity searches at their edges (no level held, or none judged): the comparison and the verdict's words."""
 
 from __future__ import annotations
 
 from loadkit.compare import ALL, Change, Comparison, _search_change
 from loadkit.history import overall_change
 from loadkit.report.comparison import headline
+from loadkit.search import Level, SearchLimits, bracket
+from loadkit.verdict import capacity_words, search_sentence
 
 
 def _found(good: float | None, broken: float | None) -> dict[str, float | None]:
@@ -33,3 +35,16 @@ def test_a_search_that_judged_no_level_is_not_compared_in_the_headline_or_the_hi
     mixed = Comparison(base_name="a", new_name="b", base_verdict="survives", new_verdict="fails",
                        changes=(change, moved), notes=(), min_change=0.10, min_error_change=0.005)
     assert overall_change(mixed) == "regression" and headline(mixed).startswith("Regression")
+
+
+def test_a_search_that_judged_no_level_names_no_capacity_in_its_verdict_words() -> None:
+    limits = SearchLimits(first=0.4, growth=2.0, step=None, precision=0.1, cap=None, level_s=5.0,
+                          cool_down_s=5.0, max_duration_s=600.0)
+    why = "it had 2 requests for p95 < 300ms, too few to judge (at least 5 are needed)"
+    found = bracket([Level(0.4, 0.0, False, why)], limits, required_per_s=30.0)
+    assert found.ended_by == "not_judged" and found.headroom is None
+    words = capacity_words(found, "visitors/s")
+    assert words == "capacity not measured" and "at least 0" not in words  # nothing held: no lower bound
+    assert search_sentence(found).startswith("Capacity not measured: level 1 (0.4 visitors/s) could not be judged")
+    held = bracket([Level(20.0, 0.0, True), Level(40.0, 40.0, False, why)], limits, required_per_s=30.0)
+    assert capacity_words(held, "visitors/s") == "at least 20 visitors/s"
