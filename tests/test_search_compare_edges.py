@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from gevent.event import Event
+
 from loadkit.compare import ALL, Change, Comparison, _search_change
 from loadkit.history import overall_change
 from loadkit.report.comparison import headline
+from loadkit.run.searching import SearchDriver
 from loadkit.search import Level, SearchLimits, bracket
 from loadkit.verdict import capacity_words, search_sentence
 
@@ -48,3 +56,22 @@ def test_a_search_that_judged_no_level_names_no_capacity_in_its_verdict_words() 
     assert search_sentence(found).startswith("Capacity not measured: level 1 (0.4 visitors/s) could not be judged")
     held = bracket([Level(20.0, 0.0, True), Level(40.0, 40.0, False, why)], limits, required_per_s=30.0)
     assert capacity_words(held, "visitors/s") == "at least 20 visitors/s"
+
+
+def test_a_level_whose_analysis_raised_is_reported_in_words_and_the_error_goes_to_the_log(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    said: list[str] = []
+
+    def broken_analysis(run_dir: Path) -> list[Level]:
+        raise KeyError("hiccup_ms")
+
+    job = SimpleNamespace(out=tmp_path, on_status=said.append)
+    driver = SearchDriver(job, None, Event(), lambda: None, lambda: 0.0, lambda plan: None,  # type: ignore[arg-type]
+                          judge=broken_analysis)
+    with caplog.at_level(logging.ERROR, logger="loadkit.run"):
+        assert driver._judged(2, 40.0) is None
+    assert driver.ended == {"ended_by": "not_judged", "level": 2,
+                            "reason": "loadkit's analysis of it failed (run.log has the error)"}
+    assert said == ["search: level 2 could not be judged: loadkit's analysis of it failed (run.log has the error); "
+                    "done"]
+    assert "KeyError" in caplog.text and "hiccup_ms" in caplog.text  # the error itself, for whoever debugs it

@@ -140,7 +140,9 @@ class SearchDriver:
         try:
             levels = gevent.get_hub().threadpool.apply(self.judge, (self.job.out,))
         except Exception as exc:  # noqa: BLE001 - the search stops; the run and its reports go on
-            why = f"loadkit's analysis of it failed ({type(exc).__name__}: {exc})"
+            # The reports and the status line say it in words; the error itself, a bug's, goes to run.log.
+            log.error("search: the analysis of level %d raised %s: %s", n, type(exc).__name__, exc)
+            why = "loadkit's analysis of it failed (run.log has the error)"
         else:
             why = "it is missing from the plan on disk" if len(levels) < n else levels[n - 1].not_judged
             if why is None:
