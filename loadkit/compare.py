@@ -76,6 +76,7 @@ class Comparison:
     notes: tuple[str, ...]
     min_change: float
     min_error_change: float
+    searches: bool = False  # two capacity searches: one capacity change, bounded by their brackets
 
     @property
     def regressions(self) -> tuple[Change, ...]:
@@ -317,7 +318,7 @@ def _compare_searches(base: RunData, new: RunData, min_change: float, min_error_
                      + "); their verdicts say so.")
     return Comparison(base_name=base.path.name, new_name=new.path.name, base_verdict=verdicts[0],
                       new_verdict=verdicts[1], changes=(_search_change(found[0], found[1], min_change),),
-                      notes=tuple(notes), min_change=min_change, min_error_change=min_error_change)
+                      notes=tuple(notes), min_change=min_change, min_error_change=min_error_change, searches=True)
 
 
 def comparison_dict(comparison: Comparison) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 from types import SimpleNamespace
@@ -11,7 +12,7 @@ from gevent.event import Event
 
 from loadkit.compare import ALL, Change, Comparison, _search_change
 from loadkit.history import overall_change
-from loadkit.report.comparison import headline
+from loadkit.report.comparison import headline, render_comparison_html, render_comparison_markdown
 from loadkit.run.searching import SearchDriver
 from loadkit.search import Level, SearchLimits, bracket
 from loadkit.verdict import capacity_words, search_sentence
@@ -75,3 +76,14 @@ def test_a_level_whose_analysis_raised_is_reported_in_words_and_the_error_goes_t
     assert said == ["search: level 2 could not be judged: loadkit's analysis of it failed (run.log has the error); "
                     "done"]
     assert "KeyError" in caplog.text and "hiccup_ms" in caplog.text  # the error itself, for whoever debugs it
+
+
+def test_two_searches_comparison_states_the_bracket_rule_not_resampled_intervals_at_a_planned_peak() -> None:
+    change = _search_change(_found(50.0, 55.0), _found(40.0, 44.0), 0.10)
+    searches = Comparison(base_name="a", new_name="b", base_verdict="survives", new_verdict="fails",
+                          changes=(change,), notes=(), min_change=0.10, min_error_change=0.005, searches=True)
+    for text in (render_comparison_markdown(searches), render_comparison_html(searches)):
+        assert "brackets allow clears 10%" in text
+        assert "planned peak" not in text and "95% interval" not in text and "resampling" not in text
+    planned = dataclasses.replace(searches, searches=False)
+    assert "95% interval" in render_comparison_markdown(planned) and "planned peak" in render_comparison_html(planned)

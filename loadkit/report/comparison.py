@@ -72,13 +72,24 @@ def headline(comparison: Comparison) -> str:
     return "No regression: every difference is within the runs' noise."
 
 
+def counting_rule(comparison: Comparison) -> str:
+    """When a change counts, as the comparison decided it: the 95% intervals of two planned runs, the
+    brackets of two capacity searches (no resampling, no planned peak)."""
+    if comparison.searches:
+        return (f"The capacity change counts when even the range the two searches' brackets allow clears "
+                f"{comparison.min_change:.0%}; response times and error rates are not compared.")
+    return (f"A change counts when its 95% interval (from resampling each run's seconds) clears "
+            f"{comparison.min_change:.0%} for response times and capacity, or "
+            f"{comparison.min_error_change * 100:.1f} percentage points for error rates. Figures cover each run "
+            f"up to its planned peak.")
+
+
 def render_comparison_markdown(comparison: Comparison) -> str:
     """The comparison as Markdown."""
     lines = [f"## loadkit compare: {md_text(comparison.base_name)} → {md_text(comparison.new_name)}", "",
              md_text(headline(comparison)), "",
-             f"Verdicts: {md_text(comparison.base_verdict)} → {md_text(comparison.new_verdict)}. A change counts "
-             f"when its 95% interval clears {comparison.min_change:.0%} for times and capacity, "
-             f"{comparison.min_error_change * 100:.1f} points for error rates.", ""]
+             f"Verdicts: {md_text(comparison.base_verdict)} → {md_text(comparison.new_verdict)}. "
+             f"{md_text(counting_rule(comparison))}", ""]
     lines += [f"- {md_text(n)}" for n in comparison.notes] + ([""] if comparison.notes else [])
     lines += ["| endpoint | metric | base | new | change | decision |", "| --- | --- | --- | --- | --- | --- |"]
     for c in comparison.changes:
@@ -94,7 +105,7 @@ def render_comparison_html(comparison: Comparison) -> str:
     csp = content_security_policy(css)
     template = _ENV.get_template("compare.html.j2")
     return template.render(c=comparison, css=Markup(css), csp=csp, headline=headline(comparison),  # noqa: S704
-                           value=_value, describe=describe_change, marks=_MARKS)
+                           rule=counting_rule(comparison), value=_value, describe=describe_change, marks=_MARKS)
 
 
-__all__ = ["describe_change", "headline", "render_comparison_html", "render_comparison_markdown"]
+__all__ = ["counting_rule", "describe_change", "headline", "render_comparison_html", "render_comparison_markdown"]
