@@ -1,4 +1,4 @@
-"""Capacity searches at their edges (no level held, or none judged): the comparison and the verdict's words."""
+"""Edges of capacity searches (no level held, none judged) and of a locustfile's failure kinds."""
 
 from __future__ import annotations
 
@@ -8,11 +8,14 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+import requests
 from gevent.event import Event
 
 from loadkit.compare import ALL, Change, Comparison, _search_change
 from loadkit.history import overall_change
 from loadkit.report.comparison import headline, render_comparison_html, render_comparison_markdown
+from loadkit.run.kinds import failure_kind
+from loadkit.run.scenario_errors import is_scenario_status
 from loadkit.run.searching import SearchDriver
 from loadkit.search import Level, SearchLimits, bracket
 from loadkit.verdict import capacity_words, search_sentence
@@ -87,3 +90,18 @@ def test_two_searches_comparison_states_the_bracket_rule_not_resampled_intervals
         assert "planned peak" not in text and "95% interval" not in text and "resampling" not in text
     planned = dataclasses.replace(searches, searches=False)
     assert "95% interval" in render_comparison_markdown(planned) and "planned peak" in render_comparison_html(planned)
+
+
+def test_a_404_a_locustfile_client_reports_only_in_its_exception_is_the_scenario_s_error() -> None:
+    answer = requests.Response()
+    answer.status_code = 404
+    error = requests.HTTPError("404 Client Error", response=answer)
+    assert failure_kind(error, None) == "http_404"
+    assert is_scenario_status("/missing", error, None)  # as the kind says: the scenario's error, not the site's
+    assert not is_scenario_status("/missing", requests.HTTPError("500", response=_status(500)), None)
+
+
+def _status(code: int) -> requests.Response:
+    answer = requests.Response()
+    answer.status_code = code
+    return answer

@@ -19,6 +19,7 @@ from typing import Any
 
 from ..redaction import redact_text, redact_url, scrub
 from ..scenario_errors import LOCUSTFILE_EXCEPTION, SCENARIO_STATUSES
+from .kinds import failure_status
 MAX_SAMPLES_PER_KIND = 5  # as for the site's failures (recorder.py)
 MAX_SAMPLE_KINDS = 200
 BODY_SNIPPET = 300
@@ -36,7 +37,9 @@ def is_scenario_status(name: str, exception: BaseException, response: Any) -> bo
     kind = getattr(exception, "kind", None)  # loadkit's own checks name the failure
     if kind is not None:
         return kind in _SCENARIO_KINDS and not name.startswith(ASSET_PREFIX)
-    return getattr(response, "status_code", 0) in SCENARIO_STATUSES and not name.startswith(ASSET_PREFIX)
+    # a locustfile's: the status of the answer, or the one its client's exception carries (as run/kinds.py
+    # reads it for the failure's kind, so an http_404 is always the scenario's error)
+    return failure_status(exception, response) in SCENARIO_STATUSES and not name.startswith(ASSET_PREFIX)
 
 
 def user_code(tb: TracebackType | None) -> TracebackType | None:
