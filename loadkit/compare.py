@@ -311,6 +311,9 @@ def _compare_searches(base: RunData, new: RunData, min_change: float, min_error_
     notes = ["Both runs are capacity searches: each chose its levels as it went and pushed past the site's "
              "limit on purpose, so their response times and error rates were measured at different loads and "
              "are not compared; the capacities they found are."]
+    if base.meta.scenario != new.meta.scenario:
+        notes.append(f"The runs come from different scenarios ({base.meta.scenario} and "
+                     f"{new.meta.scenario}); their capacities are compared as they are.")
     required = [f.get("required_per_s") for f in found]
     if required[0] != required[1]:
         notes.append("The searches were judged against different required rates ("

@@ -6,12 +6,13 @@ import dataclasses
 import logging
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 import requests
 from gevent.event import Event
 
-from loadkit.compare import ALL, Change, Comparison, _search_change
+from loadkit.compare import ALL, Change, Comparison, _search_change, compare_runs
 from loadkit.history import overall_change
 from loadkit.report.comparison import headline, render_comparison_html, render_comparison_markdown
 from loadkit.run.kinds import failure_kind
@@ -105,3 +106,18 @@ def _status(code: int) -> requests.Response:
     answer = requests.Response()
     answer.status_code = code
     return answer
+
+
+def test_two_searches_of_different_scenarios_say_so() -> None:
+    def run(name: str, scenario: str) -> Any:
+        return SimpleNamespace(plan=SimpleNamespace(profile="search"), path=Path(name),
+                               meta=SimpleNamespace(scenario=scenario))
+
+    def summary(good: float, broken: float) -> dict[str, Any]:
+        return {"verdict": "survives", "capacity": {"search": {**_found(good, broken), "required_per_s": 10.0}}}
+
+    docs = (summary(50.0, 55.0), summary(50.0, 54.0))
+    other = compare_runs(run("a", "shop"), run("b", "blog"), summaries=docs)
+    assert any("different scenarios (shop and blog)" in n for n in other.notes), other.notes
+    same = compare_runs(run("a", "shop"), run("b", "shop"), summaries=docs)
+    assert not any("different scenarios" in n for n in same.notes) and same.changes == other.changes
