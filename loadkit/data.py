@@ -132,13 +132,29 @@ def write_text_atomic(path: Path, text: str) -> None:
                           "make the folder writable or free some disk space") from None
 
 
+def sync_to_disk(paths: list[Path]) -> None:
+    """Wait until what was appended to ``paths`` (those that exist) is on the disk."""
+    for path in paths:
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            continue
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
 def write_json_atomic(path: Path, data: Any) -> None:
     """Atomically write ``data`` as indented JSON."""
     write_text_atomic(path, json.dumps(data, indent=2, sort_keys=False, allow_nan=False) + "\n")
 
 
-def append_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
-    """Append rows as JSON lines and flush them to disk (an interrupted run keeps them)."""
+def append_jsonl(path: Path, rows: list[dict[str, Any]], durable: bool = True) -> None:
+    """Append rows as JSON lines and hand them to the operating system, which keeps them when the process is
+    killed. ``durable``: also wait until they are on the disk (which keeps them through a crash of the machine
+    too); a load process appending mid-run passes False, since that wait lasts as long as the disk is busy
+    with everyone's writes (tens of milliseconds on a busy machine), and its event loop would stand still."""
     if not rows:
         return
     payload = "".join(json.dumps(row, separators=(",", ":")) + "\n" for row in rows)
@@ -146,7 +162,8 @@ def append_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
         with path.open("a", encoding="utf-8") as handle:
             handle.write(payload)
             handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
     except OSError as exc:
         if is_disk_full(exc):  # a torn last line is skipped when read back
             raise DiskFullError(f"cannot append to {path}: the disk is full.",
@@ -323,4 +340,4 @@ def load_run(path: Path) -> RunData:
 __all__ = ["ARRIVALS", "ERRORS", "JOURNEYS", "METRICS", "PLAN", "RESERVE", "RESERVE_BYTES", "RUN_META", "SCENARIO",
            "SCENARIO_ERRORS", "HistogramTable", "RunData", "append_jsonl", "check_disk_space", "estimate_run_bytes",
            "hold_reserve", "load_run", "prepare_run_dir", "prepared_run_dir", "read_jsonl", "read_metrics",
-           "release_reserve", "write_json_atomic", "write_text_atomic"]
+           "release_reserve", "sync_to_disk", "write_json_atomic", "write_text_atomic"]

@@ -280,3 +280,37 @@ def test_visitors_cut_short_are_counted_in_the_summary_and_report(tmp_path: Path
     assert summary["traffic"]["cut_short"] == summary["traffic"]["delivered_arrivals"] == 4, done.stderr
     assert "4 still walking when the run ended" in (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
     assert "4 stopped mid-journey" in (tmp_path / "out" / "summary.md").read_text(encoding="utf-8")
+
+
+# Runs `python -m loadkit` with os.fsync wrapped to note when each sync began (the wall clock, as run.json's t0).
+_FSYNC_NOTED = """
+import os, runpy, sys, time
+real, log = os.fsync, open(sys.argv.pop(1), "a", buffering=1)
+def fsync(fd):
+    log.write(f"{time.time()}\\n")
+    return real(fd)
+os.fsync = fsync
+sys.argv[0] = "loadkit"
+runpy.run_module("loadkit", run_name="__main__", alter_sys=True)
+"""
+
+
+def test_the_load_never_waits_for_the_disk(tmp_path: Path, demo_factory: Any) -> None:
+    # A sync waits for everything the disk has queued (other programs' writes too: tens of milliseconds on a
+    # busy machine), and a load process that waited would stand still: no sync while visitors arrive; the
+    # data files are synced once the load is over.
+    site = demo_factory()
+    doc = {"name": "steady", "traffic": {"profile": "constant", "rate": "10/s", "duration": "6s"},
+           "journeys": [{"name": "look", "steps": [{"get": "/"}]}]}
+    scenario, out, noted = write_scenario(tmp_path / "s.yaml", doc), tmp_path / "run", tmp_path / "fsyncs"
+    done = subprocess.run([sys.executable, "-c", _FSYNC_NOTED, str(noted), "run", str(scenario), "--target",
+                           site.url, "--out", str(out), "--quiet"], capture_output=True, text=True, timeout=120,
+                          cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert done.returncode in (0, 3), done.stderr  # 3: this machine paused the run (the subject is the disk)
+    run = json.loads((out / "run.json").read_text(encoding="utf-8"))
+    syncs = [float(line) for line in noted.read_text(encoding="utf-8").split()]
+    during = [t - run["t0"] for t in syncs if run["t0"] < t < run["t0"] + run["load_s"]]
+    assert during == [], f"synced {len(during)} times during the load"
+    after = [t for t in syncs if t >= run["t0"] + run["load_s"]]
+    assert len(after) >= 5, syncs  # the data files (and the reports, written atomically)
+    assert sum(1 for line in (out / "metrics.jsonl").read_text(encoding="utf-8").splitlines() if line) > 0

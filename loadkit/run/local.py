@@ -80,6 +80,7 @@ def _execute(job: RunJob) -> RunOutcome:
         bg.kill()
         meter.kill()
         sup.flush()
+        sup.sync()
         sup.stop_observing()
         sup.restore_signals()
     outcome = sup.outcome(ctx.t0, ctx.load_s, ctx.cut_short, 1, [])

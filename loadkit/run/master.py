@@ -155,6 +155,7 @@ class _MasterRun:
             fire_quitting(self.env)
             bg.kill()
             self.sup.flush()
+            self.sup.sync()
             self.sup.stop_observing()
             self.sup.restore_signals()
         return self.outcome(t0, load_s)

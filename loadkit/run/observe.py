@@ -91,7 +91,7 @@ class SiteSampler:
                     log.warning("site metric %s: no value (%s); the run goes on", name, row["error"])
             rows.append(row)
         try:
-            rundata.append_jsonl(self.path, rows)
+            rundata.append_jsonl(self.path, rows, durable=False)  # no wait for the disk in the load's event loop
         except OSError as exc:  # a full disk is the supervisor's to report
             log.warning("site metrics not saved (%s)", exc)
         self.rounds += 1

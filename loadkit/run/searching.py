@@ -130,7 +130,8 @@ class SearchDriver:
     def _publish(self, plan: Plan) -> None:
         """The plan so far, to the load process and to disk (an interrupted search keeps it)."""
         self.on_plan(plan)
-        rundata.write_json_atomic(self.job.out / rundata.PLAN, plan_to_dict(plan))
+        # in a thread: the write waits for the disk, and the load's event loop must not
+        gevent.get_hub().threadpool.apply(rundata.write_json_atomic, (self.job.out / rundata.PLAN, plan_to_dict(plan)))
 
     def _judged(self, n: int, rate: float) -> bool | None:
         """Whether level ``n`` held, judged from the run directory (None: it could not be judged, and

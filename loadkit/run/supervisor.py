@@ -15,7 +15,7 @@ import gevent
 from gevent.event import Event
 
 from .. import data as rundata
-from ..errors import DiskFullError
+from ..errors import DiskFullError, is_disk_full
 from .export import LiveExport
 from ..traffic import Plan
 from .job import RunJob
@@ -26,6 +26,8 @@ from .recorder import Recorder
 __all__ = ["FLUSH_EVERY_S", "Gauges", "Supervisor"]
 
 FLUSH_EVERY_S = 2.0
+# the files the load appends to, in the order of Supervisor.write's rows
+_DATA_FILES = (rundata.METRICS, rundata.ARRIVALS, rundata.ERRORS, rundata.SCENARIO_ERRORS, rundata.JOURNEYS)
 PROGRESS_EVERY_S = 1.0
 # The live warning (run.json's problems, the log): a load process pinned at or above this CPU share for
 # SATURATED_FOR_S. Stricter than the analysis's per-second mark (analysis.SATURATED_CPU, 85%), which the
@@ -98,6 +100,21 @@ class Supervisor:
         metrics, arrivals, samples = self.recorder.flush()
         self.write(metrics, arrivals, samples, self.recorder.flush_scenario_errors(), self.recorder.flush_journeys())
 
+    def sync(self) -> None:
+        """Once the load is over: wait until the data files are on the disk. Not during the load, where each
+        wait would stop the event loop (and with it the load) for as long as the disk is busy."""
+        if self.disk_full is not None:
+            return
+        try:
+            rundata.sync_to_disk([self.job.out / name for name in _DATA_FILES])
+        except OSError as exc:
+            if is_disk_full(exc):  # what did not fit shows only now, when the disk takes the appended rows
+                self.disk_full = ("the disk of the run directory filled up: what the load measured last may be "
+                                  "missing")
+                log.error("%s", self.disk_full)
+            else:
+                log.warning("the data files may not all be on the disk yet (%s)", exc.strerror or exc)
+
     def write(self, metrics: list[dict[str, Any]], arrivals: list[dict[str, Any]],
               samples: list[dict[str, Any]], scenario_errors: list[dict[str, Any]] | None = None,
               journeys: list[dict[str, Any]] | None = None) -> None:
@@ -106,11 +123,9 @@ class Supervisor:
         if self.disk_full is not None:
             return
         try:
-            rundata.append_jsonl(self.job.out / rundata.METRICS, metrics)
-            rundata.append_jsonl(self.job.out / rundata.ARRIVALS, arrivals)
-            rundata.append_jsonl(self.job.out / rundata.ERRORS, samples)
-            rundata.append_jsonl(self.job.out / rundata.SCENARIO_ERRORS, scenario_errors or [])
-            rundata.append_jsonl(self.job.out / rundata.JOURNEYS, journeys or [])
+            for name, rows in zip(_DATA_FILES, (metrics, arrivals, samples, scenario_errors or [], journeys or []),
+                                  strict=True):
+                rundata.append_jsonl(self.job.out / name, rows, durable=False)  # synced once the load ends
             if self.live is not None:  # the same rows, once written; seconds published once complete
                 self.live.add(metrics, arrivals)
                 self.live.publish(int(time.time() - self.recorder.t0) - 1)
