@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -33,23 +35,86 @@ def demo_factory() -> Iterator[Any]:
 # side), so two such tests share the two cores without pausing each other. A solo test (it loads the machine on
 # purpose) waits for the other lane to empty and holds it meanwhile.
 TIMING_LANES = ("a", "b")
+# What a timing test takes, in seconds, unless its marker says (``@pytest.mark.timing(seconds=45)``): only to
+# share the timing tests out between the lanes evenly.
+TIMING_SECONDS = 10.0
 
 
 def _timed(item: pytest.Item) -> bool:
     return item.get_closest_marker("timing") is not None or item.get_closest_marker("solo") is not None
 
 
+def _seconds(item: pytest.Item) -> float:
+    marker = item.get_closest_marker("timing")
+    return float(marker.kwargs.get("seconds", TIMING_SECONDS)) if marker else TIMING_SECONDS
+
+
+def _solo(item: pytest.Item) -> bool:
+    return item.get_closest_marker("solo") is not None
+
+
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tests marked ``timing`` (their assertions depend on latency, capacity or lateness measured on this
-    machine) go to the timing lanes: pytest-xdist groups, each run one test at a time by one worker, beside
-    nothing but the other lane's timing test and one quiet test (``_timing_tests_run_calm``). Under xdist they
-    are collected last, so the other tests run side by side first and the timing tests then wait for little."""
-    timed = sorted((item for item in items if _timed(item)), key=lambda item: item.nodeid)
-    for index, item in enumerate(timed):  # alternate: each lane gets a share of every module's tests
-        item.add_marker(pytest.mark.xdist_group(f"timing-{TIMING_LANES[index % len(TIMING_LANES)]}"))
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        items.sort(key=_timed)  # stable: keeps each part's order
+    machine) go to the timing lanes: pytest-xdist groups, each run one test at a time by one worker. With
+    ``--dist loadgroup`` the two groups, the largest units of work, are handed out first, so the lanes start
+    at once while the other workers run everything else beside them (``_timing_tests_run_calm``).
+
+    The solo tests go first, in the first lane (at the start the other lane is empty, as they need it), and
+    the other lane waits for them; then each test, the longest first, goes to the lane that ends sooner."""
+    timed = sorted((item for item in items if _timed(item)), key=lambda item: (-_seconds(item), item.nodeid))
+    ends = [0.0] * len(TIMING_LANES)
+    for item in (item for item in timed if _solo(item)):
+        item.add_marker(pytest.mark.xdist_group(f"timing-{TIMING_LANES[0]}"))
+        ends = [end + _seconds(item) for end in ends]
+    for item in (item for item in timed if not _solo(item)):
+        lane = ends.index(min(ends))
+        item.add_marker(pytest.mark.xdist_group(f"timing-{TIMING_LANES[lane]}"))
+        ends[lane] += _seconds(item)
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    if _PRIORITIES:
+        # The solo tests first; then a lane's shortest tests first, so that a solo test waits little for the
+        # test the other lane started at the same moment. Of the others, those that start heavy programs
+        # first: the machine stalls for a moment when they start, and while the solo tests run (they pause or
+        # overload their own generator on purpose) that harms no measurement; then those that send load, which
+        # take longer, and last the quiet ones, which fill the end evenly (stable: each part keeps its order).
+        items.sort(key=lambda item: (not _solo(item), not _timed(item), _module(item) not in HEAVY_MODULES,
+                                     _quiet(item), _seconds(item) if _timed(item) else 0.0))
+    else:
+        items.sort(key=_timed)
+
+
+def _priorities_switch() -> bool:
+    """Whether this process may move to the idle scheduling class and back, and raise its priority (root may;
+    others usually may only lower it). Tried in a child, so that this process is never left low."""
+    probe = ("import os; p = os.sched_param(0); os.sched_setscheduler(0, os.SCHED_IDLE, p); "
+             f"os.sched_setscheduler(0, os.SCHED_OTHER, p); os.setpriority(os.PRIO_PROCESS, 0, {TIMING_NICE})")
+    try:
+        return subprocess.run([sys.executable, "-c", probe], capture_output=True, timeout=30).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+# With priorities (Linux, as root), the timing lanes run beside the other tests, and each test's processes (its
+# children inherit it) run at a priority that keeps the load generators of both from pausing:
+# - a timing test at nice -10: its processes take a core from a test at nice 0 when they wake (so its
+#   generator and its target keep their pace), and a test at nice 0 waits at most a few tens of milliseconds
+#   for a core when the lanes fill both (its run is paused for less than the 50 ms that loadkit counts);
+# - a test that sends load at nice 0;
+# - a test that sends none (``BACKGROUND_MODULES``) in the idle scheduling class (SCHED_IDLE), which runs only
+#   on a core nobody else wants: its CPU-bound work (a browser, parsing, rendering) pauses no generator.
+# Without: the locks below.
+TIMING_NICE = -10
+FALLBACK_TESTS = 3  # without priorities: tests at once
+_PRIORITIES = hasattr(os, "SCHED_IDLE") and os.environ.get("LOADKIT_TEST_PRIORITIES", "1") != "0" \
+    and _priorities_switch()
+
+
+def _set_priority(item: pytest.Item) -> None:
+    idle = not _timed(item) and _quiet(item, BACKGROUND_MODULES)
+    os.sched_setscheduler(0, os.SCHED_IDLE if idle else os.SCHED_OTHER, os.sched_param(0))
+    os.setpriority(os.PRIO_PROCESS, 0, TIMING_NICE if _timed(item) else 0)
 
 
 # Modules whose tests send no load and start no browser: parsing, synthetic run directories, analysis,
@@ -64,9 +129,19 @@ QUIET_MODULES = frozenset({
 })
 
 
-def _quiet(item: pytest.Item) -> bool:
-    module = item.module.__name__.rpartition(".")[2] if getattr(item, "module", None) else ""
-    return (module in QUIET_MODULES and item.get_closest_marker("integration") is None
+# They start a browser, a real shop, a Prometheus server or a wheel build: many processes and files at once.
+HEAVY_MODULES = frozenset({"test_browser", "test_har_oscar", "test_history", "test_observe", "test_packaging",
+                           "test_storefronts"})
+# Without load but CPU-bound: the idle class suits them (with priorities) as it suits the quiet modules.
+BACKGROUND_MODULES = QUIET_MODULES | {"test_browser"}
+
+
+def _module(item: pytest.Item) -> str:
+    return item.module.__name__.rpartition(".")[2] if getattr(item, "module", None) else ""
+
+
+def _quiet(item: pytest.Item, modules: frozenset[str] = QUIET_MODULES) -> bool:
+    return (_module(item) in modules and item.get_closest_marker("integration") is None
             and "demo_factory" not in getattr(item, "fixturenames", ()))
 
 
@@ -86,21 +161,29 @@ def _try_shared(files: list[Any]) -> bool:
 
 @pytest.fixture(autouse=True)
 def _timing_tests_run_calm(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """A timing test runs beside nothing but the other lane's timing test and one quiet test (``QUIET_MODULES``):
-    the other workers' tests wait while it runs, and it waits for theirs to end. A ``solo`` test has the machine
-    to itself. Another test's load would pause a timing test's generator, and loadkit rightly calls a paused
-    run inconclusive (docs/verdict.md).
+    """Keep the timing tests' measurements the site's: another test's load or CPU work would pause a timing
+    test's generator (loadkit rightly calls a paused run inconclusive, docs/verdict.md) or slow its target.
 
-    Locks over files every xdist worker shares: one per lane, which that lane's timing test holds alone and
-    every other test shares; a turnstile that a test waiting for a lane holds, so that newcomers queue behind
-    it (no starvation); and the companion lock, held by the one quiet test that runs while a lane is taken
-    (and by a solo test)."""
+    With priorities (``_PRIORITIES``, the usual case as root): see ``_prioritised``. Without, locks alone: a
+    timing test runs beside nothing but the other lane's timing test and one quiet test (``QUIET_MODULES``),
+    the other workers' tests wait while it runs, and it waits for theirs to end; a ``solo`` test has the
+    machine to itself; at most ``FALLBACK_TESTS`` tests run at once. Locks over files every xdist worker
+    shares: one per lane, which that lane's timing test holds alone and every other test shares; a turnstile
+    that a test waiting for a lane holds, so that newcomers queue behind it (no starvation); the companion
+    lock, held by the one quiet test that runs while a lane is taken (and by a solo test); and the slots."""
     if not os.environ.get("PYTEST_XDIST_WORKER"):
         yield  # one process: nothing runs beside anything
+        return
+    if _PRIORITIES:
+        yield from _prioritised(request, tmp_path_factory)
         return
     shared = tmp_path_factory.getbasetemp().parent  # the session's folder, above each worker's own
     node = request.node
     with contextlib.ExitStack() as files:
+        # at most FALLBACK_TESTS tests at once, whatever -n says: more would pause each other's generators
+        worker = int(os.environ["PYTEST_XDIST_WORKER"].removeprefix("gw") or 0)
+        slot = files.enter_context(open(shared / f"timing.slot-{worker % FALLBACK_TESTS}", "a"))
+        fcntl.flock(slot, fcntl.LOCK_EX)
         turnstile = files.enter_context(open(shared / "timing.turnstile", "a"))
         lanes = [files.enter_context(open(shared / f"timing.lane-{lane}", "a")) for lane in TIMING_LANES]
         companion = files.enter_context(open(shared / "timing.companion", "a"))
@@ -132,3 +215,60 @@ def _timing_tests_run_calm(request: pytest.FixtureRequest, tmp_path_factory: pyt
         finally:
             for file in reversed(held):
                 fcntl.flock(file, fcntl.LOCK_UN)
+
+
+def _prioritised(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """With priorities: a timing test holds its lane, a solo test both lanes (and keeps them for the solo test
+    after it); every other test runs at once, in the idle class when it sends no load."""
+    node = request.node
+    _set_priority(node)
+    if not _timed(node):
+        yield
+        return
+    shared = tmp_path_factory.getbasetemp().parent  # the session's folder, above each worker's own
+    if _solo(node):
+        if not _solo_lanes:
+            _solo_lanes.append(_take_lanes(shared, TIMING_LANES))
+        try:
+            yield
+        finally:
+            if _next_item[0] is None or not _solo(_next_item[0]):
+                _solo_lanes.pop().close()
+        return
+    group = node.get_closest_marker("xdist_group")
+    lane = str(group.args[0]).removeprefix("timing-") if group else TIMING_LANES[0]
+    with _take_lanes(shared, (lane,)):
+        yield
+
+
+# Both lanes, taken by the first of a worker's consecutive solo tests and let go after the last: another
+# lane's test would otherwise slip in between two of them and make the second wait for it.
+_solo_lanes: list[contextlib.ExitStack] = []
+_next_item: list[pytest.Item | None] = [None]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    """Note the test that runs after this one in this worker (None: nothing, or not known yet)."""
+    _next_item[0] = nextitem
+
+
+def _take_lanes(shared: Any, names: tuple[str, ...]) -> contextlib.ExitStack:
+    """Hold the lanes ``names`` until the returned stack closes. The turnstile, held while waiting, makes a
+    lane's next test queue behind a solo test that waits for that lane to empty."""
+    stack = contextlib.ExitStack()
+    turnstile = stack.enter_context(open(shared / "timing.turnstile", "a"))  # noqa: SIM115 (the stack closes it)
+    lanes = [stack.enter_context(open(shared / f"timing.lane-{name}", "a")) for name in names]  # noqa: SIM115
+    with _locked(turnstile):
+        for file in lanes:
+            fcntl.flock(file, fcntl.LOCK_EX)  # let go when the stack closes the file
+    return stack
+
+
+@contextlib.contextmanager
+def _locked(file: Any) -> Iterator[None]:
+    fcntl.flock(file, fcntl.LOCK_EX)
+    try:
+        yield
+    finally:
+        fcntl.flock(file, fcntl.LOCK_UN)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import os
 import shutil
@@ -61,7 +62,7 @@ class _Zygote:
         conn.connect(self.path)
         out, err = tempfile.TemporaryFile(), tempfile.TemporaryFile()  # noqa: SIM115  (_Forked.wait closes them)
         with open(os.devnull, "rb") as stdin:
-            request = json.dumps({"argv": list(args), "env": env, "cwd": str(cwd)}).encode()
+            request = json.dumps({"argv": list(args), "env": env, "cwd": str(cwd), "priority": _priority()}).encode()
             socket.send_fds(conn, [request], [stdin.fileno(), out.fileno(), err.fileno()])
         reply = conn.makefile("r", encoding="utf-8")
         kind, _, pid = reply.readline().partition(" ")
@@ -92,6 +93,22 @@ class _Forked:
             for closing in (self.reply, self.conn, self.out, self.err):
                 closing.close()
         return subprocess.CompletedProcess(argv, returncode, texts[0], texts[1])
+
+
+def in_background() -> None:
+    """For ``preexec_fn``: the child runs in the idle scheduling class, so that its CPU-bound work (a wheel
+    build, an install) pauses no load generator that runs beside it (tests/conftest.py)."""
+    if hasattr(os, "SCHED_IDLE"):
+        with contextlib.suppress(OSError):
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+
+
+def _priority() -> tuple[int, int]:
+    """This thread's scheduling class and nice value (tests/conftest.py sets them per test): a forked command
+    takes them, as a child process started here would."""
+    if not hasattr(os, "sched_getscheduler"):
+        return (0, 0)
+    return (os.sched_getscheduler(0), os.getpriority(os.PRIO_PROCESS, 0))
 
 
 _zygote: _Zygote | None = None

@@ -96,7 +96,7 @@ def test_compare_cli_rejects_a_folder_that_is_not_a_run(tmp_path: Path) -> None:
 
 
 @pytest.mark.integration
-@pytest.mark.timing
+@pytest.mark.timing(seconds=46)
 def test_a_two_times_slower_storefront_fails_the_baseline_gate_and_compare_and_a_rerun_passes_both(
         demo_factory: Any, tmp_path: Path) -> None:
     """`loadkit run --baseline latest-good`: a rerun passes; a two times slower storefront exits 1, and the

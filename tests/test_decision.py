@@ -189,7 +189,7 @@ def test_the_audience_the_site_can_take_follows_from_capacity_and_the_compiler()
     assert "of 1.2 M viewers" in limit.sentence()
 
 
-@pytest.mark.timing
+@pytest.mark.timing(seconds=37)
 def test_the_audience_stated_after_a_real_burst_is_the_one_the_knobs_imply(tmp_path: Path, demo_factory: Any) -> None:
     """2 payment slots of 250 ms take 8 orders/s; half the visitors buy, so the shop carries 16 visitors/s. A
     burst from 100,000 viewers (0.1%..0.12% visit) peaks at 14.4/s and its probe ramps slowly (0.2/s per second)

@@ -283,7 +283,7 @@ def test_local_workers_die_with_a_killed_master(tmp_path: Path, demo_factory: An
                 w.kill()
 
 
-@pytest.mark.timing
+@pytest.mark.timing(seconds=15)
 def test_a_worker_stops_its_load_within_seconds_of_losing_its_master(tmp_path: Path, demo_factory: Any) -> None:
     # A worker on "another machine" (not the master's child): only its silence timeout can stop it.
     shop = site(demo_factory)

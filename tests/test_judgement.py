@@ -34,6 +34,7 @@ def _probe_from(tmp_path: Path, start: float, steps: int) -> Path:
     return write_scenario(tmp_path / f"probe-from-{start:g}.yaml", document)
 
 
+@pytest.mark.timing(seconds=44)
 def test_capacity_probe_finds_the_knob_derived_capacity_at_two_settings(demo_factory: Any, tmp_path: Path) -> None:
     # The bundled probe's buyers (30% of visitors) each place one order; the payment slots are the limit.
     settings = [DemoConfig(checkout_slots=4), DemoConfig(checkout_slots=2)]
@@ -73,6 +74,7 @@ def _checkout_scenario(peak: float) -> dict[str, Any]:
     }
 
 
+@pytest.mark.timing(seconds=48)
 def test_verdicts_at_half_near_and_double_capacity(demo_factory: Any, tmp_path: Path) -> None:
     config = DemoConfig(checkout_slots=2, service_ms=_service(checkout=100.0))
     capacity = config.capacity_per_s("checkout")  # 20 orders/s = 20 visitors/s
@@ -108,6 +110,7 @@ def _overload_scenario() -> dict[str, Any]:
     }
 
 
+@pytest.mark.timing(seconds=39)
 def test_recovery_is_found_when_the_site_recovers_and_not_when_it_stays_down(demo_factory: Any,
                                                                            tmp_path: Path) -> None:
     service = _service(product=50.0)

@@ -46,7 +46,7 @@ def test_locustfile_path_names_the_entry() -> None:
     assert Path(done.stdout.strip()) == ENTRY
 
 
-@pytest.mark.timing
+@pytest.mark.timing(seconds=25)
 def test_locust_master_and_two_locust_workers_match_loadkit_run_with_two_workers(tmp_path: Path,
                                                                                    demo_factory: Any) -> None:
     service = {page: 0.0 for page in DemoConfig().service_ms}

@@ -14,7 +14,7 @@ import pytest
 
 from loadkit.scenario import bundled_scenarios, bundled_scenarios_dir
 
-from .helpers import ROOT, run_cli
+from .helpers import ROOT, in_background, run_cli
 
 # what `pip wheel` needs from a checkout; copied so the build leaves no build/ or *.egg-info in the tree
 _SOURCES = ("pyproject.toml", "README.md", "LICENSE", "loadkit")
@@ -38,7 +38,7 @@ def _build_wheel(tmp: Path) -> Path:
     # Without build isolation the build needs no network: the test extras bring setuptools>=77.
     done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
                            "-w", str(tmp / "dist"), str(src)], capture_output=True, text=True, timeout=240,
-                          env=_clean_env())
+                          env=_clean_env(), preexec_fn=in_background)
     assert done.returncode == 0, done.stdout + done.stderr
     (wheel,) = (tmp / "dist").glob("*.whl")
     return wheel
@@ -60,11 +60,11 @@ def test_the_wheel_runs_bundled_scenarios_outside_the_source_tree(tmp_path: Path
     # comes from the wheel alone.
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)],
-                   check=True, timeout=120)
+                   check=True, timeout=120, preexec_fn=in_background)
     python, loadkit = venv / "bin" / "python", venv / "bin" / "loadkit"
     done = subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps",
                            "--no-index", "--ignore-installed", str(wheel)],
-                          capture_output=True, text=True, timeout=240, env=_clean_env())
+                          capture_output=True, text=True, timeout=240, env=_clean_env(), preexec_fn=in_background)
     assert done.returncode == 0, done.stdout + done.stderr
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()

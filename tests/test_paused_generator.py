@@ -64,6 +64,7 @@ def run_beside_a_hog(tmp_path: Path, url: str, slo: str) -> tuple[subprocess.Com
     return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr), read_summary(out)
 
 
+@pytest.mark.timing(seconds=20)
 def test_an_impossible_slo_fails_beside_a_busy_neighbour_even_when_arrivals_were_late(tmp_path: Path) -> None:
     with fault_server() as url:
         done, summary = run_beside_a_hog(tmp_path, url, "1ms")
@@ -75,6 +76,7 @@ def test_an_impossible_slo_fails_beside_a_busy_neighbour_even_when_arrivals_were
         assert any(r.startswith("Not all of the planned load was delivered") for r in summary["reasons"])
 
 
+@pytest.mark.timing(seconds=20)
 def test_an_easy_slo_with_late_arrivals_is_inconclusive_and_names_the_pauses(tmp_path: Path) -> None:
     with fault_server() as url:
         done, summary = run_beside_a_hog(tmp_path, url, "1s")

@@ -102,6 +102,7 @@ def _per_second(out: Path) -> Counter[int]:
 
 
 @pytest.mark.parametrize("launcher", ["loadkit", "locust"])
+@pytest.mark.timing(seconds=19)
 def test_counts_and_per_second_curves_match_the_site_across_hosts_with_a_clock_30_s_ahead(
         launcher: str, hosts: Hosts, tmp_path: Path) -> None:
     requests_log = _start_target(hosts, tmp_path)
@@ -134,6 +135,7 @@ def test_counts_and_per_second_curves_match_the_site_across_hosts_with_a_clock_3
 
 
 @pytest.mark.parametrize("launcher", ["loadkit", "locust"])
+@pytest.mark.timing(seconds=27)
 def test_a_worker_killed_mid_run_across_hosts_makes_the_run_inconclusive_with_the_time(
         launcher: str, hosts: Hosts, tmp_path: Path) -> None:
     _start_target(hosts, tmp_path)

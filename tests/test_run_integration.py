@@ -42,7 +42,7 @@ def burst(peak: float) -> dict[str, Any]:
     }
 
 
-@pytest.mark.timing
+@pytest.mark.timing(seconds=26)
 def test_half_capacity_survives_and_counts_match_the_server(tmp_path: Path, demo_factory: Any) -> None:
     site = known_capacity_site(demo_factory)
     before = site.stats()["served"]
@@ -243,7 +243,7 @@ def test_closed_model_runs_the_planned_users(tmp_path: Path, demo_factory: Any) 
     assert summary["totals"]["requests"] == site.stats()["served"] - before - 1 - rehearsal_requests(out)
 
 
-@pytest.mark.timing
+@pytest.mark.timing(seconds=16)
 @pytest.mark.solo  # it overloads its own generator: a neighbour would share the blame
 def test_an_overloaded_generator_is_inconclusive_never_survives(tmp_path: Path, demo_factory: Any) -> None:
     service = {page: 0.0 for page in DemoConfig().service_ms}

@@ -316,7 +316,7 @@ def test_a_search_with_workers_is_a_usage_error(tmp_path: Path) -> None:
 
 
 @pytest.mark.integration
-@pytest.mark.timing
+@pytest.mark.timing(seconds=58)
 def test_a_search_brackets_the_knob_derived_capacity_within_its_precision_and_time(
         demo_factory: Any, tmp_path: Path) -> None:
     # Product pages only: 2 slots of 40 ms each serve 50 pages/s, so 50 visitors/s is the true capacity.

@@ -55,6 +55,11 @@ def _child(request: dict[str, Any], fds: list[int], conn: socket.socket, others:
             os.dup2(fd, target)
             os.close(fd)
         conn.close()
+        if hasattr(os, "sched_setscheduler"):  # the priority of the test that asked (tests/conftest.py)
+            policy, nice = request["priority"]
+            with contextlib.suppress(OSError):
+                os.sched_setscheduler(0, policy, os.sched_param(0))
+                os.setpriority(os.PRIO_PROCESS, 0, nice)
         os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update(request["env"])
