@@ -60,27 +60,25 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     ``--dist loadgroup`` the two groups, the largest units of work, are handed out first, so the lanes start
     at once while the other workers run everything else beside them (``_timing_tests_run_calm``).
 
-    The solo tests go first, in the first lane (at the start the other lane is empty, as they need it), and
-    the other lane waits for them; then each test, the longest first, goes to the lane that ends sooner."""
+    Each test, the longest first, goes to the lane that ends sooner; the solo tests go last, in the first
+    lane, whose other tests end about when the other lane's do (a solo test needs it empty): at the end the
+    machine is calm (the first minute is the busiest: every worker starting, the heavy programs of the tests
+    that use them)."""
     timed = sorted((item for item in items if _timed(item)), key=lambda item: (-_seconds(item), item.nodeid))
     ends = [0.0] * len(TIMING_LANES)
-    for item in (item for item in timed if _solo(item)):
-        item.add_marker(pytest.mark.xdist_group(f"timing-{TIMING_LANES[0]}"))
-        ends = [end + _seconds(item) for end in ends]
     for item in (item for item in timed if not _solo(item)):
         lane = ends.index(min(ends))
         item.add_marker(pytest.mark.xdist_group(f"timing-{TIMING_LANES[lane]}"))
         ends[lane] += _seconds(item)
+    for item in (item for item in timed if _solo(item)):
+        item.add_marker(pytest.mark.xdist_group(f"timing-{TIMING_LANES[0]}"))
     if not os.environ.get("PYTEST_XDIST_WORKER"):
         return
     if _PRIORITIES:
-        # The solo tests first; then a lane's shortest tests first, so that a solo test waits little for the
-        # test the other lane started at the same moment. Of the others, those that start heavy programs
-        # first: the machine stalls for a moment when they start, and while the solo tests run (they pause or
-        # overload their own generator on purpose) that harms no measurement; then those that send load, which
-        # take longer, and last the quiet ones, which fill the end evenly (stable: each part keeps its order).
-        items.sort(key=lambda item: (not _solo(item), not _timed(item), _module(item) not in HEAVY_MODULES,
-                                     _quiet(item), _seconds(item) if _timed(item) else 0.0))
+        # A lane's tests longest first, its solo tests last; then the tests that send load, which take
+        # longer, and last the quiet ones, which fill the end evenly (stable: each part keeps its order).
+        items.sort(key=lambda item: (not _timed(item), _solo(item), _quiet(item),
+                                     -_seconds(item) if _timed(item) else 0.0))
     else:
         items.sort(key=_timed)
 
@@ -129,9 +127,6 @@ QUIET_MODULES = frozenset({
 })
 
 
-# They start a browser, a real shop, a Prometheus server or a wheel build: many processes and files at once.
-HEAVY_MODULES = frozenset({"test_browser", "test_har_oscar", "test_history", "test_observe", "test_packaging",
-                           "test_storefronts"})
 # Without load but CPU-bound: the idle class suits them (with priorities) as it suits the quiet modules.
 BACKGROUND_MODULES = QUIET_MODULES | {"test_browser"}
 
