@@ -33,7 +33,11 @@ def disturbed_between(analysis: Analysis, start_s: float, end_s: float) -> bool:
 
 
 def undisturbed_break(analysis: Analysis, result: SloResult) -> bool:
-    """Whether ``result`` (a judged break) also breaks without the seconds loadkit was paused or saturated."""
+    """Whether ``result`` (a judged break) also breaks without the seconds loadkit was paused or saturated.
+    An error rate or a share of visits completed always does: a paused loadkit measures the site's answers
+    late, it does not make the site answer with an error (docs/verdict.md: only a latency break is weighed)."""
+    if result.slo.metric in SHARE_METRICS:
+        return True
     if not analysis.undisturbed_slo_results:
         return True  # no such seconds (or a run recorded before they were measured)
     health = analysis.traffic.generator

@@ -146,3 +146,21 @@ def test_pauses_are_marked_in_the_report_and_summary(tmp_path: Path) -> None:
     assert "loadkit paused 0:20-0:30" in html
     assert '"marks":[[20,30]]' in html  # the interactive chart draws the same band
     assert 'id="pauses"' in html and "10 seconds in which loadkit itself stalled for 50 ms or more" in html
+
+
+def test_errors_in_paused_seconds_are_the_sites_answers(tmp_path: Path) -> None:
+    # The site answers 503 to half the requests in the very seconds the machine stalled loadkit: a stall makes
+    # answers late, never errors, so the error-rate break is the site's and the run fails.
+    stalled = {22, 23, 24, 32, 33, 34}
+
+    def site(t: int, endpoint: str, rate: float) -> tuple[list[float], dict[str, int]]:
+        n = max(2, int(round(rate)))
+        return [40.0 + (i % 10) for i in range(n)], ({"http_503": n // 2} if t in stalled else {})
+
+    def generator(t: int, started: int) -> dict[str, Any]:
+        return {"hiccup_ms": 150.0, "cpu": 5.0} if t in stalled else healthy_generator(t, started)
+
+    analysis, verdict = judged(tmp_path, generator, site, slos=[{"metric": "error_rate", "below": "1%"}])
+    assert all(r.passed for r in analysis.undisturbed_slo_results)  # held without those seconds
+    assert verdict.verdict == "fails", verdict.reasons
+    assert verdict.reasons[0].startswith("The error rate of all requests reached"), verdict.reasons
