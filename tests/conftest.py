@@ -109,6 +109,13 @@ _PRIORITIES = hasattr(os, "SCHED_IDLE") and os.environ.get("LOADKIT_TEST_PRIORIT
     and _priorities_switch()
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """A worker collects the tests in the idle class: at the start every worker imports and collects at
+    once, and the first load tests of the others would pause. Each test then sets its own priority."""
+    if _PRIORITIES and os.environ.get("PYTEST_XDIST_WORKER"):
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+
+
 def _set_priority(item: pytest.Item) -> None:
     idle = not _timed(item) and _quiet(item, BACKGROUND_MODULES)
     os.sched_setscheduler(0, os.SCHED_IDLE if idle else os.SCHED_OTHER, os.sched_param(0))

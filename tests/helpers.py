@@ -42,8 +42,10 @@ class _Zygote:
         self.folder = tempfile.mkdtemp(prefix="loadkit-zygote-")
         self.path = os.path.join(self.folder, "socket")
         self.env = _child_env()
+        # in the idle class: its imports would pause other tests' load; each child takes its caller's priority
         self.proc = subprocess.Popen([sys.executable, "-m", "tests.zygote", self.path], cwd=ROOT, env=self.env,
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                     preexec_fn=in_background)
         assert self.proc.stdout is not None and self.proc.stdout.readline().strip() == "ready", "zygote did not start"
         atexit.register(self.close)
 
