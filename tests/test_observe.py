@@ -335,6 +335,57 @@ def test_a_real_prometheus_scrapes_the_run_and_the_shop_and_the_report_cites_the
     assert 'id="chart-site-0"' in html and 'id="site-cause"' in html
 
 
+@pytest.mark.integration
+def test_every_scrape_during_a_run_matches_the_data_files_through_its_second(demo_factory: Any,
+                                                                              tmp_path: Path) -> None:
+    """A scraper polling every 20 ms through a real run: each scrape's count is exactly metrics.jsonl's for the
+    seconds up to the scrape's ``loadkit_second``. The pages take 80 ms, so a second published at the flush
+    just after it ended would miss the requests that started in its last 80 ms."""
+    import threading
+
+    from loadkit.demo import DemoConfig, DEFAULT_SERVICE_MS
+    from tests.helpers import run_cli, write_scenario
+    from tests.promserver import free_port
+
+    shop = demo_factory(DemoConfig(service_ms={**DEFAULT_SERVICE_MS, "home": 80.0}))
+    port = free_port()
+    scenario = write_scenario(tmp_path / "home.yaml", {
+        "name": "scraped", "traffic": {"profile": "constant", "rate": "40/s", "duration": "9s"},
+        "journeys": [{"name": "home", "steps": [{"get": "/"}]}], "verdict": {"headroom_probe": False}})
+    out = tmp_path / "run"
+    scrapes: list[tuple[int, float]] = []
+    done = threading.Event()
+
+    def scrape() -> None:
+        while not done.wait(0.02):
+            try:
+                seen = _scrape(f"http://127.0.0.1:{port}/metrics")
+            except OSError:
+                continue  # not listening yet, or gone
+            second = seen.get(("loadkit_second", ()))
+            if second is not None and second >= 0:
+                scrapes.append((int(second), seen.get(("loadkit_requests_total",
+                                                       (("endpoint", "GET /"), ("method", "GET"))), 0.0)))
+
+    scraper = threading.Thread(target=scrape, daemon=True)
+    scraper.start()
+    try:
+        result = run_cli("run", str(scenario), "--target", shop.url, "--out", str(out), "--quiet",
+                         "--prometheus", f"127.0.0.1:{port}", "--prometheus-linger", "0.5s")
+    finally:
+        done.set()
+        scraper.join(timeout=5)
+    assert result.returncode in (0, 1, 3), result.stdout + result.stderr
+    per_second: dict[int, int] = {}
+    for line in (out / "metrics.jsonl").read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        per_second[row["t"]] = per_second.get(row["t"], 0) + row["requests"]
+    assert len({s for s, _ in scrapes}) >= 4, scrapes  # several seconds were published while the load ran
+    wrong = [(s, n, sum(v for t, v in per_second.items() if t <= s)) for s, n in scrapes
+             if n != sum(v for t, v in per_second.items() if t <= s)]
+    assert not wrong, wrong[:5]  # (second, scraped, metrics.jsonl's)
+
+
 def test_the_grafana_dashboard_reads_only_series_loadkit_exports() -> None:
     import re
 

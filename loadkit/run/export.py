@@ -2,10 +2,11 @@
 
 Fed by the controlling process with the same rows it appends to metrics.jsonl and arrivals.jsonl (one
 call per flush, never per request), so what a dashboard shows is what the report will say. A second is
-published once it is complete (the flush after it ended): a scrape that reads ``loadkit_second = s``
-sees exactly the requests and arrivals of seconds 0..s as metrics.jsonl holds them (a request slower
-than the flush lag joins its second in a later flush). Off unless asked; both libraries are imported
-only then. Labels: ``run_id`` and ``scenario`` on every series, so the figures line up with the site's own.
+published once it is complete (by the first flush at least ``PUBLISH_LAG_S`` after it ended, run/supervisor.py):
+a scrape that reads ``loadkit_second = s`` sees exactly the requests and arrivals of seconds 0..s as
+metrics.jsonl holds them (a request slower than that lag joins its second in a later flush). Off unless
+asked; both libraries are imported only then. Labels: ``run_id`` and ``scenario`` on every series, so the
+figures line up with the site's own.
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ from .outcome import RunOutcome
 from .process import run_log
 from .protocol import Data, Done, Hello, Ready, Refused, Setup, Start, Stop, listen, send
 from .recorder import Recorder
-from .supervisor import Gauges, Supervisor
+from .supervisor import FLUSH_EVERY_S, PUBLISH_LAG_S, Gauges, Supervisor
 from .users import PlanShape, user_class
 from .walking import merge_counts
 
@@ -107,7 +107,8 @@ class _MasterRun:
         self.clients: list[str] = []
         self.sup = Supervisor(job, self.recorder, Event(), Gauges(
             cpu=lambda: {f"worker {self.index_of.get(c, '?')}": v for c, v in self.cpu.items()},
-            users=lambda: self.runner.user_count, in_flight=lambda: sum(self.in_flight.values())))
+            users=lambda: self.runner.user_count, in_flight=lambda: sum(self.in_flight.values())),
+            publish_lag_s=PUBLISH_LAG_S + FLUSH_EVERY_S)
         if dist.hello is None:  # else the plugin already listens, into that same set
             listen(self.runner, Hello, lambda _m, node: self.hello.add(node))
         listen(self.runner, Ready, lambda _m, node: self.ready.add(node))

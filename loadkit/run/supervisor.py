@@ -4,6 +4,7 @@ progress, watch the generator's CPU and the abort rule, and turn SIGINT/SIGTERM 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import signal
 import time
@@ -23,9 +24,12 @@ from .observe import SiteSampler
 from .outcome import Progress, RunOutcome
 from .recorder import Recorder
 
-__all__ = ["FLUSH_EVERY_S", "Gauges", "Supervisor"]
+__all__ = ["FLUSH_EVERY_S", "PUBLISH_LAG_S", "Gauges", "Supervisor"]
 
 FLUSH_EVERY_S = 2.0
+# A second goes out on the live endpoints once it ended this long before the flush that carries it, so
+# every request that started in it and took less than this is in (a request ends after it starts).
+PUBLISH_LAG_S = 1.0
 # the files the load appends to, in the order of Supervisor.write's rows
 _DATA_FILES = (rundata.METRICS, rundata.ARRIVALS, rundata.ERRORS, rundata.SCENARIO_ERRORS, rundata.JOURNEYS)
 PROGRESS_EVERY_S = 1.0
@@ -64,6 +68,9 @@ class Supervisor:
     live: LiveExport | None = None  # the live figures out (--prometheus, --otlp)
     site: SiteSampler | None = None  # the site's own metrics in (the scenario's observe:)
     current_plan: Callable[[], Plan] | None = None  # a plan that grows as the run goes (a capacity search)
+    # how long after a second ends its rows may still be on their way here: PUBLISH_LAG_S in the process that
+    # measures; a master's workers also hold their rows for up to a flush
+    publish_lag_s: float = PUBLISH_LAG_S
     _hot: dict[str, float] = field(default_factory=dict)
     _bad_since: float | None = None
     _site_greenlet: gevent.Greenlet[[], None] | None = None
@@ -128,7 +135,7 @@ class Supervisor:
                 rundata.append_jsonl(self.job.out / name, rows, durable=False)  # synced once the load ends
             if self.live is not None:  # the same rows, once written; seconds published once complete
                 self.live.add(metrics, arrivals)
-                self.live.publish(int(time.time() - self.recorder.t0) - 1)
+                self.live.publish(math.floor(time.time() - self.recorder.t0 - self.publish_lag_s) - 1)
         except DiskFullError:
             elapsed = max(0.0, time.time() - self.recorder.t0) if self.recorder.t0 else 0.0
             self.disk_full = (f"the disk of the run directory filled up {elapsed:.0f} s into the run: the load was "
