@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from loadkit.demo import DemoConfig, DemoSite
+from tests import reruns
 
 
 @pytest.fixture
@@ -129,7 +130,7 @@ def _set_priority(item: pytest.Item) -> None:
 QUIET_MODULES = frozenset({
     "test_analysis_verdict", "test_api", "test_calibrate", "test_ci_examples", "test_ci_history_examples",
     "test_contradictions", "test_deploy", "test_generator_health", "test_golden", "test_har", "test_histogram",
-    "test_invariants", "test_public_api", "test_reports", "test_saved_scenario", "test_scenario",
+    "test_invariants", "test_public_api", "test_reports", "test_reruns", "test_saved_scenario", "test_scenario",
     "test_scenario_fuzz", "test_search", "test_summary_doc", "test_traffic", "test_typed_seams", "test_units",
 })
 
@@ -250,9 +251,33 @@ _next_item: list[pytest.Item | None] = [None]
 
 
 @pytest.hookimpl(tryfirst=True)
-def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> None:
-    """Note the test that runs after this one in this worker (None: nothing, or not known yet)."""
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> bool | None:
+    """Note the test that runs after this one in this worker (None: nothing, or not known yet). A timing
+    test runs once more when it failed while the machine paused loadkit (tests/reruns.py)."""
     _next_item[0] = nextitem
+    return reruns.run_with_a_rerun(item, nextitem) if _timed(item) else None
+
+
+@pytest.fixture(autouse=True)
+def _timing_runs_dir(request: pytest.FixtureRequest) -> None:
+    """Where a timing test writes its runs, for tests/reruns.py to read their pauses from."""
+    if _timed(request.node):
+        request.node.stash[reruns.RUNS_DIR] = request.getfixturevalue("tmp_path")
+
+
+def pytest_report_teststatus(report: pytest.TestReport) -> tuple[str, str, str] | None:
+    """A first try that is run again reads RERUN, not FAILED."""
+    return reruns.rerun_status(report)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Each timing test run again, with the pauses that called for it."""
+    again = terminalreporter.stats.get("rerun", [])
+    if again:
+        terminalreporter.section("run again after the machine paused loadkit")
+        for report in again:
+            paused = dict(report.sections).get("paused", "")
+            terminalreporter.line(f"{report.nodeid}: {paused}")
 
 
 def _take_lanes(shared: Any, names: tuple[str, ...]) -> contextlib.ExitStack:
