@@ -70,7 +70,7 @@ class RunMeta:
     disk_full: str | None = None
     rehearsal: JsonValue = None
     ci: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
-    # a capacity search's own account of why it stopped: {ended_by, level, reason} (run/searching.py)
+    # a capacity search's own account of why it stopped: {ended_by, level, reason, kind?} (run/searching.py)
     search: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
 
     @property

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, get_args
 
 from .scenario import Scenario, SearchTraffic
 
@@ -24,8 +24,8 @@ if TYPE_CHECKING:
     from .held import Break
     from .traffic import Plan
 
-__all__ = ["LOWEST_RATE", "Bracket", "Level", "SearchLimits", "bracket", "ended_words", "level_outcomes",
-           "limits_of", "next_rate", "required_rate"]
+__all__ = ["ENDINGS", "LOWEST_RATE", "Bracket", "Level", "SearchLimits", "Unjudged", "UnjudgedKind", "bracket",
+           "ended_words", "level_outcomes", "limits_of", "next_rate", "required_rate", "unjudged_of"]
 
 # Below this many arrivals per second a search that broke at its first level stops going down: the site
 # breaks at any load worth measuring.
@@ -46,6 +46,32 @@ class SearchLimits:
     max_duration_s: float  # the levels and cool-downs end within this
 
 
+# Why a level could not be judged: an SLO counted too few requests in it, loadkit did not deliver it, it
+# broke only while loadkit stalled (analysis/levels.py), or the run's own judgement of it failed
+# (run/searching.py). The advice the verdict gives follows from the kind, never from the words.
+UnjudgedKind = Literal["too_few", "undelivered", "stalled", "analysis_failed"]
+UNJUDGED_KINDS: tuple[UnjudgedKind, ...] = get_args(UnjudgedKind)
+
+
+@dataclass(frozen=True)
+class Unjudged:
+    """Why a level could not be judged: its kind, and the clause the reports say ("it had 3 requests for
+    p95 < 300ms, too few to judge (at least 5 are needed)")."""
+
+    kind: UnjudgedKind
+    words: str
+
+    def __str__(self) -> str:
+        return self.words
+
+
+def unjudged_of(kind: object, words: object) -> Unjudged:
+    """An :class:`Unjudged` from run.json's ``search`` (``kind``, ``reason``); a run that recorded no kind
+    (or one unknown here) reads as its own judgement having failed."""
+    known: UnjudgedKind = next((k for k in UNJUDGED_KINDS if k == kind), "analysis_failed")
+    return Unjudged(known, str(words or "the run could not judge it"))
+
+
 @dataclass(frozen=True)
 class Level:
     """One level the search ran: its rate, when it started, and whether the service levels held."""
@@ -53,7 +79,9 @@ class Level:
     rate: float
     start_s: float
     held: bool  # False too when the level was not judged
-    not_judged: str | None = None  # why the level could not be judged (None: it was)
+    not_judged: Unjudged | None = None  # why the level could not be judged (None: it was)
+    broke_by: str | None = None  # a broken level: the signal of its first counted break (held.py's SIGNALS)
+    broke_at_s: float | None = None  # ... and the second that break began (in the level or its cool-down)
 
     @property
     def judged(self) -> bool:
@@ -76,12 +104,21 @@ class Bracket:
     not_judged: Level | None = None  # with ended_by "not_judged": the level that stopped the search
 
     @property
+    def first_broken(self) -> Level | None:
+        """The judged level at :attr:`first_broken_per_s` (the first run, when two ran at that rate)."""
+        return next((lv for lv in self.levels if lv.judged and not lv.held and lv.rate == self.first_broken_per_s),
+                    None)
+
+    @property
     def headroom(self) -> float | None:
         """The last good level / the required rate (None without either): the margin the search found."""
         if self.last_good_per_s is None or not self.required_per_s:
             return None
         return self.last_good_per_s / self.required_per_s
 
+
+# Every reason a search stops for (Bracket.ended_by, run.json's ``search.ended_by``).
+ENDINGS = ("precision", "max_rate", "lowest_rate", "max_duration", "interrupted", "not_judged")
 
 _ENDED_BY = {"max_duration": "the search reached its time bound (max_duration)",
              "interrupted": "the run stopped before the search did (interrupted, the safety abort or a full disk)",
@@ -166,18 +203,23 @@ def next_rate(levels: Sequence[tuple[float, bool]], limits: SearchLimits) -> flo
 
 
 def bracket(levels: Sequence[Level], limits: SearchLimits, interrupted: bool = False,
-            stopped_at: Level | None = None, required_per_s: float | None = None) -> Bracket:
+            stopped_at: Level | None = None, required_per_s: float | None = None,
+            recorded_end: str | None = None) -> Bracket:
     """The bracket ``levels`` give (levels not judged left out), and why the search stopped.
 
-    Why follows from the levels, the limits and whether the run stopped it (``interrupted``, also for the
-    safety abort and a full disk); a level the run could not judge, which stopped it, is its own reason:
-    the last level when judged again from disk, or ``stopped_at``, the level the run recorded (run.json's
-    ``search``) when the run's judgement itself failed."""
+    Why is the run's own account when it recorded one (``recorded_end``, run.json's ``search.ended_by``):
+    the run's decision is what happened, and the levels after it never ran, whatever the levels judged
+    again from disk would suggest. Otherwise it follows from the levels, the limits and whether the run
+    stopped it (``interrupted``, also for the safety abort and a full disk); a level the run could not
+    judge, which stopped it, is its own reason: ``stopped_at``, the level the run recorded, or else the
+    last level when it cannot be judged from disk."""
     good, broken = _good_and_broken((lv.rate, lv.held) for lv in levels if lv.judged)
     width = width_of(good, broken)
     converged = width is not None and width <= limits.precision
-    unjudged = levels[-1] if levels and not levels[-1].judged else stopped_at
-    if converged:
+    unjudged = stopped_at if stopped_at is not None else levels[-1] if levels and not levels[-1].judged else None
+    if recorded_end in ENDINGS and (recorded_end != "not_judged" or unjudged is not None):
+        ended_by = str(recorded_end)
+    elif converged:
         ended_by = "precision"
     elif interrupted:
         ended_by = "interrupted"
@@ -194,15 +236,26 @@ def bracket(levels: Sequence[Level], limits: SearchLimits, interrupted: bool = F
                    not_judged=unjudged if ended_by == "not_judged" else None)
 
 
-def level_outcomes(plan: Plan, breaks: Iterable[Break], not_judged: Mapping[str, str] | None = None) -> list[Level]:
+def level_outcomes(plan: Plan, breaks: Iterable[Break],
+                   not_judged: Mapping[str, Unjudged] | None = None) -> list[Level]:
     """Each level of a search plan with whether it held: it broke when a counted break (held.py's rule,
-    the one the verdict reads) began in it or in the cool-down after it. ``not_judged``: per level phase
-    (``level-3``), why it could not be judged (analysis/levels.py); such a level neither held nor broke."""
+    the one the verdict reads) began in it or in the cool-down after it, and the first such break names
+    its signal and second. ``not_judged``: per level phase (``level-3``), why it could not be judged
+    (analysis/levels.py); such a level neither held nor broke."""
+    from .held import SIGNALS
     from .traffic import COOL_DOWN_PREFIX, LEVEL_PREFIX
 
-    broke = {b.phase.removeprefix(COOL_DOWN_PREFIX).removeprefix(LEVEL_PREFIX) for b in breaks
-             if b.phase.startswith((LEVEL_PREFIX, COOL_DOWN_PREFIX))}
+    first: dict[str, Break] = {}
+    for b in sorted(breaks, key=lambda b: (b.start_s, SIGNALS.index(b.signal))):
+        if b.phase.startswith((LEVEL_PREFIX, COOL_DOWN_PREFIX)):
+            first.setdefault(b.phase.removeprefix(COOL_DOWN_PREFIX).removeprefix(LEVEL_PREFIX), b)
     why = not_judged or {}
-    return [Level(rate=p.level, start_s=p.start, held=p.name.removeprefix(LEVEL_PREFIX) not in broke
-                  and p.name not in why, not_judged=why.get(p.name))
-            for p in plan.phases if p.name.startswith(LEVEL_PREFIX)]
+    out = []
+    for p in plan.phases:
+        if not p.name.startswith(LEVEL_PREFIX):
+            continue
+        brk = first.get(p.name.removeprefix(LEVEL_PREFIX))
+        out.append(Level(rate=p.level, start_s=p.start, held=brk is None and p.name not in why,
+                         not_judged=why.get(p.name), broke_by=brk.signal if brk else None,
+                         broke_at_s=brk.start_s if brk else None))
+    return out

@@ -43,7 +43,7 @@ from .audience import audience_limit
 from .business import journey_sentence, order_sentences, orders
 from .scale import scale_sentence, what_to_scale
 from .scenario import Business, VerdictPolicy
-from .search import LOWEST_RATE, Bracket, ended_words, required_rate
+from .search import LOWEST_RATE, Bracket, UnjudgedKind, ended_words, required_rate
 from .traffic import PhaseName
 from .units import format_clock, format_duration, format_metric, format_ms, format_percent
 from .verdict_words import (capacity_figure, metric_words, plateau_sentence, rate_unit, scope_label,
@@ -193,16 +193,23 @@ def _stopped(search: Bracket) -> str:
     return "stopped at a level it could not judge" if search.ended_by == "not_judged" else "ended"
 
 
+_STALLED_FIX = "run it on a quieter or bigger machine: loadkit, not the site, was the limit"
+_UNJUDGED_FIX: dict[UnjudgedKind, str] = {
+    "too_few": "lengthen level_duration or start higher, so each level has enough requests to judge",
+    "undelivered": _STALLED_FIX, "stalled": _STALLED_FIX, "analysis_failed": "see run.log, then run it again"}
+
+
 def _unfinished(search: Bracket, target: float | None, unit: str = "visitors/s") -> str:
     """Why a search that decided nothing stopped, and what to change (``target``: required x headroom)."""
-    if search.ended_by == "not_judged":
-        why = ended_words(search, unit)
-        # the reasons of analysis/levels.py, and the run's own (run/searching.py: its analysis failed)
-        fix = ("lengthen level_duration or start higher, so each level has enough requests to judge"
-               if "too few to judge" in why else "run it on a quieter or bigger machine: loadkit, not the site, "
-               "was the limit"
-               if "did not deliver" in why or "only while" in why else "see run.log, then run it again")
-        return f"The search could not go on: {why}. To finish it, {fix}."
+    level = search.not_judged
+    if search.ended_by == "not_judged" and level is not None and level.not_judged is not None:
+        # the kinds of analysis/levels.py, and the run's own (run/searching.py: its analysis failed)
+        fix = _UNJUDGED_FIX[level.not_judged.kind]
+        return f"The search could not go on: {ended_words(search, unit)}. To finish it, {fix}."
+    if search.ended_by == "precision" and not search.converged:
+        return ("The run's search converged as it ran, but judged again from the run directory its bracket is "
+                "wider than the precision asked (requests still in flight when a level was judged finished "
+                "later): run it again, or lengthen cool_down.")
     if search.ended_by == "max_rate":
         return ("Nothing broke up to the search's rate bound (max_rate or safety.max_rate), and that bound is "
                 "below what the verdict needs: raise it" + (f" to at least {target:.3g}/s." if target else "."))

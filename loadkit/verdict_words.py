@@ -64,18 +64,22 @@ def headroom_words(cap: Mapping[str, Any], unit: str = "/s") -> str:
 
 
 def search_sentence(search: Bracket, unit: str = "visitors/s") -> str:
-    """A capacity search's bracket in words: "Capacity between 72 and 75 visitors/s (within 4%; 5% asked):
-    the search converged after 9 levels." """
+    """A capacity search's bracket in words, with what broke first at its first broken level: "Capacity
+    between 72 and 75 visitors/s (within 4%; 5% asked; limited by latency): the search converged after 9
+    levels." """
     good, broken = search.last_good_per_s, search.first_broken_per_s
     why, levels = ended_words(search, unit), f"{len(search.levels)} level{'s' if len(search.levels) != 1 else ''}"
     asked = f"{search.precision:.0%} asked"
+    first = search.first_broken
+    limited = [f"limited by {first.broke_by}"] if first is not None and first.broke_by else []
     if good is not None and broken is not None:
-        within = f"within {search.width or 0:.0%}; {asked}"
+        within = "; ".join([f"within {search.width or 0:.0%}", asked, *limited])
         return f"Capacity between {good:.3g} and {broken:.3g} {unit} ({within}): {why} after {levels}."
     judged = "" if all(lv.judged for lv in search.levels) else " judged"
     if broken is not None:
-        return (f"Capacity below {broken:.3g} {unit}: every level{judged} broke the service levels; {why} after "
-                f"{levels}.")
+        note = f" ({limited[0]})" if limited else ""
+        return (f"Capacity below {broken:.3g} {unit}{note}: every level{judged} broke the service levels; {why} "
+                f"after {levels}.")
     if good is None:
         return f"Capacity not measured: {why} after {levels}."
     return f"Capacity at least {good:.3g} {unit}: no level{judged} broke the service levels; {why} after {levels}."

@@ -22,7 +22,8 @@ from loadkit.histogram import Histogram
 from loadkit.history import read_entry
 from loadkit.report import render_run_dir
 from loadkit.scenario import SEARCH_WINDOW_S, parse_scenario
-from loadkit.search import LOWEST_RATE, Level, SearchLimits, bracket, limits_of, next_rate, required_rate
+from loadkit.search import (LOWEST_RATE, Level, SearchLimits, Unjudged, bracket, limits_of, next_rate,
+                            required_rate)
 from loadkit.traffic import build_plan, plan_from_dict, plan_to_dict, search_plan
 from loadkit.verdict import capacity_figure, judge, search_sentence
 
@@ -190,8 +191,8 @@ def test_levels_and_bracket_are_judged_from_the_run_directory(tmp_path: Path, mo
     assert analysis.capacity.found and analysis.capacity.arrivals_per_s == 50  # held.py's capacity agrees
     render_run_dir(run_dir)
     summary = read_summary(run_dir)
-    assert summary["reasons"][0] == ("Capacity between 50 and 54 visitors/s (within 8%; 10% asked): the search "
-                                     "converged after 7 levels.")
+    assert summary["reasons"][0] == ("Capacity between 50 and 54 visitors/s (within 8%; 10% asked; limited by "
+                                     "latency): the search converged after 7 levels.")
     assert summary["capacity"]["figure"] == "between 50/s and 54/s"
     assert summary["capacity"]["search"]["levels"][3] == {"rate_per_s": 80.0, "start_s": 30.0, "held": False,
                                                           "not_judged": None}
@@ -494,9 +495,9 @@ def test_a_level_with_too_few_requests_to_judge_ends_the_search_and_says_so(tmp_
     assert found["ended_because"] == ("level 3 (1 visitors/s) could not be judged: it had 3 requests for p95 < "
                                       "300ms, too few to judge (at least 5 are needed), so the search stopped there")
     assert summary["reasons"][0] == (
-        "Capacity below 2 visitors/s: every level judged broke the service levels; level 3 (1 visitors/s) could "
-        "not be judged: it had 3 requests for p95 < 300ms, too few to judge (at least 5 are needed), so the search "
-        "stopped there after 3 levels.")
+        "Capacity below 2 visitors/s (limited by latency): every level judged broke the service levels; level 3 "
+        "(1 visitors/s) could not be judged: it had 3 requests for p95 < 300ms, too few to judge (at least 5 are "
+        "needed), so the search stopped there after 3 levels.")
     assert verdict.verdict == "inconclusive" and "a level it could not judge" in verdict.headline
     assert any("lengthen level_duration" in r for r in verdict.reasons), verdict.reasons
     said = everything_said(run_dir, summary)
@@ -526,7 +527,8 @@ def test_the_only_level_so_far_is_not_judged_on_too_few_requests_either(tmp_path
     assert found is not None and found.ended_by == "not_judged"
     (level,) = found.levels
     what = "visits" if "journey" in slo else "requests"
-    assert level.not_judged is not None and level.not_judged.startswith(f"it had 2 {what} for p95"), level
+    assert level.not_judged is not None and level.not_judged.words.startswith(f"it had 2 {what} for p95"), level
+    assert level.not_judged.kind == "too_few"
 
 
 def test_a_level_broken_only_while_the_generator_paused_is_not_judged(tmp_path: Path, monkeypatch: Any) -> None:
@@ -543,6 +545,9 @@ def test_a_level_broken_only_while_the_generator_paused_is_not_judged(tmp_path: 
     found = summary["capacity"]["search"]
     assert [lv["held"] for lv in found["levels"]] == [True, True, None]
     assert "only while the machine paused loadkit for up to 400 ms" in found["levels"][2]["not_judged"]
+    search = analyze(load_run(run_dir)).search
+    assert search is not None and search.levels[2].not_judged is not None
+    assert search.levels[2].not_judged.kind == "stalled"  # the kind chooses the advice, not the words
     assert found["ended_by"] == "not_judged" and found["last_good_per_s"] == 20.0
     assert found["first_broken_per_s"] is None  # the paused level broke nothing the site can be blamed for
     assert summary["capacity"]["figure"] == "≥ 20/s"
@@ -565,6 +570,9 @@ def test_a_level_loadkit_did_not_deliver_is_not_judged(tmp_path: Path, monkeypat
     assert found["levels"][2]["not_judged"] == ("loadkit did not deliver it: 60 of 200 planned visitors started "
                                                 "late or not at all (loadkit's own CPU was saturated (99% of a "
                                                 "core))")
+    search = analyze(load_run(run_dir)).search
+    assert search is not None and search.levels[2].not_judged is not None
+    assert search.levels[2].not_judged.kind == "undelivered"
     assert found["ended_by"] == "not_judged"
     assert verdict.verdict == "inconclusive"  # the load was not delivered (rule 3), and the reasons say why
     assert "level 3 (40 visitors/s) could not be judged: loadkit did not deliver it" in verdict.reasons[0]
@@ -591,6 +599,112 @@ def test_the_run_s_own_account_names_a_level_it_could_not_judge(tmp_path: Path, 
     meta["search"] = {"ended_by": "max_duration", "level": 4, "reason": None}
     write_json_atomic(run_dir / "run.json", meta)
     assert analyze(load_run(run_dir)).search.ended_by == "max_duration"  # type: ignore[union-attr]
+
+
+def record_search(run_dir: Path, **search: Any) -> None:
+    """Write ``search`` as run.json's ``search``: the run's own account of why it stopped."""
+    meta = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    meta["search"] = {"reason": None, **search}
+    write_json_atomic(run_dir / "run.json", meta)
+
+
+def test_the_run_s_recorded_end_is_why_the_report_says_the_search_stopped(tmp_path: Path,
+                                                                           monkeypatch: Any) -> None:
+    # Judged again from disk, level 3 (40/s) broke only while loadkit paused, so it reads as not judged;
+    # the run judged it otherwise and ended at its time bound: the levels after it never ran.
+    def paused(t: int, started: int) -> dict[str, Any]:
+        return {"hiccup_ms": 400.0 if t in (22, 23) else 2.0, "cpu": 10.0}
+
+    run_dir, _, _ = search_run(tmp_path / "paused", monkeypatch, [(0.0, 10.0), (10.0, 20.0), (20.0, 40.0)],
+                               lambda t, e, rate: ([340.0 if t in (22, 23) else 40.0] * round(rate), {}),
+                               generator=paused)
+    record_search(run_dir, ended_by="max_duration", level=3)
+    found = analyze(load_run(run_dir)).search
+    assert found is not None and found.ended_by == "max_duration" and found.not_judged is None
+    assert [lv.judged for lv in found.levels] == [True, True, False]  # the levels are still judged from disk
+    render_run_dir(run_dir)
+    summary = read_summary(run_dir)
+    assert summary["capacity"]["search"]["ended_because"] == "the search reached its time bound (max_duration)"
+    assert "could not be judged" not in "\n".join(summary["reasons"])
+    # The run converged on its own judgement; from disk the bracket (40-80/s) is wider than the precision.
+    run_dir, _, _ = search_run(tmp_path / "wider", monkeypatch, CONVERGED[:4],
+                               lambda t, e, rate: ([40.0 if rate <= 52 else 400.0] * round(rate), {}))
+    record_search(run_dir, ended_by="precision", level=4)
+    analysis = analyze(load_run(run_dir))
+    assert analysis.search is not None and analysis.search.ended_by == "precision"
+    assert not analysis.search.converged and analysis.search.width == pytest.approx(1.0)
+    verdict = judge(analysis)
+    assert verdict.verdict == "inconclusive"
+    assert any("converged as it ran, but judged again from the run directory" in r for r in verdict.reasons)
+    assert not any("time bound" in r for r in verdict.reasons), verdict.reasons
+
+
+@pytest.mark.parametrize(("ran", "paused_at"), [(CONVERGED, ()), ([(0.0, 10.0), (10.0, 20.0), (20.0, 40.0)], (12, 13))],
+                         ids=["a-later-lower-level", "a-level-not-judged"])
+def test_what_limited_a_search_is_the_first_break_of_its_first_broken_level(
+        tmp_path: Path, monkeypatch: Any, ran: list[tuple[float, float]], paused_at: tuple[int, ...]) -> None:
+    # The run's first break is not the bracket's: in the bisection, 80/s broke on latency (from 30 s) before
+    # 54/s broke on errors (from 60 s); in the short search, 20/s broke on latency only while loadkit paused
+    # (not judged) before 40/s broke on errors (from 20 s). Either way the capacity is limited by errors, at
+    # the last level run: the first broken level judged.
+    def site(t: int, endpoint: str, rate: float) -> tuple[list[float], dict[str, int]]:
+        if rate > 55 or t in paused_at:
+            return [400.0 if rate > 55 else 340.0] * round(rate), {}
+        return [40.0] * round(rate), ({"http_503": 5} if rate == ran[-1][1] else {})
+
+    def paused(t: int, started: int) -> dict[str, Any]:
+        return {"hiccup_ms": 400.0 if t in paused_at else 2.0, "cpu": 10.0}
+
+    run_dir, verdict, summary = search_run(tmp_path, monkeypatch, ran, site, generator=paused)
+    cap, (start, rate) = summary["capacity"], ran[-1]
+    assert (cap["found"], cap["limited_by"]) == (True, "errors"), cap
+    assert start <= cap["broke_at_s"] < start + 10, cap  # in the level or its cool-down
+    analysis = analyze(load_run(run_dir))
+    assert analysis.search is not None
+    assert [lv.judged for lv in analysis.search.levels] == [i != 1 or not paused_at for i in range(len(ran))]
+    assert analysis.breaks[0].signal == "latency"  # the run's first break, which held.py's capacity names
+    level = analysis.search.first_broken
+    assert level is not None and level.rate == analysis.search.first_broken_per_s == rate
+    assert (level.broke_by, level.broke_at_s) == (cap["limited_by"], cap["broke_at_s"])
+    assert "limited by errors" in summary["reasons"][0] and "latency" not in summary["reasons"][0]
+    row = next(line for line in (run_dir / "summary.md").read_text(encoding="utf-8").splitlines()
+               if line.startswith("| capacity |"))
+    assert "(errors)" in row, row
+    assert "limited by errors" in (run_dir / "report.html").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("required", [None, "30/s"])
+def test_a_search_that_found_its_capacity_says_what_limited_it_in_every_report(
+        tmp_path: Path, monkeypatch: Any, required: str | None) -> None:
+    # Latency broke above 52/s. Without a required rate there is no headroom to show, but still the limit.
+    _, summary = judged_search(tmp_path, monkeypatch, required)
+    assert (summary["capacity"]["found"], summary["capacity"]["limited_by"]) == (True, "latency")
+    run_dir = tmp_path / "run"
+    row = next(line for line in (run_dir / "summary.md").read_text(encoding="utf-8").splitlines()
+               if line.startswith("| capacity |"))
+    assert row.startswith("| capacity | between 50/s and 54/s (latency"), row
+    assert ("headroom 1.67x the required 30/s" in row) == (required is not None), row
+    assert "limited by latency" in (run_dir / "report.html").read_text(encoding="utf-8")
+    assert "limited by latency" in summary["reasons"][0]  # what the console prints, first of the reasons
+
+
+@pytest.mark.parametrize(("kind", "advice"), [("too_few", "lengthen level_duration"),
+                                              ("undelivered", "run it on a quieter or bigger machine"),
+                                              ("stalled", "run it on a quieter or bigger machine"),
+                                              ("analysis_failed", "see run.log")])
+def test_the_advice_for_a_level_not_judged_follows_its_kind_not_its_words(
+        tmp_path: Path, monkeypatch: Any, kind: str, advice: str) -> None:
+    # The run could not judge level 4 (from disk it reads as broken) and recorded why; the words are the
+    # same for every kind: only the kind may choose the advice.
+    run_dir, _, _ = search_run(tmp_path, monkeypatch, CONVERGED[:4],
+                               lambda t, e, rate: ([40.0 if rate <= 52 else 400.0] * round(rate), {}))
+    record_search(run_dir, ended_by="not_judged", level=4, kind=kind, reason="it had 4 requests")
+    analysis = analyze(load_run(run_dir))
+    assert analysis.search is not None and analysis.search.not_judged is not None
+    assert analysis.search.not_judged.not_judged == Unjudged(kind, "it had 4 requests")  # type: ignore[arg-type]
+    said = " ".join(judge(analysis).reasons)
+    assert ("level 4 (80 visitors/s) could not be judged: it had 4 requests, so the search stopped there. To "
+            f"finish it, {advice}") in said, said
 
 
 @pytest.mark.parametrize(("required", "headroom", "words"), [
@@ -749,7 +863,7 @@ def test_a_real_search_stops_at_a_level_too_sparse_to_judge_and_records_why(demo
     assert result.returncode == 3, (result.stdout, result.stderr)  # inconclusive: nothing was measured
     run = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
     assert run["search"]["ended_by"] == "not_judged" and run["search"]["level"] == 1, run["search"]
-    assert "too few to judge" in run["search"]["reason"]
+    assert "too few to judge" in run["search"]["reason"] and run["search"]["kind"] == "too_few"
     assert run["duration_s"] < 30, run["duration_s"]  # the search did not go on to its time bound
     summary = read_summary(run_dir)
     found = summary["capacity"]["search"]

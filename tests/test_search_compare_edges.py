@@ -18,7 +18,7 @@ from loadkit.report.comparison import headline, render_comparison_html, render_c
 from loadkit.run.kinds import failure_kind
 from loadkit.run.scenario_errors import is_scenario_status
 from loadkit.run.searching import SearchDriver
-from loadkit.search import Level, SearchLimits, bracket
+from loadkit.search import Level, SearchLimits, Unjudged, bracket
 from loadkit.verdict import capacity_words, search_sentence
 
 
@@ -53,7 +53,7 @@ def test_a_search_that_judged_no_level_is_not_compared_in_the_headline_or_the_hi
 def test_a_search_that_judged_no_level_names_no_capacity_in_its_verdict_words() -> None:
     limits = SearchLimits(first=0.4, growth=2.0, step=None, precision=0.1, cap=None, level_s=5.0,
                           cool_down_s=5.0, max_duration_s=600.0)
-    why = "it had 2 requests for p95 < 300ms, too few to judge (at least 5 are needed)"
+    why = Unjudged("too_few", "it had 2 requests for p95 < 300ms, too few to judge (at least 5 are needed)")
     found = bracket([Level(0.4, 0.0, False, why)], limits, required_per_s=30.0)
     assert found.ended_by == "not_judged" and found.headroom is None
     words = capacity_words(found, "visitors/s")
@@ -76,7 +76,8 @@ def test_a_level_whose_analysis_raised_is_reported_in_words_and_the_error_goes_t
     with caplog.at_level(logging.ERROR, logger="loadkit.run"):
         assert driver._judged(2, 40.0) is None
     assert driver.ended == {"ended_by": "not_judged", "level": 2,
-                            "reason": "loadkit's analysis of it failed (run.log has the error)"}
+                            "reason": "loadkit's analysis of it failed (run.log has the error)",
+                            "kind": "analysis_failed"}
     assert said == ["search: level 2 could not be judged: loadkit's analysis of it failed (run.log has the error); "
                     "done"]
     assert "KeyError" in caplog.text and "hiccup_ms" in caplog.text  # the error itself, for whoever debugs it

@@ -13,7 +13,7 @@ import pandas as pd
 from ..held import MIN_WINDOW_REQUESTS, WINDOW_S, Break, Capacity, Windows, breaks_row, plateau_breaks, plateau_flags
 from ..held import capacity as held_capacity
 from ..scenario import Scenario, SearchTraffic, Slo
-from ..search import Bracket, bracket, level_outcomes, limits_of, required_rate
+from ..search import Bracket, Unjudged, bracket, level_outcomes, limits_of, required_rate, unjudged_of
 from ..traffic import LEVEL_PREFIX, PhaseName, Plan
 from .measurements import Measurements, row_at
 from .model import Recovery
@@ -123,35 +123,45 @@ def search_levels(plan: Plan) -> tuple[str, ...]:
 
 
 def search_bracket(scenario: Scenario, plan: Plan, counted: Sequence[Break], interrupted: bool,
-                   not_judged: Mapping[str, str] | None = None,
+                   not_judged: Mapping[str, Unjudged] | None = None,
                    recorded: Mapping[str, Any] | None = None) -> Bracket | None:
     """A search's levels, each held or broken by the counted breaks (or not judged: ``not_judged``, per
     level, why), and the bracket they give (None for other profiles). ``recorded``: run.json's ``search``,
-    the run's own account of why it stopped; it names the level only when the run could not judge it and
-    the run directory does not say why (the run's analysis failed)."""
+    the run's own account of why it stopped, which the bracket keeps (search.bracket); a level the run
+    could not judge stays not judged, for the run's reason, even where the run directory reads otherwise."""
     tr = scenario.traffic
     if plan.profile != "search" or not isinstance(tr, SearchTraffic):
         return None
     limits = limits_of(scenario, rate_scale=plan.rate_scale / tr.rate_scale)
     levels = level_outcomes(plan, counted, not_judged)
+    recorded = recorded or {}
     stopped_at = None
-    if recorded and recorded.get("ended_by") == "not_judged" and isinstance(recorded.get("level"), int):
-        n, why = int(recorded["level"]), str(recorded.get("reason") or "the run could not judge it")
+    if recorded.get("ended_by") == "not_judged" and isinstance(recorded.get("level"), int):
+        n = int(recorded["level"])
         if 1 <= n <= len(levels):
-            stopped_at = replace(levels[n - 1], held=False, not_judged=levels[n - 1].not_judged or why)
+            own = levels[n - 1].not_judged
+            # the run's reason when it recorded its kind; a run from before kinds: the directory's, if any
+            why = own if own is not None and "kind" not in recorded else \
+                unjudged_of(recorded.get("kind"), recorded.get("reason"))
+            stopped_at = replace(levels[n - 1], held=False, not_judged=why)
             levels[n - 1] = stopped_at
-    return bracket(levels, limits, interrupted, stopped_at, required_rate(scenario, plan))
+    ended = recorded.get("ended_by")
+    return bracket(levels, limits, interrupted, stopped_at, required_rate(scenario, plan),
+                   recorded_end=ended if isinstance(ended, str) else None)
 
 
 def search_capacity(cap: Capacity, search: Bracket) -> Capacity:
     """held.py's capacity as a search reads it: the last good level (0 when every level broke), found when
-    a level broke, and the headroom over the required rate (None without one): a search has no planned peak
-    to read it against."""
+    a level broke, limited by the first break of the first broken level judged (not the run's first break,
+    which may lie in a level not judged), and the headroom over the required rate (None without one): a
+    search has no planned peak to read it against."""
     good, broken = search.last_good_per_s, search.first_broken_per_s
-    if broken is None:  # nothing judged broke (a break on a level not judged says nothing about the site)
+    level = search.first_broken
+    if broken is None or level is None:  # nothing judged broke (a break on a level not judged says nothing)
         return replace(cap, found=False, arrivals_per_s=good or 0.0, broke_at_per_s=None, limited_by=None,
                        broke_at_s=None, headroom=search.headroom)
-    return replace(cap, found=True, arrivals_per_s=good or 0.0, broke_at_per_s=broken, headroom=search.headroom)
+    return replace(cap, found=True, arrivals_per_s=good or 0.0, broke_at_per_s=broken, limited_by=level.broke_by,
+                   broke_at_s=level.broke_at_s, headroom=search.headroom)
 
 
 __all__ = ["capacity", "recovery", "search_bracket", "search_capacity", "search_levels"]

@@ -25,17 +25,18 @@ import numpy as np
 import pandas as pd
 
 from ..held import MIN_WINDOW_REQUESTS, Break, ScopeResult
+from ..search import Unjudged
 from ..traffic import LEVEL_PREFIX, Plan, cool_down_phase
 from ..units import SHARE_METRICS, format_ms
 from .seconds import PAUSE_MS, SATURATED_CPU
 
 
 def unjudged_levels(plan: Plan, level_results: Sequence[ScopeResult], counted: Sequence[Break],
-                    seconds: pd.DataFrame, max_late_share: float) -> dict[str, str]:
-    """Per level phase (``level-3``) that cannot be judged, why, as a clause ("it had 3 requests for p95 <
-    300ms, too few to judge: at least 5 are needed"). ``level_results``: every SLO over each level (held.py's
+                    seconds: pd.DataFrame, max_late_share: float) -> dict[str, Unjudged]:
+    """Per level phase (``level-3``) that cannot be judged, why: its kind and a clause ("it had 3 requests
+    for p95 < 300ms, too few to judge (at least 5 are needed)"). ``level_results``: every SLO over each level (held.py's
     scope results); ``seconds``: the analysis's per-second table, indexed by second."""
-    out: dict[str, str] = {}
+    out: dict[str, Unjudged] = {}
     for phase in plan.phases:
         if not phase.name.startswith(LEVEL_PREFIX):
             continue
@@ -69,7 +70,7 @@ def _stall_words(pause_ms: float, cpu: float) -> str:
     return " and ".join(causes)
 
 
-def _stalled_breaks(breaks: Sequence[Break], seconds: pd.DataFrame, level_end: float) -> str | None:
+def _stalled_breaks(breaks: Sequence[Break], seconds: pd.DataFrame, level_end: float) -> Unjudged | None:
     """Why a broken level cannot be judged: each of its breaks needs the seconds loadkit stalled (None: one
     of them is the site's)."""
     worst = (0.0, 0.0)
@@ -83,11 +84,11 @@ def _stalled_breaks(breaks: Sequence[Break], seconds: pd.DataFrame, level_end: f
         if b.slo is not None and b.observed is not None and b.observed - pause_ms > b.slo.limit:
             return None  # over the limit even had every response waited out the longest pause
         worst = (max(worst[0], pause_ms), max(worst[1], cpu))
-    return (f"it broke its service levels only while {_stall_words(*worst)}, so the break may be loadkit's, "
-            "not the site's")
+    return Unjudged("stalled", f"it broke its service levels only while {_stall_words(*worst)}, so the break "
+                    "may be loadkit's, not the site's")
 
 
-def _undelivered(inside: pd.DataFrame, planned: float, max_late_share: float) -> str | None:
+def _undelivered(inside: pd.DataFrame, planned: float, max_late_share: float) -> Unjudged | None:
     """Why a level that held was not delivered: too many of its arrivals late or missing (None: delivered)."""
     if inside.empty or planned <= 0:
         return None
@@ -95,11 +96,11 @@ def _undelivered(inside: pd.DataFrame, planned: float, max_late_share: float) ->
     if missing <= max(1.0, max_late_share * planned):
         return None
     stalls = _stall_words(*_stalls(inside))
-    return (f"loadkit did not deliver it: {missing} of {planned:.0f} planned visitors started late or not at all"
-            + (f" ({stalls})" if stalls else ""))
+    return Unjudged("undelivered", f"loadkit did not deliver it: {missing} of {planned:.0f} planned visitors "
+                    "started late or not at all" + (f" ({stalls})" if stalls else ""))
 
 
-def _too_few(level_results: Sequence[ScopeResult], level: str) -> str | None:
+def _too_few(level_results: Sequence[ScopeResult], level: str) -> Unjudged | None:
     """Why a level that held cannot be judged: an SLO counted too few requests in it (None: every SLO had
     enough)."""
     for r in level_results:
@@ -108,8 +109,8 @@ def _too_few(level_results: Sequence[ScopeResult], level: str) -> str | None:
         needed = 1 if r.slo.metric in SHARE_METRICS else MIN_WINDOW_REQUESTS
         if r.requests < needed:
             what = "visits" if r.slo.journey is not None else "requests"
-            return (f"it had {r.requests} {what} for {r.slo.name}, too few to judge (at least {needed} are "
-                    "needed)")
+            return Unjudged("too_few", f"it had {r.requests} {what} for {r.slo.name}, too few to judge (at least "
+                            f"{needed} are needed)")
     return None
 
 

@@ -102,7 +102,8 @@ def search_part(search: Bracket) -> dict[str, Any]:
             "converged": search.converged, "ended_by": search.ended_by, "ended_because": ended_words(search),
             "required_per_s": number(search.required_per_s),
             "levels": [{"rate_per_s": number(lv.rate), "start_s": number(lv.start_s, 1),
-                        "held": lv.held if lv.judged else None, "not_judged": lv.not_judged}
+                        "held": lv.held if lv.judged else None,
+                        "not_judged": lv.not_judged.words if lv.not_judged is not None else None}
                        for lv in search.levels]}
 
 

@@ -29,12 +29,7 @@ def render_markdown(model: ReportModel) -> str:
                if t["planned_arrivals"] is not None else f"| journeys walked | {t['delivered_arrivals']} |"),
               f"| requests | {tot['requests']} ({format_percent(tot['error_rate'])} failed) |",
               f"| p95 / p99 | {format_ms(tot['p95_ms'])} / {format_ms(tot['p99_ms'])} |"]
-    headroom = headroom_words(cap, unit)
-    limited = f" ({md_text(cap['limited_by'])}; {headroom})" if cap.get("found") and headroom else ""
-    if cap.get("search") is not None:  # a search's headroom is over its required rate, found or not
-        limited = " (" + "; ".join(md_text(p) for p in (cap.get("limited_by") if cap.get("found") else None,
-                                                           headroom) if p) + ")" if headroom else ""
-    lines.append(f"| capacity | {md_text(model.capacity_figure)}{limited} |")
+    lines.append(f"| capacity | {md_text(model.capacity_figure)}{capacity_note(cap, unit)} |")
     if model.scenario_errors.get("count"):
         lines.append(f"| scenario errors | {model.scenario_errors['count']:,} (the scenario's, not counted against "
                      "the site) |")
@@ -56,6 +51,16 @@ def render_markdown(model: ReportModel) -> str:
     lines += ["", f"<sub>loadkit {md_text(model.run.get('loadkit_version'))}, "
                   f"{md_text(model.run.get('started_at'))}, target {md_text(model.run.get('target'))}</sub>", ""]
     return "\n".join(lines)
+
+
+def capacity_note(cap: dict[str, Any], unit: str) -> str:
+    """Beside the capacity figure: what broke first whenever the capacity was found, and the headroom
+    when there is one (" (latency; headroom 1.67x)"), as the HTML report's figure says them. A planned
+    run's headroom only beside a found capacity; a search's, over its required rate, found or not."""
+    limited_by = cap.get("limited_by") if cap.get("found") else None
+    headroom = headroom_words(cap, unit) if limited_by or cap.get("search") is not None else ""
+    parts = [md_text(p) for p in (limited_by, headroom) if p]
+    return f" ({'; '.join(parts)})" if parts else ""
 
 
 MAX_CUT_SHORT_ROWS = 10

@@ -46,5 +46,5 @@ class RunOutcome:
     disk_full: str | None = None  # when the disk filled up and the load was stopped
     # where the cut-short visitors stood: [{journey, step_index, step, visitors}] (run/walking.py)
     cut_short_at: list[dict[str, Any]] = field(default_factory=list)
-    # a capacity search: why it stopped, {ended_by, level, reason} (run/searching.py); None for other plans
+    # a capacity search: why it stopped, {ended_by, level, reason, kind?} (run/searching.py); None for other plans
     search: dict[str, Any] | None = None

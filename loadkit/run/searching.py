@@ -30,7 +30,7 @@ from gevent.event import Event
 
 from .. import data as rundata
 from ..scenario import SEARCH_WINDOW_S, SearchTraffic
-from ..search import Level, SearchLimits, bracket, limits_of, next_rate
+from ..search import Level, SearchLimits, Unjudged, bracket, limits_of, next_rate
 from ..traffic import Plan, level_times, plan_to_dict, search_plan
 from .arrivals import Crew
 from .job import RunJob
@@ -62,7 +62,8 @@ class SearchDriver:
     judge: Callable[[Path], list[Level]] = judge_levels
     starts: list[tuple[float, float]] = field(default_factory=list)  # (start, rate) of each level
     outcomes: list[tuple[float, bool]] = field(default_factory=list)  # (rate, held) of each judged level
-    # why the search stopped, for run.json's ``search``: {ended_by, level, reason} (None: still running)
+    # why the search stopped, for run.json's ``search``: {ended_by, level, reason}, and with ended_by
+    # "not_judged" the reason's ``kind`` (search.UnjudgedKind) (None: still running)
     ended: dict[str, Any] | None = None
 
     @property
@@ -137,18 +138,19 @@ class SearchDriver:
         """Whether level ``n`` held, judged from the run directory (None: it could not be judged, and
         :attr:`ended` says why: the next level would be a guess, so the search stops)."""
         self.flush()
-        why: str | None
+        why: Unjudged | None
         try:
             levels = gevent.get_hub().threadpool.apply(self.judge, (self.job.out,))
         except Exception as exc:  # noqa: BLE001 - the search stops; the run and its reports go on
             # The reports and the status line say it in words; the error itself, a bug's, goes to run.log.
             log.error("search: the analysis of level %d raised %s: %s", n, type(exc).__name__, exc)
-            why = "loadkit's analysis of it failed (run.log has the error)"
+            why = Unjudged("analysis_failed", "loadkit's analysis of it failed (run.log has the error)")
         else:
-            why = "it is missing from the plan on disk" if len(levels) < n else levels[n - 1].not_judged
+            why = Unjudged("analysis_failed", "it is missing from the plan on disk") if len(levels) < n else \
+                levels[n - 1].not_judged
             if why is None:
                 return levels[n - 1].held
-        self.ended = {"ended_by": "not_judged", "level": n, "reason": why}
+        self.ended = {"ended_by": "not_judged", "level": n, "reason": why.words, "kind": why.kind}
         log.error("search: level %d (%.3g/s) could not be judged: %s; the search stops here", n, rate, why)
         self.job.on_status(f"search: level {n} could not be judged: {why}; done")
         return None
