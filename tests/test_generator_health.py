@@ -164,3 +164,24 @@ def test_errors_in_paused_seconds_are_the_sites_answers(tmp_path: Path) -> None:
     assert all(r.passed for r in analysis.undisturbed_slo_results)  # held without those seconds
     assert verdict.verdict == "fails", verdict.reasons
     assert verdict.reasons[0].startswith("The error rate of all requests reached"), verdict.reasons
+
+
+def test_one_late_visitor_of_a_short_run_is_tolerated_and_two_are_not(tmp_path: Path) -> None:
+    # A 2 s smoke run of 10 visitors: 2% of the plan is a fifth of a visitor, so a single visitor started late
+    # by one stall of the machine would make any short run inconclusive. One is tolerated (as in a search's
+    # level, analysis/levels.py); two of ten are 20% of the plan, and are not.
+    smoke = {"traffic": {"profile": "constant", "rate": "5/s", "duration": "2s"},
+             "journeys": [{"name": "j", "steps": [{"get": "/"}]}], "slos": [{"metric": "p95", "below": "500ms"}],
+             "verdict": {"headroom_probe": False}}
+
+    def late(n: int) -> Any:
+        def generator(t: int, started: int) -> dict[str, Any]:
+            return {"late": n, "hiccup_ms": 138.0, "cpu": 2.0} if t == 0 else healthy_generator(t, started)
+        return generator
+
+    one, verdict = judged(tmp_path / "one", late(1), **smoke)
+    assert (one.traffic.planned_arrivals, one.traffic.late_arrivals) == (10, 1)
+    assert verdict.verdict == "survives", verdict.reasons
+    _, verdict = judged(tmp_path / "two", late(2), **smoke)
+    assert verdict.verdict == "inconclusive", verdict.reasons
+    assert verdict.reasons[0].startswith("The machine paused loadkit for up to 138 ms"), verdict.reasons
