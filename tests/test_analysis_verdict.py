@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pandas import testing as pd_testing
 
 from loadkit.analysis import analyze
 from loadkit.data import load_run
@@ -236,6 +237,35 @@ def test_requests_done_are_counted_in_the_second_they_ended(tmp_path: Path) -> N
         assert s.loc[t, "failed_done"] == (post.loc[t - 10, "failures"] if t >= 40 else 0)
     assert s.loc[42, "failed_done"] == post.loc[32, "failures"] > 0  # the timeouts, ten seconds on
     assert int(s["completed"].sum() + s["failed_done"].sum()) == analysis.totals.requests
+
+
+def test_histogram_entries_counted_a_slice_at_a_time_give_the_same_figures(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """The per-entry passes (requests by the second they ended, the latency distribution, grouped percentiles)
+    walk the histogram entries in slices to bound memory; slices that cut rows anywhere change no figure."""
+    import loadkit.aggregate as aggregate
+    from loadkit.data import HistogramTable
+
+    # rows without entries among rows with some: each entry belongs to the row it was written in
+    table = aggregate.Exploded(HistogramTable.of([{}, {"i": [1, 2], "c": [1, 1]}, {}, {}, {"i": [3], "c": [2]},
+                                                  {"i": [4, 5, 6], "c": [1, 1, 1]}, {}]))
+    assert table.rows_of(slice(0, 6)).tolist() == [1, 1, 4, 5, 5, 5]
+    assert table.rows_of(slice(2, 4)).tolist() == [4, 5]
+
+    def shape(t: int, endpoint: str, rate: float) -> tuple[list[float], dict[str, int]]:
+        n = max(1, int(round(rate)))
+        slow = 2_500.0 if endpoint == "GET /" else 40.0
+        return [slow * (1 + (i % 7) / 10) for i in range(n)], ({"timeout": 1} if t % 11 == 0 else {})
+
+    run = load_run(make_run_dir(tmp_path / "r", scenario_doc(), shape))
+    whole = analyze(run)
+    monkeypatch.setattr(aggregate, "_ENTRY_SLICE", 7)  # a prime, so slices end inside rows
+    sliced = analyze(run)
+    assert len(run.hist.idx) > 20 * 7
+    pd_testing.assert_frame_equal(sliced.seconds, whole.seconds)
+    pd_testing.assert_frame_equal(sliced.latency_distribution, whole.latency_distribution)
+    pd_testing.assert_frame_equal(sliced.endpoints, whole.endpoints)
+    assert whole.seconds["completed"].sum() > 0 and whole.latency_distribution["count"].sum() == whole.totals.requests
 
 
 def test_an_endpoint_that_broke_on_response_time_is_scaled_by_at_least_its_factor(tmp_path: Path) -> None:
