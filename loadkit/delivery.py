@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from .analysis import PAUSE_MS, SATURATED_CPU, Analysis, SloResult
+from .traffic import LEVEL_PREFIX
 from .units import SHARE_METRICS, format_clock, format_ms
 
 METRIC_WORDS = {"p50": "median (p50) response time", "p75": "p75 response time", "p90": "p90 response time",
@@ -49,6 +50,27 @@ def undisturbed_break(analysis: Analysis, result: SloResult) -> bool:
         if clean.slo.name == result.slo.name and clean.scope == result.scope:
             return not clean.passed
     return True
+
+
+def judged_levels_delivery(analysis: Analysis, planned: int, late_or_dropped: int,
+                           missing: int) -> tuple[int, int, int]:
+    """A search's arrivals without those of its levels not judged (planned, late or dropped, missing): such a
+    level is set aside with its reason (analysis/levels.py), often loadkit's own shortfall, and the search
+    ran it again; its arrivals say nothing of the levels that decided."""
+    search, s = analysis.search, analysis.seconds
+    if search is None:
+        return planned, late_or_dropped, missing
+    levels = [p for p in analysis.plan.phases if p.name.startswith(LEVEL_PREFIX)]
+    for phase, level in zip(levels, search.levels, strict=False):
+        if level.not_judged is None:
+            continue
+        inside = s[(s["t"] >= phase.start) & (s["t"] < phase.end)]
+        level_planned = round(analysis.plan.integral(phase.start, phase.end))
+        started = int(inside["started"].sum())
+        planned -= level_planned
+        late_or_dropped -= int(inside["late"].sum() + inside["dropped"].sum())
+        missing -= max(0, level_planned - started)
+    return max(planned, 0), max(late_or_dropped, 0), max(missing, 0)
 
 
 def _late_share(analysis: Analysis, flag: Callable[[int, int], bool]) -> float:
@@ -154,5 +176,5 @@ def disturbed_only_sentence(analysis: Analysis, failures: Sequence[SloResult]) -
             + (", or with more --workers." if saturated_s else "."))
 
 
-__all__ = ["METRIC_WORDS", "disturbed_between", "disturbed_only_sentence", "lost_workers_sentence",
-           "undelivered_sentence", "undisturbed_break"]
+__all__ = ["METRIC_WORDS", "disturbed_between", "disturbed_only_sentence", "judged_levels_delivery",
+           "lost_workers_sentence", "undelivered_sentence", "undisturbed_break"]

@@ -25,7 +25,8 @@ if TYPE_CHECKING:
     from .traffic import Plan
 
 __all__ = ["ENDINGS", "LOWEST_RATE", "Bracket", "Level", "SearchLimits", "Unjudged", "UnjudgedKind", "bracket",
-           "ended_words", "level_outcomes", "limits_of", "next_rate", "required_rate", "unjudged_of"]
+           "ended_words", "level_outcomes", "limits_of", "next_rate", "ran_again_words", "required_rate",
+           "unjudged_of"]
 
 # Below this many arrivals per second a search that broke at its first level stops going down: the site
 # breaks at any load worth measuring.
@@ -136,6 +137,16 @@ def ended_words(search: Bracket, unit: str = "visitors/s") -> str:
         return (f"level {number} ({lv.rate:.3g} {unit}) could not be judged: {lv.not_judged}, so the search "
                 "stopped there")
     return _ENDED_BY.get(search.ended_by, f"the search stopped ({search.ended_by})")
+
+
+def ran_again_words(search: Bracket, unit: str = "visitors/s") -> list[str]:
+    """A sentence per level the search could not judge and ran again (run/searching.py), so that two
+    levels at one rate read as what happened: "Level 1 (20 visitors/s) could not be judged (loadkit did not
+    deliver it: ...), so it ran again: the bracket leaves it out." """
+    last = len(search.levels) - 1
+    return [f"Level {i + 1} ({lv.rate:.3g} {unit}) could not be judged ({lv.not_judged}), so it ran again: the "
+            "bracket leaves it out." for i, lv in enumerate(search.levels)
+            if lv.not_judged is not None and i < last and search.levels[i + 1].rate == lv.rate]
 
 
 def limits_of(scenario: Scenario, rate_scale: float = 1.0, duration_scale: float = 1.0) -> SearchLimits:

@@ -32,6 +32,7 @@ from .analysis import Analysis, SloResult
 from .delivery import (
     METRIC_WORDS,
     disturbed_between,
+    judged_levels_delivery,
     disturbed_only_sentence,
     lost_workers_sentence,
     undelivered_sentence,
@@ -43,7 +44,7 @@ from .audience import audience_limit
 from .business import journey_sentence, order_sentences, orders
 from .scale import scale_sentence, what_to_scale
 from .scenario import Business, VerdictPolicy
-from .search import LOWEST_RATE, Bracket, UnjudgedKind, ended_words, required_rate
+from .search import LOWEST_RATE, Bracket, UnjudgedKind, ended_words, ran_again_words, required_rate
 from .traffic import PhaseName
 from .units import format_clock, format_duration, format_metric, format_ms, format_percent
 from .verdict_words import (capacity_figure, metric_words, plateau_sentence, rate_unit, scope_label,
@@ -145,7 +146,7 @@ def _judge_search(analysis: Analysis, policy: VerdictPolicy, search: Bracket) ->
     need = required_rate(analysis.scenario, analysis.plan)
     good, broken = search.last_good_per_s, search.first_broken_per_s
     undelivered = _not_delivered(analysis, policy) + _not_measured(analysis)
-    context = _context(analysis, policy)
+    context = ran_again_words(search, unit) + _context(analysis, policy)
     evidence = _broke_first(analysis) + _search_scale(analysis, policy, need)
     if need is not None and broken is not None and broken <= need * 1.001:
         # A level at or below the required rate broke: conclusive even with less load delivered than planned.
@@ -268,6 +269,9 @@ def _not_delivered(analysis: Analysis, policy: VerdictPolicy) -> list[str]:
                        f"{plan.planned_peak:.0f} were running; the load generator, not the site, was the limit.")
     elif planned and not meta.disk_full:  # a full disk stopped the load: its own reason says so
         missing = max(traffic.dropped_arrivals, planned - traffic.delivered_arrivals)
+        late_or_dropped = traffic.dropped_arrivals + traffic.late_arrivals
+        if analysis.search is not None:  # a search's levels not judged are set aside, their arrivals too
+            planned, late_or_dropped, missing = judged_levels_delivery(analysis, planned, late_or_dropped, missing)
         max_rate = analysis.scenario.safety.max_rate
         # the level the verdict needs (required x peak), not a visit_share range's higher probe
         needed = required_level(analysis, policy) if plan.probe_level else plan.planned_peak
@@ -278,7 +282,7 @@ def _not_delivered(analysis: Analysis, policy: VerdictPolicy) -> list[str]:
             out.append(f"The scenario's safety.max_rate of {max_rate:.3g}/s held the load below the plan (peak "
                        f"{needed:.3g}/s): {traffic.delivered_arrivals} of {planned} planned visitors "
                        "started, so the plan was not tested.")
-        elif (traffic.dropped_arrivals + traffic.late_arrivals > allowed or missing > allowed) and not lost:
+        elif (late_or_dropped > allowed or missing > allowed) and not lost:
             out.append(undelivered_sentence(analysis))
     return out
 

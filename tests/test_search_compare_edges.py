@@ -74,13 +74,34 @@ def test_a_level_whose_analysis_raised_is_reported_in_words_and_the_error_goes_t
     driver = SearchDriver(job, None, Event(), lambda: None, lambda: 0.0, lambda plan: None,  # type: ignore[arg-type]
                           judge=broken_analysis)
     with caplog.at_level(logging.ERROR, logger="loadkit.run"):
-        assert driver._judged(2, 40.0) is None
+        why = driver._judged(2)
+        assert isinstance(why, Unjudged) and why.kind == "analysis_failed"
+        assert driver._runs_again(2, 40.0, why, room=True) is False  # it would fail again: the search stops
     assert driver.ended == {"ended_by": "not_judged", "level": 2,
                             "reason": "loadkit's analysis of it failed (run.log has the error)",
                             "kind": "analysis_failed"}
     assert said == ["search: level 2 could not be judged: loadkit's analysis of it failed (run.log has the error); "
                     "done"]
     assert "KeyError" in caplog.text and "hiccup_ms" in caplog.text  # the error itself, for whoever debugs it
+
+
+def test_a_level_lost_to_loadkit_runs_again_twice_at_most_and_only_with_room(tmp_path: Path) -> None:
+    said: list[str] = []
+    job = SimpleNamespace(out=tmp_path, on_status=said.append)
+    driver = SearchDriver(job, None, Event(), lambda: None, lambda: 0.0, lambda plan: None)  # type: ignore[arg-type]
+    stalled = Unjudged("stalled", "it broke its service levels only while the machine paused loadkit for up to "
+                                  "300 ms, so the break may be loadkit's, not the site's")
+    assert driver._runs_again(1, 20.0, stalled, room=False) is False  # max_duration leaves no room
+    driver.ended = None
+    assert driver._runs_again(1, 20.0, stalled, room=True) is True
+    assert driver._runs_again(2, 20.0, Unjudged("undelivered", "loadkit did not deliver it"), room=True) is True
+    assert driver.ended is None and said[-1] == "search: level 2 could not be judged: loadkit did not deliver it; " \
+        "running 20/s again"
+    assert driver._runs_again(3, 20.0, stalled, room=True) is False  # two reruns a search, no more
+    assert driver.ended is not None and driver.ended["kind"] == "stalled" and driver.ended["level"] == 3
+    too_few = Unjudged("too_few", "it had 2 requests for p95 < 1s, too few to judge (at least 5 are needed)")
+    assert SearchDriver(job, None, Event(), lambda: None, lambda: 0.0, lambda plan: None,  # type: ignore[arg-type]
+                        )._runs_again(1, 0.4, too_few, room=True) is False  # it would have too few again
 
 
 def test_two_searches_comparison_states_the_bracket_rule_not_resampled_intervals_at_a_planned_peak() -> None:

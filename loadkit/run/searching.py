@@ -5,7 +5,8 @@ levels. The dispatcher (``users.py``) walks :meth:`SearchDriver.arrival_times`, 
 arrivals, then, while the rate is zero (the cool-down), waits for the level's visitors to finish, writes
 the data and the plan so far to the run directory and judges the level with the analysis the verdict
 uses (``analysis.analyze`` over the run directory, whose bracket holds ``search.level_outcomes``: the same
-rule, not a second one). A level that cannot be judged (analysis/levels.py) stops the search, and
+rule, not a second one). A level that cannot be judged (analysis/levels.py) runs again when loadkit's own
+stall or shortfall is why (``RUN_AGAIN``, at most ``MAX_RERUNS`` times); otherwise it stops the search, and
 :attr:`SearchDriver.ended` (run.json's ``search``) says why the search stopped, whatever the reason.
 :func:`loadkit.search.next_rate` names the next level, which starts on the next whole window
 after the cool-down. The plan on disk (``plan.json``) always holds the levels run so far, so an
@@ -39,6 +40,13 @@ __all__ = ["SearchDriver"]
 
 log = logging.getLogger("loadkit.run")
 
+# A level loadkit could not judge because it stalled or did not deliver the level runs again, at the same
+# rate, while max_duration leaves room: the machine's pause, not the site, cost the level, and the next
+# one would be a guess. At most this many times a search (each costs a level and its cool-down). A level
+# with too few requests would have too few again, and a failed analysis would fail again: those stop it.
+RUN_AGAIN = frozenset({"stalled", "undelivered"})
+MAX_RERUNS = 2
+
 
 def judge_levels(run_dir: Path) -> list[Level]:
     """Every level of the search recorded in ``run_dir`` so far, held, broken or not judged (pure: reads
@@ -65,6 +73,7 @@ class SearchDriver:
     # why the search stopped, for run.json's ``search``: {ended_by, level, reason}, and with ended_by
     # "not_judged" the reason's ``kind`` (search.UnjudgedKind) (None: still running)
     ended: dict[str, Any] | None = None
+    reruns: int = 0  # levels run again because loadkit could not judge them (at most MAX_RERUNS)
 
     @property
     def limits(self) -> SearchLimits:
@@ -105,13 +114,17 @@ class SearchDriver:
             self.crew.join(timeout=max(0.0, self.t0() + end + limits.cool_down_s - 1.0 - time.time()))
             if self.stop.is_set():
                 return
-            held = self._judged(n, rate)
-            if held is None:
-                return
-            self.outcomes.append((rate, held))
-            rate = next_rate(self.outcomes, limits)
+            judged = self._judged(n)
             elapsed = time.time() - self.t0()
             start = SEARCH_WINDOW_S * math.ceil(max(end + limits.cool_down_s, elapsed) / SEARCH_WINDOW_S - 1e-9)
+            if isinstance(judged, Unjudged):
+                if self._runs_again(n, rate, judged, start + limits.level_s + limits.cool_down_s
+                                    <= limits.max_duration_s):
+                    continue
+                return
+            held = judged
+            self.outcomes.append((rate, held))
+            rate = next_rate(self.outcomes, limits)
             words = "held" if held else "broke the service levels"
             if rate is not None and start + limits.level_s + limits.cool_down_s > limits.max_duration_s:
                 self.ended = {"ended_by": "max_duration", "level": n, "reason": None}
@@ -134,23 +147,28 @@ class SearchDriver:
         # in a thread: the write waits for the disk, and the load's event loop must not
         gevent.get_hub().threadpool.apply(rundata.write_json_atomic, (self.job.out / rundata.PLAN, plan_to_dict(plan)))
 
-    def _judged(self, n: int, rate: float) -> bool | None:
-        """Whether level ``n`` held, judged from the run directory (None: it could not be judged, and
-        :attr:`ended` says why: the next level would be a guess, so the search stops)."""
+    def _runs_again(self, n: int, rate: float, why: Unjudged, room: bool) -> bool:
+        """Level ``n`` could not be judged: whether it runs again (``RUN_AGAIN``, while there are reruns
+        left and ``room`` before max_duration), or else the search stops and :attr:`ended` says why."""
+        if why.kind in RUN_AGAIN and self.reruns < MAX_RERUNS and room:
+            self.reruns += 1
+            log.warning("search: level %d (%.3g/s) could not be judged: %s; it runs again", n, rate, why)
+            self.job.on_status(f"search: level {n} could not be judged: {why}; running {rate:.3g}/s again")
+            return True
+        self.ended = {"ended_by": "not_judged", "level": n, "reason": why.words, "kind": why.kind}
+        log.error("search: level %d (%.3g/s) could not be judged: %s; the search stops here", n, rate, why)
+        self.job.on_status(f"search: level {n} could not be judged: {why}; done")
+        return False
+
+    def _judged(self, n: int) -> bool | Unjudged:
+        """Whether level ``n`` held, judged from the run directory, or why it could not be judged."""
         self.flush()
-        why: Unjudged | None
         try:
             levels = gevent.get_hub().threadpool.apply(self.judge, (self.job.out,))
         except Exception as exc:  # noqa: BLE001 - the search stops; the run and its reports go on
             # The reports and the status line say it in words; the error itself, a bug's, goes to run.log.
             log.error("search: the analysis of level %d raised %s: %s", n, type(exc).__name__, exc)
-            why = Unjudged("analysis_failed", "loadkit's analysis of it failed (run.log has the error)")
-        else:
-            why = Unjudged("analysis_failed", "it is missing from the plan on disk") if len(levels) < n else \
-                levels[n - 1].not_judged
-            if why is None:
-                return levels[n - 1].held
-        self.ended = {"ended_by": "not_judged", "level": n, "reason": why.words, "kind": why.kind}
-        log.error("search: level %d (%.3g/s) could not be judged: %s; the search stops here", n, rate, why)
-        self.job.on_status(f"search: level {n} could not be judged: {why}; done")
-        return None
+            return Unjudged("analysis_failed", "loadkit's analysis of it failed (run.log has the error)")
+        if len(levels) < n:
+            return Unjudged("analysis_failed", "it is missing from the plan on disk")
+        return levels[n - 1].not_judged or levels[n - 1].held
