@@ -46,7 +46,8 @@ DECLARED = _declared_all()
 
 
 def test_the_package_faces_declare_all() -> None:
-    faces = {"loadkit", "loadkit.analysis", "loadkit.demo", "loadkit.report", "loadkit.run", "loadkit.scenario"}
+    faces = {"loadkit", "loadkit.analysis", "loadkit.demo", "loadkit.report", "loadkit.run", "loadkit.scenario",
+             "loadkit.verdict"}
     assert faces <= set(DECLARED), faces - set(DECLARED)
 
 

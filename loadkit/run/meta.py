@@ -39,7 +39,7 @@ def start_meta(job: RunJob, preflight_check: dict[str, Any], rehearsal: dict[str
 
 def end_meta(job: RunJob, outcome: RunOutcome) -> dict[str, Any]:
     """What ``run.json`` learns once the load has ended."""
-    problems = [outcome.saturated] if outcome.saturated else []  # lost workers: verdict.py names them
+    problems = [outcome.saturated] if outcome.saturated else []  # lost workers: verdict/common.py names them
     disk = [f"The run cannot be judged: {outcome.disk_full}."] if outcome.disk_full else []
     return {
         "t0": outcome.started_at, "duration_s": round(outcome.duration_s, 3), "load_s": round(outcome.load_s, 3),
