@@ -20,7 +20,7 @@ from ..traffic import Plan
 from .arrivals import Crew, drain_timeout
 from .browser import cache_dns
 from .job import RunJob
-from .locustfile import LocustfileVisitors
+from .locustfile_visitors import LocustfileVisitors
 from .recorder import Recorder
 from .visitors import DataPool, VisitorFactory
 

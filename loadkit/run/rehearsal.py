@@ -3,7 +3,7 @@
 It goes through the same client as the load (:class:`~loadkit.run.visitors.VisitorFactory`, or the user's
 own Locust classes for a scenario with a ``locustfile:``), but on an event hook of its own: its requests are
 not part of the measured run. A locustfile's ``MarkovTaskSet`` is walked along its transitions until
-every task reachable from its first has run once (:func:`~loadkit.run.locustfile.markov_tour`). Think
+every task reachable from its first has run once (:func:`~loadkit.run.locustfile_visitors.markov_tour`). Think
 times are skipped (nothing waits on them at rest); a page's assets are
 fetched as in the load. A step that fails here with a client error (a 4xx other than 408 and 429), a check
 that does not match, an extraction that finds nothing or an unexpected status, and a locustfile task that
@@ -35,7 +35,7 @@ from ..redaction import redact_text, secret_values
 from ..scenario import CsvSource, Journey, ListSource, RangeSource, Scenario, Step
 from ..scenario_errors import LOCUSTFILE_EXCEPTION
 from .client import VisitorClient
-from .locustfile import _close, markov_tour
+from .locustfile_visitors import _close, markov_tour
 from .kinds import RequestFailure, failure_kind, failure_status
 from .visitors import DataPool, VisitorFactory
 
