@@ -6,6 +6,7 @@ where a bare number is unambiguous, and raises ``ValueError`` with a full senten
 
 from __future__ import annotations
 
+import math
 import re
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h)")
@@ -114,17 +115,23 @@ def format_clock(seconds: float) -> str:
 
 
 def format_percent(fraction: float | None) -> str:
-    """Render a fraction as a percentage with sensible precision."""
+    """Render a fraction as a percentage, the same way for a limit and an observed share wherever it shows.
+
+    The rule: at most two decimals, trailing zeros dropped (``0%``, ``1%``, ``1.2%``, ``12.35%``); a value that
+    is not zero never reads ``0%`` and one short of 100% never reads ``100%``: such a value keeps the fewest
+    further decimals that tell it apart (``0.004%``, ``99.999%``). ``n/a`` when unknown.
+    """
     if fraction is None:
         return "n/a"
     pct = fraction * 100
-    if pct == 0:
-        return "0%"
-    if pct < 0.1:
-        return f"{pct:.3f}%"
-    if pct < 10:
-        return f"{pct:.2f}%"
-    return f"{pct:.1f}%"
+    if not math.isfinite(pct):
+        return f"{pct}%"
+    size, decimals = abs(pct), 2
+    while size != 0 and decimals < 12 and (round(size, decimals) == 0 or
+                                           (size != 100 and round(size, decimals) == 100)):
+        decimals += 1
+    text = f"{pct:.{decimals}f}".rstrip("0").rstrip(".")
+    return "0%" if text in ("0", "-0") else f"{text}%"
 
 
 SHARE_METRICS = frozenset({"error_rate", "success_rate"})  # SLO metrics that are shares, not times

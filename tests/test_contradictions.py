@@ -132,7 +132,7 @@ def test_a_break_reached_only_by_a_visit_share_range_is_not_at_risk(tmp_path: Pa
     assert cap["found"] and cap["headroom"] >= 1.5
     assert summary["verdict"] == "survives", summary["reasons"]
     assert not any("below the 1.5x required" in r for r in summary["reasons"])
-    assert "the high estimate (0.40%) would break" in summary["audience"]["sentence"]
+    assert "the high estimate (0.4%) would break" in summary["audience"]["sentence"]
 
 
 def test_a_max_rate_above_the_required_level_is_not_inconclusive(tmp_path: Path) -> None:

@@ -148,4 +148,4 @@ def test_journeys_reach_the_history_json_and_page(runs: Path, tmp_path: Path) ->
         [{"name": "buy", "started": 100, "completed": 62, "success_rate": 0.62, "p95_ms": 9100.0}]]
     html = render_history_html(history, tmp_path / "history.html")
     assert "checkout: journey buy: visits completed" in html
-    assert "buy 62.0%" in html and "buy 99.0%" in html
+    assert "buy 62%" in html and "buy 99%" in html

@@ -228,3 +228,60 @@ def test_job_summary_fits_4_kb_of_utf8_without_cutting_a_character(tmp_path: Pat
     assert cap_utf8("ab€\n" * 3, 100) == "ab€\n" * 3  # what fits is kept whole
     capped = cap_utf8("x" * 10 + "\n" + "€" * 50, 60)
     assert len(capped.encode("utf-8")) <= 60 and capped.startswith("x" * 10)
+
+
+PERCENT = re.compile(r"-?\d+(?:\.\d+)?%")
+# the rule (docs/verdict.md, units.format_percent): at most two decimals unless a nonzero share needs more
+# to read above 0%, and never a trailing zero
+RULE = re.compile(r"(?:0|[1-9]\d*)(?:\.\d*[1-9])?%")
+
+
+def test_slo_shares_read_the_same_as_limits_and_as_observed_values_in_every_renderer(tmp_path: Path) -> None:
+    """An error-rate limit and the observed share are written one way in the HTML SLO table, summary.md,
+    junit.xml and the reasons: "1%" beside "0%", never "1.00%" beside "0%"."""
+    from loadkit.units import format_percent
+
+    slos = [{"metric": "error_rate", "below": "1%"}, {"metric": "error_rate", "below": "0.1%", "phase": "peak"},
+            {"endpoint": "GET /", "metric": "error_rate", "below": "2.5%"}]
+
+    def errors_at_peak(t: int, endpoint: str, rate: float) -> tuple[list[float], dict[str, int]]:
+        n = max(1, int(round(rate)))
+        return [30.0] * n, ({"http_500": 1} if t == 25 and endpoint == "POST /checkout" else {})
+
+    clean = make_run_dir(tmp_path / "clean", scenario_doc(slos=slos), lambda t, e, r: ([30.0] * max(1, int(r)), {}))
+    broken = make_run_dir(tmp_path / "broken", scenario_doc(slos=slos), errors_at_peak)
+    for run in (clean, broken):
+        render_run_dir(run)
+        summary = json.loads((run / "summary.json").read_text())
+        assert {s["threshold"] for s in summary["slos"]} == {0.01, 0.001, 0.025}
+        html = unescape((run / "report.html").read_text())
+        table = html[html.index("<th>limit</th>"):]
+        table = table[:table.index("</table>")]
+        markdown = (run / "summary.md").read_text()
+        rows = [line for line in markdown.splitlines() if line.startswith("| error\\_rate")]
+        junit = (run / "junit.xml").read_text()
+        for slo in summary["slos"]:
+            if slo["metric"] != "error_rate":
+                continue
+            limit, observed = format_percent(slo["threshold"]), format_percent(slo["observed"])
+            assert RULE.fullmatch(limit) and RULE.fullmatch(observed), (limit, observed)
+            cells = f"<td class=\"num\">{observed}"
+            assert cells in table and f"<td class=\"num\">{limit}</td>" in table, (observed, limit, table)
+            assert any(f"| {observed} | {limit} |" in row for row in rows), (observed, limit, rows)
+        assert [format_percent(x) for x in (0.01, 0.001, 0.025)] == ["1%", "0.1%", "2.5%"]
+        # every share any renderer wrote follows the rule: no "1.00%", no "0.100%", no "25.0%"
+        texts = {"report.html": table, "summary.md": markdown, "junit.xml": junit,
+                 "reasons": "\n".join(summary["reasons"])}
+        for name, text in texts.items():
+            odd = [p for p in PERCENT.findall(text) if not RULE.fullmatch(p)]
+            assert not odd, (name, odd)
+    clean_summary = json.loads((clean / "summary.json").read_text())
+    assert {format_percent(s["observed"]) for s in clean_summary["slos"] if s["metric"] == "error_rate"} == {"0%"}
+    broken_summary = json.loads((broken / "summary.json").read_text())
+    # a single failure among hundreds of requests is a small share, yet not "0%"
+    shares = [s["observed"] for s in broken_summary["slos"] if s["phase"] == "peak" and s["endpoint"] is None]
+    assert shares and all(0 < share < 0.005 for share in shares) and "0%" not in {format_percent(s) for s in shares}
+    failed = [s for s in broken_summary["slos"] if not s["passed"]]
+    assert failed and failed[0]["threshold"] == 0.001
+    junit = (broken / "junit.xml").read_text()
+    assert re.search(r"error_rate \d+(\.\d{1,2})?% &gt; 0\.1% during the peak", junit), junit

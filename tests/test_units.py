@@ -1,6 +1,7 @@
 import pytest
 
-from loadkit.units import format_clock, format_metric, format_ms, parse_duration, parse_percent, parse_rate
+from loadkit.units import (format_clock, format_metric, format_ms, format_percent, parse_duration, parse_percent,
+                           parse_rate)
 
 
 @pytest.mark.parametrize("text,seconds", [("45s", 45), ("2m", 120), ("1m30s", 90), ("250ms", 0.25),
@@ -45,7 +46,15 @@ def test_formatting() -> None:
 
 
 def test_an_slo_metric_is_shown_in_its_unit() -> None:
-    assert format_metric("error_rate", 0.012) == "1.20%"
+    assert format_metric("error_rate", 0.012) == "1.2%"
     assert format_metric("p95", 812.0) == "812 ms"
     assert format_metric("p99", 1250.0) == "1.25 s"
     assert format_metric("error_rate", None) == format_metric("p50", None) == "n/a"
+
+
+@pytest.mark.parametrize("fraction,text", [
+    (0.0, "0%"), (0.01, "1%"), (0.012, "1.2%"), (0.1234, "12.34%"), (0.155, "15.5%"), (1.0, "100%"),
+    (0.00004, "0.004%"), (0.0000012, "0.0001%"), (0.99999, "99.999%"), (0.9999, "99.99%"), (None, "n/a")])
+def test_a_share_has_at_most_two_decimals_without_trailing_zeros_and_never_reads_0_or_100_when_it_is_not(
+        fraction: float | None, text: str) -> None:
+    assert format_percent(fraction) == text

@@ -19,6 +19,7 @@ from .. import data as rundata
 from ..errors import DiskFullError, is_disk_full
 from .export import LiveExport
 from ..traffic import Plan
+from ..units import format_percent
 from .job import RunJob
 from .observe import SiteSampler
 from .outcome import Progress, RunOutcome
@@ -190,7 +191,7 @@ class Supervisor:
         if rate > abort.error_rate:
             self._bad_since = elapsed if self._bad_since is None else self._bad_since
             if elapsed - self._bad_since >= abort.for_:
-                self.aborted = (f"error rate above {abort.error_rate:.0%} for {abort.for_:g} s "
+                self.aborted = (f"error rate above {format_percent(abort.error_rate)} for {abort.for_:g} s "
                                 f"from {self._bad_since:.0f} s into the run")
                 log.warning("aborted to protect the site: %s", self.aborted)
                 self.stop.set()
