@@ -10,7 +10,7 @@ import json
 import os
 import re
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from .errors import ScenarioError
 from .scenario import HTTP_METHODS, Scenario, mask_query
@@ -52,12 +52,41 @@ def check_step_env(scenario: Scenario, environ: dict[str, str]) -> None:
 
 
 def redact_url(url: str) -> str:
-    """Drop ``user:pass@`` and query values from a URL (for artifacts and logs)."""
+    """Drop ``user:pass@`` and query values from a URL (for artifacts and logs).
+
+    Only the authority carries credentials (RFC 3986: its user-info ends at the authority's last ``@``); an
+    ``@`` in the path, the query or the fragment (``/users/@alice``, ``#a@b``) is data and stays. A URL written
+    without its ``//`` (``http:/user:pass@host``, ``user:pass@host:8080``) has no authority to urllib's parser,
+    so its would-be authority is read as if the ``//`` were there, and its user-info dropped all the same
+    (the rest stays as written: ``http:/host``).
+    Raises ``ValueError`` for a URL urllib cannot split (an unclosed ``[``).
+    """
     parts = urlsplit(url)
+    if not parts.netloc and "@" in url:
+        misplaced = _misplaced_authority(url, parts)
+        if misplaced is not None:
+            return misplaced
+    if "@" not in parts.netloc and not parts.query:
+        return url  # nothing to drop: as written (a rebuilt "http:/x" would read "http:///x")
     netloc = parts.netloc.rpartition("@")[2]
     query = "&".join(f"{kv.split('=', 1)[0]}=***" if "=" in kv else kv for kv in parts.query.split("&")) \
         if parts.query else ""
     return parts._replace(netloc=netloc, query=query).geturl()
+
+
+def _misplaced_authority(url: str, parts: SplitResult) -> str | None:
+    """``url`` as written but for the user-info, when what it wrote before its path is an authority with
+    user-info that lacks the ``//`` making it one (else None: a path such as ``/users/@alice`` is none)."""
+    if parts.scheme in ("http", "https"):  # http:/user:pass@host/x, http:user:pass@host
+        rest = url[len(parts.scheme) + 1:].lstrip("/")
+        prefix = url[:len(url) - len(rest)]
+    elif url.startswith("/"):
+        return None
+    else:  # user:pass@host:8080/x (urllib takes "user" for a scheme)
+        rest, prefix = url, ""
+    if "@" not in urlsplit("//" + rest).netloc:
+        return None
+    return prefix + redact_url("//" + rest).removeprefix("//")
 
 
 def redacted_document(scenario: Scenario) -> dict[str, Any]:

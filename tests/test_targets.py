@@ -19,6 +19,7 @@ from loadkit.errors import ScenarioError, UsageError
 from loadkit.scenario import (check_step_hosts, json_schema, literal_host, parse_scenario, target_problem,
                               url_host)
 from loadkit.scenario.loading import saved_scenario
+from loadkit.redaction import redact_text, redact_url
 from loadkit.scenario.hosts import redacted
 from tests.helpers import read_summary, run_cli, write_scenario
 
@@ -124,6 +125,44 @@ def test_a_target_that_cannot_be_parsed_is_one_line_that_never_repeats_it() -> N
     with pytest.raises(ScenarioError, match="not a valid URL") as caught:
         parse_scenario({**DOC, "target": bad})
     assert "s3cret" not in str(caught.value)
+
+
+@pytest.mark.parametrize("url", [
+    "http://127.0.0.1:8000/users/@alice/profile", "http://127.0.0.1:8000/@alice", "http://127.0.0.1:8000/a@b@c/d",
+    "http://127.0.0.1:8000/p#section@2", "http://127.0.0.1:8000/users/@alice#to@x", "/users/@alice/profile",
+    "users/@alice", "https://[::1]:8443/@me"])
+def test_an_at_sign_in_a_path_or_fragment_is_data_not_credentials(url: str) -> None:
+    """RFC 3986: only the authority's user-info ends in "@"; one in the path or the fragment stays as written."""
+    assert redact_url(url) == url
+    assert redacted(url) == url
+    assert redact_text(f"GET {url} failed", []) == f"GET {url} failed"
+
+
+@pytest.mark.parametrize("url,shown", [
+    ("http://127.0.0.1:8000/search?q=a@b.c", "http://127.0.0.1:8000/search?q=***"),
+    ("http://127.0.0.1:8000/users/@alice?to=bob@x.test#at@y", "http://127.0.0.1:8000/users/@alice?to=***#at@y"),
+    ("http://127.0.0.1:8000/s?@flag", "http://127.0.0.1:8000/s?@flag"),  # a query key without a value
+])
+def test_a_query_with_an_at_sign_keeps_its_path_and_loses_only_its_values(url: str, shown: str) -> None:
+    assert redact_url(url) == redacted(url) == shown
+
+
+@pytest.mark.parametrize("url,shown", [
+    ("http://user:s3cret@127.0.0.1:8000/users/@alice", "http://127.0.0.1:8000/users/@alice"),
+    ("http://user:s3c@ret@127.0.0.1:8000/@a#b@c", "http://127.0.0.1:8000/@a#b@c"),  # an "@" in the password
+    ("https://s3cret@[::1]:8443/x@y?k=s3cret", "https://[::1]:8443/x@y?k=***"),
+    ("http:/user:s3cret@127.0.0.1/users/@alice", "http:/127.0.0.1/users/@alice"),  # its "//" left out
+    ("user:s3cret@127.0.0.1:8080/users/@alice", "127.0.0.1:8080/users/@alice"),
+])
+def test_user_info_is_still_dropped_and_an_at_sign_after_it_kept(url: str, shown: str) -> None:
+    assert redact_url(url) == redacted(url) == shown
+    assert "s3c" not in redact_text(f"see {url} now", ["s3cret"])
+
+
+def test_a_target_message_repeats_an_at_sign_path_as_written(tmp_path: Path) -> None:
+    problem = target_problem("http://u:s3cret@127.0.0.1:8000/shop/@alice/?token=s3cret")
+    assert problem is not None and "'http://127.0.0.1:8000/shop/@alice/?token=***'" in problem[0]
+    assert "s3cret" not in str(problem)
 
 
 @pytest.mark.parametrize("value", ["user:s3cret@127.0.0.1:8080", "user:s3cret@localhost",

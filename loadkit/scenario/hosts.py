@@ -15,7 +15,6 @@ if TYPE_CHECKING:
     from .models import Scenario
 
 DEMO_TARGET = "demo"  # as a target: the embedded demo storefront, asked for by name
-_USERINFO = re.compile(r"[^/?#@]*@")  # "user:pass@", wherever a malformed URL put it
 HOST_PATTERN = r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(:[0-9]{1,5})?$"
 
 
@@ -35,7 +34,10 @@ def target_problem(value: str) -> tuple[str, str] | None:
         return ("is not a valid URL (a '[' without its ']', or a host with characters a host cannot have)",
                 "write it like https://shop.example.com or http://[::1]:8080 (an IPv6 address in brackets)")
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        guess = "http://" + value.strip()
+        written = value.strip()
+        # "http:/host" or "http:host": the slashes were lost, not the scheme
+        guess = (f"{parts.scheme}://{written[len(parts.scheme) + 1:].lstrip('/')}" if parts.scheme in ("http", "https")
+                 else "http://" + written)
         guessed = _split(guess)
         if "://" not in value and guessed is not None and guessed.hostname and _port_ok(guess):
             return (f"{shown!r} is not a URL: a target needs http:// or https:// and a host",
@@ -71,18 +73,13 @@ def _port_ok(url: str) -> bool:
 
 def redacted(url: str) -> str:
     """A URL as it may appear in a message: no ``user:pass@``, no query values ("(an invalid URL)" when it
-    cannot be parsed)."""
+    cannot be parsed). An ``@`` in a path, query or fragment is kept (see :func:`loadkit.redaction.redact_url`)."""
     from ..redaction import redact_url  # redaction imports this package
 
     try:
-        shown = redact_url(url)
+        return redact_url(url)
     except ValueError:  # never the URL itself: it may hold user:pass@ or a token
         return "(an invalid URL)"
-    # "user:pass@host:8080" without "//" (or "http:/user:pass@host"): urlsplit sees no authority, takes the
-    # credentials for a scheme or a path, and redact_url leaves them. A message never needs them: drop
-    # whatever ends in "@" before the query (whose values are already masked).
-    head, sep, query = shown.partition("?")
-    return _USERINFO.sub("", head) + sep + query
 
 
 def host_entry(entry: str) -> tuple[str, int | None] | None:
