@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import ExitCode
+from .scenario_errors import fix_sentences
 from .units import format_clock
 
 if TYPE_CHECKING:
@@ -47,6 +48,7 @@ def scenario_error_lines(summary: dict[str, Any]) -> list[str]:
     lines = [f"scenario errors (the scenario's, not counted against the site): {summary['count']:,}"]
     lines += [f"  - {r['endpoint']}: {r['words']}, {r['count']:,}x from {format_clock(r['first_s'])}"
               for r in summary["by_step"][:10]]
+    lines += [f"  {sentence}" for sentence in fix_sentences(summary)]
     sample = summary.get("sample") or {}
     if sample.get("traceback"):
         lines.append("  traceback of one (redacted):")

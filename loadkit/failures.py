@@ -25,6 +25,8 @@ UNEXPECTED_STATUS = "unexpected_status"  # a status below 400 that the step did 
 CHECK_FAILED = "check_failed"  # ``expect.contains`` or a JSON check did not match
 EXTRACT_FAILED = "extract_failed"
 HOST_NOT_ALLOWED = "host_not_allowed"  # a step's URL led off the target and its allowed hosts (not sent)
+# a locustfile's request that could not be built (no host or scheme, a malformed URL or header): not sent
+INVALID_REQUEST = "invalid_request"
 HTTP_503_RETRY_AFTER = "http_503_retry_after"  # a 503 that says when to come back: load shedding
 HTTP_429 = "http_429"
 
@@ -71,7 +73,8 @@ _KIND_WORDS = {TIMEOUT: "timed out", "connection_timeout": "connection timed out
                DNS: "host name did not resolve", TLS: "TLS (certificate) error",
                CHECK_FAILED: "a check on the page failed", EXTRACT_FAILED: "a value to extract was missing",
                HTTP_503_RETRY_AFTER: "HTTP 503 with Retry-After (shedding load)",
-               HTTP_429: "HTTP 429 Too Many Requests", "error": "request failed"}
+               HTTP_429: "HTTP 429 Too Many Requests", "error": "request failed",
+               INVALID_REQUEST: "request could not be built (the locustfile's mistake)"}
 _CLASS_WORDS = {ErrorClass.SHEDDING.value: "turned away politely", ErrorClass.COLLAPSE.value: "breakdown",
                 ErrorClass.OTHER.value: "other"}
 
@@ -95,6 +98,6 @@ def class_words(cls: str) -> str:
 
 
 __all__ = ["CHECK_FAILED", "COLLAPSE_KINDS", "CONNECTION_ERROR", "CONNECTION_REFUSED", "CONNECTION_RESET", "DNS",
-           "ERROR_CLASSES", "EXTRACT_FAILED", "HOST_NOT_ALLOWED", "HTTP_429", "HTTP_503_RETRY_AFTER", "SHEDDING_KINDS",
-           "TIMEOUT", "TLS", "UNEXPECTED_STATUS", "ErrorClass", "class_words", "error_class", "http_kind",
-           "http_status", "kind_words"]
+           "ERROR_CLASSES", "EXTRACT_FAILED", "HOST_NOT_ALLOWED", "HTTP_429", "HTTP_503_RETRY_AFTER", "INVALID_REQUEST",
+           "SHEDDING_KINDS", "TIMEOUT", "TLS", "UNEXPECTED_STATUS", "ErrorClass", "class_words", "error_class",
+           "http_kind", "http_status", "kind_words"]

@@ -8,7 +8,9 @@ The rule (docs/verdict.md):
   raises is a scenario error, and the run stops before any load.
 - **During the load**, a request the site answered 404 (no such page) or 405 (no such method) is a scenario
   error: a wrong path or method, or a data value naming something the site does not have; load makes a site
-  slow, or answer 5xx, 429 or 503, not 404 or 405. So is any exception raised by a locustfile's own code.
+  slow, or answer 5xx, 429 or 503, not 404 or 405. So is any exception raised by a locustfile's own code,
+  and a request the locustfile built wrong (``invalid_request``: no host or scheme, a malformed URL or header,
+  refused by its client before anything was sent).
   These are counted in ``scenario_errors.jsonl``, never in ``metrics.jsonl``: not in the requests, the error
   rate, the latency figures or the SLOs. A page's assets (``asset: GET ...``) are the site's own links and
   stay site failures.
@@ -22,17 +24,31 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+from .failures import INVALID_REQUEST
+
 SCENARIO_STATUSES = frozenset({404, 405})
 LOCUSTFILE_EXCEPTION = "locustfile_exception"
 MAX_SAMPLES = 10
 
 _KIND_WORDS = {"http_404": "answered 404 (no such page)", "http_405": "answered 405 (method not allowed)",
-               LOCUSTFILE_EXCEPTION: "the locustfile's code raised an exception"}
+               LOCUSTFILE_EXCEPTION: "the locustfile's code raised an exception",
+               INVALID_REQUEST: "sent nothing: the locustfile built the request wrong"}
+# said once for a run with such errors: whose fault it is, and the fix
+_KIND_FIXES = {INVALID_REQUEST: ("The locustfile, not the site, is at fault for the requests it built wrong (no host "
+                                 "or scheme, or a malformed URL or header), which sent nothing: correct them in the "
+                                 "locustfile, with paths that start with / (the host is the target's).")}
 
 
 def kind_words(kind: str) -> str:
     """A scenario error's kind in words."""
     return _KIND_WORDS.get(kind, kind.replace("_", " "))
+
+
+def fix_sentences(summary: dict[str, Any]) -> list[str]:
+    """One sentence per kind of scenario error that has its own fix (a request the locustfile built wrong),
+    naming who is at fault and the fix."""
+    found = dict.fromkeys(str(r.get("kind")) for r in summary.get("by_step", []))
+    return [_KIND_FIXES[kind] for kind in found if kind in _KIND_FIXES]
 
 
 def summarize(rows: list[dict[str, Any]], rehearsal: Any, visits: int, site_requests: int) -> dict[str, Any]:
@@ -76,7 +92,7 @@ def inconclusive_reason(summary: dict[str, Any]) -> str | None:
     first = summary["by_step"][0]
     return (f"Every visit hit a scenario error ({summary['count']:,} in all; {first['endpoint']}: "
             f"{first['words']}), so the site was never really tested: the scenario, not the site, failed. Fix the "
-            "steps listed under Scenario errors and run again.")
+            "steps listed under Scenario errors and run again." + "".join(f" {s}" for s in fix_sentences(summary)))
 
 
 def context_sentence(summary: dict[str, Any]) -> list[str]:
@@ -85,7 +101,8 @@ def context_sentence(summary: dict[str, Any]) -> list[str]:
         return []
     parts = [f"{r['endpoint']} {r['words']}, {r['count']:,} {'time' if r['count'] == 1 else 'times'}"
              for r in summary["by_step"][:3]]
-    return [f"Not counted against the site: {summary['count']:,} scenario errors ({'; '.join(parts)})."]
+    return [f"Not counted against the site: {summary['count']:,} scenario errors ({'; '.join(parts)}).",
+            *fix_sentences(summary)]
 
 
 def for_summary(summary: dict[str, Any]) -> dict[str, Any]:

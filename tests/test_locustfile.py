@@ -212,3 +212,155 @@ def test_an_overloaded_site_reads_as_for_a_scenario(tmp_path: Path, demo_factory
     assert 0 < row["measured_per_s"] <= DemoConfig(slots=1, service_ms=service).capacity_per_s("product") * 1.1
     assert any(r.startswith("What to scale, for the planned peak with 1.5x headroom: product page: ")
                for r in summary["reasons"])
+
+
+BAD_REQUESTS_LOCUSTFILE = '''
+import requests
+from locust import FastHttpUser, HttpUser, task
+
+
+class Requests(HttpUser):
+    visits = 0
+
+    @task
+    def look(self):
+        self.client.get("/products/kitchen-03", name="product page")
+        Requests.visits += 1
+        mistake = Requests.visits % 4  # one visit in four is clean (the first), the others each build one wrong
+        if mistake == 1:  # requests refuses a header value with a line break; Locust reports the failure
+            self.client.get("/products/kitchen-03", headers={"X-Note": "a\\nb"}, name="bad header")
+        elif mistake == 2:  # a custom client (Locust's documented pattern) reports requests' error: no host
+            try:
+                requests.get("/products/kitchen-03", timeout=1)
+            except requests.RequestException as error:
+                self.environment.events.request.fire(request_type="GET", name="custom client", response_time=0,
+                                                     response_length=0, exception=error, response=None,
+                                                     url="/products/kitchen-03", context={})
+        elif mistake == 3:  # a relative URL with no host set: requests raises before anything is sent
+            self.client.base_url = ""
+            self.client.get("/cart", name="no host")
+
+
+class Fast(FastHttpUser):
+    visits = 0
+
+    @task
+    def look(self):
+        self.client.get("/products/garden-02", name="product page")
+        Fast.visits += 1
+        mistake = Fast.visits % 3
+        if mistake == 1:  # geventhttpclient looks the empty host up, and reports the failure
+            self.client.get("http:///cart", name="empty host")
+        elif mistake == 2:  # glued to the port: geventhttpclient raises before anything is sent
+            self.client.get("products/garden-02", name="no slash")
+'''
+
+
+RAISED_REQUESTS_LOCUSTFILE = '''
+from locust import FastHttpUser, HttpUser, task
+
+
+class NoHost(HttpUser):
+    @task
+    def look(self):
+        self.client.base_url = ""
+        self.client.get("/cart")
+
+
+class Glued(FastHttpUser):
+    @task
+    def look(self):
+        self.client.get("products/garden-02")
+'''
+
+
+def test_a_request_the_locustfile_built_wrong_is_its_scenario_error_not_the_sites(tmp_path: Path,
+                                                                                  shop: Any) -> None:
+    """Requests that could not even be built (no host or scheme, a malformed URL or header), whether the client
+    reported them (HttpUser's InvalidHeader, a custom client's MissingSchema, FastHttpUser's lookup of an empty
+    host) or raised them (HttpUser's MissingSchema, FastHttpUser's unreadable port), sent nothing to the site:
+    they are the locustfile's scenario errors (invalid_request), never the site's failures, and the report
+    says so in one sentence with the fix."""
+    (tmp_path / "bad_requests.py").write_text(BAD_REQUESTS_LOCUSTFILE, encoding="utf-8")
+    scenario = write_scenario(tmp_path / "s.yaml", {
+        "name": "bad-requests", "locustfile": "bad_requests.py",
+        "traffic": {"profile": "constant", "rate": "6/s", "duration": "3s"},
+        "slos": [{"metric": "error_rate", "below": "1%"}]})
+    before = shop.stats()["served"]
+    out = tmp_path / "run"
+    # the rehearsal would stop this run at rest (a test of its own below): skipped, the load shows the kinds
+    result = run_cli("run", str(scenario), "--target", shop.url, "--out", str(out), "--skip-rehearsal")
+    assert result.returncode == 0, result.stdout + result.stderr
+    summary = read_summary(out)
+    assert summary["verdict"] == "survives", summary["reasons"]
+    visits = summary["traffic"]["delivered_arrivals"]
+    assert visits == 18
+    # the site saw the product pages only, and failed none of them
+    assert summary["totals"]["failures"] == 0 and summary["errors"] == []
+    assert {e["name"] for e in summary["endpoints"]} == {"product page"}
+    assert summary["totals"]["requests"] == visits == shop.stats()["served"] - before - 1
+    started = {j["name"]: j["started"] for j in summary["journeys"]}
+    r, f = started["Requests.look"], started["Fast.look"]
+    assert r + f == visits and r >= 4 and f >= 3  # the run's seed chose the classes: each mistake made
+    # each visit but every fourth (Requests) or third (Fast) built one request wrong, in turn
+    by_step = {(row["endpoint"], row["kind"]): row["count"] for row in summary["scenario_errors"]["by_step"]}
+    assert by_step == {("bad header", "invalid_request"): (r + 3) // 4,
+                       ("custom client", "invalid_request"): (r + 2) // 4,
+                       ("Requests.look", "invalid_request"): (r + 1) // 4,  # raised: named after the task
+                       ("empty host", "invalid_request"): (f + 2) // 3,
+                       ("Fast.look", "invalid_request"): (f + 1) // 3}, by_step
+    assert summary["scenario_errors"]["every_visit"] is False  # the product pages were measured
+    # the visits that built a request wrong failed there, of the locustfile's kind
+    assert {j["name"]: {(e["endpoint"], e["kind"]) for e in j["failed_at"]} for j in summary["journeys"]} == {
+        "Requests.look": {("bad header", "invalid_request"), ("custom client", "invalid_request"),
+                          ("Requests.look", "invalid_request")},
+        "Fast.look": {("empty host", "invalid_request"), ("Fast.look", "invalid_request")}}
+    # the errors are listed as the locustfile's, and one sentence says it is at fault, with the fix
+    listed = [r for r in summary["reasons"] if r.startswith("Not counted against the site: ")]
+    assert len(listed) == 1 and "bad header sent nothing: the locustfile built the request wrong" in listed[0]
+    fault = [r for r in summary["reasons"] if "is at fault" in r]
+    assert fault == ["The locustfile, not the site, is at fault for the requests it built wrong (no host or scheme, "
+                     "or a malformed URL or header), which sent nothing: correct them in the locustfile, with paths "
+                     "that start with / (the host is the target's)."], summary["reasons"]
+    reasons = "\n".join(summary["reasons"])
+    for name in ("MissingSchema", "InvalidHeader", "InvalidURL", "gaierror", "ValueError", "connection failed",
+                 "did not resolve", "breakdown"):
+        assert name not in reasons
+    html = (out / "report.html").read_text()
+    assert "sent nothing: the locustfile built the request wrong" in html and fault[0].replace("'", "&#39;") in html
+    assert f"  {fault[0]}" in result.stdout and "  - bad header: sent nothing: the locustfile built" in result.stdout
+
+
+def test_the_rehearsal_stops_a_locustfile_that_builds_its_requests_wrong(tmp_path: Path, shop: Any) -> None:
+    (tmp_path / "bad_requests.py").write_text(BAD_REQUESTS_LOCUSTFILE, encoding="utf-8")
+    scenario = write_scenario(tmp_path / "s.yaml", {
+        "name": "bad-requests", "locustfile": "bad_requests.py",
+        "traffic": {"profile": "constant", "rate": "6/s", "duration": "3s"}})
+    out = tmp_path / "run"
+    result = run_cli("run", str(scenario), "--target", shop.url, "--out", str(out), timeout=60)
+    assert result.returncode == 2, result.stdout + result.stderr
+    lines = [line for line in result.stderr.splitlines() if "locustfile class" in line]
+    # each class's first request built wrong: reported (HttpUser's header) or raised (FastHttpUser's port)
+    assert any("'Requests', task Requests.look (bad header): the locustfile built a request that could not be "
+               "sent" in line for line in lines), result.stderr
+    assert any("'Fast', task Fast.look (empty host): the locustfile built a request that could not be sent"
+               in line for line in lines), result.stderr
+    assert all("correct that request in the locustfile: a path starts with /" in line for line in lines), lines
+    # raised by the client: the locustfile's line that made the request is named, not the client's own
+    (tmp_path / "raised.py").write_text(RAISED_REQUESTS_LOCUSTFILE, encoding="utf-8")
+    raised = write_scenario(tmp_path / "raised.yaml", {
+        "name": "raised", "locustfile": "raised.py", "traffic": {"profile": "constant", "rate": "6/s",
+                                                                   "duration": "3s"}})
+    result = run_cli("run", str(raised), "--target", shop.url, "--out", str(out), timeout=60)
+    assert result.returncode == 2, result.stdout + result.stderr
+    port = shop.url.rsplit(":", 1)[1]
+    lines = [line for line in result.stderr.splitlines() if "locustfile class" in line]
+    assert len(lines) == 2, result.stderr
+    assert "'NoHost', task NoHost.look: the locustfile built a request that could not be sent (Invalid URL " \
+        "'/cart': No scheme supplied." in lines[0] and "(raised.py:9) at rest" in lines[0], lines
+    assert "'Glued', task Glued.look: the locustfile built a request that could not be sent (Port could not be " \
+        f"cast to integer value as '{port}products') (raised.py:15) at rest" in lines[1], lines
+    assert all("correct that request in the locustfile: a path starts with /" in line for line in lines), lines
+    assert not out.exists()
+    assert "connection failed" not in result.stderr and "did not resolve" not in result.stderr
+    assert not out.exists()

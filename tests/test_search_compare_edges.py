@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import socket
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -122,6 +123,38 @@ def test_a_404_a_locustfile_client_reports_only_in_its_exception_is_the_scenario
     assert failure_kind(error, None) == "http_404"
     assert is_scenario_status("/missing", error, None)  # as the kind says: the scenario's error, not the site's
     assert not is_scenario_status("/missing", requests.HTTPError("500", response=_status(500)), None)
+
+
+def test_a_request_built_wrong_is_the_scenario_s_error_and_a_site_s_failure_stays_the_site_s() -> None:
+    """requests' errors for a request it could not build, reported by a locustfile's client (or a custom
+    client), were counted as the site's connection failures; a host lookup of an empty host too."""
+    from loadkit.run.kinds import RequestFailure, request_mistake
+    from loadkit.run.recorder import Recorder
+
+    built_wrong = [requests.exceptions.MissingSchema("Invalid URL '/cart': No scheme supplied"),
+                   requests.exceptions.InvalidSchema("No connection adapters were found for 'ftp://x/'"),
+                   requests.exceptions.InvalidURL("Failed to parse: http://127.0.0.1:8000cart"),
+                   requests.exceptions.InvalidHeader("Invalid return character in header value")]
+    for error in built_wrong:
+        assert failure_kind(error, None) == "invalid_request", error
+        assert is_scenario_status("GET /cart", error, None)
+    lookup = socket.gaierror(-2, "Name or service not known")
+    assert failure_kind(lookup, None, "http:///cart") == failure_kind(lookup, None, "/cart") == "invalid_request"
+    # the site's own failures keep their kinds: a real host that does not resolve, a refused connection
+    assert failure_kind(lookup, None, "http://shop.invalid/cart") == "dns"
+    refused = requests.ConnectionError(ConnectionRefusedError(111, "Connection refused"))
+    assert failure_kind(refused, None, "http://127.0.0.1:1/") == "connection_refused"
+    # a custom client that reports a bare path: its timeouts and refused connections stay the site's
+    assert failure_kind(TimeoutError("timed out"), None, "/cart") == "timeout"
+    assert failure_kind(ConnectionRefusedError(111, "Connection refused"), None, "/cart") == "connection_refused"
+    assert not request_mistake(ValueError("the locustfile's own check"))  # raised by its code, not a client
+    # the recorder keeps them apart from the site's requests, each under its own kind
+    recorder = Recorder()
+    recorder.on_request("GET", "custom client", 0.0, 0, exception=built_wrong[0], url="/cart")
+    recorder.on_request("GET", "GET /other", 0.0, 0, exception=RequestFailure("host_not_allowed", "not sent"))
+    assert recorder.total_requests == recorder.total_failures == 0
+    assert [(row["endpoint"], row["kind"]) for row in recorder.flush_scenario_errors()] == \
+        [("GET /other", "host_not_allowed"), ("custom client", "invalid_request")]
 
 
 def _status(code: int) -> requests.Response:

@@ -9,6 +9,12 @@ scenario's request would get in the same case (``http_503``, ``http_503_retry_af
 broke first and what to scale read the same for both. An exception it does not know (a custom client's)
 keeps its class name.
 
+A request the locustfile built wrong never reached the site: requests' ``MissingSchema``, ``InvalidSchema``,
+``InvalidURL`` and ``InvalidHeader`` (``HttpUser``), geventhttpclient's ``ValueError`` for a URL or header it
+cannot read (``FastHttpUser``), or a URL with no host at all (a relative path with no host set: the host lookup
+of an empty name fails). :func:`request_mistake` tells them apart, and they are ``invalid_request``: a
+scenario error, never counted against the site (``run/scenario_errors.py``).
+
 gevent, geventhttpclient and requests are imported on the first failure, not with this module: the recorder
 uses it, and the recorder stays importable without them (the analysis's tests read its rows).
 """
@@ -17,11 +23,13 @@ from __future__ import annotations
 
 import errno
 import http.client
+import os
 import socket
 import ssl
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
+from urllib.parse import urlsplit
 
 from .. import failures as kinds
 
@@ -72,11 +80,15 @@ class _Types:
     transport: tuple[type[BaseException], ...]
     # errors that wrap the one that happened (requests' ConnectionError, urllib3's MaxRetryError, ...)
     wrappers: tuple[type[BaseException], ...]
+    # a request that could not be built from what the locustfile gave (requests' and urllib3's names for it)
+    unbuildable: tuple[type[BaseException], ...]
+    client_folder: str  # geventhttpclient's package: a ValueError raised in it is a URL or header it cannot read
 
 
 @cache
 def _types() -> _Types:
     import gevent
+    import geventhttpclient
     import requests
     import urllib3.exceptions
     from geventhttpclient._parser import HTTPParseError
@@ -87,7 +99,47 @@ def _types() -> _Types:
                   http_error=requests.HTTPError,
                   transport=(OSError, gevent.Timeout, HTTPConnectionClosed, HTTPParseError, http.client.HTTPException,
                              urllib3.exceptions.HTTPError, AgentConnectionError, requests.RequestException),
-                  wrappers=(requests.RequestException, urllib3.exceptions.HTTPError, AgentConnectionError))
+                  wrappers=(requests.RequestException, urllib3.exceptions.HTTPError, AgentConnectionError),
+                  unbuildable=(requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema,
+                               requests.exceptions.InvalidURL, requests.exceptions.URLRequired,
+                               requests.exceptions.InvalidHeader, urllib3.exceptions.LocationValueError),
+                  client_folder=os.path.dirname(os.path.abspath(geventhttpclient.__file__)) + os.sep)
+
+
+def request_mistake(error: BaseException | None, url: str | None = None) -> bool:
+    """Whether ``error`` says the request could not be built from what the locustfile gave: a URL without a
+    scheme or a host, a malformed URL, an unsupported scheme, a header value that cannot be sent (the module's
+    rules), or, with the ``url`` the client reported, a host lookup that failed because the URL has no host."""
+    if error is None:
+        return False
+    types = _types()
+    for cause in _causes(error):
+        if isinstance(cause, types.unbuildable):
+            return True
+        if isinstance(cause, ValueError) and not isinstance(cause, types.transport) and _raised_in(cause,
+                                                                                                 types.client_folder):
+            return True
+    # only a failed host lookup: a URL with no host has nothing else to fail at, and a custom client that reports
+    # a bare path for its requests keeps its timeouts and refused connections the site's
+    return url is not None and isinstance(error, socket.gaierror) and _hostless(url)
+
+
+def _raised_in(error: BaseException, folder: str) -> bool:
+    """Whether a frame of ``error``'s traceback runs code from ``folder``."""
+    tb = error.__traceback__
+    while tb is not None:
+        if os.path.abspath(tb.tb_frame.f_code.co_filename).startswith(folder):
+            return True
+        tb = tb.tb_next
+    return False
+
+
+def _hostless(url: str) -> bool:
+    """Whether a URL a client reported has no host to send it to (``http://``, ``/path`` with no host set)."""
+    try:
+        return not urlsplit(url).hostname
+    except ValueError:  # not even a URL
+        return True
 
 
 def carried_status(error: BaseException | None) -> int:
@@ -144,11 +196,15 @@ def failure_status(exception: BaseException, response: Any = None) -> int:
     return carried_status(exception)
 
 
-def failure_kind(exception: BaseException, response: Any = None) -> str:
-    """The kind a failed request is counted under (see the module's rules). ``response``: the answer as the
-    client reported it to ``events.request`` (a locustfile's: Locust's response object), if any."""
+def failure_kind(exception: BaseException, response: Any = None, url: str | None = None) -> str:
+    """The kind a failed request is counted under (see the module's rules). ``response`` and ``url``: the
+    answer and the URL as the client reported them to ``events.request`` (a locustfile's: Locust's response
+    object), if any."""
     if isinstance(exception, RequestFailure):
         return exception.kind
+    # the locustfile's request could not be built (reported as the exception, or kept on the response)
+    if request_mistake(exception, url) or request_mistake(getattr(response, "error", None), url):
+        return kinds.INVALID_REQUEST
     # A transport error, reported as the exception or, when the locustfile's code called
     # response.failure() on a request that never got an answer, kept on the response.
     transport = transport_kind(exception) or transport_kind(getattr(response, "error", None))
@@ -172,4 +228,5 @@ def _retry_after(response: Any) -> bool:
         return False
 
 
-__all__ = ["RequestFailure", "carried_status", "classify_error", "failure_kind", "failure_status", "transport_kind"]
+__all__ = ["RequestFailure", "carried_status", "classify_error", "failure_kind", "failure_status", "request_mistake",
+           "transport_kind"]

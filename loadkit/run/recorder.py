@@ -20,7 +20,7 @@ from ..histogram import Histogram
 from ..redaction import redact_url, scrub
 from ..rows import ArrivalRow, MetricsRow
 from .kinds import RequestFailure, failure_kind, failure_status
-from .scenario_errors import ScenarioErrors, is_scenario_status
+from .scenario_errors import ScenarioErrors, is_scenario_kind
 
 MAX_SAMPLES_PER_KIND = 5  # error samples kept per (endpoint, kind): the report shows a few, not thousands
 MAX_SAMPLE_KINDS = 200  # distinct (endpoint, kind) pairs that keep samples; the rest are only counted
@@ -125,8 +125,9 @@ class Recorder:
         sec = int((start_time if start_time is not None else time.time()) - self.t0)
         if sec < 0:
             sec = 0
-        if exception is not None and is_scenario_status(name, exception, response):
-            self.scenario_errors.request(sec, name, request_type, exception, response, url, response_time)
+        kind = failure_kind(exception, response, url) if exception is not None else ""
+        if exception is not None and is_scenario_kind(name, kind):
+            self.scenario_errors.request(sec, name, request_type, kind, exception, response, url, response_time)
             return
         key = (sec, name, request_type)
         cell = self._cells.get(key)
@@ -144,7 +145,6 @@ class Recorder:
                 cell.ok_max_us = us
             return
         cell.fail_hist.record(us)
-        kind = failure_kind(exception, response)
         cell.failures[kind] += 1
         live[1] += 1
         self.total_failures += 1

@@ -14,11 +14,13 @@ load goes on, to be judged.
 
 from __future__ import annotations
 
+import os
 import random
+import sysconfig
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import partial
+from functools import cache, partial
 from typing import Any
 
 import gevent
@@ -37,16 +39,19 @@ from ..scenario_errors import LOCUSTFILE_EXCEPTION
 from .client import VisitorClient
 from .locustfile_visitors import _close, markov_tour
 from .kinds import RequestFailure, failure_kind, failure_status
+from .scenario_errors import raised_kind
 from .visitors import DataPool, VisitorFactory
 
 _END_OF_VISIT = (StopUser, RescheduleTask, RescheduleTaskImmediately, InterruptTaskSet)
 _SCENARIO_KINDS = frozenset({kinds.CHECK_FAILED, kinds.EXTRACT_FAILED, kinds.UNEXPECTED_STATUS,
-                             kinds.HOST_NOT_ALLOWED, LOCUSTFILE_EXCEPTION})
+                             kinds.HOST_NOT_ALLOWED, kinds.INVALID_REQUEST, LOCUSTFILE_EXCEPTION})
 _SITE_CLIENT_ERRORS = frozenset({408, 429})  # a 4xx that says the site is busy, not that the request is wrong
 SKIP_HINT = "or run with --skip-rehearsal (or 'rehearsal: false') to send the load anyway"
 # A piece of a locustfile (on_start, a task) that has not returned after this long at rest is left: it may
 # wait for something only the load starts (Locust's spawning_complete, another user's signal).
 PIECE_S = 10.0
+INVALID_REQUEST_FIX = ("correct that request in the locustfile: a path starts with / (the host is the target's), an "
+                       "absolute URL has http:// or https:// and a host, a header value has no line break")
 
 
 @dataclass(frozen=True)
@@ -125,6 +130,8 @@ def _fix(kind: str, status: int, method: str) -> str:
         return "correct the step's expect.status, or add follow_redirects: true for a redirect"
     if kind == kinds.HOST_NOT_ALLOWED:
         return "add the host to allowed_hosts: in the scenario if the site really calls it, or correct the URL"
+    if kind == kinds.INVALID_REQUEST:
+        return INVALID_REQUEST_FIX
     return "check the site: it fails without load"
 
 
@@ -137,6 +144,8 @@ def _what(failure: BaseException, status: int, secrets: list[str]) -> str:
         return detail.split(";")[0]  # "expected status 303, got 200"
     if kind in (kinds.CHECK_FAILED, kinds.EXTRACT_FAILED):
         return f"{'the check failed' if kind == kinds.CHECK_FAILED else 'nothing was extracted'} ({detail[:200]})"
+    if kind == kinds.INVALID_REQUEST:
+        return f"the locustfile built a request that could not be sent ({detail[:200]})"
     return f"{kind.replace('_', ' ')}{f' ({detail[:200]})' if detail and detail != kind else ''}"
 
 
@@ -220,14 +229,16 @@ def _locustfile(classes: list[type[User]], target: str, secrets: list[str]) -> R
     env = Environment(user_classes=classes, host=target)  # its own events: nothing here is measured
     where = {"class": "", "task": ""}
 
-    def on_request(name: str, exception: BaseException | None = None, response: Any = None, **_: Any) -> None:
+    def on_request(name: str, exception: BaseException | None = None, response: Any = None,
+                   url: str | None = None, **_: Any) -> None:
         result.requests += 1
         if exception is None:
             return
         status = failure_status(exception, response)
-        # as the load counts it: a status >= 400, a transport error, or the locustfile's own check
-        # (catch_response, response.failure) failing an answer below 400 (check_failed)
-        kind = failure_kind(exception, response)
+        # as the load counts it: a status >= 400, a transport error, the locustfile's own check
+        # (catch_response, response.failure) failing an answer below 400 (check_failed), or a request the
+        # locustfile built wrong (invalid_request)
+        kind = failure_kind(exception, response, url)
         broken = BrokenStep(where["class"], f"task {where['task']} ({name})",
                             f"the site answered {status}" if status >= 400 else
                             _what(RequestFailure(kind, str(exception), status), status, secrets),
@@ -237,11 +248,15 @@ def _locustfile(classes: list[type[User]], target: str, secrets: list[str]) -> R
     env.events.request.add_listener(on_request)
 
     def raised(exc: BaseException) -> None:
-        frame = _innermost(exc)
-        text = redact_text(f"{type(exc).__name__}: {exc}", secrets)[:200]
+        kind = raised_kind(exc)  # its client refused a request it built wrong, or its own code raised
+        # a client raised it: the line of the locustfile that made the request, not the client's own
+        frame = _innermost(exc, locustfile_line=kind == kinds.INVALID_REQUEST)
+        text = redact_text(str(exc) if kind == kinds.INVALID_REQUEST else f"{type(exc).__name__}: {exc}",
+                           secrets)[:200]
+        what = (f"the locustfile built a request that could not be sent ({text})" if kind == kinds.INVALID_REQUEST
+                else f"it raised {text}")
         result.broken.append(BrokenStep(where["class"], f"task {where['task']}",
-                                        f"it raised {text}{f' ({frame})' if frame else ''}",
-                                        _fix(LOCUSTFILE_EXCEPTION, 0, ""), True))
+                                        f"{what}{f' ({frame})' if frame else ''}", _fix(kind, 0, ""), True))
 
     def stalled() -> None:
         result.stalled.append(f"locustfile class {where['class']!r}, task {where['task']}: did not finish within "
@@ -311,14 +326,28 @@ def _guard(call: Callable[[], Any], raised: Callable[[BaseException], None],
     return True
 
 
-def _innermost(exc: BaseException) -> str:
-    """``file:line`` where the exception was raised."""
-    tb = exc.__traceback__
-    while tb is not None and tb.tb_next is not None:
+def _innermost(exc: BaseException, locustfile_line: bool = False) -> str:
+    """``file:line`` where the exception was raised (``locustfile_line``: the innermost line of the user's own
+    code, outside Locust, loadkit, the standard library and installed packages)."""
+    skip = _library_folders() if locustfile_line else ()
+    tb, found = exc.__traceback__, None
+    while tb is not None:
+        if not skip or not os.path.abspath(tb.tb_frame.f_code.co_filename).startswith(skip):
+            found = tb
         tb = tb.tb_next
-    if tb is None:
+    if found is None:
         return ""
-    return f"{tb.tb_frame.f_code.co_filename.rsplit('/', 1)[-1]}:{tb.tb_lineno}"
+    return f"{found.tb_frame.f_code.co_filename.rsplit('/', 1)[-1]}:{found.tb_lineno}"
+
+
+@cache
+def _library_folders() -> tuple[str, ...]:
+    import locust
+
+    paths = sysconfig.get_paths()
+    folders = [paths[name] for name in ("stdlib", "purelib", "platlib")]
+    folders += [os.path.dirname(locust.__file__), os.path.dirname(os.path.dirname(__file__))]  # locust, loadkit
+    return tuple(os.path.abspath(folder) + os.sep for folder in folders)
 
 
 __all__ = ["BrokenStep", "Rehearsal", "RehearsalError", "at_rest_is_scenario_error", "rehearse"]

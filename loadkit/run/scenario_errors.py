@@ -2,9 +2,10 @@
 
 A request the site answered 404 or 405 asked for a page or a method the site does not have: the scenario's
 mistake (a wrong path, a data value naming a missing product), not a failure caused by load. An exception
-raised by a locustfile's own code is the locustfile's. Neither is a measured request of the site: both go
-here, never into ``metrics.jsonl``, and so never into the error rate, the latency figures or the SLOs
-(the rule is in docs/verdict.md; the analysis side is :mod:`loadkit.scenario_errors`).
+raised by a locustfile's own code is the locustfile's, and so is a request it built wrong (no host or scheme,
+a malformed URL or header: ``invalid_request``, whether its client reported it or raised it). None is a
+measured request of the site: all go here, never into ``metrics.jsonl``, and so never into the error rate,
+the latency figures or the SLOs (the rule is in docs/verdict.md; the analysis side is :mod:`loadkit.scenario_errors`).
 """
 
 from __future__ import annotations
@@ -17,29 +18,42 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from .. import failures as kinds
 from ..redaction import redact_text, redact_url, scrub
 from ..scenario_errors import LOCUSTFILE_EXCEPTION, SCENARIO_STATUSES
-from .kinds import failure_status
+from .kinds import failure_kind, failure_status, request_mistake
+
 MAX_SAMPLES_PER_KIND = 5  # as for the site's failures (recorder.py)
 MAX_SAMPLE_KINDS = 200
 BODY_SNIPPET = 300
 TRACEBACK_FRAMES = 12  # the innermost frames kept in a sample's traceback
 TRACEBACK_CHARS = 4000
 ASSET_PREFIX = "asset: "  # a page's assets are the site's own links, not the scenario's steps
-# host_not_allowed: a step's URL built from values led off the target and its allowed hosts (never sent)
-_SCENARIO_KINDS = frozenset({*(f"http_{status}" for status in SCENARIO_STATUSES), "host_not_allowed"})
+# host_not_allowed: a step's URL built from values led off the target and its allowed hosts (never sent);
+# invalid_request: a locustfile's request that could not be built (never sent)
+_SCENARIO_KINDS = frozenset({*(f"http_{status}" for status in SCENARIO_STATUSES), kinds.HOST_NOT_ALLOWED,
+                             kinds.INVALID_REQUEST})
 _LOADKIT = str(Path(__file__).resolve().parents[1]) + os.sep
 
 
-def is_scenario_status(name: str, exception: BaseException, response: Any) -> bool:
-    """Whether a failed request is a scenario error: the site answered 404 or 405 to one of the scenario's
-    own requests (a page's assets excepted)."""
-    kind = getattr(exception, "kind", None)  # loadkit's own checks name the failure
-    if kind is not None:
-        return kind in _SCENARIO_KINDS and not name.startswith(ASSET_PREFIX)
-    # a locustfile's: the status of the answer, or the one its client's exception carries (as run/kinds.py
-    # reads it for the failure's kind, so an http_404 is always the scenario's error)
-    return failure_status(exception, response) in SCENARIO_STATUSES and not name.startswith(ASSET_PREFIX)
+def is_scenario_kind(name: str, kind: str) -> bool:
+    """Whether a failed request of failure kind ``kind`` (``run/kinds.py``) is a scenario error: the site
+    answered 404 or 405 to one of the scenario's own requests (a page's assets excepted), or the request was
+    never sent (a host not allowed, a locustfile's request that could not be built)."""
+    return kind in _SCENARIO_KINDS and not name.startswith(ASSET_PREFIX)
+
+
+def is_scenario_status(name: str, exception: BaseException, response: Any, url: str | None = None) -> bool:
+    """Whether a failed request is a scenario error (:func:`is_scenario_kind` of its kind, read as
+    ``run/kinds.py`` reads it for loadkit's visitors and a locustfile's clients alike)."""
+    return is_scenario_kind(name, failure_kind(exception, response, url))
+
+
+def raised_kind(exception: BaseException) -> str:
+    """The scenario error a locustfile's raised exception is: ``invalid_request`` when its client refused to
+    build the request (requests raises those, and geventhttpclient its ValueErrors), else
+    ``locustfile_exception``."""
+    return kinds.INVALID_REQUEST if request_mistake(exception) else LOCUSTFILE_EXCEPTION
 
 
 def user_code(tb: TracebackType | None) -> TracebackType | None:
@@ -88,21 +102,24 @@ class ScenarioErrors:
         self._sampled: Counter[tuple[str, str]] = Counter()
         self.total = 0
 
-    def request(self, sec: int, name: str, method: str, exception: BaseException, response: Any,
+    def request(self, sec: int, name: str, method: str, kind: str, exception: BaseException, response: Any,
                 url: str | None, ms: float) -> None:
-        """A request of the scenario answered 404 or 405."""
-        status = getattr(exception, "status", 0) or getattr(response, "status_code", 0) or 0
+        """A request of the scenario that failed with a scenario error of ``kind`` (:func:`is_scenario_kind`)."""
+        status = failure_status(exception, response)
         detail = getattr(exception, "detail", None)
-        self._add(sec, name, method, f"http_{status}", lambda: {
+        self._add(sec, name, method, kind, lambda: {
             "status": status, "url": scrub(redact_url(url or ""), self._secrets()),
             "detail": scrub(str(detail if detail is not None else exception), self._secrets())[:BODY_SNIPPET],
             "ms": round(ms, 3)})
 
     def exception(self, sec: int, user_instance: Any, exception: BaseException, tb: TracebackType | None) -> None:
-        """A locustfile's code raised ``exception``."""
-        self._add(sec, task_name(user_instance, tb), "task", LOCUSTFILE_EXCEPTION, lambda: {
+        """A locustfile's code raised ``exception`` (a request it built wrong among them: :func:`raised_kind`)."""
+        kind = raised_kind(exception)
+        # the message says what was wrong; the exception's class is the traceback's to show
+        said = str(exception) if kind == kinds.INVALID_REQUEST else f"{type(exception).__name__}: {exception}"
+        self._add(sec, task_name(user_instance, tb), "task", kind, lambda: {
             "status": 0, "url": "",
-            "detail": redact_text(f"{type(exception).__name__}: {exception}", self._secrets())[:BODY_SNIPPET],
+            "detail": redact_text(said, self._secrets())[:BODY_SNIPPET],
             "traceback": format_traceback(exception, tb, self._secrets())})
 
     def _add(self, sec: int, name: str, method: str, kind: str, sample: Callable[[], dict[str, Any]]) -> None:

@@ -18,6 +18,7 @@ from locust.user.task import TaskSet
 
 from ..scenario_errors import LOCUSTFILE_EXCEPTION
 from .kinds import failure_kind
+from .scenario_errors import raised_kind
 from .scenario_errors import task_name as raising_task
 from .walking import Walkers
 
@@ -67,14 +68,14 @@ class TaskJourneys:
         return visit
 
     def on_request(self, name: str, exception: BaseException | None = None, response: Any = None,
-                   **_: Any) -> None:
+                   url: str | None = None, **_: Any) -> None:
         """Locust ``events.request`` listener: one more step of the visit on this greenlet (if any)."""
         visit = self._visits.get(gevent.getcurrent())
         if visit is None:
             return
         visit.requests += 1
         if exception is not None and visit.kind is None:
-            visit.kind, visit.step, visit.endpoint = failure_kind(exception, response), visit.requests, name
+            visit.kind, visit.step, visit.endpoint = failure_kind(exception, response, url), visit.requests, name
 
     def end(self, visit: _Visit, how: str, user: Any = None, error: BaseException | None = None) -> None:
         """The execution ended ``how`` (COMPLETED, CUT_SHORT, or RAISED ``error``). A request that failed
@@ -88,7 +89,8 @@ class TaskJourneys:
             self.on_journey(visit.journey, visit.began, duration, visit.kind, visit.step, visit.endpoint)
         elif how == RAISED:
             where = raising_task(user, error.__traceback__ if error is not None else None)
-            self.on_journey(visit.journey, visit.began, duration, LOCUSTFILE_EXCEPTION, visit.requests + 1, where)
+            kind = raised_kind(error) if error is not None else LOCUSTFILE_EXCEPTION  # a request it built wrong?
+            self.on_journey(visit.journey, visit.began, duration, kind, visit.requests + 1, where)
         else:
             self.on_journey(visit.journey, visit.began, duration, how, 0, "")
 
