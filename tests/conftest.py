@@ -12,7 +12,20 @@ from typing import Any
 
 import pytest
 
-from loadkit.demo import DemoConfig, DemoSite
+# With PYTHONDONTWRITEBYTECODE set (some CI images set it), every process of the suite compiles loadkit and
+# pytest rewrites every test module from source again: the six workers at the start, each warm server, each
+# `python -m loadkit` a test starts (about 5 s of CPU apiece, measured with `pytest --collect-only`). The
+# suite keeps its bytecode in a folder of its own instead, outside the source tree; every process it starts
+# inherits the setting.
+if os.environ.get("PYTHONDONTWRITEBYTECODE") and not os.environ.get("PYTHONPYCACHEPREFIX"):
+    import tempfile
+
+    del os.environ["PYTHONDONTWRITEBYTECODE"]
+    os.environ["PYTHONPYCACHEPREFIX"] = os.path.join(tempfile.gettempdir(), f"loadkit-tests-pycache-{os.getuid()}")
+    sys.dont_write_bytecode = False
+    sys.pycache_prefix = os.environ["PYTHONPYCACHEPREFIX"]
+
+from loadkit.demo import DemoConfig, DemoSite  # after the bytecode setting, so that it applies
 from tests import reruns
 
 
