@@ -265,17 +265,16 @@ _next_item: list[pytest.Item | None] = [None]
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> bool | None:
-    """Note the test that runs after this one in this worker (None: nothing, or not known yet). A timing
-    test runs once more when it failed while the machine paused loadkit (tests/reruns.py)."""
+    """Note the test that runs after this one in this worker (None: nothing, or not known yet). A test runs
+    once more when it failed while the machine paused loadkit in its runs (tests/reruns.py)."""
     _next_item[0] = nextitem
-    return reruns.run_with_a_rerun(item, nextitem) if _timed(item) else None
+    return reruns.run_with_a_rerun(item, nextitem)
 
 
 @pytest.fixture(autouse=True)
-def _timing_runs_dir(request: pytest.FixtureRequest) -> None:
-    """Where a timing test writes its runs, for tests/reruns.py to read their pauses from."""
-    if _timed(request.node):
-        request.node.stash[reruns.RUNS_DIR] = request.getfixturevalue("tmp_path")
+def _runs_dir(request: pytest.FixtureRequest) -> None:
+    """Where a test writes its runs (its tmp_path), for tests/reruns.py to read their pauses from."""
+    request.node.stash[reruns.RUNS_DIR] = request.getfixturevalue("tmp_path")
 
 
 def pytest_report_teststatus(report: pytest.TestReport) -> tuple[str, str, str] | None:
@@ -284,7 +283,7 @@ def pytest_report_teststatus(report: pytest.TestReport) -> tuple[str, str, str] 
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    """Each timing test run again, with the pauses that called for it."""
+    """Each test run again, with the pauses that called for it."""
     again = terminalreporter.stats.get("rerun", [])
     if again:
         terminalreporter.section("run again after the machine paused loadkit")

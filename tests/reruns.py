@@ -1,11 +1,12 @@
-"""One more run for a timing test that failed while the machine paused loadkit (tests/conftest.py).
+"""One more run for a test that failed while the machine paused loadkit (tests/conftest.py).
 
-A timing test asserts on latency, capacity or lateness measured on this machine. When the machine stops
-loadkit's process for 50 ms or more (another test's program starting, the kernel, the disk), loadkit records it
-in the run (``hiccup_ms`` in arrivals.jsonl) and its verdict weighs it (docs/verdict.md); the test's subject
-was then not measured. Such a test runs once more, and the second result stands. A failure with no recorded
-pause, or a second failure, fails the suite: a regression still fails every time. Each rerun is listed, with
-the pauses that called for it, in the terminal summary (``R``, ``RERUN``).
+Many tests assert on what a real run measured: a verdict, latency, capacity, lateness. When the machine stops
+loadkit's process for 50 ms or more (another test's program starting, the timing lanes taking both cores, the
+kernel, the disk), loadkit records it in the run (``hiccup_ms`` in arrivals.jsonl) and its verdict weighs it
+(docs/verdict.md): the test's subject was then not measured. Such a test runs once more, and the second
+result stands. A failure with no recorded pause in the test's runs, or a second failure, fails the suite: a
+regression still fails every time. Each rerun is listed, with the pauses that called for it, in the terminal
+summary (``R``, ``RERUN``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from _pytest.runner import runtestprotocol
 
 from loadkit.analysis import PAUSE_MS
 
-RUNS_DIR = pytest.StashKey[Path]()  # the folder a timing test's runs are written under (its tmp_path)
+RUNS_DIR = pytest.StashKey[Path]()  # the folder a test's runs are written under (its tmp_path)
 
 
 def recorded_pauses(root: Path) -> list[str]:
