@@ -105,8 +105,11 @@ def test_a_two_times_slower_storefront_fails_the_baseline_gate_and_compare_and_a
         "name": "steady", "traffic": {"profile": "constant", "rate": "20/s", "duration": "12s"},
         "journeys": [{"name": "look", "steps": [{"get": "/"}, {"get": "/products/kitchen-01"}]}]})
     reports = tmp_path / "reports"
-    normal = demo_factory(DemoConfig())
-    slower = demo_factory(DemoConfig(service_ms={page: 2 * ms for page, ms in DEFAULT_SERVICE_MS.items()}))
+    # Pages of 100-125 ms rather than the defaults' 20-25 ms: a busy machine adds tens of ms to a few of a
+    # short run's responses, which would double the p95 of 25 ms pages (a regression the gate rightly
+    # sees) but is noise beside 100 ms ones; two times slower is two times slower either way.
+    normal = demo_factory(DemoConfig(service_ms={page: 5 * ms for page, ms in DEFAULT_SERVICE_MS.items()}))
+    slower = demo_factory(DemoConfig(service_ms={page: 10 * ms for page, ms in DEFAULT_SERVICE_MS.items()}))
     nothing = run_cli("run", str(scenario), "--target", normal.url, "--out", str(reports / "0"), "--baseline",
                       "latest-good", "--quiet")
     assert nothing.returncode == 2 and "no earlier run of steady" in nothing.stderr  # before any load
