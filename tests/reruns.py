@@ -11,13 +11,13 @@ summary (``R``, ``RERUN``).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 from _pytest.runner import runtestprotocol
 
 from loadkit.analysis import PAUSE_MS
+from loadkit.data import ARRIVALS, read_jsonl
 
 RUNS_DIR = pytest.StashKey[Path]()  # the folder a test's runs are written under (its tmp_path)
 
@@ -26,12 +26,8 @@ def recorded_pauses(root: Path) -> list[str]:
     """The seconds in which the machine paused loadkit for ``PAUSE_MS`` or more, in every run under
     ``root``: ["run-x at 7 s: 206 ms", ...]."""
     found: list[str] = []
-    for arrivals in sorted(root.rglob("arrivals.jsonl")):
-        for line in arrivals.read_text(encoding="utf-8", errors="replace").splitlines():
-            try:
-                row = json.loads(line)
-            except ValueError:
-                continue  # a line cut short by a killed run
+    for arrivals in sorted(root.rglob(ARRIVALS)):
+        for row in read_jsonl(arrivals):  # a line cut short by a killed run is skipped
             pause = row.get("hiccup_ms") if isinstance(row, dict) else None
             if isinstance(pause, (int, float)) and pause >= PAUSE_MS:
                 found.append(f"{arrivals.parent.relative_to(root)} at {row.get('t')} s: {pause:.0f} ms")

@@ -28,7 +28,7 @@ from loadkit.traffic import build_plan, plan_from_dict, plan_to_dict, search_pla
 from loadkit.verdict import capacity_figure, judge, search_sentence
 
 from . import synth
-from .helpers import read_summary, run_cli, write_scenario
+from .helpers import ROOT, read_summary, run_cli, write_scenario
 from .test_summary_doc import key_paths, undocumented
 
 JOURNEY = [{"name": "j", "steps": [{"get": "/"}]}]
@@ -895,10 +895,9 @@ def test_a_level_lost_to_a_pause_of_loadkit_runs_again_and_the_search_goes_on(de
                 "journeys": [{"name": "look", "steps": [{"get": "/"}]}],
                 "slos": [{"metric": "p95", "below": "1s"}]}
     run_dir = tmp_path / "run"
-    root = Path(__file__).resolve().parents[1]
     proc = subprocess.Popen([sys.executable, "-m", "loadkit", "run", str(write_scenario(tmp_path / "s.yaml", document)),
-                             "--target", site.url, "--out", str(run_dir)], cwd=root,
-                            env=dict(os.environ, PYTHONPATH=str(root)), stdout=subprocess.PIPE,
+                             "--target", site.url, "--out", str(run_dir)], cwd=ROOT,
+                            env=dict(os.environ, PYTHONPATH=str(ROOT)), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 30
